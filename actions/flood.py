@@ -1,0 +1,157 @@
+"""Connection flood: hold many real PostgreSQL connections from a worker process.
+
+The flood opens `connections` real asyncpg connections and holds them while the rest of
+the experiment runs, so that a fresh service instance cannot fill its pool. Every
+connection carries `application_name = chaos-flood-<run id>`, so that a last-resort
+cleanup can terminate them server-side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from chaoslib.exceptions import ActivityFailed
+
+from actions.workers.process import WorkerError, WorkerProcess
+from testbed import registry
+from testbed.targets import TargetError, check_load_target
+
+__all__ = ["start_connection_flood", "stop_connection_flood"]
+
+KIND = "connection-flood"
+APPLICATION_PREFIX = "chaos-flood-"
+DEFAULT_CAP = 1000
+_RELEASE_WAIT_S = 15.0
+
+
+class ConnectionFlood:
+    """A running flood, as the registry holds it."""
+
+    kind = KIND
+
+    def __init__(self, name: str, worker: WorkerProcess, target_dsn: str, app_name: str):
+        self.name = name
+        self.worker = worker
+        self.target_dsn = target_dsn
+        self.application_name = app_name
+
+    def stop(self) -> dict[str, Any]:
+        report = self.worker.stop(_RELEASE_WAIT_S)
+        report["terminated_server_side"] = asyncio.run(
+            _terminate_sessions(self.target_dsn, self.application_name)
+        )
+        return report
+
+
+async def _terminate_sessions(dsn: str, application_name: str) -> int:
+    """Terminate the sessions a flood left behind (a worker killed before releasing)."""
+    try:
+        conn = await asyncpg.connect(dsn, timeout=5)
+    except Exception:
+        return 0
+    try:
+        return await conn.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = $1 AND pid <> pg_backend_pid()",
+            application_name,
+        )
+    finally:
+        await conn.close()
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ActivityFailed(message)
+
+
+def start_connection_flood(
+    connections: int,
+    target_dsn: str,
+    ramp_s: float = 0.0,
+    hold_s: float = 60.0,
+    connect_timeout_s: float = 5.0,
+    concurrency: int = 64,
+    name: str = "flood",
+    cap: int = DEFAULT_CAP,
+    allowed_targets: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Open `connections` real PostgreSQL connections and hold them in a worker process.
+
+    Arguments:
+        connections: how many connections to open (at most `cap`, default 1,000).
+        target_dsn: the PostgreSQL URL to flood; loopback only unless its host is in
+            `allowed_targets`.
+        ramp_s: seconds over which the connects are spread (0 = as fast as possible).
+        hold_s: seconds the connections are held after the ramp; then the worker
+            releases them by itself.
+        connect_timeout_s: seconds one connect may take before it counts as failed.
+        concurrency: connects in flight at once.
+        name: names this flood, for `stop_connection_flood`.
+        cap: the largest `connections` accepted.
+        allowed_targets: non-loopback hosts that may be flooded.
+
+    Returns the ramp's outcome once every connect has succeeded or failed: `attempted`,
+    `established`, `failed` (count by cause, e.g. `too_many_connections`),
+    `connect_latency` percentiles in seconds, `connections_per_s`, and the
+    `application_name` the connections carry. The flood goes on holding afterwards.
+    """
+    _require(
+        isinstance(connections, int) and 0 < connections <= cap,
+        f"connections={connections!r} is out of range: give a whole number from 1 to the "
+        f"cap of {cap} (raise `cap` explicitly to go higher)",
+    )
+    for field, value in (("ramp_s", ramp_s), ("hold_s", hold_s)):
+        _require(value >= 0, f"{field}={value!r} must be >= 0 seconds")
+    _require(connect_timeout_s > 0, f"connect_timeout_s={connect_timeout_s!r} must be > 0")
+    _require(concurrency > 0, f"concurrency={concurrency!r} must be > 0")
+    _require(
+        registry.lookup(KIND, name) is None,
+        f"a flood named {name!r} is already running: stop it first or give another name",
+    )
+    try:
+        check_load_target(target_dsn, allowed_targets)
+    except TargetError as error:
+        raise ActivityFailed(str(error)) from None
+
+    application_name = f"{APPLICATION_PREFIX}{uuid.uuid4().hex[:12]}"
+    worker = WorkerProcess(
+        "actions.workers.connection_flood",
+        application_name,
+        {
+            "connections": connections,
+            "target_dsn": target_dsn,
+            "ramp_s": ramp_s,
+            "hold_s": hold_s,
+            "connect_timeout_s": connect_timeout_s,
+            "concurrency": concurrency,
+            "application_name": application_name,
+        },
+    )
+    flood = ConnectionFlood(name, worker, target_dsn, application_name)
+    registry.register(flood)
+    try:
+        ramped = worker.next_event("ramped", ramp_s + connect_timeout_s * 2 + 30)
+    except WorkerError as error:
+        registry.unregister(KIND, name)
+        flood.stop()
+        raise ActivityFailed(f"connection flood failed: {error}") from None
+    ramped.pop("event")
+    return {"name": name, "application_name": application_name, "hold_s": hold_s, **ramped}
+
+
+def stop_connection_flood(name: str = "flood") -> dict[str, Any]:
+    """Release every connection of the flood `name` and stop its worker.
+
+    Idempotent: stopping a flood that is not running returns `{"running": false}`.
+    Returns `released` (connections closed by the worker), `release_s` (seconds it
+    took), `terminated_server_side` (sessions that had to be terminated by the server)
+    and the worker's `exit_code`.
+    """
+    flood = registry.unregister(KIND, name)
+    if flood is None:
+        return {"name": name, "running": False}
+    return {"name": name, "running": True, **flood.stop()}

@@ -1,0 +1,80 @@
+"""Fresh instances of the reference service: a cold start, as Cloud Run starts a container."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chaoslib.exceptions import ActivityFailed
+
+from testbed import registry
+from testbed.instances import KIND, launch_service, service_settings
+from testbed.service.settings import SettingsError
+from testbed.state import testbed_home
+from testbed.targets import redact_dsn
+
+__all__ = ["start_service_instance", "stop_service_instance"]
+
+
+def start_service_instance(
+    name: str,
+    database_url: str,
+    initialization_timeout_s: float = 75.0,
+    connect_timeout_s: float = 35.0,
+    pool_size: int = 10,
+    max_overflow: int = 15,
+    pool_timeout_s: float = 90.0,
+    connect_retry_s: float = 0.5,
+) -> dict[str, Any]:
+    """Start a fresh instance of the reference service (a cold start) and return at once.
+
+    The instance runs the 7-phase startup against `database_url`; observe it with
+    `probes.service.observe_startup(instance=name)`. It exits by itself if its startup
+    fails (exit code 3), and with the experiment's process in any case.
+
+    Arguments:
+        name: the instance's name, unique while it runs.
+        database_url: the PostgreSQL URL the service connects to.
+        initialization_timeout_s: Phase 3's deadline, in seconds.
+        connect_timeout_s: one connection attempt's deadline, in seconds.
+        pool_size, max_overflow: the SQLAlchemy pool; Phase 3 opens `pool_size`.
+        pool_timeout_s: seconds to wait for a pooled connection.
+        connect_retry_s: seconds between connection attempts in Phase 3.
+
+    Returns `{"instance", "url", "pid", "log", "database"}` (the URL with no password).
+    """
+    try:
+        settings = service_settings(
+            name,
+            database_url,
+            initialization_timeout_s=initialization_timeout_s,
+            connect_timeout_s=connect_timeout_s,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout_s=pool_timeout_s,
+            connect_retry_s=connect_retry_s,
+        )
+    except SettingsError as error:
+        raise ActivityFailed(str(error)) from None
+    if registry.lookup(KIND, name) is not None:
+        raise ActivityFailed(f"an instance named {name!r} is already running: give another name")
+    instance = launch_service(name, settings, testbed_home() / "instances")
+    registry.register(instance)
+    return {
+        "instance": name,
+        "url": instance.url,
+        "pid": instance.process.pid,
+        "log": str(instance.log_path),
+        "database": redact_dsn(database_url),
+    }
+
+
+def stop_service_instance(name: str) -> dict[str, Any]:
+    """Stop the instance `name` if it still runs; idempotent.
+
+    Returns `{"instance", "running", "exit_code"}`: `running` says whether there was
+    anything to stop.
+    """
+    instance = registry.unregister(KIND, name)
+    if instance is None:
+        return {"instance": name, "running": False}
+    return {"instance": name, "running": True, **instance.stop()}

@@ -1,0 +1,103 @@
+"""Observations of the reference service (or of production, through its URLs)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from chaoslib.exceptions import ActivityFailed
+
+from testbed import registry
+from testbed.instances import KIND, ServiceInstance, launch_service, service_settings
+from testbed.service.settings import SettingsError
+from testbed.state import testbed_home
+
+__all__ = ["cold_start", "observe_startup", "service_health"]
+
+
+def service_health(url: str, timeout_s: float = 5.0) -> dict[str, Any]:
+    """Ask `<url>/health` whether the service is healthy.
+
+    Arguments:
+        url: the service's base URL, e.g. http://127.0.0.1:8000.
+        timeout_s: seconds to wait for the answer.
+
+    Returns `{"healthy", "status_code", "body"}`; an unreachable service is reported
+    as `healthy: false` with `status_code: null` and the `error`, not raised, so that a
+    steady-state tolerance can judge it.
+    """
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/health", timeout=timeout_s)
+    except httpx.HTTPError as error:
+        return {"healthy": False, "status_code": None, "error": type(error).__name__}
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text[:200]
+    return {
+        "healthy": response.status_code == 200,
+        "status_code": response.status_code,
+        "body": body,
+    }
+
+
+def observe_startup(instance: str, timeout_s: float = 120.0) -> dict[str, Any]:
+    """Wait until the instance `instance` is ready or has exited, and report its startup.
+
+    Arguments:
+        instance: the name given to `actions.service.start_service_instance`.
+        timeout_s: seconds to wait at most.
+
+    Returns `{"instance", "ready", "exit_code", "duration_s", "startup_failed",
+    "failed_phase", "phases"}`; each phase is `{phase, name, status, started_at,
+    elapsed_s, cause, detail}` as the service logged it, with `status` one of
+    succeeded, timeout, failed, blocked.
+    """
+    started = registry.lookup(KIND, instance)
+    if not isinstance(started, ServiceInstance):
+        raise ActivityFailed(
+            f"no service instance named {instance!r} was started in this run: start it "
+            "with actions.service.start_service_instance first"
+        )
+    return started.observe_startup(timeout_s)
+
+
+def cold_start(
+    database_url: str,
+    initialization_timeout_s: float = 75.0,
+    connect_timeout_s: float = 35.0,
+    pool_size: int = 10,
+    max_overflow: int = 15,
+    pool_timeout_s: float = 90.0,
+    connect_retry_s: float = 0.5,
+    timeout_s: float = 120.0,
+) -> dict[str, Any]:
+    """Start a throwaway instance, observe its startup, stop it: can a fresh one start?
+
+    Arguments are those of `actions.service.start_service_instance` (seconds for every
+    `_s`), plus `timeout_s`, the longest wait for the startup to end.
+
+    Returns the same report as `observe_startup`; `ready` is true when the instance
+    passed all seven phases and answered `/health`.
+    """
+    try:
+        settings = service_settings(
+            "cold-start-probe",
+            database_url,
+            initialization_timeout_s=initialization_timeout_s,
+            connect_timeout_s=connect_timeout_s,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout_s=pool_timeout_s,
+            connect_retry_s=connect_retry_s,
+        )
+    except SettingsError as error:
+        raise ActivityFailed(str(error)) from None
+    instance = launch_service(
+        f"cold-start-{uuid.uuid4().hex[:8]}", settings, testbed_home() / "instances"
+    )
+    try:
+        return instance.observe_startup(timeout_s)
+    finally:
+        instance.stop()

@@ -1,0 +1,1 @@
+"""The embedded system under test: PostgreSQL, the reference service, and their control."""

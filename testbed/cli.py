@@ -1,0 +1,77 @@
+"""`chaos testbed up|status|down`: keep the embedded testbed running between runs."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from testbed.lifecycle import (
+    DEFAULT_MAX_CONNECTIONS,
+    TestbedError,
+    testbed_down,
+    testbed_status,
+    testbed_up,
+)
+
+__all__ = ["testbed"]
+
+
+@click.group()
+def testbed() -> None:
+    """The embedded testbed: PostgreSQL and the reference service, on loopback."""
+
+
+def _fail(error: Exception) -> None:
+    raise click.ClickException(str(error))
+
+
+def _print_status() -> None:
+    rows = testbed_status()
+    if not rows:
+        click.echo("The testbed is down. Start it with: chaos testbed up")
+        return
+    table = Table(title="Startup Chaos Kit testbed")
+    for column in rows[0]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row.values())
+    Console().print(table)
+
+
+@testbed.command()
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=5),
+    default=DEFAULT_MAX_CONNECTIONS,
+    show_default=True,
+    help="PostgreSQL's max_connections for the embedded server.",
+)
+@click.option(
+    "--database-url",
+    envvar="TESTBED_DATABASE_URL",
+    help="Use this PostgreSQL instead of the embedded one [env: TESTBED_DATABASE_URL].",
+)
+def up(max_connections: int, database_url: str | None) -> None:
+    """Start the testbed (PostgreSQL and the reference service) and leave it running."""
+    try:
+        testbed_up(max_connections=max_connections, database_url=database_url)
+    except TestbedError as error:
+        _fail(error)
+    _print_status()
+
+
+@testbed.command()
+def status() -> None:
+    """Show what runs: endpoints, process ids, health."""
+    _print_status()
+
+
+@testbed.command()
+def down() -> None:
+    """Stop everything the testbed started."""
+    try:
+        stopped = testbed_down()["stopped"]
+    except TestbedError as error:
+        _fail(error)
+    click.echo(f"Stopped: {', '.join(stopped)}" if stopped else "The testbed was not running.")

@@ -1,0 +1,61 @@
+"""Chaos Toolkit control: the embedded testbed is up for the run, and nothing outlives it.
+
+Declared in an experiment's `controls`. Before the experiment, when the configuration's
+`target` is `embedded` (the default), it brings the testbed up unless it already runs,
+and fills the configuration's empty `database_url` and `service_url` with the
+testbed's. After the experiment it stops any perturbation still registered (a flood
+whose rollback never ran) and takes down what it brought up, and only that: a testbed
+started with `chaos testbed up` keeps running.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from chaoslib.exceptions import InterruptExecution
+from chaoslib.types import Configuration
+
+from testbed import registry
+from testbed.lifecycle import TestbedError, testbed_down, testbed_up
+from testbed.state import read_state
+
+__all__ = ["after_experiment_control", "before_experiment_control"]
+
+logger = logging.getLogger("chaostoolkit")
+
+
+def _owner() -> str:
+    return f"control:{os.getpid()}"
+
+
+def before_experiment_control(
+    context: dict[str, Any], configuration: Configuration | None = None, **kwargs: Any
+) -> None:
+    configuration = configuration if configuration is not None else {}
+    if configuration.get("target", "embedded") != "embedded":
+        return
+    try:
+        state = testbed_up(started_by=_owner())
+    except TestbedError as error:
+        raise InterruptExecution(f"the embedded testbed could not start: {error}") from None
+    if state["started_by"] == _owner():
+        logger.info("Embedded testbed started for this run (it stops when the run ends)")
+    for key, value in (
+        ("database_url", state["postgres"]["app_dsn"]),
+        ("service_url", state["service"]["url"]),
+    ):
+        if not configuration.get(key):
+            configuration[key] = value
+
+
+def after_experiment_control(
+    context: dict[str, Any], configuration: Configuration | None = None, **kwargs: Any
+) -> None:
+    for leftover in registry.stop_all():
+        logger.warning(f"Stopped {leftover['kind']} {leftover['name']!r}, still running at the end")
+    state = read_state()
+    if state and state.get("started_by") == _owner():
+        testbed_down()
+        logger.info("Embedded testbed stopped")

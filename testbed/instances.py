@@ -1,0 +1,125 @@
+"""Service instances as processes: start one, watch its startup, stop it.
+
+Each instance is a real `python -m testbed.service` process (real uvicorn), writing its
+phase lines to `<log dir>/<name>.log`. An instance started for an experiment exits with
+the process that started it; the testbed's long-running instance is detached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from testbed.postgres import find_free_port
+from testbed.processes import stop_popen
+from testbed.service.settings import ServiceSettings
+
+__all__ = ["ServiceInstance", "launch_service", "read_phase_lines", "service_settings"]
+
+KIND = "service-instance"
+
+
+def read_phase_lines(log_path: Path) -> list[dict[str, Any]]:
+    """The phase records an instance logged, in order (other lines are ignored)."""
+    phases = []
+    try:
+        lines = log_path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("event") == "phase":
+            record.pop("event")
+            phases.append(record)
+    return phases
+
+
+@dataclass
+class ServiceInstance:
+    name: str
+    settings: ServiceSettings
+    process: subprocess.Popen
+    log_path: Path
+    started_monotonic: float = field(default_factory=time.monotonic)
+    kind: str = KIND
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.port}"
+
+    def observe_startup(self, timeout_s: float) -> dict[str, Any]:
+        """Wait until the instance is ready (`/health` 200) or has exited, at most `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        ready = False
+        with httpx.Client(timeout=1.0) as client:
+            while time.monotonic() < deadline and self.process.poll() is None:
+                try:
+                    if client.get(f"{self.url}/health").status_code == 200:
+                        ready = True
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.05)
+        if not ready:
+            # the last phase lines may still be on their way out of a dying process
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+        phases = read_phase_lines(self.log_path)
+        failed = next((p for p in phases if p["status"] in ("timeout", "failed")), None)
+        return {
+            "instance": self.name,
+            "ready": ready,
+            "exit_code": self.process.poll(),
+            "duration_s": round(time.monotonic() - self.started_monotonic, 3),
+            "startup_failed": failed is not None,
+            "failed_phase": failed,
+            "phases": phases,
+        }
+
+    def stop(self) -> dict[str, Any]:
+        return {"exit_code": stop_popen(self.process)}
+
+
+def service_settings(name: str, database_url: str, **overrides: Any) -> ServiceSettings:
+    """Settings for an instance named `name`; raises SettingsError naming a bad value."""
+    return ServiceSettings.parse({"database_url": database_url, "instance_name": name, **overrides})
+
+
+def launch_service(
+    name: str,
+    settings: ServiceSettings,
+    log_dir: Path,
+    *,
+    detach: bool = False,
+) -> ServiceInstance:
+    """Start a fresh instance on a free port (the settings' port is not used).
+
+    With `detach`, the instance outlives this process (the testbed's own service);
+    otherwise it exits when this process goes away, however it goes.
+    """
+    settings = replace(settings, port=find_free_port(settings.host))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    env = {**os.environ, **settings.to_env(), "SERVICE_EXIT_WITH_PARENT": "0" if detach else "1"}
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "testbed.service"],
+            env=env,
+            stdin=subprocess.DEVNULL if detach else subprocess.PIPE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=detach,
+        )
+    return ServiceInstance(name, settings, process, log_path)

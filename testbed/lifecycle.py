@@ -1,0 +1,181 @@
+"""Bring the embedded testbed up, report on it, take it down.
+
+Up: a PostgreSQL (embedded, or the user's own through `TESTBED_DATABASE_URL`) and one
+long-running instance of the reference service in front of it, as production has.
+What runs is recorded in `.testbed/state.json`, so that `chaos testbed down`, from any
+process, stops exactly that.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from testbed.instances import launch_service, service_settings
+from testbed.postgres import EmbeddedPostgres, PostgresError
+from testbed.processes import pid_alive, stop_pid
+from testbed.service.settings import SettingsError
+from testbed.state import read_state, remove_state, testbed_home, write_state
+from testbed.targets import redact_dsn
+
+__all__ = [
+    "DEFAULT_MAX_CONNECTIONS",
+    "SERVICE_SETTINGS",
+    "TestbedError",
+    "is_up",
+    "testbed_down",
+    "testbed_status",
+    "testbed_up",
+]
+
+DEFAULT_MAX_CONNECTIONS = 50
+# the long-running instance, on the compressed time of the embedded profile
+SERVICE_SETTINGS = {
+    "initialization_timeout_s": 5.0,
+    "connect_timeout_s": 2.0,
+    "pool_size": 5,
+    "max_overflow": 5,
+    "pool_timeout_s": 5.0,
+    "connect_retry_s": 0.2,
+}
+_SERVICE_START_TIMEOUT_S = 30.0
+
+
+class TestbedError(RuntimeError):
+    """The testbed could not be brought up or down; the message says why and what to do."""
+
+    __test__ = False  # not a pytest test class, despite its name
+
+
+def _postgres() -> EmbeddedPostgres:
+    return EmbeddedPostgres(testbed_home() / "postgres")
+
+
+def _service_running(state: dict[str, Any]) -> bool:
+    return pid_alive(state["service"]["pid"])
+
+
+def _postgres_running(state: dict[str, Any]) -> bool:
+    pid = state["postgres"].get("pid")
+    return pid is None or pid_alive(pid)  # no pid: the user's own server
+
+
+def is_up(state: dict[str, Any] | None) -> bool:
+    return bool(state) and _service_running(state) and _postgres_running(state)
+
+
+def testbed_up(
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    database_url: str | None = None,
+    started_by: str = "cli",
+) -> dict[str, Any]:
+    """Start what is not running and return the state; an up testbed is left as it is."""
+    state = read_state()
+    if is_up(state):
+        return state
+    if state:
+        testbed_down()
+    database_url = database_url or os.environ.get("TESTBED_DATABASE_URL") or None
+    if database_url:
+        postgres = {"pid": None, "app_dsn": database_url, "admin_dsn": database_url}
+    else:
+        server = _postgres()
+        try:
+            endpoint = server.start(max_connections=max_connections)
+        except PostgresError as error:
+            raise TestbedError(str(error)) from None
+        postgres = {
+            "pid": server.pid(),
+            "port": server.port(),
+            "max_connections": server.max_connections(),
+            "app_dsn": endpoint.app_dsn,
+            "admin_dsn": endpoint.admin_dsn,
+            "log": str(server.log_path),
+        }
+    try:
+        settings = service_settings("testbed", postgres["app_dsn"], **SERVICE_SETTINGS)
+    except SettingsError as error:
+        raise TestbedError(str(error)) from None
+    instance = launch_service("testbed", settings, testbed_home() / "instances", detach=True)
+    state = {
+        "started_at": datetime.now(UTC).isoformat(),
+        "started_by": started_by,
+        "postgres": postgres,
+        "service": {
+            "pid": instance.process.pid,
+            "url": instance.url,
+            "log": str(instance.log_path),
+        },
+    }
+    write_state(state)
+    startup = instance.observe_startup(_SERVICE_START_TIMEOUT_S)
+    if not startup["ready"]:
+        testbed_down()
+        failed = startup["failed_phase"] or {}
+        raise TestbedError(
+            f"the reference service did not start (exit code {startup['exit_code']}, "
+            f"phase {failed.get('phase')} {failed.get('status')}: {failed.get('cause')}); "
+            f"see {instance.log_path}"
+        )
+    return state
+
+
+def testbed_down() -> dict[str, Any]:
+    """Stop everything the state file records and forget it; safe to call when down."""
+    state = read_state()
+    if not state:
+        return {"stopped": []}
+    stopped = []
+    if pid_alive(state["service"]["pid"]):
+        stop_pid(state["service"]["pid"])
+        stopped.append("service")
+    if state["postgres"].get("pid") is not None:
+        server = _postgres()
+        if server.pid() is not None:
+            try:
+                server.stop()
+            except PostgresError as error:
+                raise TestbedError(f"{error}; stop it with: kill {server.pid()}") from None
+            stopped.append("postgres")
+    remove_state()
+    return {"stopped": stopped}
+
+
+def _health(url: str) -> str:
+    try:
+        response = httpx.get(f"{url}/health", timeout=2.0)
+    except httpx.HTTPError as error:
+        return f"unreachable ({type(error).__name__})"
+    return "healthy" if response.status_code == 200 else f"unhealthy ({response.status_code})"
+
+
+def testbed_status() -> list[dict[str, str]]:
+    """One row per component: what it is, where, its pid and whether it is up."""
+    state = read_state()
+    if not state:
+        return []
+    pg = state["postgres"]
+    pg_where = redact_dsn(pg["app_dsn"])
+    pg_detail = (
+        f"max_connections={pg['max_connections']}" if "max_connections" in pg else "external"
+    )
+    service = state["service"]
+    return [
+        {
+            "component": "postgres",
+            "endpoint": pg_where,
+            "pid": str(pg.get("pid") or "-"),
+            "status": "running" if _postgres_running(state) else "stopped",
+            "detail": pg_detail,
+        },
+        {
+            "component": "service",
+            "endpoint": service["url"],
+            "pid": str(service["pid"]),
+            "status": _health(service["url"]) if _service_running(state) else "stopped",
+            "detail": f"log {service['log']}",
+        },
+    ]

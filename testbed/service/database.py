@@ -1,0 +1,90 @@
+"""Phase 3: build the SQLAlchemy async engine and fill its pool under the deadline.
+
+The pool is filled the way a production instance does at startup: `pool_size`
+connections checked out concurrently, each retried while the database answers with
+something it may recover from (too many clients, refused, a connect timeout), then one
+schema query. What the phase was last waiting for becomes the cause of a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from testbed.failures import RETRYABLE_CAUSES, classify_connect_error
+from testbed.service.settings import ServiceSettings
+from testbed.service.startup import PhaseFailure
+
+__all__ = ["SCHEMA_QUERY", "DatabaseInitialiser"]
+
+SCHEMA_QUERY = (
+    "SELECT count(*) FROM information_schema.tables "
+    "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
+)
+
+
+def _async_url(dsn: str) -> str:
+    url = make_url(dsn)
+    return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+class DatabaseInitialiser:
+    """Phase 3's work; keeps the engine for the running service when it succeeds."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.engine: AsyncEngine | None = None
+        self.last_cause = "connect_timeout"  # until something else is seen
+
+    def cause_on_timeout(self) -> str:
+        return self.last_cause
+
+    async def initialise(self) -> None:
+        s = self.settings
+        self.engine = create_async_engine(
+            _async_url(s.database_url),
+            pool_size=s.pool_size,
+            max_overflow=s.max_overflow,
+            pool_timeout=s.pool_timeout_s,
+            connect_args={
+                "timeout": s.connect_timeout_s,
+                "server_settings": {"application_name": f"service-{s.instance_name}"},
+            },
+        )
+        held: list[AsyncConnection] = []
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(s.pool_size):
+                    group.create_task(self._checkout_into(held))
+            self.last_cause = "slow_schema_query"
+            await held[0].execute(text(SCHEMA_QUERY))
+        except* PhaseFailure as failures:
+            raise failures.exceptions[0] from None
+        finally:
+            # back to the pool: the running service keeps them open
+            await asyncio.shield(asyncio.gather(*(c.close() for c in held)))
+
+    async def _checkout_into(self, held: list[AsyncConnection]) -> None:
+        assert self.engine is not None
+        while True:
+            try:
+                held.append(await self.engine.connect())
+                return
+            except Exception as exc:
+                cause = classify_connect_error(exc)
+                self.last_cause = cause
+                if cause not in RETRYABLE_CAUSES:
+                    raise PhaseFailure(cause, _one_line(exc)) from exc
+            await asyncio.sleep(self.settings.connect_retry_s)
+
+    async def dispose(self) -> None:
+        if self.engine is not None:
+            await self.engine.dispose()
+
+
+def _one_line(exc: BaseException) -> str:
+    first = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {first[0] if first else ''}"

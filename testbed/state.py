@@ -1,0 +1,52 @@
+"""Where the testbed keeps its files, and the state file that records what runs.
+
+`.testbed/state.json` records the endpoints and process ids of a running testbed. It
+holds the application password, so it is written owner-only, and always whole
+(written to a temporary file, then renamed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["read_state", "remove_state", "testbed_home", "write_json_atomically", "write_state"]
+
+
+def testbed_home() -> Path:
+    """The testbed's folder: `$TESTBED_HOME`, or `.testbed/` in the current directory."""
+    return Path(os.environ.get("TESTBED_HOME") or Path.cwd() / ".testbed").resolve()
+
+
+def _state_path() -> Path:
+    return testbed_home() / "state.json"
+
+
+def write_json_atomically(path: Path, document: Any, mode: int = 0o644) -> None:
+    """Write `document` as JSON to `path` whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as out:
+        json.dump(document, out, indent=2, sort_keys=True)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(partial, path)
+
+
+def read_state() -> dict[str, Any] | None:
+    """The recorded state of the testbed, or None when none is recorded."""
+    try:
+        return json.loads(_state_path().read_text())
+    except FileNotFoundError:
+        return None
+
+
+def write_state(state: dict[str, Any]) -> None:
+    write_json_atomically(_state_path(), state, mode=0o600)
+
+
+def remove_state() -> None:
+    _state_path().unlink(missing_ok=True)
