@@ -8,12 +8,15 @@ process, stops exactly that.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 
+from testbed.failures import classify_connect_error
 from testbed.instances import launch_service, service_settings
 from testbed.postgres import EmbeddedPostgres, PostgresError
 from testbed.processes import pid_alive, stop_pid
@@ -42,6 +45,7 @@ SERVICE_SETTINGS = {
     "connect_retry_s": 0.2,
 }
 _SERVICE_START_TIMEOUT_S = 30.0
+_REACHABLE_TIMEOUT_S = 5.0
 
 
 class TestbedError(RuntimeError):
@@ -80,6 +84,7 @@ def testbed_up(
         testbed_down()
     database_url = database_url or os.environ.get("TESTBED_DATABASE_URL") or None
     if database_url:
+        _check_reachable(database_url)
         postgres = {"pid": None, "app_dsn": database_url, "admin_dsn": database_url}
     else:
         server = _postgres()
@@ -121,6 +126,21 @@ def testbed_up(
             f"see {instance.log_path}"
         )
     return state
+
+
+def _check_reachable(database_url: str) -> None:
+    async def connect() -> None:
+        conn = await asyncpg.connect(database_url, timeout=_REACHABLE_TIMEOUT_S)
+        await conn.close()
+
+    try:
+        asyncio.run(connect())
+    except Exception as error:  # noqa: BLE001 - any failure: the user's URL is wrong
+        raise TestbedError(
+            f"--database-url / TESTBED_DATABASE_URL: cannot connect to "
+            f"{redact_dsn(database_url)} ({classify_connect_error(error)}): check its host, "
+            "port, database and credentials"
+        ) from None
 
 
 def testbed_down() -> dict[str, Any]:

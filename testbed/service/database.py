@@ -73,7 +73,7 @@ class DatabaseInitialiser:
             try:
                 held.append(await self.engine.connect())
                 return
-            except Exception as exc:
+            except Exception as exc:  # classified, then retried or failed
                 cause = classify_connect_error(exc)
                 self.last_cause = cause
                 if cause not in RETRYABLE_CAUSES:

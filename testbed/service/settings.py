@@ -59,16 +59,20 @@ class ServiceSettings:
         values = {
             f.name: environ[f.metadata["env"]] for f in fields(cls) if f.metadata["env"] in environ
         }
-        return cls.parse(values)
+        return cls.parse(values, by_env_name=True)
 
     @classmethod
-    def parse(cls, values: Mapping[str, Any]) -> ServiceSettings:
-        """Build settings from `values` (by field name), converting and checking each."""
+    def parse(cls, values: Mapping[str, Any], by_env_name: bool = False) -> ServiceSettings:
+        """Build settings from `values` (by field name), converting and checking each.
+
+        Errors name the environment variable when `by_env_name`, else the field.
+        """
         converted: dict[str, Any] = {}
         for f in fields(cls):
             if f.name not in values:
                 continue
-            raw, kind, env = values[f.name], type(f.default), f.metadata["env"]
+            raw, kind = values[f.name], type(f.default)
+            env = f.metadata["env"] if by_env_name else f.name
             try:
                 value = kind(raw)
             except (TypeError, ValueError):
@@ -81,7 +85,8 @@ class ServiceSettings:
             converted[f.name] = value
         settings = cls(**converted)
         if not settings.database_url:
-            raise SettingsError("SERVICE_DATABASE_URL is not set: give the PostgreSQL DSN")
+            name = "SERVICE_DATABASE_URL" if by_env_name else "database_url"
+            raise SettingsError(f"{name} is not set: give the PostgreSQL DSN")
         return settings
 
     def to_env(self) -> dict[str, str]:

@@ -111,7 +111,7 @@ class StartupManager:
                 result.detail = f"{type(exc).__name__}: {exc}"
         except PhaseFailure as failure:
             result.status, result.cause, result.detail = "failed", failure.cause, str(failure)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any error fails the phase, deterministically
             result.status, result.cause = "failed", "error"
             result.detail = f"{type(exc).__name__}: {exc}"
         result.elapsed_s = round(time.monotonic() - started, 3)

@@ -1,0 +1,36 @@
+# The user's entry points: `make run` (the main job on the embedded testbed) and
+# `make test` (the full test suite). Each creates .venv and installs what it needs.
+PYTHON ?= $(shell command -v python3.12 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+CHAOS := $(BIN)/chaos --no-version-check
+
+.PHONY: install run test test-quick lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(CHAOS) run --journal-path journals/smd-phase3-timeout.json experiments/smd-phase3-timeout.json
+
+test: install
+	$(BIN)/pytest
+
+test-quick: install
+	$(BIN)/pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/python bench/flood.py
+
+clean:
+	-$(CHAOS) testbed down
+	rm -rf .testbed

@@ -1,0 +1,66 @@
+"""Fixtures: a real embedded PostgreSQL per session, an isolated testbed home per test."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from testbed import registry
+from testbed.postgres import EmbeddedPostgres, PostgresEndpoint
+from testbed.processes import pid_alive
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresEndpoint]:
+    """A real PostgreSQL with room for floods of a few dozen connections."""
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "postgres")
+    endpoint = server.start(max_connections=60)
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def testbed_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own `.testbed` folder, and must leave nothing registered."""
+    home = tmp_path / ".testbed"
+    monkeypatch.setenv("TESTBED_HOME", str(home))
+    yield home
+    leftovers = registry.stop_all()
+    assert not leftovers, f"perturbations left running by the test: {leftovers}"
+
+
+def sessions(admin_dsn: str, application_prefix: str) -> int:
+    """How many server sessions carry an application_name starting with the prefix."""
+
+    async def count() -> int:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            return await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE $1",
+                application_prefix + "%",
+            )
+        finally:
+            await conn.close()
+
+    return asyncio.run(count())
+
+
+def eventually(check: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    """Poll `check` until it is true or `timeout_s` passes; return its last answer."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def gone(pid: int) -> bool:
+    return not pid_alive(pid)

@@ -1,0 +1,121 @@
+"""The connection flood against a real PostgreSQL: opens exactly N, releases all, always."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from chaoslib.exceptions import ActivityFailed
+
+from actions.flood import APPLICATION_PREFIX, start_connection_flood, stop_connection_flood
+from testbed import registry
+from testbed.postgres import PostgresEndpoint
+from tests.conftest import REPO, eventually, gone, sessions
+
+
+def test_flood_opens_exactly_n_and_releases_all(postgres: PostgresEndpoint) -> None:
+    ramped = start_connection_flood(25, postgres.app_dsn, hold_s=60)
+    app = ramped["application_name"]
+    assert app.startswith(APPLICATION_PREFIX)
+    assert (ramped["attempted"], ramped["established"], ramped["failed"]) == (25, 25, {})
+    assert ramped["connect_latency"]["p50_s"] > 0
+    assert sessions(postgres.admin_dsn, app) == 25
+
+    stopped = stop_connection_flood()
+    assert stopped["released"] == 25
+    assert stopped["reason"] == "stopped"
+    assert stopped["terminated_server_side"] == 0
+    assert eventually(lambda: sessions(postgres.admin_dsn, app) == 0, timeout_s=5)
+
+
+def test_flood_counts_refusals_by_cause(postgres: PostgresEndpoint) -> None:
+    # 60 max_connections, 3 reserved for superusers: the app role gets at most 57
+    ramped = start_connection_flood(70, postgres.app_dsn, hold_s=60)
+    try:
+        assert ramped["established"] == 57
+        assert ramped["failed"] == {"too_many_connections": 13}
+    finally:
+        stop_connection_flood()
+    assert sessions(postgres.admin_dsn, APPLICATION_PREFIX) == 0
+
+
+def test_stop_is_idempotent(postgres: PostgresEndpoint) -> None:
+    assert stop_connection_flood() == {"name": "flood", "running": False}
+    start_connection_flood(3, postgres.app_dsn)
+    assert stop_connection_flood()["running"] is True
+    assert stop_connection_flood() == {"name": "flood", "running": False}
+
+
+def test_flood_releases_by_itself_when_hold_elapses(postgres: PostgresEndpoint) -> None:
+    ramped = start_connection_flood(5, postgres.app_dsn, hold_s=0.5)
+    assert eventually(lambda: sessions(postgres.admin_dsn, ramped["application_name"]) == 0)
+    stopped = stop_connection_flood()
+    assert stopped["reason"] == "hold_elapsed"
+    assert stopped["exit_code"] == 0
+
+
+_PARENT = """
+import json, sys, time
+from actions.flood import start_connection_flood
+ramped = start_connection_flood(20, sys.argv[1], hold_s=300)
+print(json.dumps(ramped), flush=True)
+time.sleep(300)
+"""
+
+
+def test_flood_released_within_seconds_when_its_parent_is_killed(
+    postgres: PostgresEndpoint,
+) -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT, postgres.app_dsn],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=os.environ,
+    )
+    try:
+        ramped = json.loads(parent.stdout.readline())
+        app = ramped["application_name"]
+        assert sessions(postgres.admin_dsn, app) == 20
+        worker_pid = int(
+            subprocess.run(["pgrep", "-f", app], capture_output=True, text=True).stdout.split()[0]
+        )
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    assert eventually(lambda: sessions(postgres.admin_dsn, app) == 0, timeout_s=5)
+    assert eventually(lambda: gone(worker_pid), timeout_s=5)
+
+
+@pytest.mark.parametrize(
+    ("connections", "target", "message"),
+    [
+        (1001, None, r"^connections=1001 is out of range: .* cap of 1000"),
+        (0, None, r"^connections=0 is out of range"),
+        (
+            5,
+            "postgresql://app:pw@10.1.2.3:5432/app",
+            r"^target_dsn host '10.1.2.3' is not loopback",
+        ),
+        (
+            5,
+            "postgresql://app:pw@no-such-host.invalid/app",
+            r"host 'no-such-host.invalid' cannot be",
+        ),
+        (5, "mysql://127.0.0.1/app", r"is not a PostgreSQL URL"),
+    ],
+    ids=["above-cap", "zero", "not-loopback", "unknown-host", "not-postgres"],
+)
+def test_bad_flood_arguments_are_refused_before_anything_opens(
+    postgres: PostgresEndpoint, connections: int, target: str | None, message: str
+) -> None:
+    with pytest.raises(ActivityFailed, match=message) as refused:
+        start_connection_flood(connections, target or postgres.app_dsn)
+    assert "\n" not in str(refused.value)
+    assert ":pw@" not in str(refused.value)  # the password never reaches the message
+    assert registry.running() == []
+    assert sessions(postgres.admin_dsn, APPLICATION_PREFIX) == 0
