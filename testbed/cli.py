@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 from rich.console import Console
 from rich.table import Table
@@ -36,7 +38,8 @@ def _print_status() -> None:
         table.add_column(column)
     for row in rows:
         table.add_row(*row.values())
-    Console().print(table)
+    # piped output gets room for full URLs rather than rich's 80-column default
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
 @testbed.command()

@@ -2,10 +2,13 @@
 
 Declared in an experiment's `controls`. Before the experiment, when the configuration's
 `target` is `embedded` (the default), it brings the testbed up unless it already runs,
-and fills the configuration's empty `database_url` and `service_url` with the
-testbed's. After the experiment it stops any perturbation still registered (a flood
-whose rollback never ran) and takes down what it brought up, and only that: a testbed
-started with `chaos testbed up` keeps running.
+and fills the configuration's empty keys with the testbed's endpoints: `database_url`
+(through the connector, as the service reaches it), `direct_database_url` (straight to
+PostgreSQL), `connector_url` (the connector's control API) and `service_url`.
+
+After the experiment it stops any perturbation still registered (a flood whose rollback
+never ran) and takes down what it brought up, and only that: a testbed started with
+`chaos testbed up` keeps running.
 """
 
 from __future__ import annotations
@@ -43,7 +46,9 @@ def before_experiment_control(
     if state["started_by"] == _owner():
         logger.info("Embedded testbed started for this run (it stops when the run ends)")
     for key, value in (
-        ("database_url", state["postgres"]["app_dsn"]),
+        ("database_url", state["connector"]["database_url"]),
+        ("direct_database_url", state["postgres"]["app_dsn"]),
+        ("connector_url", state["connector"]["url"]),
         ("service_url", state["service"]["url"]),
     ):
         if not configuration.get(key):

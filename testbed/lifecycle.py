@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 
+from testbed.connector.launch import ConnectorError, launch_connector
 from testbed.failures import classify_connect_error
 from testbed.instances import launch_service, service_settings
 from testbed.postgres import EmbeddedPostgres, PostgresError
@@ -25,6 +27,7 @@ from testbed.state import read_state, remove_state, testbed_home, write_state
 from testbed.targets import redact_dsn
 
 __all__ = [
+    "CONNECTOR_SETTINGS",
     "DEFAULT_MAX_CONNECTIONS",
     "SERVICE_SETTINGS",
     "TestbedError",
@@ -44,8 +47,17 @@ SERVICE_SETTINGS = {
     "pool_timeout_s": 5.0,
     "connect_retry_s": 0.2,
 }
+# the connector on the embedded profile: capacity to match max_connections, and the
+# scaling delay and cooldown on compressed time (staging: 30-60 s and 180 s)
+CONNECTOR_SETTINGS = {
+    "connections_per_instance": 25,
+    "queue_timeout_s": 5.0,
+    "scaling_delay_s": 3.0,
+    "cooldown_s": 10.0,
+}
 _SERVICE_START_TIMEOUT_S = 30.0
 _REACHABLE_TIMEOUT_S = 5.0
+_CONNECTOR_START_TIMEOUT_S = 15.0
 
 
 class TestbedError(RuntimeError):
@@ -58,8 +70,8 @@ def _postgres() -> EmbeddedPostgres:
     return EmbeddedPostgres(testbed_home() / "postgres")
 
 
-def _service_running(state: dict[str, Any]) -> bool:
-    return pid_alive(state["service"]["pid"])
+def _running(state: dict[str, Any], component: str) -> bool:
+    return component in state and pid_alive(state[component]["pid"])
 
 
 def _postgres_running(state: dict[str, Any]) -> bool:
@@ -68,7 +80,12 @@ def _postgres_running(state: dict[str, Any]) -> bool:
 
 
 def is_up(state: dict[str, Any] | None) -> bool:
-    return bool(state) and _service_running(state) and _postgres_running(state)
+    return (
+        bool(state)
+        and _running(state, "service")
+        and _running(state, "connector")
+        and _postgres_running(state)
+    )
 
 
 def testbed_up(
@@ -100,20 +117,33 @@ def testbed_up(
             "admin_dsn": endpoint.admin_dsn,
             "log": str(server.log_path),
         }
-    try:
-        settings = service_settings("testbed", postgres["app_dsn"], **SERVICE_SETTINGS)
-    except SettingsError as error:
-        raise TestbedError(str(error)) from None
-    instance = launch_service("testbed", settings, testbed_home() / "instances", detach=True)
+    connector = launch_connector(
+        postgres["app_dsn"], CONNECTOR_SETTINGS, testbed_home() / "connector.log"
+    )
     state = {
         "started_at": datetime.now(UTC).isoformat(),
         "started_by": started_by,
         "postgres": postgres,
-        "service": {
-            "pid": instance.process.pid,
-            "url": instance.url,
-            "log": str(instance.log_path),
+        "connector": {
+            "pid": connector.pid,
+            "url": connector.api_url,
+            "database_url": connector.database_url,
+            "log": str(connector.log_path),
         },
+    }
+    write_state(state)
+    try:
+        connector.wait_ready(_CONNECTOR_START_TIMEOUT_S)
+        settings = service_settings("testbed", connector.database_url, **SERVICE_SETTINGS)
+    except (ConnectorError, SettingsError) as error:
+        testbed_down()
+        raise TestbedError(str(error)) from None
+    # the service reaches the database through the connector, as in production
+    instance = launch_service("testbed", settings, testbed_home() / "instances", detach=True)
+    state["service"] = {
+        "pid": instance.process.pid,
+        "url": instance.url,
+        "log": str(instance.log_path),
     }
     write_state(state)
     startup = instance.observe_startup(_SERVICE_START_TIMEOUT_S)
@@ -149,9 +179,10 @@ def testbed_down() -> dict[str, Any]:
     if not state:
         return {"stopped": []}
     stopped = []
-    if pid_alive(state["service"]["pid"]):
-        stop_pid(state["service"]["pid"])
-        stopped.append("service")
+    for component in ("service", "connector"):
+        if _running(state, component):
+            stop_pid(state[component]["pid"])
+            stopped.append(component)
     if state["postgres"].get("pid") is not None:
         server = _postgres()
         if server.pid() is not None:
@@ -178,24 +209,54 @@ def testbed_status() -> list[dict[str, str]]:
     if not state:
         return []
     pg = state["postgres"]
-    pg_where = redact_dsn(pg["app_dsn"])
-    pg_detail = (
-        f"max_connections={pg['max_connections']}" if "max_connections" in pg else "external"
-    )
-    service = state["service"]
-    return [
+    rows = [
         {
             "component": "postgres",
-            "endpoint": pg_where,
+            "endpoint": redact_dsn(pg["app_dsn"]),
             "pid": str(pg.get("pid") or "-"),
             "status": "running" if _postgres_running(state) else "stopped",
-            "detail": pg_detail,
-        },
-        {
-            "component": "service",
-            "endpoint": service["url"],
-            "pid": str(service["pid"]),
-            "status": _health(service["url"]) if _service_running(state) else "stopped",
-            "detail": f"log {service['log']}",
-        },
+            "detail": f"max_connections={pg['max_connections']}"
+            if "max_connections" in pg
+            else "external",
+        }
     ]
+    if "connector" in state:
+        connector = state["connector"]
+        rows.append(
+            {
+                "component": "connector",
+                "endpoint": redact_dsn(connector["database_url"]),
+                "pid": str(connector["pid"]),
+                "status": _connector_status(connector["url"])
+                if _running(state, "connector")
+                else "stopped",
+                "detail": f"control {connector['url']}",
+            }
+        )
+    if "service" in state:
+        service = state["service"]
+        rows.append(
+            {
+                "component": "service",
+                "endpoint": service["url"],
+                "pid": str(service["pid"]),
+                "status": _health(service["url"]) if _running(state, "service") else "stopped",
+                "detail": f"log {_relative(service['log'])}",
+            }
+        )
+    return rows
+
+
+def _connector_status(url: str) -> str:
+    try:
+        state = httpx.get(f"{url}/state", timeout=2.0).json()
+    except (httpx.HTTPError, ValueError) as error:
+        return f"unreachable ({type(error).__name__})"
+    return f"{state['instances']} instances, {state['utilisation']:.0%} used"
+
+
+def _relative(path: str) -> str:
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path

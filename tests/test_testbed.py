@@ -33,7 +33,7 @@ def test_up_status_down_leaves_no_process(testbed_home: Path) -> None:
     up = chaos("testbed", "up", "--max-connections", "30", home=testbed_home)
     assert up.returncode == 0, up.stderr
     state = read_state()
-    pids = [state["postgres"]["pid"], state["service"]["pid"]]
+    pids = [state[c]["pid"] for c in ("postgres", "connector", "service")]
     assert all(pid_alive(pid) for pid in pids)
     assert httpx.get(f"{state['service']['url']}/health").status_code == 200
     assert oct((testbed_home / "state.json").stat().st_mode)[-3:] == "600"
@@ -41,6 +41,7 @@ def test_up_status_down_leaves_no_process(testbed_home: Path) -> None:
     status = chaos("testbed", "status", home=testbed_home)
     assert status.returncode == 0
     assert "healthy" in status.stdout and "max_connections=30" in status.stdout
+    assert "2 instances" in status.stdout
     password = state["postgres"]["app_dsn"].split(":")[2].split("@")[0]
     assert password not in status.stdout
 
@@ -50,7 +51,7 @@ def test_up_status_down_leaves_no_process(testbed_home: Path) -> None:
 
     down = chaos("testbed", "down", home=testbed_home)
     assert down.returncode == 0
-    assert "Stopped: service, postgres" in down.stdout
+    assert "Stopped: service, connector, postgres" in down.stdout
     assert not any(pid_alive(pid) for pid in pids)
     assert read_state() is None
     assert "The testbed is down" in chaos("testbed", "status", home=testbed_home).stdout
