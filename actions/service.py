@@ -24,6 +24,7 @@ def start_service_instance(
     max_overflow: int = 15,
     pool_timeout_s: float = 90.0,
     connect_retry_s: float = 0.5,
+    schema_load_bytes: int = 0,
 ) -> dict[str, Any]:
     """Start a fresh instance of the reference service (a cold start) and return at once.
 
@@ -39,6 +40,8 @@ def start_service_instance(
         pool_size, max_overflow: the SQLAlchemy pool; Phase 3 opens `pool_size`.
         pool_timeout_s: seconds to wait for a pooled connection.
         connect_retry_s: seconds between connection attempts in Phase 3.
+        schema_load_bytes: bytes Phase 3's schema step reads after its query (a large
+            schema operation; 0 for none).
 
     Returns `{"instance", "url", "pid", "log", "database"}` (the URL with no password).
     """
@@ -52,6 +55,7 @@ def start_service_instance(
             max_overflow=max_overflow,
             pool_timeout_s=pool_timeout_s,
             connect_retry_s=connect_retry_s,
+            schema_load_bytes=schema_load_bytes,
         )
     except SettingsError as error:
         raise ActivityFailed(str(error)) from None

@@ -71,6 +71,7 @@ def cold_start(
     max_overflow: int = 15,
     pool_timeout_s: float = 90.0,
     connect_retry_s: float = 0.5,
+    schema_load_bytes: int = 0,
     timeout_s: float = 120.0,
 ) -> dict[str, Any]:
     """Start a throwaway instance, observe its startup, stop it: can a fresh one start?
@@ -91,6 +92,7 @@ def cold_start(
             max_overflow=max_overflow,
             pool_timeout_s=pool_timeout_s,
             connect_retry_s=connect_retry_s,
+            schema_load_bytes=schema_load_bytes,
         )
     except SettingsError as error:
         raise ActivityFailed(str(error)) from None

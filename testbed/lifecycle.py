@@ -37,7 +37,7 @@ __all__ = [
     "testbed_up",
 ]
 
-DEFAULT_MAX_CONNECTIONS = 50
+DEFAULT_MAX_CONNECTIONS = 100
 # the long-running instance, on the compressed time of the embedded profile
 SERVICE_SETTINGS = {
     "initialization_timeout_s": 5.0,
@@ -47,10 +47,12 @@ SERVICE_SETTINGS = {
     "pool_timeout_s": 5.0,
     "connect_retry_s": 0.2,
 }
-# the connector on the embedded profile: capacity to match max_connections, and the
-# scaling delay and cooldown on compressed time (staging: 30-60 s and 180 s)
+# the connector on the embedded profile, on compressed time: the scaling delay and
+# cooldown (staging: 30-60 s and 180 s), and a connection rate that lets as many
+# connects through within one compressed connect timeout as 600/min does within 35 s
 CONNECTOR_SETTINGS = {
     "connections_per_instance": 25,
+    "rate_per_min": 6000.0,
     "queue_timeout_s": 5.0,
     "scaling_delay_s": 3.0,
     "cooldown_s": 10.0,

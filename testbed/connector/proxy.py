@@ -176,7 +176,8 @@ class _Link:
         name = "client" if side is self.client_side else "upstream"
         self._lost.add(name)
         if name == "client" and self.admission is not None:
-            self.admission.cancel()  # the client left while it waited
+            self.proxy.counts["abandoned"] += 1
+            self.admission.cancel()  # the client gave up while it waited
         # what this side sent still goes out; then the other side is closed
         side.outgoing.finish()
         if self.upstream is None or self._lost == {"client", "upstream"}:
@@ -346,6 +347,7 @@ class ConnectorProxy:
                     "refused",
                     "queue_timeout",
                     "rate_delayed",
+                    "abandoned",
                     "upstream_errors",
                 )
             },

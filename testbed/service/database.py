@@ -3,7 +3,9 @@
 The pool is filled the way a production instance does at startup: `pool_size`
 connections checked out concurrently, each retried while the database answers with
 something it may recover from (too many clients, refused, a connect timeout), then one
-schema query. What the phase was last waiting for becomes the cause of a timeout.
+schema query, and optionally a bulk read of `schema_load_bytes` (a large schema
+operation, whose bytes cross the connector). What the phase was last waiting for becomes
+the cause of a timeout.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ SCHEMA_QUERY = (
     "SELECT count(*) FROM information_schema.tables "
     "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
 )
+
+BULK_QUERY = "SELECT repeat('x', :n)"
 
 
 def _async_url(dsn: str) -> str:
@@ -55,17 +59,24 @@ class DatabaseInitialiser:
             },
         )
         held: list[AsyncConnection] = []
+        completed = False
         try:
             async with asyncio.TaskGroup() as group:
                 for _ in range(s.pool_size):
                     group.create_task(self._checkout_into(held))
             self.last_cause = "slow_schema_query"
             await held[0].execute(text(SCHEMA_QUERY))
+            if s.schema_load_bytes:
+                # a large schema operation: its bytes cross the connector
+                await held[0].execute(text(BULK_QUERY), {"n": s.schema_load_bytes})
+            completed = True
         except* PhaseFailure as failures:
             raise failures.exceptions[0] from None
         finally:
-            # back to the pool: the running service keeps them open
-            await asyncio.shield(asyncio.gather(*(c.close() for c in held)))
+            if completed:  # back to the pool: the running service keeps them open
+                await asyncio.gather(*(c.close() for c in held))
+            else:  # failed or out of time: cut them now rather than wait on a busy one
+                await asyncio.shield(asyncio.gather(*(c.invalidate() for c in held)))
 
     async def _checkout_into(self, held: list[AsyncConnection]) -> None:
         assert self.engine is not None

@@ -45,6 +45,9 @@ class ServiceSettings:
     connect_retry_s: float = _setting(
         "SERVICE_CONNECT_RETRY_S", 0.5, 0.01, "pause between connection attempts"
     )
+    schema_load_bytes: int = _setting(
+        "SERVICE_SCHEMA_LOAD_BYTES", 0, 0, "bytes Phase 3's schema step reads (a bulk load)"
+    )
     phase_timeout_s: float = _setting(
         "SERVICE_PHASE_TIMEOUT_S", 30.0, 0.1, "deadline of every phase but Phase 3"
     )

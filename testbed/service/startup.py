@@ -25,6 +25,8 @@ __all__ = [
     "StartupManager",
 ]
 
+_CANCEL_GRACE_S = 1.0
+
 PHASE_NAMES = ("init", "dependencies", "database", "cache", "services", "websocket", "finalize")
 
 
@@ -97,24 +99,24 @@ class StartupManager:
     async def _run_phase(self, phase: Phase, result: PhaseResult) -> None:
         result.started_at = datetime.now(UTC).isoformat()
         started = time.monotonic()
-        deadline = asyncio.timeout(phase.timeout_s)
-        try:
-            async with deadline:
-                await phase.work()
-            result.status = "succeeded"
-        except TimeoutError as exc:
-            if deadline.expired():
-                result.status, result.cause = "timeout", phase.cause_on_timeout()
-                result.detail = f"did not complete within {phase.timeout_s}s"
-            else:
-                result.status, result.cause = "failed", "error"
-                result.detail = f"{type(exc).__name__}: {exc}"
-        except PhaseFailure as failure:
-            result.status, result.cause, result.detail = "failed", failure.cause, str(failure)
-        except Exception as exc:  # noqa: BLE001 - any error fails the phase, deterministically
-            result.status, result.cause = "failed", "error"
-            result.detail = f"{type(exc).__name__}: {exc}"
+        work = asyncio.ensure_future(phase.work())
+        done, _ = await asyncio.wait({work}, timeout=phase.timeout_s)
         result.elapsed_s = round(time.monotonic() - started, 3)
+        if not done:
+            result.status, result.cause = "timeout", phase.cause_on_timeout()
+            result.detail = f"did not complete within {phase.timeout_s}s"
+            # the deadline is the deadline: the work's cleanup gets a moment, not more
+            work.cancel()
+            await asyncio.wait({work}, timeout=_CANCEL_GRACE_S)
+        elif isinstance(work.exception(), PhaseFailure):
+            failure = work.exception()
+            result.status, result.cause, result.detail = "failed", failure.cause, str(failure)
+        elif work.exception() is not None:
+            error = work.exception()
+            result.status, result.cause = "failed", "error"
+            result.detail = f"{type(error).__name__}: {error}"
+        else:
+            result.status = "succeeded"
         _log(result)
 
     def report(self) -> dict:
