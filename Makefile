@@ -30,6 +30,7 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/flood.py
+	$(BIN)/python bench/connector.py
 
 clean:
 	-$(CHAOS) testbed down

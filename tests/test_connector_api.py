@@ -1,0 +1,132 @@
+"""The connector process, its control API, and the connector activities."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from chaoslib.exceptions import ActivityFailed
+
+from actions.connector import (
+    restore_connector,
+    scale_connector,
+    set_connector_capacity,
+    set_scaling_delay,
+    throttle_connector_throughput,
+)
+from probes.connector import connector_events, connector_state, connector_utilisation
+from testbed.connector.launch import RunningConnector, launch_connector
+from testbed.postgres import PostgresEndpoint
+from testbed.processes import stop_pid
+from tests.conftest import eventually, gone
+
+
+@pytest.fixture
+def connector(postgres: PostgresEndpoint, tmp_path: Path) -> Iterator[RunningConnector]:
+    running = launch_connector(postgres.app_dsn, {"autoscale": False}, tmp_path / "connector.log")
+    running.wait_ready(15)
+    yield running
+    stop_pid(running.pid)
+    assert eventually(lambda: gone(running.pid))
+    assert "Task was destroyed" not in running.log_path.read_text()
+
+
+def test_bad_config_is_a_400_naming_the_field_and_changes_nothing(
+    connector: RunningConnector,
+) -> None:
+    before = httpx.get(f"{connector.api_url}/state").json()["config"]
+    # one valid change and one invalid one: neither is applied
+    response = httpx.put(f"{connector.api_url}/config", json={"instances": 3, "overflow": "drop"})
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "overflow: must be 'queue' or 'refuse'",
+        "field": "overflow",
+    }
+    assert httpx.get(f"{connector.api_url}/state").json()["config"] == before
+    assert httpx.put(f"{connector.api_url}/config", json=[1]).status_code == 400
+
+
+def test_metrics_are_prometheus_text(connector: RunningConnector) -> None:
+    response = httpx.get(f"{connector.api_url}/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert "vpc_connector_instances 2.0" in response.text
+    assert 'vpc_connector_connections_total{outcome="admitted"}' in response.text
+
+
+def test_actions_change_the_connector_and_restore_puts_back_what_was_found(
+    connector: RunningConnector,
+) -> None:
+    config = {"connector_url": connector.api_url}
+    found = connector_state(configuration=config)["config"]
+    assert (
+        set_connector_capacity(3, overflow="refuse", configuration=config)[
+            "connections_per_instance"
+        ]
+        == 3
+    )
+    assert scale_connector(4, configuration=config)["instances"] == 4
+    assert set_scaling_delay(45.0, cooldown_s=180.0, configuration=config)["cooldown_s"] == 180.0
+    assert throttle_connector_throughput(8.0, configuration=config)["throughput_cap_mbps"] == 8.0
+    assert connector_state(configuration=config)["throughput_mbps"] == 8.0
+
+    restored = restore_connector(configuration=config)
+    assert restored["restored"] is True
+    assert restored["state"]["config"] == found
+    again = restore_connector(configuration=config)  # idempotent
+    assert again["restored"] is False
+    assert again["state"]["config"] == found
+
+
+def test_a_refused_change_is_one_clear_error_and_changes_nothing(
+    connector: RunningConnector,
+) -> None:
+    config = {"connector_url": connector.api_url}
+    found = connector_state(configuration=config)["config"]
+    with pytest.raises(ActivityFailed) as refused:
+        scale_connector(11, configuration=config)
+    assert str(refused.value) == (
+        "the connector refused the change: instances: must be between min_instances (2) "
+        "and max_instances (10)"
+    )
+    assert connector_state(configuration=config)["config"] == found
+    restore_connector(configuration=config)
+
+
+def test_unreachable_connector_is_one_clear_error() -> None:
+    with pytest.raises(
+        ActivityFailed, match=r"^the connector's control API at http://127.0.0.1:1 "
+    ):
+        connector_state("http://127.0.0.1:1")
+    with pytest.raises(ActivityFailed, match=r"^connector_url is not set"):
+        connector_state()
+
+
+def test_utilisation_and_events_follow_connections(
+    connector: RunningConnector, postgres: PostgresEndpoint
+) -> None:
+    import asyncio
+
+    started = time.time()
+    url = connector.api_url
+    set_connector_capacity(2, connector_url=url)  # capacity 4
+
+    async def hold_two() -> float:
+        conns = [await asyncpg.connect(connector.database_url) for _ in range(2)]
+        try:
+            return connector_utilisation(url)
+        finally:
+            for conn in conns:
+                await conn.close()
+
+    assert asyncio.run(hold_two()) == 0.5
+    events = connector_events(since=started, connector_url=url)
+    assert [e["type"] for e in events] == ["reconfigured"]
+    assert connector_events(since=events[0]["at"], connector_url=url) == events
+    with pytest.raises(ActivityFailed, match="since='yesterday' is not a timestamp"):
+        connector_events(since="yesterday", connector_url=url)
+    restore_connector(connector_url=url)
