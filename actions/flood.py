@@ -8,59 +8,20 @@ cleanup can terminate them server-side.
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
 from chaoslib.exceptions import ActivityFailed
 
-from actions.workers.process import WorkerError, WorkerProcess
-from testbed import registry
+from actions.workers.pressure import APPLICATION_PREFIX as PRESSURE_PREFIX
+from actions.workers.pressure import start_pressure, stop_pressure
 from testbed.targets import TargetError, check_load_target
 
 __all__ = ["start_connection_flood", "stop_connection_flood"]
 
-KIND = "connection-flood"
-APPLICATION_PREFIX = "chaos-flood-"
+KIND = "flood"
+APPLICATION_PREFIX = f"{PRESSURE_PREFIX}{KIND}-"
 DEFAULT_CAP = 1000
-_RELEASE_WAIT_S = 15.0
-
-
-class ConnectionFlood:
-    """A running flood, as the registry holds it."""
-
-    kind = KIND
-
-    def __init__(self, name: str, worker: WorkerProcess, target_dsn: str, app_name: str):
-        self.name = name
-        self.worker = worker
-        self.target_dsn = target_dsn
-        self.application_name = app_name
-
-    def stop(self) -> dict[str, Any]:
-        report = self.worker.stop(_RELEASE_WAIT_S)
-        report["terminated_server_side"] = asyncio.run(
-            _terminate_sessions(self.target_dsn, self.application_name)
-        )
-        return report
-
-
-async def _terminate_sessions(dsn: str, application_name: str) -> int:
-    """Terminate the sessions a flood left behind (a worker killed before releasing)."""
-    try:
-        conn = await asyncpg.connect(dsn, timeout=5)
-    except Exception:  # noqa: BLE001 - best effort: the worker already released or died
-        return 0
-    try:
-        return await conn.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE application_name = $1 AND pid <> pg_backend_pid()",
-            application_name,
-        )
-    finally:
-        await conn.close()
 
 
 def _require(condition: bool, message: str) -> None:
@@ -108,19 +69,15 @@ def start_connection_flood(
         _require(value >= 0, f"{field}={value!r} must be >= 0 seconds")
     _require(connect_timeout_s > 0, f"connect_timeout_s={connect_timeout_s!r} must be > 0")
     _require(concurrency > 0, f"concurrency={concurrency!r} must be > 0")
-    _require(
-        registry.lookup(KIND, name) is None,
-        f"a flood named {name!r} is already running: stop it first or give another name",
-    )
     try:
         check_load_target(target_dsn, allowed_targets)
     except TargetError as error:
         raise ActivityFailed(str(error)) from None
 
-    application_name = f"{APPLICATION_PREFIX}{uuid.uuid4().hex[:12]}"
-    worker = WorkerProcess(
+    ramped = start_pressure(
+        KIND,
+        name,
         "actions.workers.connection_flood",
-        application_name,
         {
             "connections": connections,
             "target_dsn": target_dsn,
@@ -128,19 +85,11 @@ def start_connection_flood(
             "hold_s": hold_s,
             "connect_timeout_s": connect_timeout_s,
             "concurrency": concurrency,
-            "application_name": application_name,
         },
+        "ramped",
+        ramp_s + connect_timeout_s * 2 + 30,
     )
-    flood = ConnectionFlood(name, worker, target_dsn, application_name)
-    registry.register(flood)
-    try:
-        ramped = worker.next_event("ramped", ramp_s + connect_timeout_s * 2 + 30)
-    except WorkerError as error:
-        registry.unregister(KIND, name)
-        flood.stop()
-        raise ActivityFailed(f"connection flood failed: {error}") from None
-    ramped.pop("event")
-    return {"name": name, "application_name": application_name, "hold_s": hold_s, **ramped}
+    return {"hold_s": hold_s, **ramped}
 
 
 def stop_connection_flood(name: str = "flood") -> dict[str, Any]:
@@ -151,7 +100,4 @@ def stop_connection_flood(name: str = "flood") -> dict[str, Any]:
     took), `terminated_server_side` (sessions that had to be terminated by the server)
     and the worker's `exit_code`.
     """
-    flood = registry.unregister(KIND, name)
-    if flood is None:
-        return {"name": name, "running": False}
-    return {"name": name, "running": True, **flood.stop()}
+    return stop_pressure(KIND, name)

@@ -47,6 +47,8 @@ def classify_connect_error(exc: BaseException) -> str:
             return "auth_failed"
         if isinstance(err, asyncpg.InvalidCatalogNameError):
             return "unknown_database"
+        if isinstance(err, asyncpg.UndefinedTableError):
+            return "schema_missing"
         if isinstance(err, socket.gaierror):
             return "unknown_host"
         if isinstance(err, ConnectionRefusedError):

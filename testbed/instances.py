@@ -23,27 +23,32 @@ from testbed.postgres import find_free_port
 from testbed.processes import stop_popen
 from testbed.service.settings import ServiceSettings
 
-__all__ = ["ServiceInstance", "launch_service", "read_phase_lines", "service_settings"]
+__all__ = ["ServiceInstance", "launch_service", "read_startup_log", "service_settings"]
 
 KIND = "service-instance"
 
 
-def read_phase_lines(log_path: Path) -> list[dict[str, Any]]:
-    """The phase records an instance logged, in order (other lines are ignored)."""
-    phases = []
+def read_startup_log(log_path: Path) -> tuple[list[dict[str, Any]], bool | None]:
+    """The phase records an instance logged, in order, and its lifespan's
+    `startup_failed` (None until the lifespan has said); other lines are ignored."""
+    phases, startup_failed = [], None
     try:
         lines = log_path.read_text().splitlines()
     except FileNotFoundError:
-        return []
+        return [], None
     for line in lines:
         try:
             record = json.loads(line)
         except ValueError:
             continue
-        if isinstance(record, dict) and record.get("event") == "phase":
+        if not isinstance(record, dict):
+            continue
+        if record.get("event") == "phase":
             record.pop("event")
             phases.append(record)
-    return phases
+        elif record.get("event") == "lifespan":
+            startup_failed = record["startup_failed"]
+    return phases, startup_failed
 
 
 @dataclass
@@ -76,14 +81,14 @@ class ServiceInstance:
             # the last phase lines may still be on their way out of a dying process
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(min(1.0, max(0.0, deadline - time.monotonic())))
-        phases = read_phase_lines(self.log_path)
+        phases, startup_failed = read_startup_log(self.log_path)
         failed = next((p for p in phases if p["status"] in ("timeout", "failed")), None)
         return {
             "instance": self.name,
             "ready": ready,
             "exit_code": self.process.poll(),
             "duration_s": round(time.monotonic() - self.started_monotonic, 3),
-            "startup_failed": failed is not None,
+            "startup_failed": startup_failed,
             "failed_phase": failed,
             "phases": phases,
         }

@@ -22,6 +22,7 @@ from testbed.failures import classify_connect_error
 from testbed.instances import launch_service, service_settings
 from testbed.postgres import EmbeddedPostgres, PostgresError
 from testbed.processes import pid_alive, stop_pid
+from testbed.service.database import ensure_schema
 from testbed.service.settings import SettingsError
 from testbed.state import read_state, remove_state, testbed_home, write_state
 from testbed.targets import redact_dsn
@@ -119,6 +120,7 @@ def testbed_up(
             "admin_dsn": endpoint.admin_dsn,
             "log": str(server.log_path),
         }
+    asyncio.run(ensure_schema(postgres["app_dsn"]))
     connector = launch_connector(
         postgres["app_dsn"], CONNECTOR_SETTINGS, testbed_home() / "connector.log"
     )

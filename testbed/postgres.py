@@ -12,6 +12,7 @@ the service and the flood use, like the production application user).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pwd
@@ -29,6 +30,7 @@ __all__ = [
     "PostgresEndpoint",
     "PostgresError",
     "find_free_port",
+    "find_free_ports",
     "postgres_tool",
     "run_pgbench",
 ]
@@ -74,9 +76,18 @@ def run_pgbench(dsn: str, *args: str) -> str:
 
 def find_free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    return find_free_ports(1, host)[0]
+
+
+def find_free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct TCP ports nobody listens on right now."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):  # held open together, so the kernel cannot repeat one
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((host, 0))
+            ports.append(sock.getsockname()[1])
+        return ports
 
 
 def _as_root() -> bool:

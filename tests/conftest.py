@@ -13,6 +13,7 @@ import pytest
 from testbed import registry
 from testbed.postgres import EmbeddedPostgres, PostgresEndpoint
 from testbed.processes import pid_alive
+from testbed.service.database import ensure_schema
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -22,6 +23,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresEndpo
     """A real PostgreSQL with room for floods of a few dozen connections."""
     server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "postgres")
     endpoint = server.start(max_connections=60)
+    asyncio.run(ensure_schema(endpoint.app_dsn))
     yield endpoint
     server.stop()
 

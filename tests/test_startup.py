@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from actions.service import start_service_instance, stop_service_instance
 from testbed import registry
 from testbed.instances import launch_service, service_settings
 from testbed.postgres import EmbeddedPostgres, PostgresEndpoint
+from testbed.service.database import ensure_schema
 
 FAST = {"initialization_timeout_s": 2.0, "connect_timeout_s": 1.0, "connect_retry_s": 0.1}
 
@@ -24,7 +26,9 @@ FAST = {"initialization_timeout_s": 2.0, "connect_timeout_s": 1.0, "connect_retr
 def scarce_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresEndpoint]:
     """max_connections=5: with 3 slots reserved for superusers, the app gets 2."""
     server = EmbeddedPostgres(tmp_path_factory.mktemp("scarce") / "postgres")
-    yield server.start(max_connections=5)
+    endpoint = server.start(max_connections=5)
+    asyncio.run(ensure_schema(endpoint.app_dsn))
+    yield endpoint
     server.stop()
 
 

@@ -30,7 +30,8 @@ class EventLog:
 
     def since(self, epoch_s: float = 0.0) -> list[dict[str, Any]]:
         """Events recorded at or after `epoch_s` (seconds since the epoch), oldest first."""
-        return [e for e in self._events if e["time"] >= epoch_s]
+        # a microsecond of slack: `since` may come back from the ISO form of `at`
+        return [e for e in self._events if e["time"] >= epoch_s - 1e-6]
 
     def recent(self, count: int = 20) -> list[dict[str, Any]]:
         return list(self._events)[-count:]

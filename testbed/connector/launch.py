@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from testbed.postgres import find_free_port
+from testbed.postgres import find_free_ports
 from testbed.processes import pid_alive
 
 __all__ = ["ConnectorError", "RunningConnector", "launch_connector", "through_connector"]
@@ -58,7 +58,7 @@ def launch_connector(
 ) -> RunningConnector:
     """Start a detached connector in front of the server `upstream_dsn` names."""
     upstream = urlsplit(upstream_dsn)
-    listen_port, api_port = find_free_port(), find_free_port()
+    listen_port, api_port = find_free_ports(2)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable, "-m", "testbed.connector",

@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from testbed.service.database import DatabaseInitialiser
 from testbed.service.settings import ServiceSettings
-from testbed.service.startup import Phase, StartupManager
+from testbed.service.startup import Phase, StartupManager, log_lifespan
 
 __all__ = ["create_app"]
 
@@ -60,8 +60,10 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             await manager.run()
         except Exception:
             app.state.startup_failed = True
+            log_lifespan(startup_failed=True)
             await database.dispose()
             raise
+        log_lifespan(startup_failed=False)
         try:
             yield
         finally:

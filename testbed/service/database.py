@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -20,11 +21,20 @@ from testbed.failures import RETRYABLE_CAUSES, classify_connect_error
 from testbed.service.settings import ServiceSettings
 from testbed.service.startup import PhaseFailure
 
-__all__ = ["SCHEMA_QUERY", "DatabaseInitialiser"]
+__all__ = [
+    "BULK_QUERY",
+    "SCHEMA_QUERY",
+    "SCHEMA_TABLE",
+    "DatabaseInitialiser",
+    "ensure_schema",
+]
 
-SCHEMA_QUERY = (
-    "SELECT count(*) FROM information_schema.tables "
-    "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
+# the schema check reads the migrations table, so a lock on it holds Phase 3 up
+SCHEMA_TABLE = "schema_migrations"
+SCHEMA_QUERY = f"SELECT max(version) FROM {SCHEMA_TABLE}"
+SCHEMA_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (version bigint PRIMARY KEY); "
+    f"INSERT INTO {SCHEMA_TABLE} VALUES (1) ON CONFLICT DO NOTHING"
 )
 
 BULK_QUERY = "SELECT repeat('x', :n)"
@@ -53,6 +63,7 @@ class DatabaseInitialiser:
             pool_size=s.pool_size,
             max_overflow=s.max_overflow,
             pool_timeout=s.pool_timeout_s,
+            pool_pre_ping=True,  # a restarted database: pooled connections are checked first
             connect_args={
                 "timeout": s.connect_timeout_s,
                 "server_settings": {"application_name": f"service-{s.instance_name}"},
@@ -65,10 +76,7 @@ class DatabaseInitialiser:
                 for _ in range(s.pool_size):
                     group.create_task(self._checkout_into(held))
             self.last_cause = "slow_schema_query"
-            await held[0].execute(text(SCHEMA_QUERY))
-            if s.schema_load_bytes:
-                # a large schema operation: its bytes cross the connector
-                await held[0].execute(text(BULK_QUERY), {"n": s.schema_load_bytes})
+            await self._check_schema(held[0])
             completed = True
         except* PhaseFailure as failures:
             raise failures.exceptions[0] from None
@@ -77,6 +85,15 @@ class DatabaseInitialiser:
                 await asyncio.gather(*(c.close() for c in held))
             else:  # failed or out of time: cut them now rather than wait on a busy one
                 await asyncio.shield(asyncio.gather(*(c.invalidate() for c in held)))
+
+    async def _check_schema(self, conn: AsyncConnection) -> None:
+        try:
+            await conn.execute(text(SCHEMA_QUERY))
+            if self.settings.schema_load_bytes:
+                # a large schema operation: its bytes cross the connector
+                await conn.execute(text(BULK_QUERY), {"n": self.settings.schema_load_bytes})
+        except Exception as exc:  # classified: the phase fails with its cause
+            raise PhaseFailure(classify_connect_error(exc), _one_line(exc)) from exc
 
     async def _checkout_into(self, held: list[AsyncConnection]) -> None:
         assert self.engine is not None
@@ -99,3 +116,12 @@ class DatabaseInitialiser:
 def _one_line(exc: BaseException) -> str:
     first = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {first[0] if first else ''}"
+
+
+async def ensure_schema(dsn: str) -> None:
+    """Create the service's schema (its migrations table) if it is not there."""
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        await conn.execute(SCHEMA_DDL)
+    finally:
+        await conn.close()

@@ -23,6 +23,7 @@ __all__ = [
     "PhaseFailure",
     "PhaseResult",
     "StartupManager",
+    "log_lifespan",
 ]
 
 _CANCEL_GRACE_S = 1.0
@@ -126,3 +127,9 @@ class StartupManager:
 
 def _log(result: PhaseResult) -> None:
     print(json.dumps({"event": "phase", **asdict(result)}), file=sys.stdout, flush=True)
+
+
+def log_lifespan(startup_failed: bool) -> None:
+    """The lifespan's verdict on the startup, as `app.state.startup_failed` holds it."""
+    line = {"event": "lifespan", "startup_failed": startup_failed}
+    print(json.dumps(line), file=sys.stdout, flush=True)

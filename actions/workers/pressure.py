@@ -1,0 +1,92 @@
+"""Running pressure as the registry holds it: a worker process and the sessions it opened.
+
+Every pressure worker's sessions carry `application_name = chaos-<kind>-<run id>`.
+Stopping asks the worker to release (it also does so by itself at its time limit or
+when this process dies), then terminates server-side whatever it left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import asyncpg
+from chaoslib.exceptions import ActivityFailed
+
+from actions.workers.process import WorkerError, WorkerProcess
+from testbed import registry
+
+__all__ = ["APPLICATION_PREFIX", "PressureWorker", "start_pressure", "stop_pressure"]
+
+APPLICATION_PREFIX = "chaos-"
+_RELEASE_WAIT_S = 15.0
+
+
+async def _terminate_sessions(dsn: str, application_name: str) -> int:
+    try:
+        conn = await asyncpg.connect(dsn, timeout=5)
+    except Exception:  # noqa: BLE001 - best effort: the worker already released or died
+        return 0
+    try:
+        return await conn.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = $1 AND pid <> pg_backend_pid()",
+            application_name,
+        )
+    finally:
+        await conn.close()
+
+
+class PressureWorker:
+    def __init__(self, kind: str, name: str, worker: WorkerProcess, target_dsn: str, app: str):
+        self.kind = kind
+        self.name = name
+        self.worker = worker
+        self.target_dsn = target_dsn
+        self.application_name = app
+
+    def stop(self) -> dict[str, Any]:
+        report = self.worker.stop(_RELEASE_WAIT_S)
+        report["terminated_server_side"] = asyncio.run(
+            _terminate_sessions(self.target_dsn, self.application_name)
+        )
+        return report
+
+
+def start_pressure(
+    kind: str,
+    name: str,
+    module: str,
+    params: dict[str, Any],
+    ready_event: str,
+    ready_timeout_s: float,
+) -> dict[str, Any]:
+    """Start the worker `module` with `params` (which name `target_dsn`), register it,
+    and return its `ready_event` report with `name` and `application_name`."""
+    if registry.lookup(kind, name) is not None:
+        raise ActivityFailed(
+            f"a {kind} named {name!r} is already running: stop it first or give another name"
+        )
+    application_name = f"{APPLICATION_PREFIX}{kind}-{uuid.uuid4().hex[:12]}"
+    worker = WorkerProcess(
+        module, application_name, {**params, "application_name": application_name}
+    )
+    pressure = PressureWorker(kind, name, worker, params["target_dsn"], application_name)
+    registry.register(pressure)
+    try:
+        ready = worker.next_event(ready_event, ready_timeout_s)
+    except WorkerError as error:
+        registry.unregister(kind, name)
+        pressure.stop()
+        raise ActivityFailed(f"{kind} failed: {error}") from None
+    ready.pop("event")
+    return {"name": name, "application_name": application_name, **ready}
+
+
+def stop_pressure(kind: str, name: str) -> dict[str, Any]:
+    """Stop the pressure `name` of `kind`; `{"running": false}` when none runs (idempotent)."""
+    pressure = registry.unregister(kind, name)
+    if pressure is None:
+        return {"name": name, "running": False}
+    return {"name": name, "running": True, **pressure.stop()}
