@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -13,7 +14,7 @@ from testbed.instances import KIND, ServiceInstance, launch_service, service_set
 from testbed.service.settings import SettingsError
 from testbed.state import testbed_home
 
-__all__ = ["cold_start", "observe_startup", "service_health"]
+__all__ = ["cold_start", "observe_startup", "repeated_cold_starts", "service_health"]
 
 
 def service_health(url: str, timeout_s: float = 5.0) -> dict[str, Any]:
@@ -103,3 +104,34 @@ def cold_start(
         return instance.observe_startup(timeout_s)
     finally:
         instance.stop()
+
+
+def repeated_cold_starts(
+    count: int, database_url: str, timeout_s: float = 120.0, **settings: Any
+) -> dict[str, Any]:
+    """Start `count` throwaway instances one after another, each as `cold_start` with the
+    same `database_url` and service settings (`initialization_timeout_s`, `pool_size`,
+    ...), and report how consistently they end.
+
+    Returns `starts`, `ready` (how many started), `startup_failed` (how many lifespans
+    reported `app.state.startup_failed`), `exit_codes` (count per exit code, as
+    strings), `failed_phases` (count per `phase:status:cause`) and every `reports`
+    entry without its phase list.
+    """
+    if not isinstance(count, int) or not 0 < count <= 50:
+        raise ActivityFailed(f"count={count!r} is out of range: give 1 to 50 starts")
+    reports = [cold_start(database_url, timeout_s=timeout_s, **settings) for _ in range(count)]
+    exit_codes = Counter(str(r["exit_code"]) for r in reports)
+    failed_phases = Counter(
+        f"{p['phase']}:{p['status']}:{p['cause']}"
+        for p in (r["failed_phase"] for r in reports)
+        if p is not None
+    )
+    return {
+        "starts": count,
+        "ready": sum(1 for r in reports if r["ready"]),
+        "startup_failed": sum(1 for r in reports if r["startup_failed"]),
+        "exit_codes": dict(exit_codes),
+        "failed_phases": dict(failed_phases),
+        "reports": [{k: v for k, v in r.items() if k != "phases"} for r in reports],
+    }

@@ -4,7 +4,8 @@ Declared in an experiment's `controls`. Before the experiment, when the configur
 `target` is `embedded` (the default), it brings the testbed up unless it already runs,
 and fills the configuration's empty keys with the testbed's endpoints: `database_url`
 (through the connector, as the service reaches it), `direct_database_url` (straight to
-PostgreSQL), `connector_url` (the connector's control API) and `service_url`.
+PostgreSQL), `admin_database_url` (a superuser's, for probes that read every session),
+`connector_url` (the connector's control API) and `service_url`.
 
 After the experiment it stops any perturbation still registered (a flood whose rollback
 never ran) and takes down what it brought up, and only that: a testbed started with
@@ -48,6 +49,7 @@ def before_experiment_control(
     for key, value in (
         ("database_url", state["connector"]["database_url"]),
         ("direct_database_url", state["postgres"]["app_dsn"]),
+        ("admin_database_url", state["postgres"]["admin_dsn"]),
         ("connector_url", state["connector"]["url"]),
         ("service_url", state["service"]["url"]),
     ):

@@ -33,6 +33,7 @@ __all__ = [
     "SERVICE_SETTINGS",
     "TestbedError",
     "is_up",
+    "restart_postgres",
     "testbed_down",
     "testbed_status",
     "testbed_up",
@@ -175,6 +176,24 @@ def _check_reachable(database_url: str) -> None:
             f"{redact_dsn(database_url)} ({classify_connect_error(error)}): check its host, "
             "port, database and credentials"
         ) from None
+
+
+def restart_postgres(max_connections: int) -> dict[str, Any]:
+    """Restart the embedded PostgreSQL with a new `max_connections`; return its state."""
+    state = read_state()
+    server = _postgres()
+    if not state or state["postgres"].get("pid") is None or server.pid() is None:
+        raise TestbedError(
+            "the embedded PostgreSQL is not running (a database of your own is not "
+            "restarted by the kit): start it with chaos testbed up"
+        )
+    try:
+        server.restart(max_connections)
+    except PostgresError as error:
+        raise TestbedError(str(error)) from None
+    state["postgres"].update(pid=server.pid(), max_connections=server.max_connections())
+    write_state(state)
+    return state["postgres"]
 
 
 def testbed_down() -> dict[str, Any]:

@@ -29,6 +29,17 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresEndpo
 
 
 @pytest.fixture(autouse=True)
+def no_leftover_sessions(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test that used the shared PostgreSQL, no session of the kit's remains."""
+    yield
+    if "postgres" in request.fixturenames:
+        admin = request.getfixturevalue("postgres").admin_dsn
+        assert eventually(lambda: sessions(admin, "chaos-") == 0, timeout_s=5), (
+            "the test left sessions named chaos-* in pg_stat_activity"
+        )
+
+
+@pytest.fixture(autouse=True)
 def testbed_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every test gets its own `.testbed` folder, and must leave nothing registered."""
     home = tmp_path / ".testbed"

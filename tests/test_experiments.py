@@ -130,3 +130,51 @@ def test_connector_throughput_experiment(testbed_home: Path, tmp_path: Path) -> 
     runs = _by_name(journal)
     assert runs["connector-during-throttle"]["output"]["throughput_mbps"] == 8.0
     assert _restored(journal)["throughput_mbps"] == 200.0
+
+
+def test_cloudsql_pool_exhaustion_experiment(testbed_home: Path, tmp_path: Path) -> None:
+    journal = _run("cloudsql-pool-exhaustion", testbed_home, tmp_path / "j.json")
+    storm = _by_name(journal)["acquisition-storm-on-one-pool"]["output"]
+    assert (storm["startups"], storm["pool_capacity"]) == (35, 25)
+    assert storm["succeeded"] == 25
+    assert storm["failed"] == {"pool_timeout": 10}
+    assert storm["pool_peak_utilisation"] > 0.8
+
+
+def test_cloudsql_resource_pressure_experiment(testbed_home: Path, tmp_path: Path) -> None:
+    journal = _run("cloudsql-resource-pressure", testbed_home, tmp_path / "j.json")
+    runs = _by_name(journal)
+    threshold = 0.015  # the embedded profile's connection_degradation_threshold_s
+    assert runs["connection-time-before-pressure"]["output"]["latency"]["p50_s"] < threshold
+    assert runs["connection-time-under-cpu-pressure"]["output"]["latency"]["p50_s"] > threshold
+    assert runs["server-pressure-during-startup"]["output"]["waiting_on_locks"] >= 1
+    assert _phase3(journal)["cause"] == "slow_schema_query"
+
+
+def test_cloudsql_connection_acquisition_experiment(testbed_home: Path, tmp_path: Path) -> None:
+    journal = _run("cloudsql-connection-acquisition", testbed_home, tmp_path / "j.json")
+    runs = _by_name(journal)
+    assert runs["reduce-max-connections"]["output"] == {"max_connections": 50, "previous": 100}
+    storm = runs["concurrent-startups"]["output"]
+    assert storm["startups"] == 12
+    assert storm["exceeded_share"] > 0.2
+    assert runs["restore-max-connections"]["output"] == {"restored": True, "max_connections": 100}
+
+
+def test_smd_cascade_blocking_experiment(testbed_home: Path, tmp_path: Path) -> None:
+    journal = _run("smd-cascade-blocking", testbed_home, tmp_path / "j.json")
+    phases = _by_name(journal)["observe-fresh-instance-startup"]["output"]["phases"]
+    assert [(p["name"], p["status"]) for p in phases] == [
+        ("init", "succeeded"), ("dependencies", "succeeded"), ("database", "timeout"),
+        ("cache", "blocked"), ("services", "blocked"), ("websocket", "blocked"),
+        ("finalize", "blocked"),
+    ]  # fmt: skip
+    assert all(p["started_at"] is None for p in phases[3:])  # blocked phases never ran
+
+
+def test_lifespan_exit_code_experiment(testbed_home: Path, tmp_path: Path) -> None:
+    journal = _run("lifespan-exit-code", testbed_home, tmp_path / "j.json")
+    starts = _by_name(journal)["repeated-cold-starts"]["output"]
+    assert starts["starts"] == 5
+    assert starts["exit_codes"] == {"3": 5}
+    assert starts["startup_failed"] == 5

@@ -26,6 +26,7 @@ __all__ = [
     "SCHEMA_QUERY",
     "SCHEMA_TABLE",
     "DatabaseInitialiser",
+    "async_url",
     "ensure_schema",
 ]
 
@@ -40,7 +41,8 @@ SCHEMA_DDL = (
 BULK_QUERY = "SELECT repeat('x', :n)"
 
 
-def _async_url(dsn: str) -> str:
+def async_url(dsn: str) -> str:
+    """`dsn` for SQLAlchemy's asyncpg driver."""
     url = make_url(dsn)
     return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
@@ -48,8 +50,9 @@ def _async_url(dsn: str) -> str:
 class DatabaseInitialiser:
     """Phase 3's work; keeps the engine for the running service when it succeeds."""
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, application_name: str | None = None) -> None:
         self.settings = settings
+        self.application_name = application_name or f"service-{settings.instance_name}"
         self.engine: AsyncEngine | None = None
         self.last_cause = "connect_timeout"  # until something else is seen
 
@@ -59,14 +62,14 @@ class DatabaseInitialiser:
     async def initialise(self) -> None:
         s = self.settings
         self.engine = create_async_engine(
-            _async_url(s.database_url),
+            async_url(s.database_url),
             pool_size=s.pool_size,
             max_overflow=s.max_overflow,
             pool_timeout=s.pool_timeout_s,
             pool_pre_ping=True,  # a restarted database: pooled connections are checked first
             connect_args={
                 "timeout": s.connect_timeout_s,
-                "server_settings": {"application_name": f"service-{s.instance_name}"},
+                "server_settings": {"application_name": self.application_name},
             },
         )
         held: list[AsyncConnection] = []

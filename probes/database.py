@@ -1,0 +1,194 @@
+"""Observations of the database: connect latency, connection use, server pressure."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import asyncpg
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration
+
+from testbed.failures import classify_connect_error
+from testbed.stats import percentiles
+
+__all__ = ["connection_time", "pool_utilisation", "server_pressure"]
+
+_PROBE_APPLICATION = "chaos-probe"
+_QUERY_TIMEOUT_S = 10.0
+
+
+def _dsn(database_url: str | None, configuration: Configuration | None, *keys: str) -> str:
+    configuration = configuration or {}
+    dsn = database_url or next((configuration[k] for k in keys if configuration.get(k)), None)
+    if not dsn:
+        raise ActivityFailed(
+            f"database_url is not set: pass it, or set one of {', '.join(keys)} in the "
+            "configuration (the embedded testbed's control fills them in)"
+        )
+    return dsn
+
+
+async def _connect(dsn: str, timeout_s: float) -> asyncpg.Connection:
+    return await asyncpg.connect(
+        dsn, timeout=timeout_s, server_settings={"application_name": _PROBE_APPLICATION}
+    )
+
+
+def connection_time(
+    samples: int = 10,
+    connect_timeout_s: float = 35.0,
+    database_url: str | None = None,
+    configuration: Configuration | None = None,
+) -> dict[str, Any]:
+    """Open and close `samples` connections one after another and time each connect.
+
+    `database_url` defaults to the configuration's `database_url` (the path the service
+    takes, through the connector). Returns `samples`, `connected`, `failed` (by cause)
+    and `latency` percentiles in seconds (`p50_s`, `p95_s`, `p99_s`, `max_s`).
+    """
+    if not isinstance(samples, int) or not 0 < samples <= 1000:
+        raise ActivityFailed(f"samples={samples!r} is out of range: give 1 to 1000")
+    dsn = _dsn(database_url, configuration, "database_url")
+
+    async def measure() -> dict[str, Any]:
+        latencies: list[float] = []
+        failures: Counter[str] = Counter()
+        for _ in range(samples):
+            started = time.monotonic()
+            try:
+                conn = await _connect(dsn, connect_timeout_s)
+            except Exception as error:  # noqa: BLE001 - every failure is counted by cause
+                failures[classify_connect_error(error)] += 1
+                continue
+            latencies.append(time.monotonic() - started)
+            await conn.close()
+        return {
+            "samples": samples,
+            "connected": len(latencies),
+            "failed": dict(failures),
+            "latency": percentiles(latencies),
+        }
+
+    return asyncio.run(measure())
+
+
+async def _fetch(dsn: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    try:
+        conn = await _connect(dsn, _QUERY_TIMEOUT_S)
+    except Exception as error:  # noqa: BLE001 - one clear line for the user
+        raise ActivityFailed(
+            f"cannot connect to the database to observe it ({classify_connect_error(error)})"
+        ) from None
+    try:
+        return await conn.fetch(query, *args, timeout=_QUERY_TIMEOUT_S)
+    finally:
+        await conn.close()
+
+
+def pool_utilisation(
+    application_name_prefix: str | None = None,
+    database_url: str | None = None,
+    configuration: Configuration | None = None,
+) -> dict[str, Any]:
+    """Client connections in use over `max_connections`, and who holds them.
+
+    Arguments:
+        application_name_prefix: also count the sessions whose application_name starts
+            with it (e.g. `chaos-flood-`, `service-`).
+        database_url: defaults to the configuration's `admin_database_url` (a superuser
+            sees every session), then `direct_database_url`.
+
+    Returns `max_connections`, `in_use`, `utilisation` (0..1), `by_application`
+    (sessions per application_name) and, with a prefix, `matching`.
+    """
+    dsn = _dsn(database_url, configuration, "admin_database_url", "direct_database_url")
+    row = asyncio.run(
+        _fetch(
+            dsn,
+            "SELECT current_setting('max_connections')::int AS maximum, "
+            "coalesce(json_object_agg(app, n), '{}')::text AS apps FROM ("
+            "  SELECT coalesce(application_name, '') AS app, count(*) AS n "
+            "  FROM pg_stat_activity "
+            "  WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() "
+            "  GROUP BY 1) AS sessions",
+        )
+    )[0]
+    by_application = json.loads(row["apps"])
+    in_use = sum(by_application.values())
+    maximum = row["maximum"]
+    result = {
+        "max_connections": maximum,
+        "in_use": in_use,
+        "utilisation": round(in_use / maximum, 4),
+        "by_application": by_application,
+    }
+    if application_name_prefix is not None:
+        result["matching"] = sum(
+            n for app, n in by_application.items() if app.startswith(application_name_prefix)
+        )
+    return result
+
+
+_PRESSURE_QUERY = (
+    "SELECT count(*) FILTER (WHERE state = 'active') AS active, "
+    "count(*) FILTER (WHERE wait_event_type = 'Lock') AS waiting, "
+    "coalesce(extract(epoch FROM max(now() - query_start) "
+    "  FILTER (WHERE wait_event_type = 'Lock')), 0)::float AS lock_wait, "
+    "coalesce(extract(epoch FROM max(now() - query_start) "
+    "  FILTER (WHERE state = 'active')), 0)::float AS query "
+    "FROM pg_stat_activity "
+    "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+)
+_SAMPLE_EVERY_S = 0.25
+
+
+def server_pressure(
+    window_s: float = 0.0,
+    database_url: str | None = None,
+    configuration: Configuration | None = None,
+) -> dict[str, Any]:
+    """How busy the server is: `active_backends` (running a query), `waiting_on_locks`,
+    `longest_lock_wait_s` and `longest_query_s` (seconds, 0 when none).
+
+    With `window_s` > 0 it samples every 0.25 s for that many seconds and reports the
+    peak of each, with `samples`: run it in the background while something else
+    happens. `database_url` defaults to the configuration's `admin_database_url`, then
+    `direct_database_url`.
+    """
+    if not 0 <= window_s <= 3600:
+        raise ActivityFailed(f"window_s={window_s!r} is out of range: give 0 to 3600 seconds")
+    dsn = _dsn(database_url, configuration, "admin_database_url", "direct_database_url")
+
+    async def sample() -> dict[str, Any]:
+        try:
+            conn = await _connect(dsn, _QUERY_TIMEOUT_S)
+        except Exception as error:  # noqa: BLE001 - one clear line for the user
+            raise ActivityFailed(
+                f"cannot connect to the database to observe it ({classify_connect_error(error)})"
+            ) from None
+        peak = {"active": 0, "waiting": 0, "lock_wait": 0.0, "query": 0.0}
+        samples = 0
+        deadline = time.monotonic() + window_s
+        try:
+            while True:
+                row = await conn.fetchrow(_PRESSURE_QUERY, timeout=_QUERY_TIMEOUT_S)
+                samples += 1
+                peak = {key: max(peak[key], row[key]) for key in peak}
+                if time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(_SAMPLE_EVERY_S)
+        finally:
+            await conn.close()
+        return {
+            "active_backends": peak["active"],
+            "waiting_on_locks": peak["waiting"],
+            "longest_lock_wait_s": round(peak["lock_wait"], 3),
+            "longest_query_s": round(peak["query"], 3),
+            "samples": samples,
+        }
+
+    return asyncio.run(sample())
