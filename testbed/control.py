@@ -8,8 +8,8 @@ PostgreSQL), `admin_database_url` (a superuser's, for probes that read every ses
 `connector_url` (the connector's control API) and `service_url`.
 
 After the experiment it stops any perturbation still registered (a flood whose rollback
-never ran) and takes down what it brought up, and only that: a testbed started with
-`chaos testbed up` keeps running.
+never ran); at cleanup, after every control is done, it takes down what it brought up,
+and only that: a testbed started with `chaos testbed up` keeps running.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from testbed import registry
 from testbed.lifecycle import TestbedError, testbed_down, testbed_up
 from testbed.state import read_state
 
-__all__ = ["after_experiment_control", "before_experiment_control"]
+__all__ = ["after_experiment_control", "before_experiment_control", "cleanup_control"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -57,11 +57,19 @@ def before_experiment_control(
             configuration[key] = value
 
 
-def after_experiment_control(
-    context: dict[str, Any], configuration: Configuration | None = None, **kwargs: Any
-) -> None:
+def _stop_leftovers() -> None:
     for leftover in registry.stop_all():
         logger.warning(f"Stopped {leftover['kind']} {leftover['name']!r}, still running at the end")
+
+
+def after_experiment_control(context: dict[str, Any], **kwargs: Any) -> None:
+    _stop_leftovers()
+
+
+def cleanup_control() -> None:
+    """Last of all, once every control's after-hook has run (the kit's recovery check
+    needs the testbed): take down the testbed if this run brought it up."""
+    _stop_leftovers()
     state = read_state()
     if state and state.get("started_by") == _owner():
         testbed_down()

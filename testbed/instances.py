@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,14 @@ def read_startup_log(log_path: Path) -> tuple[list[dict[str, Any]], bool | None]
         elif record.get("event") == "lifespan":
             startup_failed = record["startup_failed"]
     return phases, startup_failed
+
+
+def _ended_at(phase: dict[str, Any] | None) -> str | None:
+    """When a failed phase gave up (ISO 8601), for lead-time comparisons."""
+    if phase is None or phase.get("started_at") is None:
+        return None
+    started = datetime.fromisoformat(phase["started_at"])
+    return (started + timedelta(seconds=phase["elapsed_s"])).isoformat()
 
 
 @dataclass
@@ -90,6 +99,7 @@ class ServiceInstance:
             "duration_s": round(time.monotonic() - self.started_monotonic, 3),
             "startup_failed": startup_failed,
             "failed_phase": failed,
+            "failure_at": _ended_at(failed),
             "phases": phases,
         }
 

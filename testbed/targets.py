@@ -1,13 +1,16 @@
-"""Where load may go: loopback only, unless a target is allowed explicitly."""
+"""Where load may go (loopback only, unless a target is allowed explicitly), and keeping
+credentials out of what the kit writes."""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["TargetError", "check_load_target", "redact_dsn"]
+__all__ = ["TargetError", "check_load_target", "redact_dsn", "redact_secrets"]
 
 
 class TargetError(ValueError):
@@ -52,3 +55,21 @@ def check_load_target(dsn: str, allowed_targets: Iterable[str] = ()) -> str:
             "unless the host is listed in allowed_targets"
         )
     return host
+
+
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)([^@\s/]+)(@)", re.IGNORECASE)
+_SECRET_KEYS = re.compile(r"password|passwd|secret|token|private_key|credentials", re.I)
+
+
+def redact_secrets(value: Any) -> Any:
+    """A copy of `value` with URL passwords masked and secret-named keys' values hidden."""
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(r"\1***\3", value)
+    if isinstance(value, dict):
+        return {
+            k: "***" if isinstance(k, str) and _SECRET_KEYS.search(k) and v else redact_secrets(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact_secrets(v) for v in value]
+    return value

@@ -81,6 +81,10 @@ def _run(name: str, home: Path, journal_path: Path) -> dict:
     assert journal["status"] == "completed"
     assert journal["steady_states"]["before"]["steady_state_met"] is True
     assert all(r["status"] == "succeeded" for r in journal["rollbacks"])
+    kit = journal["startup_chaos_kit"]
+    unmet = [e for e in kit["expectations"] if not e["met"]]
+    assert kit["verdict"] == "reproduced", (kit["reason"], unmet)
+    assert kit["recovery"]["recovered"] is True
     assert read_state() is None
     return journal
 
@@ -178,3 +182,33 @@ def test_lifespan_exit_code_experiment(testbed_home: Path, tmp_path: Path) -> No
     assert starts["starts"] == 5
     assert starts["exit_codes"] == {"3": 5}
     assert starts["startup_failed"] == 5
+
+
+def test_monitoring_early_warning_experiment(testbed_home: Path, tmp_path: Path) -> None:
+    journal = _run("monitoring-early-warning", testbed_home, tmp_path / "j.json")
+    lead = next(
+        e
+        for e in journal["startup_chaos_kit"]["expectations"]
+        if e["name"] == "warning_lead_time_s"
+    )
+    assert lead["observed"] >= 1.2
+    assert _by_name(journal)["early-warning"]["output"]["warned"] is True
+
+
+def test_compound_pressure_experiment(testbed_home: Path, tmp_path: Path) -> None:
+    journal = _run("compound-pressure", testbed_home, tmp_path / "j.json")
+    compound = _by_name(journal)["compound-pressure"]["output"]
+    assert compound["risk"] == "high_risk"
+    assert {"vpc_connector_utilisation", "cloud_sql_pool_utilisation"} <= set(
+        compound["over_threshold"]
+    )
+
+
+def test_full_chain_experiment_shows_all_six_steps(testbed_home: Path, tmp_path: Path) -> None:
+    journal = _run("issue-1278-full-chain", testbed_home, tmp_path / "j.json")
+    kit = journal["startup_chaos_kit"]
+    assert {e["step"] for e in kit["expectations"] if e["met"]} == {1, 2, 3, 4, 5, 6}
+    assert kit["recovery"]["time_to_recover_s"] > 0
+    timeline = kit["timeline"]
+    assert max(s["connector_utilisation"] for s in timeline) == 1.0
+    assert min(s["elapsed_s"] for s in timeline) == 0.0

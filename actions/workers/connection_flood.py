@@ -54,6 +54,7 @@ class ConnectionFlood:
             "attempted": count,
             "established": len(self.connections),
             "failed": dict(self.failures),
+            "failed_share": round(sum(self.failures.values()) / count, 4),
             "connect_latency": percentiles(self.latencies),
             "ramp_elapsed_s": round(elapsed, 3),
             "connections_per_s": round(len(self.connections) / elapsed, 1) if elapsed else None,

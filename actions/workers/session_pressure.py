@@ -35,10 +35,28 @@ async def _burn(conn: asyncpg.Connection) -> None:
         await conn.fetchval(CPU_QUERY)
 
 
+async def _until_all_active(params: dict[str, Any], sessions: int) -> None:
+    monitor = await _connect(params)
+    try:
+        async with asyncio.timeout(_SERVER_GRACE_S):
+            while (
+                await monitor.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 "
+                    "AND state = 'active' AND pid <> pg_backend_pid()",
+                    params["application_name"],
+                )
+                < sessions
+            ):
+                await asyncio.sleep(0.05)
+    finally:
+        await monitor.close()
+
+
 async def cpu_pressure(params: dict[str, Any], stop: asyncio.Event) -> dict[str, Any]:
     limit_ms = str(int((params["duration_s"] + _SERVER_GRACE_S) * 1000))
     conns = [await _connect(params, statement_timeout=limit_ms) for _ in range(params["workers"])]
     burners = [asyncio.create_task(_burn(conn)) for conn in conns]
+    await _until_all_active(params, len(conns))  # ready means busy, not merely connected
     emit("ready", sessions=len(conns))
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), params["duration_s"])
