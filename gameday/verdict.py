@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 __all__ = ["VERDICTS", "decide_verdict"]
@@ -45,8 +46,11 @@ def decide_verdict(
         return "aborted", f"steady state not met before the method: {probe}"
     failed = _first_failed_activity(journal)
     if failed is not None:
-        lines = str(failed.get("exception", "")).strip().splitlines() or ["failed"]
-        return "error", f"{failed['activity']['name']}: {lines[-1].strip()}"
+        exception = failed.get("exception") or ["failed"]
+        text = "".join(exception) if isinstance(exception, list) else str(exception)
+        # Chaos Toolkit repeats the exception's type before its message: say it once
+        last = re.sub(r"^(\S+: )\1+", r"\1", text.strip().splitlines()[-1].strip())
+        return "error", f"{failed['activity']['name']}: {last}"
     if recovery is not None and not recovery["recovered"]:
         return "not-recovered", (
             f"steady state not back {recovery['recovery_timeout_s']}s after the rollbacks"
