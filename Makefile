@@ -1,4 +1,4 @@
-# The user's entry points: `make run` (the main job on the embedded testbed) and
+# The user's entry points: `make run` (the full game day on the embedded testbed) and
 # `make test` (the full test suite). Each creates .venv and installs what it needs.
 PYTHON ?= $(shell command -v python3.12 || command -v python3)
 VENV := .venv
@@ -16,7 +16,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 run: install
-	$(CHAOS) run --journal-path journals/smd-phase3-timeout.json experiments/smd-phase3-timeout.json
+	$(CHAOS) gameday run
 
 test: install
 	$(BIN)/pytest

@@ -9,9 +9,10 @@ Declared in the experiment's `extensions` entry named `startup-chaos-kit`:
 dotted keys, list indexes (`phases[2]`), slices (`phases[3:7]`), whose values then form a
 list, and filters (`events[type=scaled_out][0].at`). `observe_seconds_between` takes
 two such references to ISO timestamps and observes the seconds from the first to the
-second. `expect` is an operator and a value
-(`== timeout`, `> 0.7`, `>= ${warning_lead_time_s}`), prefixed by `all` or `any` for a
-list. Values are read as JSON when they parse (numbers, true, null), else as text.
+second; `observe_ratio` observes the first number over the second. `expect` is an
+operator and a value (`== timeout`, `> 0.7`, `>= ${warning_lead_time_s}`), prefixed by
+`all` or `any` for a list. Values are read as JSON when they parse (numbers, true,
+null), else as text.
 """
 
 from __future__ import annotations
@@ -107,6 +108,12 @@ def _compare(op: Callable[[Any, Any], bool], observed: Any, expected: Any) -> bo
 
 
 def _observe(expectation: Mapping[str, Any], outputs: Mapping[str, Any]) -> Any:
+    if "observe_ratio" in expectation:
+        numerator, denominator = (_reference(outputs, r) for r in expectation["observe_ratio"])
+        try:
+            return round(numerator / denominator, 3)
+        except (TypeError, ZeroDivisionError):
+            return MISSING
     if "observe_seconds_between" in expectation:
         start, end = (_reference(outputs, r) for r in expectation["observe_seconds_between"])
         try:
@@ -122,13 +129,14 @@ def _check_shape(expectation: Any, position: int) -> None:
     if not isinstance(expectation, dict) or not expectation.get("name"):
         raise ExpectationError(f"expectations[{position}]: give an object with a `name`")
     name = expectation["name"]
-    has_observe = isinstance(expectation.get("observe"), str)
-    between = expectation.get("observe_seconds_between")
-    has_between = isinstance(between, list) and len(between) == 2
-    if has_observe == has_between:
+    pairs = ("observe_seconds_between", "observe_ratio")
+    ways = [isinstance(expectation.get("observe"), str)] + [
+        isinstance(expectation.get(key), list) and len(expectation[key]) == 2 for key in pairs
+    ]
+    if sum(ways) != 1:
         raise ExpectationError(
-            f'expectation {name!r}: give either `observe` ("activity.path") or '
-            "`observe_seconds_between` ([from, to])"
+            f'expectation {name!r}: give one of `observe` ("activity.path"), '
+            "`observe_seconds_between` ([from, to]) or `observe_ratio` ([numerator, denominator])"
         )
     if not isinstance(expectation.get("expect"), str | int | float | bool):
         raise ExpectationError(f'expectation {name!r}: `expect` is missing, e.g. "> 0.7"')

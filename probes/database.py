@@ -154,6 +154,7 @@ _SAMPLE_EVERY_S = 0.25
 
 def server_pressure(
     window_s: float = 0.0,
+    stop_on_lock_wait: bool = False,
     database_url: str | None = None,
     configuration: Configuration | None = None,
 ) -> dict[str, Any]:
@@ -162,7 +163,8 @@ def server_pressure(
 
     With `window_s` > 0 it samples every 0.25 s for that many seconds and reports the
     peak of each, with `samples`: run it in the background while something else
-    happens. `database_url` defaults to the configuration's `admin_database_url`, then
+    happens. With `stop_on_lock_wait` it stops as soon as a session waits on a lock.
+    `database_url` defaults to the configuration's `admin_database_url`, then
     `direct_database_url`.
     """
     if not 0 <= window_s <= 3600:
@@ -184,7 +186,7 @@ def server_pressure(
                 row = await conn.fetchrow(_PRESSURE_QUERY, timeout=_QUERY_TIMEOUT_S)
                 samples += 1
                 peak = {key: max(peak[key], row[key]) for key in peak}
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= deadline or (stop_on_lock_wait and row["waiting"]):
                     break
                 await asyncio.sleep(_SAMPLE_EVERY_S)
         finally:

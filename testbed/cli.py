@@ -16,7 +16,13 @@ from testbed.lifecycle import (
     testbed_up,
 )
 
-__all__ = ["testbed"]
+__all__ = ["output_console", "testbed"]
+
+
+def output_console() -> Console:
+    """A console for stdout; piped output gets room for full URLs and paths rather than
+    rich's 80-column default."""
+    return Console(width=None if sys.stdout.isatty() else 200)
 
 
 @click.group()
@@ -38,8 +44,7 @@ def _print_status() -> None:
         table.add_column(column)
     for row in rows:
         table.add_row(*row.values())
-    # piped output gets room for full URLs rather than rich's 80-column default
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    output_console().print(table)
 
 
 @testbed.command()

@@ -148,9 +148,9 @@ def test_cloudsql_pool_exhaustion_experiment(testbed_home: Path, tmp_path: Path)
 def test_cloudsql_resource_pressure_experiment(testbed_home: Path, tmp_path: Path) -> None:
     journal = _run("cloudsql-resource-pressure", testbed_home, tmp_path / "j.json")
     runs = _by_name(journal)
-    threshold = 0.015  # the embedded profile's connection_degradation_threshold_s
-    assert runs["connection-time-before-pressure"]["output"]["latency"]["p50_s"] < threshold
-    assert runs["connection-time-under-cpu-pressure"]["output"]["latency"]["p50_s"] > threshold
+    before = runs["connection-time-before-pressure"]["output"]["latency"]["p50_s"]
+    under = runs["connection-time-under-cpu-pressure"]["output"]["latency"]["p50_s"]
+    assert under > 2.5 * before  # the seeds' degradation: 10 s to 25 s and more
     assert runs["server-pressure-during-startup"]["output"]["waiting_on_locks"] >= 1
     assert _phase3(journal)["cause"] == "slow_schema_query"
 

@@ -69,7 +69,7 @@ def test_expectations_compare_paths_lists_and_timestamps() -> None:
 
 
 def test_malformed_expectation_names_itself() -> None:
-    with pytest.raises(ExpectationError, match=r"^expectation 'x': give either `observe`"):
+    with pytest.raises(ExpectationError, match=r"^expectation 'x': give one of `observe`"):
         evaluate_expectations([{"name": "x", "expect": "> 1"}], {"run": []})
     with pytest.raises(ExpectationError, match=r"`expect` is missing"):
         evaluate_expectations([{"name": "y", "observe": "a.b"}], {"run": []})

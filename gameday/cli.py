@@ -1,0 +1,122 @@
+"""`chaos gameday run|schedule`: hold game days, now or on a schedule."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from gameday.lock import LockHeld
+from gameday.runner import EXIT_CODES, run_gameday
+from gameday.schedule import CronError, next_ticks, run_schedule
+from gameday.suite import SuiteError, load_suite
+from testbed.cli import output_console
+
+__all__ = ["gameday"]
+
+DEFAULT_SUITE = Path("experiments/gameday.toml")
+DEFAULT_JOURNALS = Path("journals")
+
+
+@click.group()
+def gameday() -> None:
+    """Game days: every experiment of a suite, in order, with verdicts kept for review."""
+
+
+def _suite_options(command: click.Command) -> click.Command:
+    for option in reversed(
+        [
+            click.option("--suite", type=click.Path(path_type=Path), default=DEFAULT_SUITE,
+                         show_default=True, help="The suite file (TOML)."),
+            click.option("--profile", type=click.Path(path_type=Path), default=None,
+                         help="A var-file (e.g. experiments/profiles/staging.json); "
+                              "default: the suite's, else the embedded testbed."),
+            click.option("--only", multiple=True,
+                         help="Run only this experiment of the suite (repeatable)."),
+            click.option("--journals", type=click.Path(path_type=Path),
+                         default=DEFAULT_JOURNALS, show_default=True,
+                         help="Where <gameday id>/<experiment>.json go."),
+        ]
+    ):  # fmt: skip
+        command = option(command)
+    return command
+
+
+def _hold(
+    suite_path: Path, profile: Path | None, only: tuple[str, ...], journals: Path
+) -> tuple[int, str | None]:
+    """One game day; returns its exit code (see `run`) and its id, if it started."""
+    try:
+        suite = load_suite(suite_path, profile)
+        if only:
+            suite = suite.only(list(only))
+    except SuiteError as error:
+        click.echo(f"Error: {error}", err=True)
+        return EXIT_CODES["usage"], None
+    # Chaos Toolkit logs each run to the console; the progress view says it better
+    logging.getLogger("chaostoolkit").setLevel(logging.ERROR)
+    console = output_console()
+    try:
+        result = run_gameday(suite, journals, console)
+    except LockHeld as error:
+        click.echo(f"Error: {error}", err=True)
+        return EXIT_CODES["locked"], None
+    summary = result.summary
+    folder = journals / summary["gameday_id"]
+    console.print(
+        f"Game day {summary['gameday_id']}: {summary['status']}; summary in "
+        f"{folder / 'summary.json'}",
+        highlight=False,
+    )
+    for entry in summary["experiments"]:
+        mark = "ok " if entry["as_expected"] else "NOT"
+        console.print(
+            f"  {mark} {entry['name']}: {entry['verdict']} (expected {entry['expected']})",
+            highlight=False,
+        )
+    return result.exit_code, summary["gameday_id"]
+
+
+@gameday.command()
+@_suite_options
+def run(suite: Path, profile: Path | None, only: tuple[str, ...], journals: Path) -> None:
+    """Hold a game day now.
+
+    Exit codes: 0 every verdict as the suite expects; 1 some verdict not as expected;
+    2 bad suite or options; 3 skipped, the target failed its preflight; 4 another game
+    day holds the target; 130 interrupted.
+    """
+    sys.exit(_hold(suite, profile, only, journals)[0])
+
+
+@gameday.command()
+@click.option("--cron", required=True, help="When to hold game days, e.g. '0 2 * * *' (UTC).")
+@click.option("--runs", type=click.IntRange(min=1), default=None,
+              help="Stop after this many game days (default: run until stopped).")  # fmt: skip
+@_suite_options
+def schedule(
+    cron: str,
+    runs: int | None,
+    suite: Path,
+    profile: Path | None,
+    only: tuple[str, ...],
+    journals: Path,
+) -> None:
+    """Hold a game day at each tick of a cron expression, in the foreground."""
+    try:
+        upcoming = next_ticks(cron, datetime.now(UTC), 3)
+    except CronError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo("Next game days: " + ", ".join(t.isoformat() for t in upcoming))
+
+    def hold() -> str:
+        code, gameday_id = _hold(suite, profile, only, journals)
+        return f"{gameday_id or '(not started)'} (exit code {code})"
+
+    try:
+        run_schedule(cron, hold, click.echo, runs=runs)
+    except KeyboardInterrupt:
+        click.echo("Scheduler stopped.")

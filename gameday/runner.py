@@ -1,0 +1,256 @@
+"""Run a game day: every experiment of a suite, in order, through chaostoolkit-lib.
+
+Preflight first (a sick target is skipped, not tested), under a lock so that two game
+days never overlap on one target. Each experiment runs with rollbacks always and the
+time left in the game day's budget as its own limit; its journal is written whole to
+`<journals>/<gameday id>/<experiment>.json`, and `summary.json` beside it lists every
+verdict. SIGINT or SIGTERM stops the game day: the current experiment rolls back, the
+summary is written, nothing is left running.
+"""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from chaoslib import merge_vars
+from chaoslib.configuration import load_configuration
+from chaoslib.exceptions import ChaosException
+from chaoslib.experiment import ensure_experiment_is_valid, run_experiment
+from chaoslib.loader import load_experiment
+from chaoslib.types import Strategy
+from chaostoolkit.signals import SignalRecorder
+from rich.console import Console
+
+from gameday.control import JOURNAL_KEY
+from gameday.lock import gameday_lock
+from gameday.preflight import run_preflight
+from gameday.progress import GameDayProgress
+from gameday.suite import Suite, SuiteExperiment
+from testbed import registry
+from testbed.lifecycle import TestbedError, is_up, testbed_down, testbed_up
+from testbed.state import read_state, testbed_home, write_json_atomically
+from testbed.targets import redact_secrets
+
+__all__ = ["EXIT_CODES", "GameDayResult", "new_gameday_id", "run_gameday"]
+
+EXIT_CODES = {
+    "as-expected": 0,
+    "not-as-expected": 1,
+    "usage": 2,
+    "skipped": 3,
+    "locked": 4,
+    "interrupted": 130,
+}
+_MIN_EXPERIMENT_BUDGET_S = 5.0
+
+
+@dataclass
+class GameDayResult:
+    summary: dict[str, Any]
+    exit_code: int
+
+
+def new_gameday_id() -> str:
+    return f"gd-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:4]}"
+
+
+class _Stop:
+    """SIGINT/SIGTERM between experiments: stop after this one. During an experiment
+    Chaos Toolkit handles them (it interrupts the run and plays the rollbacks)."""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self.in_run = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Stop:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signal = signal.Signals(signum).name
+        if self.in_run and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # Chaos Toolkit turns it into an interrupted run
+
+
+def _resolve_target(config_vars: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The target's name and its endpoints, for the preflight."""
+    target = config_vars.get("target", "embedded")
+    if target == "embedded":
+        state = read_state() or {}
+        return target, {
+            "service_url": state.get("service", {}).get("url"),
+            "database_url": state.get("connector", {}).get("database_url"),
+            "direct_database_url": state.get("postgres", {}).get("app_dsn"),
+            "connector_url": state.get("connector", {}).get("url"),
+        }
+    return target, load_configuration(dict(config_vars))
+
+
+def _run_one(
+    item: SuiteExperiment,
+    config_vars: dict[str, Any],
+    secret_vars: dict[str, Any],
+    budget_s: float,
+    progress: GameDayProgress,
+    stop: _Stop,
+) -> tuple[dict[str, Any], SignalRecorder]:
+    experiment = load_experiment(str(item.path))
+    ensure_experiment_is_valid(experiment)
+    guardrails = {**(config_vars.get("guardrails") or {}), "max_run_duration_s": budget_s}
+    variables = {**config_vars, **item.vars, "guardrails": guardrails}
+    recorder = SignalRecorder()
+    strategy = (experiment.get("runtime") or {}).get("hypothesis", {}).get("strategy", "default")
+    stop.in_run = True
+    try:
+        journal = run_experiment(
+            experiment,
+            settings={"runtime": {"rollbacks": {"strategy": "always"}}},
+            strategy=Strategy.from_string(strategy),
+            experiment_vars=(variables, secret_vars),
+            event_handlers=[progress, recorder],
+        )
+    finally:
+        stop.in_run = False
+    return journal, recorder
+
+
+def _entry(item: SuiteExperiment, journal: dict[str, Any] | None, path: Path | None) -> dict:
+    kit = (journal or {}).get(JOURNAL_KEY) or {}
+    verdict = kit.get("verdict", "error" if journal is not None else "not-run")
+    return {
+        "name": item.name,
+        "file": str(item.path),
+        "expected": item.expect,
+        "verdict": verdict,
+        "as_expected": verdict == item.expect,
+        "reason": kit.get("reason"),
+        "status": (journal or {}).get("status"),
+        "duration_s": round((journal or {}).get("duration") or 0.0, 3),
+        "time_to_recover_s": (kit.get("recovery") or {}).get("time_to_recover_s"),
+        "journal": str(path) if path else None,
+    }
+
+
+def _preflight(
+    config_vars: dict[str, Any], progress: GameDayProgress, gameday_id: str
+) -> tuple[dict[str, Any], bool]:
+    """(preflight report, whether the game day started the embedded testbed)."""
+    started_testbed = False
+    try:
+        if config_vars.get("target", "embedded") == "embedded" and not is_up(read_state()):
+            progress.note("starting the embedded testbed")
+            testbed_up(started_by=f"gameday:{gameday_id}")
+            started_testbed = True
+        return run_preflight(_resolve_target(config_vars)[1]), started_testbed
+    except (TestbedError, ChaosException) as error:
+        return {"healthy": False, "checks": {}, "reasons": [str(error)]}, started_testbed
+
+
+def _finish(summary: dict[str, Any], started_at: datetime, folder: Path) -> None:
+    ended = datetime.now(UTC)
+    summary["ended_at"] = ended.isoformat()
+    summary["duration_s"] = round((ended - started_at).total_seconds(), 3)
+    summary["all_as_expected"] = bool(summary["experiments"]) and all(
+        e["as_expected"] for e in summary["experiments"]
+    )
+    write_json_atomically(folder / "summary.json", redact_secrets(summary))
+
+
+def run_gameday(suite: Suite, journals: Path, console: Console | None = None) -> GameDayResult:
+    """Hold the game day described by `suite`; journals go under `journals/<id>/`."""
+    console = console or Console()
+    gameday_id = new_gameday_id()
+    folder = journals / gameday_id
+    config_vars, secret_vars = merge_vars({}, [str(suite.profile)] if suite.profile else [])
+    target = config_vars.get("target", "embedded")
+    started_at = datetime.now(UTC)
+    summary: dict[str, Any] = {
+        "gameday_id": gameday_id,
+        "suite": str(suite.path),
+        "name": suite.name,
+        "profile": str(suite.profile) if suite.profile else None,
+        "target": target,
+        "started_at": started_at.isoformat(),
+        "time_limit_s": suite.time_limit_s,
+        "experiments": [],
+    }
+    progress = GameDayProgress(gameday_id, len(suite.experiments), suite.time_limit_s, console)
+    lock = gameday_lock(testbed_home() / f"gameday-{target}.lock", gameday_id)
+    started_testbed = False
+    with lock, _Stop() as stop, progress:
+        try:
+            summary["preflight"], started_testbed = _preflight(config_vars, progress, gameday_id)
+            if summary["preflight"]["healthy"]:
+                summary["status"] = _run_all(
+                    suite, folder, config_vars, secret_vars, progress, stop, summary
+                )
+            else:
+                summary["status"] = "skipped"
+                progress.note("preflight failed: " + "; ".join(summary["preflight"]["reasons"]))
+        finally:
+            for leftover in registry.stop_all():  # the last safety net
+                progress.note(f"stopped {leftover['kind']} {leftover['name']!r} left running")
+            if started_testbed:
+                testbed_down()
+            _finish(summary, started_at, folder)
+    if summary["status"] in ("skipped", "interrupted"):
+        return GameDayResult(summary, EXIT_CODES[summary["status"]])
+    code = "as-expected" if summary["all_as_expected"] else "not-as-expected"
+    return GameDayResult(summary, EXIT_CODES[code])
+
+
+def _run_all(
+    suite: Suite,
+    folder: Path,
+    config_vars: dict[str, Any],
+    secret_vars: dict[str, Any],
+    progress: GameDayProgress,
+    stop: _Stop,
+    summary: dict[str, Any],
+) -> str:
+    """Run the experiments in order; return the game day's status."""
+    status = "completed"
+    for index, item in enumerate(suite.experiments, 1):
+        if stop.signal:
+            status = "interrupted"
+        elif status == "completed" and progress.remaining_s() < _MIN_EXPERIMENT_BUDGET_S:
+            status = "time_limit"
+        if status != "completed":
+            summary["experiments"].append(_entry(item, None, None))
+            continue
+        progress.begin(index, item.name)
+        try:
+            journal, recorder = _run_one(
+                item, config_vars, secret_vars, progress.remaining_s(), progress, stop
+            )
+        except KeyboardInterrupt:
+            # interrupted outside the part Chaos Toolkit guards: undo what is registered
+            registry.stop_all()
+            stop.signal = stop.signal or "SIGINT"
+            summary["experiments"].append(_entry(item, None, None))
+            continue
+        except ChaosException as error:
+            entry = {**_entry(item, None, None), "verdict": "error", "reason": str(error)}
+            summary["experiments"].append(entry)
+            progress.finished(item.name, "error", False)
+            continue
+        path = folder / f"{item.name}.json"
+        write_json_atomically(path, redact_secrets(journal))
+        entry = _entry(item, journal, path)
+        summary["experiments"].append(entry)
+        progress.finished(item.name, entry["verdict"], entry["as_expected"])
+        stop.signal = stop.signal or recorder.received
+        if not entry["as_expected"] and suite.on_failure == "stop":
+            status = "stopped"
+    return status

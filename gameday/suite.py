@@ -1,0 +1,107 @@
+"""The game-day suite file (TOML): which experiments, in which order, expecting what.
+
+See `experiments/gameday.toml` for the format. Loading checks everything a run needs
+(files exist, verdicts are known, names are unique) and names the field at fault.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from gameday.verdict import VERDICTS
+
+__all__ = ["Suite", "SuiteError", "SuiteExperiment", "load_suite"]
+
+DEFAULT_TIME_LIMIT_MIN = 90.0
+
+
+class SuiteError(ValueError):
+    """The suite file is malformed; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class SuiteExperiment:
+    name: str
+    path: Path
+    expect: str
+    vars: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Suite:
+    path: Path
+    name: str
+    profile: Path | None
+    time_limit_s: float
+    on_failure: str
+    experiments: list[SuiteExperiment]
+
+    def only(self, names: list[str]) -> Suite:
+        """The suite restricted to `names`, in the suite's order."""
+        unknown = sorted(set(names) - {e.name for e in self.experiments})
+        if unknown:
+            known = ", ".join(e.name for e in self.experiments)
+            listed = ", ".join(unknown)
+            raise SuiteError(f"--only {listed}: not in {self.path.name}; known: {known}")
+        return replace(self, experiments=[e for e in self.experiments if e.name in names])
+
+
+def _fail(path: Path, where: str, message: str) -> SuiteError:
+    return SuiteError(f"{path}: {where}: {message}")
+
+
+def load_suite(path: Path, profile: Path | None = None) -> Suite:
+    """Read and check the suite; `profile` (a var-file) overrides the suite's own."""
+    try:
+        document = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise SuiteError(f"{path}: no such suite file (give one with --suite)") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SuiteError(f"{path}: not valid TOML: {error}") from None
+    base = path.parent
+    header = document.get("gameday", {})
+    if not isinstance(header, dict):
+        raise _fail(path, "[gameday]", "must be a table")
+    on_failure = header.get("on_failure", "continue")
+    if on_failure not in ("continue", "stop"):
+        raise _fail(path, "gameday.on_failure", f"{on_failure!r}: use 'continue' or 'stop'")
+    limit = header.get("time_limit_min", DEFAULT_TIME_LIMIT_MIN)
+    if not isinstance(limit, int | float) or isinstance(limit, bool) or not 0 < limit <= 24 * 60:
+        raise _fail(path, "gameday.time_limit_min", f"{limit!r}: give minutes, from 1 to 1440")
+    if profile is None and header.get("profile"):
+        profile = base / header["profile"]
+    if profile is not None and not profile.is_file():
+        raise _fail(path, "profile", f"{profile} does not exist")
+
+    entries = document.get("experiment", [])
+    if not isinstance(entries, list) or not entries:
+        raise _fail(path, "[[experiment]]", "list at least one experiment")
+    experiments, seen = [], set()
+    for index, entry in enumerate(entries):
+        where = f"experiment[{index}]"
+        if not isinstance(entry, dict) or not entry.get("name") or not entry.get("file"):
+            raise _fail(path, where, "give `name` and `file`")
+        if entry["name"] in seen:
+            raise _fail(path, f"{where}.name", f"{entry['name']!r} appears twice")
+        seen.add(entry["name"])
+        file = base / entry["file"]
+        if not file.is_file():
+            raise _fail(path, f"{where}.file", f"{file} does not exist")
+        expect = entry.get("expect", "reproduced")
+        if expect not in VERDICTS:
+            raise _fail(path, f"{where}.expect", f"{expect!r}: use one of {', '.join(VERDICTS)}")
+        variables = entry.get("vars", {})
+        if not isinstance(variables, dict):
+            raise _fail(path, f"{where}.vars", "must be a table of configuration values")
+        experiments.append(SuiteExperiment(entry["name"], file, expect, variables))
+    return Suite(
+        path,
+        str(header.get("name", path.stem)),
+        profile,
+        float(limit) * 60.0,
+        on_failure,
+        experiments,
+    )

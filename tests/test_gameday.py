@@ -1,0 +1,220 @@
+"""Game days: the suite file, the scheduler's ticks, and real game days on the testbed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from gameday.lock import gameday_lock
+from gameday.schedule import CronError, next_ticks, run_schedule
+from gameday.suite import SuiteError, load_suite
+from testbed.processes import pid_alive
+from testbed.state import read_state
+from tests.conftest import REPO, eventually, sessions
+from tests.test_testbed import CHAOS, chaos
+
+EXPERIMENTS = REPO / "experiments"
+
+
+def write_suite(folder: Path, *entries: tuple[str, str], **header: object) -> Path:
+    lines = ["[gameday]", 'name = "test"']
+    lines += [f"{key} = {json.dumps(value)}" for key, value in header.items()]
+    for name, expect in entries:
+        lines += [
+            "[[experiment]]",
+            f'name = "{name}"',
+            f'file = "{EXPERIMENTS / name}.json"',
+            f'expect = "{expect}"',
+        ]
+    suite = folder / "suite.toml"
+    suite.write_text("\n".join(lines) + "\n")
+    return suite
+
+
+# --- the suite file and the schedule (fast) ---------------------------------------------
+
+
+def test_the_shipped_suite_lists_every_experiment_once() -> None:
+    suite = load_suite(EXPERIMENTS / "gameday.toml")
+    assert suite.time_limit_s == 90 * 60
+    assert suite.on_failure == "continue"
+    assert sorted(e.path.name for e in suite.experiments) == sorted(
+        p.name for p in EXPERIMENTS.glob("*.json")
+    )
+
+
+ONE = "[[experiment]]\nname = 'a'\nfile = '{f}'\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (ONE.replace("{f}", "missing.json"), r"experiment\[0\]\.file: .* does not exist"),
+        (ONE + "expect = 'passed'\n", r"experiment\[0\]\.expect: 'passed': use one of"),
+        (ONE + ONE, r"experiment\[1\]\.name: 'a' appears twice"),
+        ("[gameday]\non_failure = 'panic'\n", r"on_failure: 'panic': use 'continue' or 'stop'"),
+        ("[gameday\n", r"not valid TOML"),
+        ("[gameday]\n", r"\[\[experiment\]\]: list at least one experiment"),
+    ],
+    ids=["missing-file", "unknown-verdict", "duplicate", "on-failure", "toml", "empty"],
+)
+def test_bad_suites_name_the_field(tmp_path: Path, text: str, message: str) -> None:
+    suite = tmp_path / "suite.toml"
+    suite.write_text(text.replace("{f}", str(EXPERIMENTS / "smd-phase3-timeout.json")))
+    with pytest.raises(SuiteError, match=message):
+        load_suite(suite)
+
+
+def test_only_keeps_the_suite_order_and_refuses_unknown_names(tmp_path: Path) -> None:
+    suite = load_suite(EXPERIMENTS / "gameday.toml")
+    kept = suite.only(["issue-1278-full-chain", "smd-phase3-timeout"])
+    assert [e.name for e in kept.experiments] == ["smd-phase3-timeout", "issue-1278-full-chain"]
+    with pytest.raises(SuiteError, match=r"^--only nope: not in gameday.toml"):
+        suite.only(["nope"])
+
+
+def test_schedule_computes_the_next_ticks() -> None:
+    start = datetime(2026, 11, 21, 21, 0, tzinfo=UTC)
+    assert next_ticks("0 2 * * *", start, 3) == [
+        datetime(2026, 11, 22, 2, 0, tzinfo=UTC),
+        datetime(2026, 11, 23, 2, 0, tzinfo=UTC),
+        datetime(2026, 11, 24, 2, 0, tzinfo=UTC),
+    ]
+    with pytest.raises(CronError, match=r"^--cron '61 \* \* \* \*' is not a cron expression"):
+        next_ticks("61 * * * *", start, 1)
+
+
+def test_scheduler_holds_one_game_day_per_tick_and_skips_missed_ticks() -> None:
+    clock = [datetime(2026, 11, 21, 1, 59, 30, tzinfo=UTC)]
+    held: list[datetime] = []
+    log: list[str] = []
+
+    def hold() -> str:
+        held.append(clock[0])
+        clock[0] = clock[0].replace(day=clock[0].day + 1, hour=3)  # overran the next tick
+        return f"gd-{len(held)}"
+
+    def sleep(seconds: float) -> None:
+        clock[0] = clock[0] + (
+            datetime.min.replace(tzinfo=UTC)
+            + __import__("datetime").timedelta(seconds=seconds)
+            - datetime.min.replace(tzinfo=UTC)
+        )
+
+    run_schedule("0 2 * * *", hold, log.append, now=lambda: clock[0], sleep=sleep, runs=2)
+    assert held == [
+        datetime(2026, 11, 21, 2, 0, tzinfo=UTC),
+        datetime(2026, 11, 23, 2, 0, tzinfo=UTC),  # 22 Nov 02:00 fell inside the first run
+    ]
+    assert log[1] == "game day gd-1 done" and log[3] == "game day gd-2 done"
+
+
+# --- real game days (slow) ----------------------------------------------------------------
+
+slow = pytest.mark.slow
+
+
+@slow
+def test_game_day_writes_journals_and_summary(testbed_home: Path, tmp_path: Path) -> None:
+    suite = write_suite(
+        tmp_path, ("smd-phase3-timeout", "reproduced"), ("smd-cascade-blocking", "tolerated")
+    )
+    journals = tmp_path / "journals"
+    result = chaos("gameday", "run", "--suite", str(suite), "--journals", str(journals),
+                   home=testbed_home)  # fmt: skip
+    assert result.returncode == 1, result.stderr  # the second verdict is not the expected one
+    (folder,) = journals.iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    assert summary["preflight"]["healthy"] is True
+    assert [(e["name"], e["verdict"], e["as_expected"]) for e in summary["experiments"]] == [
+        ("smd-phase3-timeout", "reproduced", True),
+        ("smd-cascade-blocking", "reproduced", False),
+    ]
+    for entry in summary["experiments"]:
+        journal = json.loads(Path(entry["journal"]).read_text())
+        assert journal["startup_chaos_kit"]["verdict"] == entry["verdict"]
+    assert not list(folder.glob(".*partial"))  # journals were written whole
+    assert "NOT smd-cascade-blocking: reproduced (expected tolerated)" in result.stdout
+    assert read_state() is None  # the game day took its testbed down
+
+
+@slow
+def test_unhealthy_target_skips_the_game_day(testbed_home: Path, tmp_path: Path) -> None:
+    profile = tmp_path / "sick.json"
+    profile.write_text(json.dumps({"configuration": {
+        "target": "elsewhere",
+        "service_url": "http://127.0.0.1:1",
+        "database_url": "postgresql://app:secret@127.0.0.1:1/app",
+    }}))  # fmt: skip
+    suite = write_suite(tmp_path, ("smd-phase3-timeout", "reproduced"))
+    journals = tmp_path / "journals"
+    result = chaos("gameday", "run", "--suite", str(suite), "--profile", str(profile),
+                   "--journals", str(journals), home=testbed_home)  # fmt: skip
+    assert result.returncode == 3
+    (folder,) = journals.iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "skipped"
+    assert summary["preflight"]["reasons"] == [
+        "service http://127.0.0.1:1 is unreachable (ConnectError)",
+        "database is unreachable (refused)",
+    ]
+    assert summary["experiments"] == []
+    assert "secret" not in (folder / "summary.json").read_text()
+
+
+@slow
+def test_a_second_game_day_on_the_same_target_is_refused(
+    testbed_home: Path, tmp_path: Path
+) -> None:
+    suite = write_suite(tmp_path, ("smd-phase3-timeout", "reproduced"))
+    with gameday_lock(testbed_home / "gameday-embedded.lock", "gd-first"):
+        result = chaos("gameday", "run", "--suite", str(suite), "--journals",
+                       str(tmp_path / "journals"), home=testbed_home)  # fmt: skip
+    assert result.returncode == 4
+    assert result.stderr.strip().splitlines() == [
+        f"Error: game day gd-first (pid {os.getpid()}) is running on this target "
+        f"(lock {testbed_home / 'gameday-embedded.lock'}); wait for it to finish"
+    ]
+    assert not (tmp_path / "journals").exists()
+
+
+@slow
+def test_sigterm_mid_game_day_rolls_back_and_writes_the_summary(
+    testbed_home: Path, tmp_path: Path
+) -> None:
+    suite = write_suite(
+        tmp_path, ("lifespan-exit-code", "reproduced"), ("smd-phase3-timeout", "reproduced")
+    )
+    journals = tmp_path / "journals"
+    process = subprocess.Popen(
+        [CHAOS, "--no-version-check", "--no-log-file", "gameday", "run", "--suite", str(suite),
+         "--journals", str(journals)],
+        cwd=REPO, env={**os.environ, "TESTBED_HOME": str(testbed_home)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert eventually(lambda: read_state() is not None, timeout_s=60)
+    state = read_state()
+    admin, postgres_pid = state["postgres"]["admin_dsn"], state["postgres"]["pid"]
+    assert eventually(lambda: sessions(admin, "chaos-flood-") > 0, timeout_s=60)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 130
+    (folder,) = journals.iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    first, second = summary["experiments"]
+    assert first["verdict"] == "aborted" and second["verdict"] == "not-run"
+    journal = json.loads(Path(first["journal"]).read_text())
+    assert journal["rollbacks"][0]["output"]["released"] > 0
+    assert read_state() is None and not pid_alive(postgres_pid)
+    leftovers = subprocess.run(["pgrep", "-f", "chaos-flood-|cold-start-"],
+                               capture_output=True, text=True).stdout.split()  # fmt: skip
+    assert [pid for pid in leftovers if pid_alive(int(pid))] == []
