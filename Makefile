@@ -31,6 +31,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/flood.py
 	$(BIN)/python bench/connector.py
+	$(BIN)/python bench/report.py
 
 clean:
 	-$(CHAOS) testbed down

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from gameday.lock import LockHeld
+from gameday.report import write_reports
 from gameday.runner import EXIT_CODES, run_gameday
 from gameday.schedule import CronError, next_ticks, run_schedule
 from gameday.suite import SuiteError, load_suite
@@ -120,3 +121,42 @@ def schedule(
         run_schedule(cron, hold, click.echo, runs=runs)
     except KeyboardInterrupt:
         click.echo("Scheduler stopped.")
+
+
+@gameday.command()
+@click.argument("sources", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "html_path",
+    type=click.Path(path_type=Path),
+    default=Path("report.html"),
+    show_default=True,
+    help="The HTML report.",
+)
+@click.option(
+    "--markdown",
+    "markdown_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also a Markdown summary, fit for a pull-request comment.",
+)
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
+              help="Also the report's content as JSON.")  # fmt: skip
+def report(
+    sources: tuple[Path, ...], html_path: Path, markdown_path: Path | None, json_path: Path | None
+) -> None:
+    """Review journals: verdicts, the failure chain, metrics, charts and trends.
+
+    SOURCES are journal files or folders (searched recursively); default: journals/.
+    """
+    paths = list(sources) or [DEFAULT_JOURNALS]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise click.ClickException(f"no such journal or folder: {', '.join(missing)}")
+    content = write_reports(paths, html_path, markdown_path, json_path)
+    written = ", ".join(str(p) for p in (html_path, markdown_path, json_path) if p)
+    click.echo(
+        f"Report of {content['runs_read']} journals ({len(content['corrupt'])} unreadable) "
+        f"written to {written}"
+    )

@@ -4,8 +4,9 @@ Preflight first (a sick target is skipped, not tested), under a lock so that two
 days never overlap on one target. Each experiment runs with rollbacks always and the
 time left in the game day's budget as its own limit; its journal is written whole to
 `<journals>/<gameday id>/<experiment>.json`, and `summary.json` beside it lists every
-verdict. SIGINT or SIGTERM stops the game day: the current experiment rolls back, the
-summary is written, nothing is left running.
+verdict; `report.html` and `report.md` review it with the game days before it. SIGINT
+or SIGTERM stops the game day: the current experiment rolls back, the summary is
+written, nothing is left running.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from gameday.control import JOURNAL_KEY
 from gameday.lock import gameday_lock
 from gameday.preflight import run_preflight
 from gameday.progress import GameDayProgress
+from gameday.report import write_reports
 from gameday.suite import Suite, SuiteExperiment
 from testbed import registry
 from testbed.lifecycle import TestbedError, is_up, testbed_down, testbed_up
@@ -204,6 +206,8 @@ def run_gameday(suite: Suite, journals: Path, console: Console | None = None) ->
             if started_testbed:
                 testbed_down()
             _finish(summary, started_at, folder)
+            # the report covers every game day under `journals`, so trends have a past
+            write_reports([journals], folder / "report.html", folder / "report.md")
     if summary["status"] in ("skipped", "interrupted"):
         return GameDayResult(summary, EXIT_CODES[summary["status"]])
     code = "as-expected" if summary["all_as_expected"] else "not-as-expected"

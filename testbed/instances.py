@@ -100,6 +100,7 @@ class ServiceInstance:
             "startup_failed": startup_failed,
             "failed_phase": failed,
             "failure_at": _ended_at(failed),
+            "initialization_timeout_s": self.settings.initialization_timeout_s,
             "phases": phases,
         }
 

@@ -1,0 +1,233 @@
+"""What the journals say: per run, and across runs and game days.
+
+Everything here is read from structured journal data: the kit's section (verdict,
+expectations, recovery, timeline) and the outputs of the kit's probes (startup
+reports, floods, storms, connector states). Error text is used only as a fallback for
+failed activities, as the seeds' analyser did.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from gameday.journals import GameDay, RunRecord
+
+__all__ = [
+    "CATEGORIES",
+    "CHAIN_STEPS",
+    "analyse_run",
+    "categories_across",
+    "freshness",
+    "trends",
+]
+
+CHAIN_STEPS = {
+    1: "VPC connector capacity pressure (> 70 %)",
+    2: "Database connection delays (> 35 s in staging)",
+    3: "Phase 3 timeout (> 75 s in staging)",
+    4: "FastAPI lifespan breakdown, phases 4-7 blocked",
+    5: "Container exit code 3",
+    6: "Service offline until the pressure is removed",
+}
+CATEGORIES = (
+    "smd_phase3_timeout",
+    "vpc_connector_capacity",
+    "cloud_sql_pool_exhaustion",
+    "fastapi_lifespan_breakdown",
+    "container_exit_code_3",
+    "golden_path_offline",
+)
+_TEXT_RULES = (  # the seeds' analyser, for failed activities' messages only
+    ("smd_phase3_timeout", ("phase 3", "timeout")),
+    ("vpc_connector_capacity", ("connector",)),
+    ("cloud_sql_pool_exhaustion", ("pool",)),
+    ("fastapi_lifespan_breakdown", ("lifespan",)),
+    ("container_exit_code_3", ("exit code 3",)),
+)
+STALE_AFTER_DAYS = 30
+
+
+def _outputs(journal: dict[str, Any]) -> list[Any]:
+    return [run.get("output") for run in journal.get("run") or []]
+
+
+def startup_reports(journal: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every fresh instance's startup report (`observe_startup`, `cold_start`) in the run."""
+    return [o for o in _outputs(journal) if isinstance(o, dict) and "phases" in o and "ready" in o]
+
+
+def _repeated_starts(journal: dict[str, Any]) -> list[dict[str, Any]]:
+    return [o for o in _outputs(journal) if isinstance(o, dict) and "exit_codes" in o]
+
+
+def _peaks(journal: dict[str, Any]) -> dict[str, float | None]:
+    kit = journal.get("startup_chaos_kit") or {}
+    connector, database, connect = [], [], []
+    for sample in kit.get("timeline") or []:
+        connector.append(sample.get("connector_utilisation"))
+        database.append(sample.get("database_utilisation"))
+    for output in _outputs(journal):
+        if not isinstance(output, dict):
+            continue
+        if "utilisation" in output and "instances" in output:
+            connector.append(output["utilisation"])
+        database.append(output.get("pool_peak_utilisation"))
+        indicators = output.get("indicators") or {}
+        connector.append(indicators.get("vpc_connector_utilisation"))
+        database.append(indicators.get("cloud_sql_pool_utilisation"))
+        for key in ("attempt", "latency", "connect_latency"):
+            connect.append((output.get(key) or {}).get("max_s"))
+
+    def peak(values: list[Any]) -> float | None:
+        numbers = [v for v in values if isinstance(v, int | float)]
+        return max(numbers) if numbers else None
+
+    return {"connector": peak(connector), "database": peak(database), "connect_s": peak(connect)}
+
+
+def _categories(journal: dict[str, Any], peaks: dict[str, float | None]) -> list[str]:
+    found: set[str] = set()
+    reports = startup_reports(journal)
+    repeated = _repeated_starts(journal)
+    for report in reports:
+        failed = report.get("failed_phase") or {}
+        if failed.get("phase") == 3 and failed.get("status") == "timeout":
+            found.add("smd_phase3_timeout")
+        if failed.get("cause") in ("too_many_connections", "pool_timeout"):
+            found.add("cloud_sql_pool_exhaustion")
+        if report.get("startup_failed"):
+            found.add("fastapi_lifespan_breakdown")
+        if report.get("exit_code") == 3:
+            found.add("container_exit_code_3")
+        if report.get("ready") is False:
+            found.add("golden_path_offline")
+    for starts in repeated:
+        if any(key.startswith("3:timeout") for key in starts.get("failed_phases", {})):
+            found.add("smd_phase3_timeout")
+        if starts.get("startup_failed"):
+            found.add("fastapi_lifespan_breakdown")
+        if starts.get("exit_codes", {}).get("3"):
+            found.add("container_exit_code_3")
+        if starts.get("ready", 1) < starts.get("starts", 0):
+            found.add("golden_path_offline")
+    for output in _outputs(journal):
+        if isinstance(output, dict):
+            failed = output.get("failed") if isinstance(output.get("failed"), dict) else {}
+            if failed.get("too_many_connections") or failed.get("pool_timeout"):
+                found.add("cloud_sql_pool_exhaustion")
+    if (peaks["connector"] or 0) > 0.7:
+        found.add("vpc_connector_capacity")
+    if ((journal.get("startup_chaos_kit") or {}).get("verdict")) == "not-recovered":
+        found.add("golden_path_offline")
+    for run in journal.get("run") or []:
+        if run.get("status") == "failed":
+            text = "".join(run.get("exception") or []).lower()
+            found.update(c for c, words in _TEXT_RULES if all(w in text for w in words))
+    return [c for c in CATEGORIES if c in found]
+
+
+def _chain(expectations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    steps = []
+    for step, title in CHAIN_STEPS.items():
+        evidence = [e for e in expectations if e.get("step") == step]
+        steps.append(
+            {
+                "step": step,
+                "title": title,
+                "observed": bool(evidence) and all(e["met"] for e in evidence),
+                "checked": bool(evidence),
+                "evidence": [
+                    {k: e.get(k) for k in ("name", "expected", "observed", "met")} for e in evidence
+                ],
+            }
+        )
+    return steps
+
+
+def analyse_run(record: RunRecord) -> dict[str, Any]:
+    journal = record.journal
+    kit = journal.get("startup_chaos_kit") or {}
+    expectations = kit.get("expectations") or []
+    unmet = next((e for e in expectations if not e.get("met")), None)
+    peaks = _peaks(journal)
+    reports = startup_reports(journal)
+    phase3 = [p["elapsed_s"] for r in reports for p in r.get("phases", []) if p.get("phase") == 3]
+    return {
+        "experiment": record.experiment,
+        "title": journal["experiment"].get("title"),
+        "gameday_id": record.gameday_id,
+        "journal": str(record.path),
+        "started": journal.get("start"),
+        "verdict": kit.get("verdict", "no verdict"),
+        "reason": kit.get("reason"),
+        "status": journal.get("status"),
+        "duration_s": round(journal.get("duration") or 0.0, 2),
+        "time_to_recover_s": (kit.get("recovery") or {}).get("time_to_recover_s"),
+        "first_unmet": unmet
+        and f"{unmet['name']}: expected {unmet['expected']}, observed {unmet.get('observed')!r}",
+        "chain": _chain(expectations) if any(e.get("step") for e in expectations) else [],
+        "categories": _categories(journal, peaks),
+        "peaks": peaks,
+        "phase3_elapsed_s": max(phase3) if phase3 else None,
+        "exit_codes": sorted(
+            {r["exit_code"] for r in reports if r.get("exit_code") is not None}
+            | {int(k) for s in _repeated_starts(journal) for k in s["exit_codes"] if k.isdigit()}
+        ),
+        "startups": reports,
+        "timeline": kit.get("timeline") or [],
+        "activities": [
+            {"name": r["activity"]["name"], "start": r.get("start"), "end": r.get("end")}
+            for r in (journal.get("run") or []) + (journal.get("rollbacks") or [])
+        ],
+    }
+
+
+def categories_across(runs: list[dict[str, Any]]) -> dict[str, int]:
+    counts = Counter(c for run in runs for c in run["categories"])
+    return {c: counts.get(c, 0) for c in CATEGORIES}
+
+
+def trends(runs: list[dict[str, Any]], gamedays: list[str]) -> list[dict[str, Any]]:
+    """Verdicts that changed between the last two game days."""
+    if len(gamedays) < 2:
+        return []
+    previous, latest = gamedays[-2], gamedays[-1]
+
+    def verdicts(gameday: str) -> dict[str, str]:
+        return {r["experiment"]: r["verdict"] for r in runs if r["gameday_id"] == gameday}
+
+    before, now = verdicts(previous), verdicts(latest)
+    return [
+        {"experiment": name, "before": before.get(name, "not run"), "now": verdict}
+        for name, verdict in sorted(now.items())
+        if before.get(name) != verdict
+    ]
+
+
+def freshness(
+    runs: list[dict[str, Any]], gamedays: list[GameDay], now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Per experiment: when it last gave the verdict its suite expected, and whether that
+    is more than 30 days ago."""
+    now = now or datetime.now(UTC)
+    expected: dict[str, str] = {}
+    for gameday in gamedays:
+        expected.update(gameday.expected)
+    rows = []
+    for name in sorted({r["experiment"] for r in runs}):
+        want = expected.get(name, "reproduced")
+        good = [r["started"] for r in runs if r["experiment"] == name and r["verdict"] == want]
+        last = max(good) if good else None
+        days = (now - datetime.fromisoformat(last)).days if last else None
+        rows.append(
+            {
+                "experiment": name,
+                "expected": want,
+                "last_as_expected": last,
+                "days_since": days,
+                "stale": days is None or days > STALE_AFTER_DAYS,
+            }
+        )
+    return rows

@@ -1,0 +1,121 @@
+"""The report's charts, drawn with matplotlib as SVG text to embed in the page."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from typing import Any
+
+import matplotlib
+from matplotlib.figure import Figure
+
+__all__ = ["phase_chart", "timeline_chart", "trend_chart", "verdict_colours"]
+
+verdict_colours = {
+    "reproduced": "#c0392b",
+    "tolerated": "#27ae60",
+    "not-recovered": "#8e44ad",
+    "aborted": "#7f8c8d",
+    "error": "#d35400",
+    "not-run": "#bdc3c7",
+    "no verdict": "#bdc3c7",
+}
+_STATUS_COLOURS = {
+    "succeeded": "#27ae60",
+    "timeout": "#c0392b",
+    "failed": "#d35400",
+    "blocked": "#bdc3c7",
+}
+_STYLE = {"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False}
+
+
+def _svg(figure: Figure) -> str:
+    buffer = io.StringIO()
+    with matplotlib.rc_context(_STYLE):
+        figure.savefig(buffer, format="svg", bbox_inches="tight")
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]  # drop the XML prolog: the SVG goes inline
+
+
+def phase_chart(report: dict[str, Any], title: str) -> str:
+    """Each phase's duration, coloured by status, against Phase 3's timeout."""
+    phases = report["phases"]
+    with matplotlib.rc_context(_STYLE):
+        figure = Figure(figsize=(6.4, 2.4))
+        axes = figure.subplots()
+        names = [f"{p['phase']} {p['name']}" for p in phases]
+        axes.bar(
+            names,
+            [p["elapsed_s"] for p in phases],
+            color=[_STATUS_COLOURS.get(p["status"], "#95a5a6") for p in phases],
+        )
+        timeout = report.get("initialization_timeout_s")
+        if timeout:
+            axes.axhline(timeout, color="#2c3e50", linestyle="--", linewidth=1)
+            axes.annotate(f"Phase 3 timeout {timeout:g}s", (0, timeout), xytext=(0, 3),
+                          textcoords="offset points", fontsize=8)  # fmt: skip
+        axes.set_ylabel("seconds")
+        axes.set_title(title, fontsize=9)
+        axes.tick_params(axis="x", labelrotation=20)
+        return _svg(figure)
+
+
+def _seconds(at: str, start: datetime) -> float:
+    return (datetime.fromisoformat(at) - start).total_seconds()
+
+
+def timeline_chart(run: dict[str, Any]) -> str:
+    """Connector and database utilisation and flood connections through one run, with
+    the activities as shaded spans."""
+    samples = run["timeline"]
+    start = datetime.fromisoformat(samples[0]["at"])
+    t = [_seconds(s["at"], start) for s in samples]
+    with matplotlib.rc_context(_STYLE):
+        figure = Figure(figsize=(6.4, 2.6))
+        axes = figure.subplots()
+        for key, label, colour in (
+            ("connector_utilisation", "connector utilisation", "#2980b9"),
+            ("database_utilisation", "database connections / max", "#c0392b"),
+        ):
+            if any(key in s for s in samples):
+                axes.plot(t, [s.get(key) for s in samples], label=label, color=colour)
+        axes.set_ylim(0, 1.05)
+        axes.set_ylabel("utilisation")
+        axes.set_xlabel("seconds into the method")
+        floods = axes.twinx()
+        floods.plot(t, [s.get("flood_connections") for s in samples], color="#7f8c8d",
+                    linestyle=":", label="flood connections")  # fmt: skip
+        floods.set_ylabel("flood connections")
+        for index, activity in enumerate(run["activities"]):
+            if activity["start"] and activity["end"]:
+                begin, end = _seconds(activity["start"], start), _seconds(activity["end"], start)
+                if end >= 0:
+                    axes.axvspan(max(begin, 0), end, alpha=0.08, color="#34495e")
+                    axes.text(max(begin, 0), 1.0 - 0.09 * (index % 6), activity["name"],
+                              fontsize=6, va="top")  # fmt: skip
+        axes.legend(loc="lower right", fontsize=7)
+        axes.set_title(run["experiment"], fontsize=9)
+        return _svg(figure)
+
+
+def trend_chart(points: list[dict[str, Any]]) -> str:
+    """Across game days: each experiment's verdict (a coloured mark) and Phase 3's
+    duration (the mark's height)."""
+    with matplotlib.rc_context(_STYLE):
+        figure = Figure(figsize=(6.4, 2.8))
+        axes = figure.subplots()
+        for name in sorted({p["experiment"] for p in points}):
+            mine = [p for p in points if p["experiment"] == name and p["phase3_elapsed_s"]]
+            if mine:
+                axes.plot([p["day"] for p in mine], [p["phase3_elapsed_s"] for p in mine],
+                          color="#bdc3c7", linewidth=0.8)  # fmt: skip
+        axes.scatter(
+            [p["day"] for p in points],
+            [p["phase3_elapsed_s"] or 0 for p in points],
+            c=[verdict_colours.get(p["verdict"], "#95a5a6") for p in points],
+            s=18,
+        )
+        axes.set_ylabel("Phase 3 duration (s)")
+        axes.set_title("Verdicts and Phase 3 duration, game day by game day", fontsize=9)
+        axes.tick_params(axis="x", labelrotation=20)
+        return _svg(figure)

@@ -1,0 +1,102 @@
+"""Reading journals for review: every run found, and every file that is not one.
+
+A journal that does not parse, or lacks what a finished Chaos Toolkit run always has, is
+listed as such with the reason; it never stops the review.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Corrupt", "GameDay", "Journals", "RunRecord", "read_journals"]
+
+_REQUIRED = ("experiment", "status", "start")
+
+
+@dataclass
+class RunRecord:
+    path: Path
+    gameday_id: str | None
+    journal: dict[str, Any]
+
+    @property
+    def experiment(self) -> str:
+        return self.path.stem if self.gameday_id else self.journal["experiment"].get("title", "?")
+
+    @property
+    def started(self) -> str:
+        return self.journal["start"]
+
+
+@dataclass
+class Corrupt:
+    path: Path
+    reason: str
+
+
+@dataclass
+class GameDay:
+    gameday_id: str
+    started_at: str
+    expected: dict[str, str]  # experiment -> the verdict the suite expected
+
+
+@dataclass
+class Journals:
+    runs: list[RunRecord]
+    corrupt: list[Corrupt]
+    gamedays: list[GameDay]
+
+
+def _files(sources: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for source in sources:
+        if source.is_dir():
+            files += sorted(p for p in source.rglob("*.json") if not p.name.startswith("."))
+        else:
+            files.append(source)
+    return files
+
+
+def _load(path: Path) -> tuple[Any, str | None]:
+    try:
+        return json.loads(path.read_text()), None
+    except FileNotFoundError:
+        return None, "no such file"
+    except UnicodeDecodeError:
+        return None, "not text"
+    except json.JSONDecodeError as error:
+        return None, f"not valid JSON ({error.msg} at line {error.lineno}): partial or corrupt"
+
+
+def read_journals(sources: list[Path]) -> Journals:
+    """Every journal and game-day summary under `sources` (files or folders)."""
+    runs: list[RunRecord] = []
+    corrupt: list[Corrupt] = []
+    gamedays: dict[str, GameDay] = {}
+    for path in _files(sources):
+        document, problem = _load(path)
+        if problem:
+            corrupt.append(Corrupt(path, problem))
+            continue
+        if path.name == "summary.json" and isinstance(document, dict) and "gameday_id" in document:
+            gamedays[document["gameday_id"]] = GameDay(
+                document["gameday_id"],
+                document.get("started_at", ""),
+                {e["name"]: e["expected"] for e in document.get("experiments", [])},
+            )
+            continue
+        if not isinstance(document, dict):
+            corrupt.append(Corrupt(path, "not a journal: the document is not an object"))
+            continue
+        missing = [key for key in _REQUIRED if key not in document]
+        if missing:
+            corrupt.append(Corrupt(path, f"partial journal: no {', '.join(missing)}"))
+            continue
+        parent = path.parent.name
+        runs.append(RunRecord(path, parent if parent.startswith("gd-") else None, document))
+    runs.sort(key=lambda r: r.started)
+    return Journals(runs, corrupt, sorted(gamedays.values(), key=lambda g: g.started_at))

@@ -1,0 +1,112 @@
+"""The journal report, from real journals of a real game day on the testbed (slow)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gameday.report import build_report, render_markdown, write_reports
+from tests.test_testbed import chaos
+
+pytestmark = pytest.mark.slow
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def journals(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Two game days' journals: the full chain twice, and the Phase 3 timeout once."""
+    root = tmp_path_factory.mktemp("journals")
+    home = tmp_path_factory.mktemp("home") / ".testbed"
+    for only in (["smd-phase3-timeout", "issue-1278-full-chain"], ["issue-1278-full-chain"]):
+        args = [a for name in only for a in ("--only", name)]
+        result = chaos("gameday", "run", "--journals", str(root), *args, home=home)
+        assert result.returncode == 0, result.stdout + result.stderr
+    yield root
+
+
+def test_game_day_writes_its_report_next_to_the_journals(journals: Path) -> None:
+    latest = sorted(journals.iterdir())[-1]
+    assert (latest / "report.html").read_text().startswith("<!DOCTYPE html>")
+    assert "issue-1278-full-chain" in (latest / "report.md").read_text()
+
+
+def test_report_content_comes_from_the_journals(journals: Path) -> None:
+    report = build_report([journals])
+    assert report["runs_read"] == 3 and len(report["gamedays"]) == 2
+    assert [row["experiment"] for row in report["summary"]] == ["issue-1278-full-chain"]
+    assert report["totals"] == {"reproduced": 1}
+    (chain,) = report["failure_chains"]
+    assert [step["observed"] for step in chain["steps"]] == [True] * 6
+    assert report["categories"]["smd_phase3_timeout"] == 3
+    assert report["categories"]["vpc_connector_capacity"] == 2  # the full chain, twice
+    assert report["categories"]["container_exit_code_3"] == 3
+    metrics = {m["metric"]: m for m in report["metrics"]}
+    assert metrics["vpc_connector_utilisation"]["observed"] == 1.0
+    assert (
+        metrics["container_exit_code"]["observed"] == [3] and metrics["container_exit_code"]["met"]
+    )
+    assert report["changed_verdicts"] == [] and report["corrupt"] == []
+    freshness = {f["experiment"]: f for f in report["freshness"]}
+    assert freshness["smd-phase3-timeout"]["days_since"] == 0
+    assert not freshness["issue-1278-full-chain"]["stale"]
+
+
+def test_corrupt_and_partial_journals_are_listed_not_fatal(journals: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "journals"
+    shutil.copytree(journals, copy)
+    gameday = sorted(copy.iterdir())[0]
+    (gameday / "truncated.json").write_text('{"status": "completed", "run": [')
+    (gameday / "partial.json").write_text(json.dumps({"status": "completed"}))
+    report = build_report([copy])
+    assert report["runs_read"] == 3
+    reasons = {Path(c["path"]).name: c["reason"] for c in report["corrupt"]}
+    assert reasons["truncated.json"].startswith("not valid JSON")
+    assert reasons["partial.json"] == "partial journal: no experiment, start"
+    assert "Unreadable journals: 2" in render_markdown(report)
+
+
+def test_no_secret_reaches_the_report(journals: Path, tmp_path: Path) -> None:
+    write_reports([journals], tmp_path / "r.html", tmp_path / "r.md", tmp_path / "r.json")
+    texts = [(tmp_path / name).read_text() for name in ("r.html", "r.md", "r.json")]
+    texts += [journal.read_text() for journal in journals.rglob("*.json")]
+    passwords = {
+        p for text in texts for p in re.findall(r"postgres(?:ql)?://[^:@/\s\"]+:([^@\s\"]+)@", text)
+    }
+    assert passwords == {"***"}  # URLs with credentials appear, always masked
+
+
+def test_html_report_renders_in_chromium_with_its_charts(journals: Path, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    html = tmp_path / "report.html"
+    write_reports([journals], html)
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run",
+                  "--disable-quic"],
+        )  # fmt: skip
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(html.as_uri())
+            charts = {
+                section: page.locator(f"#{section}-charts svg").count()
+                for section in ("phase", "timeline", "trend")
+            }
+            heading = page.locator("h1").inner_text()
+            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        finally:
+            browser.close()
+    assert errors == []
+    assert heading == "Startup Chaos Kit report"
+    assert charts["phase"] >= 1 and charts["timeline"] >= 1 and charts["trend"] == 1
+    assert (tmp_path / "report.png").stat().st_size > 10_000
