@@ -14,7 +14,7 @@ import httpx
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from testbed import registry
+from actions.undo import remember_first, undo
 
 __all__ = [
     "restore_connector",
@@ -55,27 +55,16 @@ def call_connector(method: str, url: str, path: str, body: Any = None) -> Any:
     return response.json()
 
 
-class ConnectorChange:
-    """The configuration an experiment found, kept until it is restored."""
-
-    kind = KIND
-
-    def __init__(self, url: str, baseline: dict[str, Any]) -> None:
-        self.name = url
-        self.baseline = baseline
-
-    def stop(self) -> dict[str, Any]:
-        call_connector("PUT", self.name, "/config", self.baseline)
-        return {"restored": self.baseline}
-
-
 def _change(
     changes: dict[str, Any], connector_url: str | None, configuration: Configuration | None
 ) -> dict[str, Any]:
     url = connector_api(connector_url, configuration)
-    if registry.lookup(KIND, url) is None:
+
+    def save() -> Any:
         baseline = call_connector("GET", url, "/state")["config"]
-        registry.register(ConnectorChange(url, baseline))
+        return lambda: {"restored": call_connector("PUT", url, "/config", baseline)}
+
+    remember_first(KIND, url, save)
     return call_connector("PUT", url, "/config", changes)
 
 
@@ -165,7 +154,5 @@ def restore_connector(
     is false when nothing had been changed.
     """
     url = connector_api(connector_url, configuration)
-    change = registry.unregister(KIND, url)
-    if change is not None:
-        change.stop()
-    return {"restored": change is not None, "state": call_connector("GET", url, "/state")}
+    restored = undo(KIND, url)
+    return {"restored": restored is not None, "state": call_connector("GET", url, "/state")}

@@ -20,8 +20,8 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
 from actions.acquisition_storm import run_storm
+from actions.undo import remember_first, undo
 from actions.workers.pressure import APPLICATION_PREFIX, start_pressure, stop_pressure
-from testbed import registry
 from testbed.lifecycle import TestbedError, restart_postgres
 from testbed.service.settings import ServiceSettings, SettingsError
 from testbed.state import read_state
@@ -239,17 +239,7 @@ def stop_lock_pressure(name: str = "lock") -> dict[str, Any]:
     return stop_pressure("lock", name)
 
 
-class _MaxConnectionsChange:
-    """The `max_connections` found before the first change, kept until restored."""
-
-    kind = "max-connections"
-    name = "embedded-postgres"
-
-    def __init__(self, baseline: int) -> None:
-        self.baseline = baseline
-
-    def stop(self) -> dict[str, Any]:
-        return {"max_connections": restart_postgres(self.baseline)["max_connections"]}
+_MAX_CONNECTIONS = ("max-connections", "embedded-postgres")
 
 
 def set_max_connections(max_connections: int) -> dict[str, Any]:
@@ -267,15 +257,17 @@ def set_max_connections(max_connections: int) -> dict[str, Any]:
         f"max_connections={max_connections!r} is out of range: give a whole number from "
         f"{low} to {high}",
     )
-    state = read_state()
-    previous = (state or {}).get("postgres", {}).get("max_connections")
-    if registry.lookup(_MaxConnectionsChange.kind, _MaxConnectionsChange.name) is None:
-        _require(
-            previous is not None,
-            "the embedded PostgreSQL is not running: run on the embedded testbed "
-            "(chaos testbed up), or change Cloud SQL's max_connections flag instead",
-        )
-        registry.register(_MaxConnectionsChange(previous))
+    previous = ((read_state() or {}).get("postgres") or {}).get("max_connections")
+    _require(
+        previous is not None,
+        "the embedded PostgreSQL is not running: run on the embedded testbed "
+        "(chaos testbed up), or change Cloud SQL's max_connections flag instead",
+    )
+
+    def save() -> Any:
+        return lambda: {"max_connections": restart_postgres(previous)["max_connections"]}
+
+    remember_first(*_MAX_CONNECTIONS, save)
     try:
         postgres = restart_postgres(max_connections)
     except TestbedError as error:
@@ -286,11 +278,11 @@ def set_max_connections(max_connections: int) -> dict[str, Any]:
 def restore_max_connections() -> dict[str, Any]:
     """Restart the embedded PostgreSQL with the `max_connections` it had before
     `set_max_connections`; idempotent. Returns `{"restored", "max_connections"}`."""
-    change = registry.unregister(_MaxConnectionsChange.kind, _MaxConnectionsChange.name)
-    if change is None:
-        current = ((read_state() or {}).get("postgres") or {}).get("max_connections")
-        return {"restored": False, "max_connections": current}
     try:
-        return {"restored": True, **change.stop()}
+        restored = undo(*_MAX_CONNECTIONS)
     except TestbedError as error:
         raise ActivityFailed(str(error)) from None
+    if restored is None:
+        current = ((read_state() or {}).get("postgres") or {}).get("max_connections")
+        return {"restored": False, "max_connections": current}
+    return {"restored": True, **restored}

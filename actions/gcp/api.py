@@ -1,0 +1,102 @@
+"""Google API clients the kit can point anywhere, and their errors in one line.
+
+chaostoolkit-google-cloud-platform builds its clients with Google's fixed endpoints, so
+they cannot be aimed at a local fake; the kit therefore calls the same REST APIs with
+the same client library (googleapiclient, with its bundled discovery documents), and
+loads credentials the way chaosgcp does (`secrets.gcp.service_account_file` or
+`service_account_info`, else the application default credentials).
+
+Endpoints can be overridden per API with the configuration key `gcp_api_endpoints`
+(e.g. `{"vpcaccess": "http://127.0.0.1:8085/"}`): the tests use it, and so can an
+emulator.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chaosgcp import load_credentials
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
+from googleapiclient.discovery import Resource, build
+from googleapiclient.errors import HttpError
+
+__all__ = ["call", "gcp_client", "project_and_region", "wait_for_operation"]
+
+_POLL_EVERY_S = 2.0
+_OPERATION_TIMEOUT_S = 900.0
+_HINTS = {
+    403: "permission denied: grant the role the README lists for this call",
+    404: "not found: check the project, region and name",
+    409: "conflict: another change is in progress, retry when it is done",
+}
+
+
+def gcp_client(
+    api: str, version: str, configuration: Configuration | None, secrets: Secrets | None
+) -> Resource:
+    """A client for `api`/`version`, at its overridden endpoint if one is configured."""
+    endpoint = ((configuration or {}).get("gcp_api_endpoints") or {}).get(api)
+    return build(
+        api,
+        version,
+        credentials=load_credentials(secrets),
+        client_options={"api_endpoint": endpoint} if endpoint else None,
+        static_discovery=True,
+        cache_discovery=False,
+    )
+
+
+def call(request: Any, what: str) -> dict[str, Any]:
+    """Execute a request; an API error becomes one ActivityFailed line naming `what`."""
+    try:
+        return request.execute(num_retries=0)
+    except HttpError as error:
+        status = error.resp.status
+        try:
+            message = json.loads(error.content)["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = error.reason
+        hint = _HINTS.get(status, f"HTTP {status}")
+        raise ActivityFailed(f"{what}: {hint} ({message})") from None
+
+
+def wait_for_operation(
+    get: Callable[[], Any],
+    what: str,
+    is_done: Callable[[dict[str, Any]], bool] = lambda op: bool(op.get("done")),
+    poll_every_s: float = _POLL_EVERY_S,
+    timeout_s: float = _OPERATION_TIMEOUT_S,
+) -> dict[str, Any]:
+    """Poll a long-running operation until it is done; its error becomes ActivityFailed."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        operation = call(get(), what)
+        if is_done(operation):
+            error = operation.get("error")
+            if error:
+                detail = error.get("message") or json.dumps(error)
+                raise ActivityFailed(f"{what}: the operation failed ({detail})")
+            return operation
+        if time.monotonic() > deadline:
+            raise ActivityFailed(f"{what}: the operation did not finish in {timeout_s:.0f}s")
+        time.sleep(poll_every_s)
+
+
+def project_and_region(
+    configuration: Configuration | None, project: str | None, region: str | None
+) -> tuple[str, str]:
+    """The project and region from the arguments, else the configuration's `gcp_project_id`
+    and `gcp_region` (the staging profile's)."""
+    configuration = configuration or {}
+    project = project or configuration.get("gcp_project_id")
+    region = region or configuration.get("gcp_region")
+    if not project or not region:
+        raise ActivityFailed(
+            "the Google Cloud project and region are not set: pass project and region, or "
+            "use a profile that sets gcp_project_id and gcp_region"
+        )
+    return project, region
