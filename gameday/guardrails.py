@@ -54,6 +54,9 @@ _CONNECTIONS_OPENED: dict[tuple[str, str], Callable[[Mapping[str, Any]], int]] =
     ("actions.database", "start_cpu_pressure"): lambda a: int(a.get("workers", 0)),
     ("actions.database", "start_lock_pressure"): lambda a: 1,
     ("actions.database", "start_acquisition_storm"): _storm_connections,
+    ("actions.gcp.flood_job", "start_cloud_run_flood"): lambda a: (
+        int(a.get("tasks", 0)) * int(a.get("connections_per_task", 0))
+    ),
 }
 
 

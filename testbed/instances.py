@@ -24,7 +24,13 @@ from testbed.postgres import find_free_port
 from testbed.processes import stop_popen
 from testbed.service.settings import ServiceSettings
 
-__all__ = ["ServiceInstance", "launch_service", "read_startup_log", "service_settings"]
+__all__ = [
+    "ServiceInstance",
+    "launch_service",
+    "phase_ended_at",
+    "read_startup_log",
+    "service_settings",
+]
 
 KIND = "service-instance"
 
@@ -52,7 +58,7 @@ def read_startup_log(log_path: Path) -> tuple[list[dict[str, Any]], bool | None]
     return phases, startup_failed
 
 
-def _ended_at(phase: dict[str, Any] | None) -> str | None:
+def phase_ended_at(phase: dict[str, Any] | None) -> str | None:
     """When a failed phase gave up (ISO 8601), for lead-time comparisons."""
     if phase is None or phase.get("started_at") is None:
         return None
@@ -99,7 +105,7 @@ class ServiceInstance:
             "duration_s": round(time.monotonic() - self.started_monotonic, 3),
             "startup_failed": startup_failed,
             "failed_phase": failed,
-            "failure_at": _ended_at(failed),
+            "failure_at": phase_ended_at(failed),
             "initialization_timeout_s": self.settings.initialization_timeout_s,
             "phases": phases,
         }

@@ -155,8 +155,8 @@ def test_server_pressure_sees_a_session_waiting_on_the_lock(postgres: PostgresEn
             waiting = asyncio.create_task(
                 conn.fetchval("SELECT max(version) FROM schema_migrations")
             )
-            await asyncio.sleep(0.5)
-            pressure = await asyncio.to_thread(server_pressure, 0.0, None, config(postgres))
+            # sample until the query is seen waiting, however slow the machine is today
+            pressure = await asyncio.to_thread(server_pressure, 10.0, True, None, config(postgres))
             await asyncio.to_thread(stop_lock_pressure)
             return pressure, await waiting  # the lock is gone: the query completes
         finally:

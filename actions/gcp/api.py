@@ -67,11 +67,13 @@ def call(request: Any, what: str) -> dict[str, Any]:
 def wait_for_operation(
     get: Callable[[], Any],
     what: str,
+    configuration: Configuration | None,
     is_done: Callable[[dict[str, Any]], bool] = lambda op: bool(op.get("done")),
-    poll_every_s: float = _POLL_EVERY_S,
     timeout_s: float = _OPERATION_TIMEOUT_S,
 ) -> dict[str, Any]:
-    """Poll a long-running operation until it is done; its error becomes ActivityFailed."""
+    """Poll a long-running operation until it is done; its error becomes ActivityFailed.
+    It polls every `gcp_operation_poll_s` seconds of the configuration (default 2)."""
+    poll_every_s = float((configuration or {}).get("gcp_operation_poll_s", _POLL_EVERY_S))
     deadline = time.monotonic() + timeout_s
     while True:
         operation = call(get(), what)

@@ -1,0 +1,124 @@
+"""Cloud Run: force a cold start (a new revision), and move the service to another
+Serverless VPC Access connector and back.
+
+Calls the Cloud Run Admin API v2 (`services.get` / `services.patch`), the operations
+chaostoolkit-google-cloud-platform's `get_service` and `update_service` wrap.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+from chaoslib.types import Configuration, Secrets
+
+from actions.gcp.api import call, gcp_client, project_and_region, wait_for_operation
+from actions.gcp.vpc_connector import connector_name
+from actions.undo import remember_first, undo
+
+__all__ = ["force_cold_start", "restore_service_vpc_access", "use_vpc_connector"]
+
+KIND = "gcp-cloud-run-vpc-access"
+COLD_START_LABEL = "chaos-kit-cold-start"
+
+
+def service_name(service: str, project: str, region: str) -> str:
+    return (
+        service
+        if service.startswith("projects/")
+        else f"projects/{project}/locations/{region}/services/{service}"
+    )
+
+
+def get_service(name: str, configuration: Configuration | None, secrets: Secrets | None) -> dict:
+    services = gcp_client("run", "v2", configuration, secrets).projects().locations().services()
+    return call(services.get(name=name), f"reading Cloud Run service {name}")
+
+
+def replace_service(
+    name: str, body: dict[str, Any], configuration: Configuration | None, secrets: Secrets | None
+) -> dict[str, Any]:
+    """Send the service back with `body`'s changes; wait for the new revision."""
+    client = gcp_client("run", "v2", configuration, secrets)
+    what = f"updating Cloud Run service {name}"
+    operation = call(client.projects().locations().services().patch(name=name, body=body), what)
+    operations = client.projects().locations().operations()
+    wait_for_operation(lambda: operations.get(name=operation["name"]), what, configuration)
+    return get_service(name, configuration, secrets)
+
+
+def _summary(service: dict[str, Any]) -> dict[str, Any]:
+    template = service.get("template") or {}
+    return {
+        "service": service.get("name"),
+        "latest_created_revision": service.get("latestCreatedRevision"),
+        "latest_ready_revision": service.get("latestReadyRevision"),
+        "vpc_access": template.get("vpcAccess"),
+    }
+
+
+def force_cold_start(
+    service: str,
+    project: str | None = None,
+    region: str | None = None,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
+) -> dict[str, Any]:
+    """Roll out a new revision of the same image, so that every instance starts cold,
+    as after a deployment. Returns the service's revisions afterwards."""
+    project, region = project_and_region(configuration, project, region)
+    name = service_name(service, project, region)
+    body = copy.deepcopy(get_service(name, configuration, secrets))
+    template = body.setdefault("template", {})
+    template.setdefault("labels", {})[COLD_START_LABEL] = str(int(time.time()))
+    return _summary(replace_service(name, body, configuration, secrets))
+
+
+def use_vpc_connector(
+    service: str,
+    connector: str,
+    project: str | None = None,
+    region: str | None = None,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
+) -> dict[str, Any]:
+    """Point the service's egress at another Serverless VPC Access connector (say a
+    deliberately small one), which makes a new revision.
+
+    `connector` is a name in the same region, or a full resource name. The service's
+    previous `vpcAccess` is saved for `restore_service_vpc_access`.
+    """
+    project, region = project_and_region(configuration, project, region)
+    name = service_name(service, project, region)
+    current = get_service(name, configuration, secrets)
+
+    def save() -> Any:
+        previous = copy.deepcopy((current.get("template") or {}).get("vpcAccess"))
+
+        def restore() -> dict[str, Any]:
+            body = copy.deepcopy(get_service(name, configuration, secrets))
+            body.setdefault("template", {})["vpcAccess"] = previous
+            return _summary(replace_service(name, body, configuration, secrets))
+
+        return restore
+
+    remember_first(KIND, name, save)
+    body = copy.deepcopy(current)
+    vpc_access = body.setdefault("template", {}).setdefault("vpcAccess", {})
+    vpc_access["connector"] = connector_name(connector, project, region)
+    return _summary(replace_service(name, body, configuration, secrets))
+
+
+def restore_service_vpc_access(
+    service: str,
+    project: str | None = None,
+    region: str | None = None,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
+) -> dict[str, Any]:
+    """Put back the connector the service used before `use_vpc_connector`; idempotent.
+    Returns `{"restored": bool, ...the service's revisions and vpc_access}`."""
+    project, region = project_and_region(configuration, project, region)
+    restored = undo(KIND, service_name(service, project, region))
+    return {"restored": restored is not None, **(restored or {})}

@@ -1,0 +1,42 @@
+"""The connection flood as a Cloud Run Job task: the same flood, configured by its
+environment, run by `python -m actions.workers.flood_job` in the image
+`deploy/flood-job/Dockerfile` builds.
+
+Each task opens FLOOD_CONNECTIONS connections to FLOOD_DSN (from Secret Manager),
+holds them FLOOD_HOLD_S seconds, and releases them; cancelling the execution sends
+SIGTERM, which releases them at once. It prints one JSON line when ramped and one when
+released, which Cloud Logging keeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+
+from actions.workers.connection_flood import ConnectionFlood
+
+
+async def main() -> None:
+    task = os.environ.get("CLOUD_RUN_TASK_INDEX", "0")
+    params = {
+        "target_dsn": os.environ["FLOOD_DSN"],
+        "connections": int(os.environ["FLOOD_CONNECTIONS"]),
+        "ramp_s": float(os.environ.get("FLOOD_RAMP_S", "0")),
+        "connect_timeout_s": float(os.environ.get("FLOOD_CONNECT_TIMEOUT_S", "35")),
+        "concurrency": int(os.environ.get("FLOOD_CONCURRENCY", "64")),
+        "application_name": f"{os.environ['FLOOD_APPLICATION_NAME']}-{task}",
+    }
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    flood = ConnectionFlood(params)
+    print(json.dumps({"event": "ramped", "task": task, **await flood.ramp()}), flush=True)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), float(os.environ.get("FLOOD_HOLD_S", "300")))
+    print(json.dumps({"event": "released", "task": task, **await flood.release()}), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

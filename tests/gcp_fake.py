@@ -1,0 +1,115 @@
+"""A local stand-in for Google's APIs: records every request and answers from a script.
+
+It also plays the OAuth token endpoint, so the real google-auth service-account flow
+runs: requests must carry the token it issued.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+TOKEN = "fake-token-for-tests"
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: Any
+    authorization: str | None
+
+
+class FakeGoogle:
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self.routes: list[tuple[str, re.Pattern[str], list[tuple[int, Any]]]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                if parts.path == "/token":
+                    return self._answer(200, {"access_token": TOKEN, "expires_in": 3600,
+                                              "token_type": "Bearer"})  # fmt: skip
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw.decode()
+                fake.requests.append(
+                    Request(
+                        self.command,
+                        parts.path,
+                        parse_qs(parts.query),
+                        body,
+                        self.headers.get("Authorization"),
+                    )
+                )
+                status, answer = fake._answer_for(self.command, parts.path)
+                self._answer(status, answer)
+
+            def _answer(self, status: int, answer: Any) -> None:
+                payload = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def on(self, method: str, path: str, *answers: tuple[int, Any]) -> None:
+        """Answer `method path` (a regex) with each answer in turn, the last one again."""
+        self.routes.append((method, re.compile(f"^{path}$"), list(answers)))
+
+    def _answer_for(self, method: str, path: str) -> tuple[int, Any]:
+        for route_method, pattern, answers in self.routes:
+            if route_method == method and pattern.match(path):
+                return answers.pop(0) if len(answers) > 1 else answers[0]
+        return 404, {"error": {"code": 404, "message": f"no route for {method} {path}"}}
+
+    def calls(self) -> list[tuple[str, str]]:
+        return [(r.method, r.path) for r in self.requests]
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def private_key_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def service_account(token_uri: str, pem: str) -> dict[str, str]:
+    """A service account whose tokens the fake issues (its key signs the real JWT flow)."""
+    return {
+        "type": "service_account",
+        "project_id": "netra-staging",
+        "private_key_id": "test",
+        "private_key": pem,
+        "client_email": "chaos-kit@netra-staging.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": token_uri,
+    }
