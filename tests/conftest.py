@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import re
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,9 +23,26 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresEndpoint]:
+def kit_dirs() -> Iterator[Callable[[str], Path]]:
+    """Fresh folders for PostgreSQL data and testbed homes, outside pytest's own temporary
+    tree: pytest resets that tree to owner-only access when a session starts, which
+    would lock out the system user the embedded PostgreSQL runs as."""
+    base = Path(tempfile.mkdtemp(prefix="startup-chaos-kit-tests-"))
+    counter = itertools.count()
+
+    def fresh(name: str) -> Path:
+        folder = base / f"{next(counter):04d}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)[:60]}"
+        folder.mkdir()
+        return folder
+
+    yield fresh
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres(kit_dirs: Callable[[str], Path]) -> Iterator[PostgresEndpoint]:
     """A real PostgreSQL with room for floods of a few dozen connections."""
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "postgres")
+    server = EmbeddedPostgres(kit_dirs("pg") / "postgres")
     endpoint = server.start(max_connections=60)
     asyncio.run(ensure_schema(endpoint.app_dsn))
     yield endpoint
@@ -40,9 +61,13 @@ def no_leftover_sessions(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def testbed_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def testbed_home(
+    request: pytest.FixtureRequest,
+    kit_dirs: Callable[[str], Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Path]:
     """Every test gets its own `.testbed` folder, and must leave nothing registered."""
-    home = tmp_path / ".testbed"
+    home = kit_dirs(request.node.name) / ".testbed"
     monkeypatch.setenv("TESTBED_HOME", str(home))
     yield home
     leftovers = registry.stop_all()

@@ -4,7 +4,7 @@ pressure and starts cleanly without it, and nothing of the kit's is left behind.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -34,9 +34,9 @@ FAST = {"initialization_timeout_s": 2.0, "connect_timeout_s": 1.0, "connect_retr
 
 
 @pytest.fixture(scope="module")
-def small_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresEndpoint]:
+def small_postgres(kit_dirs: Callable[[str], Path]) -> Iterator[PostgresEndpoint]:
     """max_connections=20: 17 for the application."""
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("small") / "postgres")
+    server = EmbeddedPostgres(kit_dirs("small") / "postgres")
     endpoint = server.start(max_connections=20)
     asyncio.run(ensure_schema(endpoint.app_dsn))
     yield endpoint

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,10 +18,12 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
-def journals(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def journals(
+    tmp_path_factory: pytest.TempPathFactory, kit_dirs: Callable[[str], Path]
+) -> Iterator[Path]:
     """Two game days' journals: the full chain twice, and the Phase 3 timeout once."""
     root = tmp_path_factory.mktemp("journals")
-    home = tmp_path_factory.mktemp("home") / ".testbed"
+    home = kit_dirs("report-home") / ".testbed"
     for only in (["smd-phase3-timeout", "issue-1278-full-chain"], ["issue-1278-full-chain"]):
         args = [a for name in only for a in ("--only", name)]
         result = chaos("gameday", "run", "--journals", str(root), *args, home=home)

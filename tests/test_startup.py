@@ -6,7 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -23,9 +23,9 @@ FAST = {"initialization_timeout_s": 2.0, "connect_timeout_s": 1.0, "connect_retr
 
 
 @pytest.fixture(scope="module")
-def scarce_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresEndpoint]:
+def scarce_postgres(kit_dirs: Callable[[str], Path]) -> Iterator[PostgresEndpoint]:
     """max_connections=5: with 3 slots reserved for superusers, the app gets 2."""
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("scarce") / "postgres")
+    server = EmbeddedPostgres(kit_dirs("scarce") / "postgres")
     endpoint = server.start(max_connections=5)
     asyncio.run(ensure_schema(endpoint.app_dsn))
     yield endpoint
