@@ -82,13 +82,18 @@ def connection_time(
     return asyncio.run(measure())
 
 
-async def _fetch(dsn: str, query: str, *args: Any) -> list[asyncpg.Record]:
+async def _observer(dsn: str) -> asyncpg.Connection:
+    """A connection to observe the database with; failing, one clear line."""
     try:
-        conn = await _connect(dsn, _QUERY_TIMEOUT_S)
+        return await _connect(dsn, _QUERY_TIMEOUT_S)
     except Exception as error:  # noqa: BLE001 - one clear line for the user
         raise ActivityFailed(
             f"cannot connect to the database to observe it ({classify_connect_error(error)})"
         ) from None
+
+
+async def _fetch(dsn: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await _observer(dsn)
     try:
         return await conn.fetch(query, *args, timeout=_QUERY_TIMEOUT_S)
     finally:
@@ -172,12 +177,7 @@ def server_pressure(
     dsn = _dsn(database_url, configuration, "admin_database_url", "direct_database_url")
 
     async def sample() -> dict[str, Any]:
-        try:
-            conn = await _connect(dsn, _QUERY_TIMEOUT_S)
-        except Exception as error:  # noqa: BLE001 - one clear line for the user
-            raise ActivityFailed(
-                f"cannot connect to the database to observe it ({classify_connect_error(error)})"
-            ) from None
+        conn = await _observer(dsn)
         peak = {"active": 0, "waiting": 0, "lock_wait": 0.0, "query": 0.0}
         samples = 0
         deadline = time.monotonic() + window_s
