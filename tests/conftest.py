@@ -39,14 +39,19 @@ def kit_dirs() -> Iterator[Callable[[str], Path]]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgres(kit_dirs: Callable[[str], Path]) -> Iterator[PostgresEndpoint]:
-    """A real PostgreSQL with room for floods of a few dozen connections."""
-    server = EmbeddedPostgres(kit_dirs("pg") / "postgres")
-    endpoint = server.start(max_connections=60)
+def running_postgres(folder: Path, max_connections: int) -> Iterator[PostgresEndpoint]:
+    """A real PostgreSQL with the service's schema, for a fixture to yield from."""
+    server = EmbeddedPostgres(folder / "postgres")
+    endpoint = server.start(max_connections=max_connections)
     asyncio.run(ensure_schema(endpoint.app_dsn))
     yield endpoint
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(kit_dirs: Callable[[str], Path]) -> Iterator[PostgresEndpoint]:
+    """A real PostgreSQL with room for floods of a few dozen connections."""
+    yield from running_postgres(kit_dirs("pg"), max_connections=60)
 
 
 @pytest.fixture(autouse=True)

@@ -26,9 +26,8 @@ from probes.service import repeated_cold_starts
 from testbed import registry
 from testbed.instances import launch_service, service_settings
 from testbed.lifecycle import testbed_down, testbed_up
-from testbed.postgres import EmbeddedPostgres, PostgresEndpoint
-from testbed.service.database import ensure_schema
-from tests.conftest import eventually, sessions
+from testbed.postgres import PostgresEndpoint
+from tests.conftest import eventually, running_postgres, sessions
 
 FAST = {"initialization_timeout_s": 2.0, "connect_timeout_s": 1.0, "connect_retry_s": 0.1}
 
@@ -36,11 +35,7 @@ FAST = {"initialization_timeout_s": 2.0, "connect_timeout_s": 1.0, "connect_retr
 @pytest.fixture(scope="module")
 def small_postgres(kit_dirs: Callable[[str], Path]) -> Iterator[PostgresEndpoint]:
     """max_connections=20: 17 for the application."""
-    server = EmbeddedPostgres(kit_dirs("small") / "postgres")
-    endpoint = server.start(max_connections=20)
-    asyncio.run(ensure_schema(endpoint.app_dsn))
-    yield endpoint
-    server.stop()
+    yield from running_postgres(kit_dirs("small"), max_connections=20)
 
 
 def config(endpoint: PostgresEndpoint) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -16,8 +15,8 @@ from chaoslib.exceptions import ActivityFailed
 from actions.service import start_service_instance, stop_service_instance
 from testbed import registry
 from testbed.instances import launch_service, service_settings
-from testbed.postgres import EmbeddedPostgres, PostgresEndpoint
-from testbed.service.database import ensure_schema
+from testbed.postgres import PostgresEndpoint
+from tests.conftest import running_postgres
 
 FAST = {"initialization_timeout_s": 2.0, "connect_timeout_s": 1.0, "connect_retry_s": 0.1}
 
@@ -25,11 +24,7 @@ FAST = {"initialization_timeout_s": 2.0, "connect_timeout_s": 1.0, "connect_retr
 @pytest.fixture(scope="module")
 def scarce_postgres(kit_dirs: Callable[[str], Path]) -> Iterator[PostgresEndpoint]:
     """max_connections=5: with 3 slots reserved for superusers, the app gets 2."""
-    server = EmbeddedPostgres(kit_dirs("scarce") / "postgres")
-    endpoint = server.start(max_connections=5)
-    asyncio.run(ensure_schema(endpoint.app_dsn))
-    yield endpoint
-    server.stop()
+    yield from running_postgres(kit_dirs("scarce"), max_connections=5)
 
 
 def statuses(report: dict) -> list[str]:
