@@ -34,7 +34,7 @@ from gameday.progress import GameDayProgress
 from gameday.report import write_reports
 from gameday.suite import Suite, SuiteExperiment
 from testbed import registry
-from testbed.lifecycle import TestbedError, is_up, testbed_down, testbed_up
+from testbed.lifecycle import TestbedError, is_up, testbed_down, testbed_endpoints, testbed_up
 from testbed.state import read_state, testbed_home, write_json_atomically
 from testbed.targets import redact_secrets
 
@@ -85,18 +85,13 @@ class _Stop:
             raise KeyboardInterrupt  # Chaos Toolkit turns it into an interrupted run
 
 
-def _resolve_target(config_vars: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The target's name and its endpoints, for the preflight."""
-    target = config_vars.get("target", "embedded")
-    if target == "embedded":
-        state = read_state() or {}
-        return target, {
-            "service_url": state.get("service", {}).get("url"),
-            "database_url": state.get("connector", {}).get("database_url"),
-            "direct_database_url": state.get("postgres", {}).get("app_dsn"),
-            "connector_url": state.get("connector", {}).get("url"),
-        }
-    return target, load_configuration(dict(config_vars))
+def _endpoints(config_vars: dict[str, Any]) -> dict[str, Any]:
+    """The target's endpoints, for the preflight: the running testbed's, or the
+    profile's (environment variables resolved)."""
+    if config_vars.get("target", "embedded") == "embedded":
+        state = read_state()
+        return testbed_endpoints(state) if is_up(state) else {}
+    return load_configuration(dict(config_vars))
 
 
 def _run_one(
@@ -154,7 +149,7 @@ def _preflight(
             progress.note("starting the embedded testbed")
             testbed_up(started_by=f"gameday:{gameday_id}")
             started_testbed = True
-        return run_preflight(_resolve_target(config_vars)[1]), started_testbed
+        return run_preflight(_endpoints(config_vars)), started_testbed
     except (TestbedError, ChaosException) as error:
         return {"healthy": False, "checks": {}, "reasons": [str(error)]}, started_testbed
 

@@ -22,7 +22,7 @@ from chaoslib.exceptions import InterruptExecution
 from chaoslib.types import Configuration
 
 from testbed import registry
-from testbed.lifecycle import TestbedError, testbed_down, testbed_up
+from testbed.lifecycle import TestbedError, testbed_down, testbed_endpoints, testbed_up
 from testbed.state import read_state
 
 __all__ = ["after_experiment_control", "before_experiment_control", "cleanup_control"]
@@ -46,13 +46,7 @@ def before_experiment_control(
         raise InterruptExecution(f"the embedded testbed could not start: {error}") from None
     if state["started_by"] == _owner():
         logger.info("Embedded testbed started for this run (it stops when the run ends)")
-    for key, value in (
-        ("database_url", state["connector"]["database_url"]),
-        ("direct_database_url", state["postgres"]["app_dsn"]),
-        ("admin_database_url", state["postgres"]["admin_dsn"]),
-        ("connector_url", state["connector"]["url"]),
-        ("service_url", state["service"]["url"]),
-    ):
+    for key, value in testbed_endpoints(state).items():
         if not configuration.get(key):
             configuration[key] = value
 

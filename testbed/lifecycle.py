@@ -35,6 +35,7 @@ __all__ = [
     "is_up",
     "restart_postgres",
     "testbed_down",
+    "testbed_endpoints",
     "testbed_status",
     "testbed_up",
 ]
@@ -194,6 +195,17 @@ def restart_postgres(max_connections: int) -> dict[str, Any]:
     state["postgres"].update(pid=server.pid(), max_connections=server.max_connections())
     write_state(state)
     return state["postgres"]
+
+
+def testbed_endpoints(state: dict[str, Any]) -> dict[str, str]:
+    """A running testbed's endpoints, by the configuration keys experiments use."""
+    return {
+        "database_url": state["connector"]["database_url"],  # as the service reaches it
+        "direct_database_url": state["postgres"]["app_dsn"],
+        "admin_database_url": state["postgres"]["admin_dsn"],
+        "connector_url": state["connector"]["url"],
+        "service_url": state["service"]["url"],
+    }
 
 
 def testbed_down() -> dict[str, Any]:

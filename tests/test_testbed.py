@@ -17,15 +17,17 @@ from tests.conftest import REPO
 CHAOS = str(Path(sys.executable).with_name("chaos"))
 
 
-def chaos(*args: str, home: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TESTBED_HOME": str(home)}
+def chaos(
+    *args: str, home: Path, timeout_s: float = 120, **env: str
+) -> subprocess.CompletedProcess:
+    """Run `chaos ARGS` as a user would, on the testbed home `home`, with `env` added."""
     return subprocess.run(
         [CHAOS, "--no-version-check", "--no-log-file", *args],
         cwd=REPO,
-        env=env,
+        env={**os.environ, "TESTBED_HOME": str(home), **env},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout_s,
     )
 
 

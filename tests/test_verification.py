@@ -18,16 +18,13 @@ from testbed.lifecycle import testbed_down, testbed_up
 from testbed.processes import pid_alive
 from testbed.state import read_state
 from tests.conftest import REPO, eventually, sessions
-from tests.test_testbed import CHAOS
+from tests.test_testbed import CHAOS, chaos
 
 
 def run(experiment: str, home: Path, journal: Path, *extra: str, **env: str) -> tuple[int, dict]:
-    environment = {**os.environ, "TESTBED_HOME": str(home), **env}
-    result = subprocess.run(
-        [CHAOS, "--no-version-check", "--no-log-file", "run", "--journal-path", str(journal),
-         *extra, experiment],
-        cwd=REPO, env=environment, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    result = chaos(
+        "run", "--journal-path", str(journal), *extra, experiment, home=home, timeout_s=300, **env
+    )
     return result.returncode, json.loads(journal.read_text())
 
 
