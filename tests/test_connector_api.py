@@ -130,3 +130,12 @@ def test_utilisation_and_events_follow_connections(
     with pytest.raises(ActivityFailed, match="since='yesterday' is not a timestamp"):
         connector_events(since="yesterday", connector_url=url)
     restore_connector(connector_url=url)
+
+
+def test_reset_puts_back_the_starting_configuration(connector: RunningConnector) -> None:
+    started = httpx.get(f"{connector.api_url}/state").json()["config"]
+    assert httpx.put(f"{connector.api_url}/config", json={"instances": 5}).status_code == 200
+    assert httpx.post(f"{connector.api_url}/reset").json() == started
+    state = httpx.get(f"{connector.api_url}/state").json()
+    assert state["config"] == started
+    assert [e["type"] for e in state["recent_events"]][-2:] == ["reconfigured", "reset"]
