@@ -4,6 +4,11 @@ The flood opens `connections` real asyncpg connections and holds them while the 
 the experiment runs, so that a fresh service instance cannot fill its pool. Every
 connection carries `application_name = chaos-flood-<run id>`, so that a last-resort
 cleanup can terminate them server-side.
+
+On staging (configuration `target: staging`) the flood must come from inside the VPC,
+through the Serverless VPC Access connector: it runs as the Cloud Run Job
+`chaos-<name>` (`actions.gcp.flood_job`), with the image, database-URL secret and
+connector the profile names.
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
 
+from actions.gcp.flood_job import start_cloud_run_flood, stop_cloud_run_flood
+from actions.target import on_staging, staging_setting
 from actions.workers.pressure import APPLICATION_PREFIX as PRESSURE_PREFIX
 from actions.workers.pressure import start_pressure, stop_pressure
 from testbed.targets import TargetError, check_load_target
@@ -39,6 +47,8 @@ def start_connection_flood(
     name: str = "flood",
     cap: int = DEFAULT_CAP,
     allowed_targets: Sequence[str] = (),
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
 ) -> dict[str, Any]:
     """Open `connections` real PostgreSQL connections and hold them in a worker process.
 
@@ -59,6 +69,11 @@ def start_connection_flood(
     `established`, `failed` (count by cause, e.g. `too_many_connections`),
     `connect_latency` percentiles in seconds, `connections_per_s`, and the
     `application_name` the connections carry. The flood goes on holding afterwards.
+
+    On staging, `target_dsn` and `concurrency` are not used: the Cloud Run Job reads the
+    database URL from the secret `gcp_flood_dsn_secret`, and spreads the connections
+    over tasks of at most `gcp_flood_connections_per_task` (default 25). The outcome
+    has the same keys, summed over the tasks (latency percentiles: the worst task's).
     """
     _require(
         isinstance(connections, int) and 0 < connections <= cap,
@@ -69,6 +84,24 @@ def start_connection_flood(
         _require(value >= 0, f"{field}={value!r} must be >= 0 seconds")
     _require(connect_timeout_s > 0, f"connect_timeout_s={connect_timeout_s!r} must be > 0")
     _require(concurrency > 0, f"concurrency={concurrency!r} must be > 0")
+    if on_staging(configuration):
+        return start_cloud_run_flood(
+            connections,
+            image=staging_setting(configuration, "gcp_flood_image", "the flood job's image"),
+            dsn_secret=staging_setting(
+                configuration, "gcp_flood_dsn_secret", "the flood job's database URL"
+            ),
+            connector=staging_setting(configuration, "gcp_vpc_connector", "the flood's egress"),
+            connections_per_task=int(
+                (configuration or {}).get("gcp_flood_connections_per_task", 25)
+            ),
+            hold_s=hold_s,
+            ramp_s=ramp_s,
+            connect_timeout_s=connect_timeout_s,
+            job=f"chaos-{name}",
+            configuration=configuration,
+            secrets=secrets,
+        )
     try:
         check_load_target(target_dsn, allowed_targets)
     except TargetError as error:
@@ -92,12 +125,17 @@ def start_connection_flood(
     return {"hold_s": hold_s, **ramped}
 
 
-def stop_connection_flood(name: str = "flood") -> dict[str, Any]:
+def stop_connection_flood(
+    name: str = "flood", configuration: Configuration | None = None
+) -> dict[str, Any]:
     """Release every connection of the flood `name` and stop its worker.
 
     Idempotent: stopping a flood that is not running returns `{"running": false}`.
     Returns `released` (connections closed by the worker), `release_s` (seconds it
     took), `terminated_server_side` (sessions that had to be terminated by the server)
-    and the worker's `exit_code`.
+    and the worker's `exit_code`. On staging it cancels the Cloud Run Job's execution
+    and returns `{"job", "running", "cancelled"}`.
     """
+    if on_staging(configuration):
+        return stop_cloud_run_flood(f"chaos-{name}")
     return stop_pressure(KIND, name)

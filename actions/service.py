@@ -1,11 +1,19 @@
-"""Fresh instances of the reference service: a cold start, as Cloud Run starts a container."""
+"""Fresh instances of the service: a cold start, as Cloud Run starts a container.
+
+On the embedded testbed a fresh instance is a real process of the reference service; on
+staging (configuration `target: staging`) it is a cold start of the Cloud Run service
+`gcp_cloud_run_service`, a new revision of the same image with its deployed settings.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
 
+from actions.gcp.cloud_run import begin_cold_start
+from actions.target import on_staging, staging_setting
 from testbed import registry
 from testbed.instances import KIND, launch_service, service_settings
 from testbed.service.settings import SettingsError
@@ -25,12 +33,18 @@ def start_service_instance(
     pool_timeout_s: float = 90.0,
     connect_retry_s: float = 0.5,
     schema_load_bytes: int = 0,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
 ) -> dict[str, Any]:
-    """Start a fresh instance of the reference service (a cold start) and return at once.
+    """Start a fresh instance of the service (a cold start) and return at once.
 
     The instance runs the 7-phase startup against `database_url`; observe it with
     `probes.service.observe_startup(instance=name)`. It exits by itself if its startup
     fails (exit code 3), and with the experiment's process in any case.
+
+    On staging it rolls out a new revision of the Cloud Run service instead; the
+    deployed service's own settings apply, not the arguments below, and the result is
+    `{"instance", "service", "rollout", "since"}`.
 
     Arguments:
         name: the instance's name, unique while it runs.
@@ -45,6 +59,18 @@ def start_service_instance(
 
     Returns `{"instance", "url", "pid", "log", "database"}` (the URL with no password).
     """
+    if registry.lookup(KIND, name) is not None:
+        raise ActivityFailed(f"an instance named {name!r} is already running: give another name")
+    if on_staging(configuration):
+        service = staging_setting(configuration, "gcp_cloud_run_service", "the cold start")
+        rollout = begin_cold_start(name, service, configuration=configuration, secrets=secrets)
+        registry.register(rollout)
+        return {
+            "instance": name,
+            "service": rollout.service,
+            "rollout": rollout.operation,
+            "since": rollout.since,
+        }
     try:
         settings = service_settings(
             name,
@@ -59,8 +85,6 @@ def start_service_instance(
         )
     except SettingsError as error:
         raise ActivityFailed(str(error)) from None
-    if registry.lookup(KIND, name) is not None:
-        raise ActivityFailed(f"an instance named {name!r} is already running: give another name")
     instance = launch_service(name, settings, testbed_home() / "instances")
     registry.register(instance)
     return {
@@ -76,7 +100,8 @@ def stop_service_instance(name: str) -> dict[str, Any]:
     """Stop the instance `name` if it still runs; idempotent.
 
     Returns `{"instance", "running", "exit_code"}`: `running` says whether there was
-    anything to stop.
+    anything to stop. On staging there is nothing to stop: Cloud Run goes on serving the
+    last revision that became ready.
     """
     instance = registry.unregister(KIND, name)
     if instance is None:

@@ -32,9 +32,10 @@ def _suite_options(command: click.Command) -> click.Command:
         [
             click.option("--suite", type=click.Path(path_type=Path), default=DEFAULT_SUITE,
                          show_default=True, help="The suite file (TOML)."),
-            click.option("--profile", type=click.Path(path_type=Path), default=None,
-                         help="A var-file (e.g. experiments/profiles/staging.json); "
-                              "default: the suite's, else the embedded testbed."),
+            click.option("--profile", type=click.Path(path_type=Path), multiple=True,
+                         help="A var-file (e.g. experiments/profiles/staging.json), "
+                              "layered on the suite's own profile; repeatable, later ones "
+                              "win (say, raised guardrails). None: the embedded testbed."),
             click.option("--only", multiple=True,
                          help="Run only this experiment of the suite (repeatable)."),
             click.option("--journals", type=click.Path(path_type=Path),
@@ -47,7 +48,7 @@ def _suite_options(command: click.Command) -> click.Command:
 
 
 def _hold(
-    suite_path: Path, profile: Path | None, only: tuple[str, ...], journals: Path
+    suite_path: Path, profile: tuple[Path, ...], only: tuple[str, ...], journals: Path
 ) -> tuple[int, str | None]:
     """One game day; returns its exit code (see `run`) and its id, if it started."""
     try:
@@ -83,7 +84,7 @@ def _hold(
 
 @gameday.command()
 @_suite_options
-def run(suite: Path, profile: Path | None, only: tuple[str, ...], journals: Path) -> None:
+def run(suite: Path, profile: tuple[Path, ...], only: tuple[str, ...], journals: Path) -> None:
     """Hold a game day now.
 
     Exit codes: 0 every verdict as the suite expects; 1 some verdict not as expected;
@@ -102,7 +103,7 @@ def schedule(
     cron: str,
     runs: int | None,
     suite: Path,
-    profile: Path | None,
+    profile: tuple[Path, ...],
     only: tuple[str, ...],
     journals: Path,
 ) -> None:

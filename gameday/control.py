@@ -2,7 +2,8 @@
 
 Declared first in every experiment's `controls` (before the testbed's), it:
 
-- before the experiment: checks the expectations are well formed and the guardrails
+- before the experiment: unfolds the profile's `gcp` settings (see `actions.target`),
+  checks the expectations are well formed and the guardrails
   hold, or refuses the run (status `interrupted`, nothing touched, nothing to undo);
   arms a watchdog that interrupts the run, rollbacks included, at `max_run_duration_s`;
 - before the method: starts sampling the connector and the database for the timeline;
@@ -28,6 +29,7 @@ from chaoslib.exit import exit_gracefully
 from chaoslib.rollback import run_rollbacks
 from chaoslib.types import Configuration, Experiment, Journal, Secrets
 
+from actions.target import unfold_gcp_settings
 from gameday.expectations import ExpectationError, evaluate_expectations
 from gameday.guardrails import GuardrailRefusal, check_guardrails
 from gameday.recovery import wait_for_recovery
@@ -82,6 +84,8 @@ def before_experiment_control(
     **kwargs: Any,
 ) -> None:
     experiment = context
+    if configuration is not None:
+        unfold_gcp_settings(configuration)
     state = _RunState(_extension(experiment))
     experiment[_RUN_KEY] = state
     try:

@@ -5,7 +5,8 @@ staging profile lowers them), then the experiment's own `guardrails` (to raise o
 explicitly). Every activity's arguments are checked with the configuration substituted:
 counts and durations against their caps, the database connections it would open against
 `max_database_connections`, and every PostgreSQL URL against loopback and
-`allowed_targets`.
+`allowed_targets`. On staging, an activity with no staging equivalent (it would act on
+the embedded testbed instead) is refused too.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chaoslib import substitute
+from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Experiment, Secrets
 
+from actions.target import deployment_target, without_staging_equivalent
 from testbed.targets import TargetError, check_load_target
 
 __all__ = ["DEFAULT_LIMITS", "GuardrailRefusal", "check_guardrails", "effective_limits"]
@@ -54,9 +57,7 @@ _CONNECTIONS_OPENED: dict[tuple[str, str], Callable[[Mapping[str, Any]], int]] =
     ("actions.database", "start_cpu_pressure"): lambda a: int(a.get("workers", 0)),
     ("actions.database", "start_lock_pressure"): lambda a: 1,
     ("actions.database", "start_acquisition_storm"): _storm_connections,
-    ("actions.gcp.flood_job", "start_cloud_run_flood"): lambda a: (
-        int(a.get("tasks", 0)) * int(a.get("connections_per_task", 0))
-    ),
+    ("actions.gcp.flood_job", "start_cloud_run_flood"): lambda a: int(a.get("connections", 0)),
 }
 
 
@@ -123,6 +124,24 @@ def _check_activity(activity: Mapping[str, Any], args: Mapping[str, Any], limits
             refuse(str(error))
 
 
+def _check_staging_equivalents(experiment: Experiment) -> None:
+    providers = [activity.get("provider") or {} for activity in _activities(experiment)]
+    missing = sorted(
+        {
+            f"{p.get('module')}.{p.get('func')}"
+            for p in providers
+            if without_staging_equivalent(p.get("module", ""), p.get("func", ""))
+        }
+    )
+    if missing:
+        raise GuardrailRefusal(
+            f"guardrail refused the run on staging: {', '.join(missing)} "
+            f"{'has' if len(missing) == 1 else 'have'} no staging equivalent (they act on "
+            "the embedded testbed); run this experiment on the embedded testbed "
+            "(experiments/gameday-staging.toml lists those that run on staging)"
+        )
+
+
 def check_guardrails(
     experiment: Experiment,
     configuration: Configuration,
@@ -131,6 +150,12 @@ def check_guardrails(
 ) -> dict[str, Any]:
     """Return the limits applied; raise GuardrailRefusal when the run must not start."""
     limits = effective_limits(configuration, extension)
+    try:
+        target = deployment_target(configuration)
+    except ActivityFailed as error:
+        raise GuardrailRefusal(f"guardrail refused the run: {error}") from None
+    if target == "staging":
+        _check_staging_equivalents(experiment)
     for key in ("database_url", "direct_database_url"):
         for url in _postgres_urls((configuration or {}).get(key)):
             try:

@@ -169,14 +169,14 @@ def run_gameday(suite: Suite, journals: Path, console: Console | None = None) ->
     console = console or Console()
     gameday_id = new_gameday_id()
     folder = journals / gameday_id
-    config_vars, secret_vars = merge_vars({}, [str(suite.profile)] if suite.profile else [])
+    config_vars, secret_vars = merge_vars({}, [str(p) for p in suite.profiles])
     target = config_vars.get("target", "embedded")
     started_at = datetime.now(UTC)
     summary: dict[str, Any] = {
         "gameday_id": gameday_id,
         "suite": str(suite.path),
         "name": suite.name,
-        "profile": str(suite.profile) if suite.profile else None,
+        "profiles": [str(p) for p in suite.profiles],
         "target": target,
         "started_at": started_at.isoformat(),
         "time_limit_s": suite.time_limit_s,

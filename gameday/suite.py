@@ -7,6 +7,7 @@ See `experiments/gameday.toml` for the format. Loading checks everything a run n
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ class SuiteExperiment:
 class Suite:
     path: Path
     name: str
-    profile: Path | None
+    profiles: tuple[Path, ...]
     time_limit_s: float
     on_failure: str
     experiments: list[SuiteExperiment]
@@ -53,8 +54,9 @@ def _fail(path: Path, where: str, message: str) -> SuiteError:
     return SuiteError(f"{path}: {where}: {message}")
 
 
-def load_suite(path: Path, profile: Path | None = None) -> Suite:
-    """Read and check the suite; `profile` (a var-file) overrides the suite's own."""
+def load_suite(path: Path, profiles: Sequence[Path] = ()) -> Suite:
+    """Read and check the suite; `profiles` (var-files) are layered on the suite's own
+    profile, later ones winning."""
     try:
         document = tomllib.loads(path.read_text())
     except FileNotFoundError:
@@ -71,10 +73,11 @@ def load_suite(path: Path, profile: Path | None = None) -> Suite:
     limit = header.get("time_limit_min", DEFAULT_TIME_LIMIT_MIN)
     if not isinstance(limit, int | float) or isinstance(limit, bool) or not 0 < limit <= 24 * 60:
         raise _fail(path, "gameday.time_limit_min", f"{limit!r}: give minutes, from 1 to 1440")
-    if profile is None and header.get("profile"):
-        profile = base / header["profile"]
-    if profile is not None and not profile.is_file():
-        raise _fail(path, "profile", f"{profile} does not exist")
+    if header.get("profile"):
+        profiles = [base / header["profile"], *profiles]
+    for profile in profiles:
+        if not profile.is_file():
+            raise _fail(path, "profile", f"{profile} does not exist")
 
     entries = document.get("experiment", [])
     if not isinstance(entries, list) or not entries:
@@ -100,7 +103,7 @@ def load_suite(path: Path, profile: Path | None = None) -> Suite:
     return Suite(
         path,
         str(header.get("name", path.stem)),
-        profile,
+        tuple(profiles),
         float(limit) * 60.0,
         on_failure,
         experiments,

@@ -3,7 +3,9 @@
 Three indicators: the connector's utilisation (active over capacity), the database's
 (connections in use over `max_connections`, Cloud SQL's "pool"), and connection
 establishment time. Thresholds default to the staging figures (70 %, 80 %, 35 s); the
-embedded profile passes compressed ones.
+embedded profile passes compressed ones. On staging the connector's utilisation is its
+busiest instance's CPU utilisation, from Cloud Monitoring (Serverless VPC Access
+publishes no connection count).
 """
 
 from __future__ import annotations
@@ -13,20 +15,28 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
-from chaoslib.types import Configuration
+from chaoslib.types import Configuration, Secrets
 
+from actions.target import on_staging, staging_setting
 from probes.connector import connector_state
 from probes.database import connection_time, pool_utilisation
+from probes.gcp.monitoring import connector_metrics
 
 __all__ = ["compound_pressure", "early_warning"]
 
 RISK_LEVELS = ("low", "elevated", "high_risk")
 
 
-def _utilisations(configuration: Configuration | None) -> dict[str, float | None]:
+def _utilisations(
+    configuration: Configuration | None, secrets: Secrets | None
+) -> dict[str, float | None]:
     configuration = configuration or {}
     connector = None
-    if configuration.get("connector_url"):
+    if on_staging(configuration):
+        name = staging_setting(configuration, "gcp_vpc_connector", "the connector's metrics")
+        metrics = connector_metrics(name, configuration=configuration, secrets=secrets)
+        connector = metrics["utilisation"]
+    elif configuration.get("connector_url"):
         connector = connector_state(configuration=configuration)["utilisation"]
     database = pool_utilisation(configuration=configuration)["utilisation"]
     return {"vpc_connector_utilisation": connector, "cloud_sql_pool_utilisation": database}
@@ -38,6 +48,7 @@ def compound_pressure(
     connect_threshold_s: float = 35.0,
     connect_samples: int = 3,
     configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
 ) -> dict[str, Any]:
     """Read the three indicators and rate the risk of a failed startup.
 
@@ -54,7 +65,7 @@ def compound_pressure(
     `over_threshold` (the indicators past theirs) and `risk`: `low` (none),
     `elevated` (one) or `high_risk` (two or more).
     """
-    indicators: dict[str, float | None] = _utilisations(configuration)
+    indicators: dict[str, float | None] = _utilisations(configuration, secrets)
     timing = connection_time(
         connect_samples, connect_timeout_s=2 * connect_threshold_s, configuration=configuration
     )
@@ -111,6 +122,7 @@ def early_warning(
     threshold: float = 0.8,
     trend_samples: int = 4,
     configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
 ) -> dict[str, Any]:
     """Watch the connector's and the database's utilisation and warn before exhaustion.
 
@@ -131,7 +143,7 @@ def early_warning(
     samples: list[dict[str, Any]] = []
     while True:
         elapsed = round(time.monotonic() - started, 3)
-        values = _utilisations(configuration)
+        values = _utilisations(configuration, secrets)
         samples.append({"at": datetime.now(UTC).isoformat(), "elapsed_s": elapsed, **values})
         for name, value in values.items():
             if value is None:

@@ -1,4 +1,5 @@
-"""Observations of the reference service (or of production, through its URLs)."""
+"""Observations of the service: the reference service's instances on the embedded
+testbed, Cloud Run's (read from Cloud Logging) on staging, and health through its URL."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from typing import Any
 
 import httpx
 from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
 
+from actions.gcp.cloud_run import CloudRunColdStart, begin_cold_start
+from actions.target import on_staging, staging_setting
+from probes.gcp.logging import wait_for_cloud_run_startup
 from testbed import registry
 from testbed.instances import KIND, ServiceInstance, launch_service, service_settings
 from testbed.service.settings import SettingsError
@@ -56,12 +61,26 @@ def observe_startup(instance: str, timeout_s: float = 120.0) -> dict[str, Any]:
     succeeded, timeout, failed, blocked.
     """
     started = registry.lookup(KIND, instance)
+    if isinstance(started, CloudRunColdStart):
+        return _observe_cold_start(started, timeout_s)
     if not isinstance(started, ServiceInstance):
         raise ActivityFailed(
             f"no service instance named {instance!r} was started in this run: start it "
             "with actions.service.start_service_instance first"
         )
     return started.observe_startup(timeout_s)
+
+
+def _observe_cold_start(cold_start: CloudRunColdStart, timeout_s: float) -> dict[str, Any]:
+    return wait_for_cloud_run_startup(
+        cold_start.service,
+        cold_start.since,
+        timeout_s,
+        cold_start.project,
+        cold_start.region,
+        configuration=cold_start.configuration,
+        secrets=cold_start.secrets,
+    )
 
 
 def cold_start(
@@ -74,15 +93,24 @@ def cold_start(
     connect_retry_s: float = 0.5,
     schema_load_bytes: int = 0,
     timeout_s: float = 120.0,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
 ) -> dict[str, Any]:
     """Start a throwaway instance, observe its startup, stop it: can a fresh one start?
 
     Arguments are those of `actions.service.start_service_instance` (seconds for every
-    `_s`), plus `timeout_s`, the longest wait for the startup to end.
+    `_s`), plus `timeout_s`, the longest wait for the startup to end. On staging it is
+    a Cloud Run cold start (a new revision), observed from Cloud Logging.
 
     Returns the same report as `observe_startup`; `ready` is true when the instance
-    passed all seven phases and answered `/health`.
+    passed all seven phases (and, locally, answered `/health`).
     """
+    if on_staging(configuration):
+        service = staging_setting(configuration, "gcp_cloud_run_service", "the cold start")
+        rollout = begin_cold_start(
+            "cold-start-probe", service, configuration=configuration, secrets=secrets
+        )
+        return _observe_cold_start(rollout, timeout_s)
     try:
         settings = service_settings(
             "cold-start-probe",
@@ -107,7 +135,12 @@ def cold_start(
 
 
 def repeated_cold_starts(
-    count: int, database_url: str, timeout_s: float = 120.0, **settings: Any
+    count: int,
+    database_url: str,
+    timeout_s: float = 120.0,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
+    **settings: Any,
 ) -> dict[str, Any]:
     """Start `count` throwaway instances one after another, each as `cold_start` with the
     same `database_url` and service settings (`initialization_timeout_s`, `pool_size`,
@@ -120,7 +153,16 @@ def repeated_cold_starts(
     """
     if not isinstance(count, int) or not 0 < count <= 50:
         raise ActivityFailed(f"count={count!r} is out of range: give 1 to 50 starts")
-    reports = [cold_start(database_url, timeout_s=timeout_s, **settings) for _ in range(count)]
+    reports = [
+        cold_start(
+            database_url,
+            timeout_s=timeout_s,
+            configuration=configuration,
+            secrets=secrets,
+            **settings,
+        )
+        for _ in range(count)
+    ]
     exit_codes = Counter(str(r["exit_code"]) for r in reports)
     failed_phases = Counter(
         f"{p['phase']}:{p['status']}:{p['cause']}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -29,10 +30,13 @@ class Request:
     authorization: str | None
 
 
+Answer = tuple[int, Any] | Callable[[Request, re.Match[str]], tuple[int, Any]]
+
+
 class FakeGoogle:
     def __init__(self) -> None:
         self.requests: list[Request] = []
-        self.routes: list[tuple[str, re.Pattern[str], list[tuple[int, Any]]]] = []
+        self.routes: list[tuple[str, re.Pattern[str], list[Answer]]] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,16 +54,15 @@ class FakeGoogle:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = raw.decode()
-                fake.requests.append(
-                    Request(
-                        self.command,
-                        parts.path,
-                        parse_qs(parts.query),
-                        body,
-                        self.headers.get("Authorization"),
-                    )
+                request = Request(
+                    self.command,
+                    parts.path,
+                    parse_qs(parts.query),
+                    body,
+                    self.headers.get("Authorization"),
                 )
-                status, answer = fake._answer_for(self.command, parts.path)
+                fake.requests.append(request)
+                status, answer = fake._answer_for(request)
                 self._answer(status, answer)
 
             def _answer(self, status: int, answer: Any) -> None:
@@ -76,15 +79,20 @@ class FakeGoogle:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
-    def on(self, method: str, path: str, *answers: tuple[int, Any]) -> None:
-        """Answer `method path` (a regex) with each answer in turn, the last one again."""
+    def on(self, method: str, path: str, *answers: Answer) -> None:
+        """Answer `method path` (a regex) with each answer in turn, the last one again.
+        An answer is `(status, body)`, or a function of the request and the path's match
+        that returns one (a fake with state)."""
         self.routes.append((method, re.compile(f"^{path}$"), list(answers)))
 
-    def _answer_for(self, method: str, path: str) -> tuple[int, Any]:
+    def _answer_for(self, request: Request) -> tuple[int, Any]:
         for route_method, pattern, answers in self.routes:
-            if route_method == method and pattern.match(path):
-                return answers.pop(0) if len(answers) > 1 else answers[0]
-        return 404, {"error": {"code": 404, "message": f"no route for {method} {path}"}}
+            match = pattern.match(request.path)
+            if route_method == request.method and match:
+                answer = answers.pop(0) if len(answers) > 1 else answers[0]
+                return answer(request, match) if callable(answer) else answer
+        message = f"no route for {request.method} {request.path}"
+        return 404, {"error": {"code": 404, "message": message}}
 
     def calls(self) -> list[tuple[str, str]]:
         return [(r.method, r.path) for r in self.requests]

@@ -16,6 +16,7 @@ from actions.gcp.cloud_sql import (
 )
 from actions.gcp.flood_job import start_cloud_run_flood, stop_cloud_run_flood
 from actions.gcp.vpc_connector import restore_vpc_connector, set_vpc_connector_scaling
+from actions.workers.flood_job import task_share
 from probes.gcp.logging import observe_cloud_run_startup
 from probes.gcp.monitoring import cloud_sql_backends, connector_metrics
 from tests.gcp_fake import TOKEN, FakeGoogle, private_key_pem, service_account
@@ -225,36 +226,102 @@ def test_bad_max_connections_is_refused_before_any_request(google: FakeGoogle, g
 JOB = f"/v2/projects/{PROJECT}/locations/{REGION}/jobs/chaos-flood"
 
 
-def test_flood_job_is_created_run_and_cancelled(google: FakeGoogle, gcp: dict) -> None:
+def _flood_job_routes(google: FakeGoogle, execution: str) -> None:
     google.on("GET", JOB, (404, {"error": {"code": 404, "message": "job not found"}}))
     google.on("POST", f"/v2/projects/{PROJECT}/locations/{REGION}/jobs",
               (200, {"name": f"{RUN_OPS[4:]}/create"}))  # fmt: skip
     google.on("GET", f"{RUN_OPS}/create", (200, {"done": True}))
-    execution = f"{JOB[4:]}/executions/chaos-flood-abc"
     google.on(
         "POST", f"{JOB}:run", (200, {"name": f"{RUN_OPS[4:]}/run", "metadata": {"name": execution}})
     )
     google.on("POST", f"/v2/{execution}:cancel", (200, {"name": f"{RUN_OPS[4:]}/cancel"}))
+
+
+def _ramped(task: int, established: int, refused: int, p95_s: float) -> dict:
+    latency = {"p50_s": p95_s / 2, "p95_s": p95_s, "p99_s": p95_s, "max_s": p95_s}
+    failed = {"too_many_connections": refused} if refused else {}
+    return {"jsonPayload": {
+        "event": "ramped", "task": task, "attempted": established + refused,
+        "established": established, "failed": failed, "connect_latency": latency,
+        "ramp_elapsed_s": 0.5 + task, "connections_per_s": 10.0}}  # fmt: skip
+
+
+def test_flood_job_is_created_run_and_cancelled(google: FakeGoogle, gcp: dict) -> None:
+    execution = f"{JOB[4:]}/executions/chaos-flood-abc"
+    _flood_job_routes(google, execution)
+    # Logging has two tasks' lines at first, then all four (and a released line)
+    early = [_ramped(0, 5, 0, 0.02), _ramped(1, 5, 0, 0.03)]
+    late = [*early, _ramped(2, 3, 2, 0.05), _ramped(3, 0, 5, 0.01),
+            {"jsonPayload": {"event": "released", "task": 0, "released": 5}}]  # fmt: skip
+    google.on("POST", "/v2/entries:list", (200, {"entries": early}), (200, {"entries": late}))
     image = "us-docker.pkg.dev/p/chaos/flood-job:1"
     started = start_cloud_run_flood(
-        4, 5, image, "staging-database-url", "staging-vpc-connector", hold_s=120, **gcp
-    )
-    assert started["connections"] == 20 and started["execution"] == execution
+        20, image, "staging-database-url", "staging-vpc-connector", connections_per_task=6,
+        hold_s=120, **gcp,
+    )  # fmt: skip
+    assert started["execution"] == execution and started["tasks"] == 4
+    assert (started["attempted"], started["established"]) == (20, 13)
+    assert started["failed"] == {"too_many_connections": 7}
+    assert started["failed_share"] == 0.35
+    assert started["connect_latency"]["p95_s"] == 0.05  # the worst task's
     create = next(r for r in google.requests if r.method == "POST" and r.path.endswith("/jobs"))
     assert create.query["jobId"] == ["chaos-flood"]
     template = create.body["template"]
     assert (template["taskCount"], template["parallelism"]) == (4, 4)
     container = template["template"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
-    assert env["FLOOD_CONNECTIONS"]["value"] == "5"
+    assert env["FLOOD_CONNECTIONS"]["value"] == "20"  # shared by the tasks
     assert env["FLOOD_DSN"]["valueSource"] == {
         "secretKeyRef": {"secret": "staging-database-url", "version": "latest"}
     }
     assert template["template"]["vpcAccess"]["connector"] == CONNECTOR[4:]
+    logs = [r for r in google.requests if r.path == "/v2/entries:list"]
+    assert len(logs) == 2
+    assert (
+        'labels."run.googleapis.com/execution_name" = "chaos-flood-abc"' in (logs[0].body["filter"])
+    )
 
     assert stop_cloud_run_flood() == {"job": "chaos-flood", "running": True, "cancelled": execution}
     assert google.calls()[-1] == ("POST", f"/v2/{execution}:cancel")
     assert stop_cloud_run_flood() == {"job": "chaos-flood", "running": False}
+
+
+def test_a_flood_whose_tasks_never_report_is_cancelled(google: FakeGoogle, gcp: dict) -> None:
+    execution = f"{JOB[4:]}/executions/chaos-flood-abc"
+    _flood_job_routes(google, execution)
+    google.on("POST", "/v2/entries:list", (200, {}))
+    with pytest.raises(ActivityFailed, match=r"did not report their ramp within 2s \(0 of 1 did\)"):
+        start_cloud_run_flood(
+            5, "image", "secret", "staging-vpc-connector", connect_timeout_s=0.5,
+            **{**gcp, "configuration": {**gcp["configuration"], "gcp_log_poll_s": 0.1,
+                                                "gcp_flood_task_start_s": 1.0}},
+        )  # fmt: skip
+    assert google.calls()[-1] == ("POST", f"/v2/{execution}:cancel")
+
+
+@pytest.mark.parametrize(("total", "tasks"), [(120, 5), (121, 5), (7, 3), (1, 1)])
+def test_the_tasks_open_exactly_the_flood_between_them(total: int, tasks: int) -> None:
+    shares = [task_share(total, index, tasks) for index in range(tasks)]
+    assert sum(shares) == total and max(shares) - min(shares) <= 1
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"connections": 0}, "connections=0 must be a whole number >= 1"),
+        ({"connections": 5000}, "needs 200 tasks of 25: at most 100 tasks"),
+        ({"connections": 5, "job": "Chaos_Flood"}, "job='Chaos_Flood' is not a Cloud Run Job"),
+    ],
+)
+def test_bad_flood_job_arguments_are_refused_before_any_request(
+    google: FakeGoogle, gcp: dict, arguments: dict, message: str
+) -> None:
+    with pytest.raises(ActivityFailed, match=message):
+        start_cloud_run_flood(
+            image="image", dsn_secret="secret", connector="staging-vpc-connector",
+            **arguments, **gcp,
+        )  # fmt: skip
+    assert google.requests == []
 
 
 # --- probes ---------------------------------------------------------------------------------------
@@ -315,3 +382,14 @@ def test_startup_from_cloud_logging_has_the_local_shape(google: FakeGoogle, gcp:
     assert request.body["resourceNames"] == [f"projects/{PROJECT}"]
     assert 'resource.labels.service_name = "backend"' in request.body["filter"]
     assert 'timestamp >= "2026-11-21T02:00:00+00:00"' in request.body["filter"]
+
+
+def test_a_startup_still_under_way_is_not_ready(google: FakeGoogle, gcp: dict) -> None:
+    entries = [
+        {"labels": {"instanceId": "new"},
+         "jsonPayload": {"event": "phase", "phase": n, "status": "succeeded"}}
+        for n in (1, 2)
+    ]  # fmt: skip
+    google.on("POST", "/v2/entries:list", (200, {"entries": entries}))
+    report = observe_cloud_run_startup("backend", since="2026-11-21T02:00:00+00:00", **gcp)
+    assert report["ready"] is False and report["exit_code"] is None

@@ -24,7 +24,13 @@ from chaoslib.types import Configuration, Secrets
 from googleapiclient.discovery import Resource, build
 from googleapiclient.errors import HttpError
 
-__all__ = ["call", "gcp_client", "project_and_region", "wait_for_operation"]
+__all__ = [
+    "call",
+    "gcp_client",
+    "project_and_region",
+    "read_log_entries",
+    "wait_for_operation",
+]
 
 _POLL_EVERY_S = 2.0
 _OPERATION_TIMEOUT_S = 900.0
@@ -62,6 +68,25 @@ def call(request: Any, what: str) -> dict[str, Any]:
             message = error.reason
         hint = _HINTS.get(status, f"HTTP {status}")
         raise ActivityFailed(f"{what}: {hint} ({message})") from None
+
+
+def read_log_entries(
+    project: str,
+    query: str,
+    what: str,
+    configuration: Configuration | None,
+    secrets: Secrets | None,
+) -> list[dict[str, Any]]:
+    """Cloud Logging entries (API v2 `entries.list`, as chaosgcp's
+    `get_logs_between_timestamps`) matching `query`, oldest first."""
+    body = {
+        "resourceNames": [f"projects/{project}"],
+        "filter": query,
+        "orderBy": "timestamp asc",
+        "pageSize": 1000,
+    }
+    entries = gcp_client("logging", "v2", configuration, secrets).entries()
+    return call(entries.list(body=body), what).get("entries") or []
 
 
 def wait_for_operation(

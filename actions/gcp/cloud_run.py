@@ -1,6 +1,11 @@
 """Cloud Run: force a cold start (a new revision), and move the service to another
 Serverless VPC Access connector and back.
 
+`begin_cold_start` is the staging form of a fresh service instance: it rolls out the new
+revision without waiting, because a revision whose container exits with code 3 makes the
+rollout fail, and that failure is what an experiment observes (from Cloud Logging), not
+an error of the action.
+
 Calls the Cloud Run Admin API v2 (`services.get` / `services.patch`), the operations
 chaostoolkit-google-cloud-platform's `get_service` and `update_service` wrap.
 """
@@ -9,6 +14,8 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from chaoslib.types import Configuration, Secrets
@@ -16,6 +23,7 @@ from chaoslib.types import Configuration, Secrets
 from actions.gcp.api import call, gcp_client, project_and_region, wait_for_operation
 from actions.gcp.vpc_connector import connector_name
 from actions.undo import remember_first, undo
+from testbed.instances import KIND as SERVICE_INSTANCE_KIND
 
 __all__ = ["force_cold_start", "restore_service_vpc_access", "use_vpc_connector"]
 
@@ -36,16 +44,33 @@ def get_service(name: str, configuration: Configuration | None, secrets: Secrets
     return call(services.get(name=name), f"reading Cloud Run service {name}")
 
 
+def _patch_service(
+    name: str, body: dict[str, Any], configuration: Configuration | None, secrets: Secrets | None
+) -> str:
+    """Send the service back with `body`'s changes; return the rollout's operation name."""
+    services = gcp_client("run", "v2", configuration, secrets).projects().locations().services()
+    return call(services.patch(name=name, body=body), f"updating Cloud Run service {name}")["name"]
+
+
 def replace_service(
     name: str, body: dict[str, Any], configuration: Configuration | None, secrets: Secrets | None
 ) -> dict[str, Any]:
     """Send the service back with `body`'s changes; wait for the new revision."""
-    client = gcp_client("run", "v2", configuration, secrets)
+    operation = _patch_service(name, body, configuration, secrets)
+    operations = gcp_client("run", "v2", configuration, secrets).projects().locations().operations()
     what = f"updating Cloud Run service {name}"
-    operation = call(client.projects().locations().services().patch(name=name, body=body), what)
-    operations = client.projects().locations().operations()
-    wait_for_operation(lambda: operations.get(name=operation["name"]), what, configuration)
+    wait_for_operation(lambda: operations.get(name=operation), what, configuration)
     return get_service(name, configuration, secrets)
+
+
+def _cold_start_body(
+    name: str, configuration: Configuration | None, secrets: Secrets | None
+) -> dict[str, Any]:
+    """The service as it is, with a fresh label on its template: a new revision."""
+    body = copy.deepcopy(get_service(name, configuration, secrets))
+    template = body.setdefault("template", {})
+    template.setdefault("labels", {})[COLD_START_LABEL] = str(time.time_ns())
+    return body
 
 
 def _summary(service: dict[str, Any]) -> dict[str, Any]:
@@ -69,10 +94,49 @@ def force_cold_start(
     as after a deployment. Returns the service's revisions afterwards."""
     project, region = project_and_region(configuration, project, region)
     name = service_name(service, project, region)
-    body = copy.deepcopy(get_service(name, configuration, secrets))
-    template = body.setdefault("template", {})
-    template.setdefault("labels", {})[COLD_START_LABEL] = str(int(time.time()))
+    body = _cold_start_body(name, configuration, secrets)
     return _summary(replace_service(name, body, configuration, secrets))
+
+
+@dataclass
+class CloudRunColdStart:
+    """A rolled-out revision whose first instance is starting: what an experiment's
+    `observe_startup` reads from Cloud Logging. Registered as a service instance."""
+
+    name: str
+    service: str
+    since: str
+    operation: str
+    project: str
+    region: str
+    configuration: Configuration | None
+    secrets: Secrets | None
+    kind: str = SERVICE_INSTANCE_KIND
+
+    def stop(self) -> dict[str, Any]:
+        # Nothing to stop: Cloud Run keeps serving the last revision that became ready.
+        return {"exit_code": None, "rollout": self.operation}
+
+
+def begin_cold_start(
+    name: str,
+    service: str,
+    project: str | None = None,
+    region: str | None = None,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
+) -> CloudRunColdStart:
+    """Roll out a new revision of the same image and return at once, with the moment
+    the rollout began (the new instance's log lines come after it)."""
+    project, region = project_and_region(configuration, project, region)
+    full_name = service_name(service, project, region)
+    body = _cold_start_body(full_name, configuration, secrets)
+    since = datetime.now(UTC).isoformat()
+    operation = _patch_service(full_name, body, configuration, secrets)
+    short_name = full_name.rsplit("/", 1)[-1]
+    return CloudRunColdStart(
+        name, short_name, since, operation, project, region, configuration, secrets
+    )
 
 
 def use_vpc_connector(

@@ -2,21 +2,31 @@
 the VPC and behind the Serverless VPC Access connector, as the service's own traffic is.
 
 Cloud Run Jobs is the distributed engine: `start_cloud_run_flood` creates the job, or
-updates it, runs it, and waits until its tasks have started; `stop_cloud_run_flood`
-cancels the execution (its tasks get SIGTERM and release their connections). The image
-is built from `deploy/flood-job/Dockerfile`; the database URL comes from Secret Manager,
-never from the experiment.
+updates it, runs it, and waits until every task has reported its ramp in Cloud Logging;
+`stop_cloud_run_flood` cancels the execution (its tasks get SIGTERM and release their
+connections). The image is built from `deploy/flood-job/Dockerfile`; the database URL
+comes from Secret Manager, never from the experiment.
 """
 
 from __future__ import annotations
 
+import math
+import re
+import time
 import uuid
+from collections import Counter
 from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from actions.gcp.api import call, gcp_client, project_and_region, wait_for_operation
+from actions.gcp.api import (
+    call,
+    gcp_client,
+    project_and_region,
+    read_log_entries,
+    wait_for_operation,
+)
 from actions.gcp.vpc_connector import connector_name
 from actions.workers.pressure import APPLICATION_PREFIX
 from testbed import registry
@@ -25,6 +35,9 @@ __all__ = ["start_cloud_run_flood", "stop_cloud_run_flood"]
 
 KIND = "gcp-flood-job"
 MAX_TASKS = 100
+_JOB_ID = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
+_TASK_START_S = 120.0  # a task's container must be pulled and started before it ramps
+_LOG_POLL_S = 5.0
 
 
 class _RunningExecution:
@@ -46,15 +59,16 @@ class _RunningExecution:
 def _job_body(
     image: str,
     tasks: int,
-    connections_per_task: int,
-    hold_s: float,
+    flood: dict[str, Any],
     dsn_secret: str,
     connector: str,
     application_name: str,
 ) -> dict[str, Any]:
     env = [
-        {"name": "FLOOD_CONNECTIONS", "value": str(connections_per_task)},
-        {"name": "FLOOD_HOLD_S", "value": str(hold_s)},
+        {"name": "FLOOD_CONNECTIONS", "value": str(flood["connections"])},
+        {"name": "FLOOD_HOLD_S", "value": str(flood["hold_s"])},
+        {"name": "FLOOD_RAMP_S", "value": str(flood["ramp_s"])},
+        {"name": "FLOOD_CONNECT_TIMEOUT_S", "value": str(flood["connect_timeout_s"])},
         {"name": "FLOOD_APPLICATION_NAME", "value": application_name},
         {
             "name": "FLOOD_DSN",
@@ -68,55 +82,135 @@ def _job_body(
             "template": {
                 "containers": [{"image": image, "env": env}],
                 "maxRetries": 0,
-                "timeout": f"{int(hold_s) + 120}s",
+                "timeout": f"{int(flood['ramp_s'] + flood['hold_s'] + _TASK_START_S)}s",
                 "vpcAccess": {"connector": connector, "egress": "PRIVATE_RANGES_ONLY"},
             },
         }
     }  # fmt: skip
 
 
-def start_cloud_run_flood(
+def _combine_ramps(ramps: list[dict[str, Any]], connections: int) -> dict[str, Any]:
+    """One ramp report from the tasks' own: counts add up; each latency percentile and
+    the ramp's duration are the worst task's (percentiles do not add)."""
+    failed: Counter[str] = Counter()
+    for ramp in ramps:
+        failed.update(ramp.get("failed") or {})
+    latencies = [r.get("connect_latency") or {} for r in ramps]
+    worst = {
+        key: max((lat[key] for lat in latencies if lat.get(key) is not None), default=None)
+        for key in ("p50_s", "p95_s", "p99_s", "max_s")
+    }
+    return {
+        "attempted": sum(r.get("attempted", 0) for r in ramps),
+        "established": sum(r.get("established", 0) for r in ramps),
+        "failed": dict(failed),
+        "failed_share": round(sum(failed.values()) / connections, 4),
+        "connect_latency": worst,
+        "ramp_elapsed_s": max((r.get("ramp_elapsed_s") or 0.0 for r in ramps), default=None),
+        "connections_per_s": round(sum(r.get("connections_per_s") or 0.0 for r in ramps), 1),
+    }
+
+
+def _wait_for_ramps(
+    job: str,
+    execution: str,
     tasks: int,
-    connections_per_task: int,
+    timeout_s: float,
+    project: str,
+    configuration: Configuration | None,
+    secrets: Secrets | None,
+) -> list[dict[str, Any]]:
+    """The tasks' "ramped" lines from Cloud Logging, once all `tasks` have reported."""
+    query = (
+        'resource.type = "cloud_run_job" '
+        f'AND resource.labels.job_name = "{job}" '
+        f'AND labels."run.googleapis.com/execution_name" = "{execution}" '
+        'AND jsonPayload.event = "ramped"'
+    )
+    poll_every_s = float((configuration or {}).get("gcp_log_poll_s", _LOG_POLL_S))
+    deadline = time.monotonic() + timeout_s
+    what = f"reading the logs of Cloud Run Job {job}"
+    while True:
+        entries = read_log_entries(project, query, what, configuration, secrets)
+        by_task = {}
+        for entry in entries:
+            payload = entry.get("jsonPayload") or {}
+            if payload.get("event") == "ramped":
+                by_task[payload.get("task")] = payload
+        if len(by_task) >= tasks:
+            return list(by_task.values())
+        if time.monotonic() >= deadline:
+            raise ActivityFailed(
+                f"the flood's tasks did not report their ramp within {timeout_s:.0f}s "
+                f"({len(by_task)} of {tasks} did): the execution {execution} was cancelled; "
+                "see its logs in Cloud Logging"
+            )
+        time.sleep(min(poll_every_s, max(0.0, deadline - time.monotonic())))
+
+
+def start_cloud_run_flood(
+    connections: int,
     image: str,
     dsn_secret: str,
     connector: str,
+    connections_per_task: int = 25,
     hold_s: float = 300.0,
+    ramp_s: float = 0.0,
+    connect_timeout_s: float = 35.0,
     job: str = "chaos-flood",
     project: str | None = None,
     region: str | None = None,
     configuration: Configuration | None = None,
     secrets: Secrets | None = None,
 ) -> dict[str, Any]:
-    """Flood staging's database from inside the VPC: `tasks` parallel Cloud Run Job
-    tasks, each holding `connections_per_task` connections for `hold_s` seconds.
+    """Flood staging's database from inside the VPC: `connections` connections spread
+    over parallel Cloud Run Job tasks, held for `hold_s` seconds.
 
     Arguments:
-        tasks: parallel tasks (at most 100).
-        connections_per_task: connections each task opens.
+        connections: connections in all (the guardrails count them against
+            max_database_connections).
         image: the flood image (deploy/flood-job/Dockerfile), in Artifact Registry.
         dsn_secret: the Secret Manager secret holding the database URL.
         connector: the Serverless VPC Access connector the tasks go through.
+        connections_per_task: at most this many per task; tasks = connections / this,
+            rounded up (at most 100 tasks).
         hold_s: seconds the connections are held; then the tasks release them and end.
+        ramp_s: seconds over which each task spreads its connects.
+        connect_timeout_s: seconds one connect may take before it counts as failed.
         job: the Cloud Run Job's name, created if it does not exist.
 
-    The guardrails count `tasks x connections_per_task` against
-    max_database_connections. Returns `{"job", "execution", "tasks",
-    "connections", "application_name"}`.
+    Waits until every task has logged its ramp (allowing `gcp_flood_task_start_s` of
+    the configuration, default 120, for the tasks' containers to start), then returns
+    the flood's outcome in the local flood's shape (`attempted`, `established`,
+    `failed` by cause, the worst task's `connect_latency`, ...) with `job`,
+    `execution`, `tasks` and the `application_name` the connections carry.
     """
-    if not isinstance(tasks, int) or not 0 < tasks <= MAX_TASKS:
-        raise ActivityFailed(f"tasks={tasks!r} is out of range: give 1 to {MAX_TASKS}")
+    if not isinstance(connections, int) or connections < 1:
+        raise ActivityFailed(f"connections={connections!r} must be a whole number >= 1")
     if not isinstance(connections_per_task, int) or connections_per_task < 1:
         raise ActivityFailed(f"connections_per_task={connections_per_task!r} must be >= 1")
+    tasks = math.ceil(connections / connections_per_task)
+    if tasks > MAX_TASKS:
+        raise ActivityFailed(
+            f"connections={connections} needs {tasks} tasks of {connections_per_task}: at "
+            f"most {MAX_TASKS} tasks; raise connections_per_task"
+        )
+    if not _JOB_ID.match(job):
+        raise ActivityFailed(
+            f"job={job!r} is not a Cloud Run Job name: lowercase letters, digits and '-', "
+            "starting with a letter, at most 63 characters"
+        )
     if registry.lookup(KIND, job) is not None:
         raise ActivityFailed(f"the Cloud Run flood {job!r} is already running: stop it first")
     project, region = project_and_region(configuration, project, region)
     parent = f"projects/{project}/locations/{region}"
     name = f"{parent}/jobs/{job}"
     application_name = f"{APPLICATION_PREFIX}flood-{uuid.uuid4().hex[:12]}"
+    flood = {"connections": connections, "hold_s": hold_s, "ramp_s": ramp_s,
+             "connect_timeout_s": connect_timeout_s}  # fmt: skip
     body = _job_body(
-        image, tasks, connections_per_task, hold_s, dsn_secret,
-        connector_name(connector, project, region), application_name,
+        image, tasks, flood, dsn_secret, connector_name(connector, project, region),
+        application_name,
     )  # fmt: skip
     client = gcp_client("run", "v2", configuration, secrets)
     jobs = client.projects().locations().jobs()
@@ -134,13 +228,24 @@ def start_cloud_run_flood(
     execution = (started.get("metadata") or {}).get("name")
     if not execution:
         raise ActivityFailed(f"running Cloud Run Job {name}: no execution in the answer")
-    registry.register(_RunningExecution(job, execution, configuration, secrets))
+    running = _RunningExecution(job, execution, configuration, secrets)
+    registry.register(running)
+    task_start_s = float((configuration or {}).get("gcp_flood_task_start_s", _TASK_START_S))
+    try:
+        ramps = _wait_for_ramps(
+            job, execution.rsplit("/", 1)[-1], tasks,
+            ramp_s + 2 * connect_timeout_s + task_start_s, project, configuration, secrets,
+        )  # fmt: skip
+    except ActivityFailed:
+        stop_cloud_run_flood(job)
+        raise
     return {
         "job": name,
         "execution": execution,
         "tasks": tasks,
-        "connections": tasks * connections_per_task,
+        "hold_s": hold_s,
         "application_name": application_name,
+        **_combine_ramps(ramps, connections),
     }
 
 

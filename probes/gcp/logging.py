@@ -1,25 +1,39 @@
-"""A Cloud Run instance's startup, read from Cloud Logging (API v2, `entries.list`, as
-chaostoolkit-google-cloud-platform's `get_logs_between_timestamps`), in the shape of
-`probes.service.observe_startup`, so the same expectations apply in staging."""
+"""A Cloud Run instance's startup, read from Cloud Logging, in the shape of
+`probes.service.observe_startup`, so the same expectations apply in staging.
+
+The service logs one JSON line per phase and one for its lifespan, as the reference
+service does; Cloud Run adds "Container called exit(3)" when the container exits.
+"""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
-from actions.gcp.api import call, gcp_client, project_and_region
+from actions.gcp.api import project_and_region, read_log_entries
 from testbed.instances import phase_ended_at
+from testbed.service.startup import PHASE_NAMES
 
-__all__ = ["observe_cloud_run_startup"]
+__all__ = ["observe_cloud_run_startup", "wait_for_cloud_run_startup"]
 
 EXIT_3 = "Container called exit(3)"
+_POLL_EVERY_S = 5.0
 
 
 def _payload(entry: dict[str, Any]) -> dict[str, Any]:
     payload = entry.get("jsonPayload")
     return payload if isinstance(payload, dict) else {}
+
+
+def _instance_id(entry: dict[str, Any]) -> str | None:
+    return (entry.get("labels") or {}).get("instanceId")
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
 
 
 def observe_cloud_run_startup(
@@ -36,30 +50,24 @@ def observe_cloud_run_startup(
 
     Returns `{"instance", "ready", "exit_code", "startup_failed", "failed_phase",
     "failure_at", "phases"}` as `observe_startup` does (`exit_code` 3 when the container
-    called exit(3), else null).
+    called exit(3), else null; `ready` once all seven phases succeeded).
     """
     project, region = project_and_region(configuration, project, region)
-    start = since or (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
+    start = since or _timestamp(datetime.now(UTC) - timedelta(minutes=minutes))
     query = (
         'resource.type = "cloud_run_revision" '
         f'AND resource.labels.service_name = "{service}" '
         f'AND resource.labels.location = "{region}" '
         f'AND timestamp >= "{start}"'
     )
-    body = {
-        "resourceNames": [f"projects/{project}"],
-        "filter": query,
-        "orderBy": "timestamp asc",
-        "pageSize": 1000,
-    }
-    entries = gcp_client("logging", "v2", configuration, secrets).entries()
-    answer = call(entries.list(body=body), f"reading the logs of Cloud Run service {service}")
-    records = answer.get("entries") or []
+    records = read_log_entries(
+        project, query, f"reading the logs of Cloud Run service {service}", configuration, secrets
+    )
     starts = [
         e for e in records if _payload(e).get("event") == "phase" and _payload(e).get("phase") == 1
     ]
-    instance = (starts[-1].get("labels") or {}).get("instanceId") if starts else None
-    mine = [e for e in records if (e.get("labels") or {}).get("instanceId") == instance]
+    instance = _instance_id(starts[-1]) if starts else None
+    mine = [e for e in records if _instance_id(e) == instance]
     phases = [
         {k: v for k, v in _payload(e).items() if k != "event"}
         for e in mine
@@ -72,10 +80,43 @@ def observe_cloud_run_startup(
     failed = next((p for p in phases if p.get("status") in ("timeout", "failed")), None)
     return {
         "instance": instance,
-        "ready": bool(phases) and all(p.get("status") == "succeeded" for p in phases),
+        "ready": len(phases) == len(PHASE_NAMES)
+        and all(p.get("status") == "succeeded" for p in phases),
         "exit_code": 3 if exited else None,
         "startup_failed": lifespan[-1] if lifespan else None,
         "failed_phase": failed,
         "failure_at": phase_ended_at(failed),
         "phases": phases,
     }
+
+
+def wait_for_cloud_run_startup(
+    service: str,
+    since: str,
+    timeout_s: float = 180.0,
+    project: str | None = None,
+    region: str | None = None,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
+) -> dict[str, Any]:
+    """Read the logs of the instance that started after `since` until its startup has
+    ended (ready, or its lifespan failed and it called exit(3)) or `timeout_s` seconds
+    pass; polls every `gcp_log_poll_s` seconds of the configuration (default 5: log
+    lines take seconds to arrive).
+
+    Returns `observe_cloud_run_startup`'s report, plus `duration_s`, the seconds waited.
+    """
+    poll_every_s = float((configuration or {}).get("gcp_log_poll_s", _POLL_EVERY_S))
+    started = time.monotonic()
+    deadline = started + timeout_s
+    while True:
+        report = observe_cloud_run_startup(
+            service, since, project=project, region=region,
+            configuration=configuration, secrets=secrets,
+        )  # fmt: skip
+        # the exit line can overtake the service's own last lines on their way to Logging
+        exited = report["exit_code"] is not None and report["startup_failed"] is not None
+        ended = report["ready"] or exited
+        if ended or time.monotonic() >= deadline:
+            return {**report, "duration_s": round(time.monotonic() - started, 3)}
+        time.sleep(min(poll_every_s, max(0.0, deadline - time.monotonic())))

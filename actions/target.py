@@ -1,0 +1,98 @@
+"""Where an experiment acts: the embedded testbed, or staging on Google Cloud.
+
+The configuration key `target` says which (`embedded` unless a profile says otherwise;
+`experiments/profiles/staging.json` says `staging`). Activities that have a staging
+equivalent take the configuration and dispatch on it, so the same experiment file runs
+in both places: a fresh service instance becomes a Cloud Run cold start, the flood a
+Cloud Run Job inside the VPC. Activities that only make sense on the testbed (the
+connector model's knobs) are not in `STAGING_ACTIVITIES`, and the kit's guardrails
+refuse an experiment that uses them on staging before anything runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration
+
+__all__ = [
+    "STAGING_ACTIVITIES",
+    "TARGETS",
+    "deployment_target",
+    "on_staging",
+    "staging_setting",
+    "unfold_gcp_settings",
+    "without_staging_equivalent",
+]
+
+TARGETS = ("embedded", "staging")
+
+# (module, function) of every activity that does the right thing on staging: it
+# dispatches to Google Cloud, or it only observes through URLs the profile gives.
+STAGING_ACTIVITIES = frozenset(
+    {
+        ("actions.service", "start_service_instance"),
+        ("actions.service", "stop_service_instance"),
+        ("actions.flood", "start_connection_flood"),
+        ("actions.flood", "stop_connection_flood"),
+        ("actions.database", "start_lock_pressure"),
+        ("actions.database", "stop_lock_pressure"),
+        ("probes.service", "service_health"),
+        ("probes.service", "observe_startup"),
+        ("probes.service", "cold_start"),
+        ("probes.service", "repeated_cold_starts"),
+        ("probes.database", "connection_time"),
+        ("probes.database", "pool_utilisation"),
+        ("probes.database", "server_pressure"),
+        ("probes.pressure", "compound_pressure"),
+        ("probes.pressure", "early_warning"),
+    }
+)
+_GOOGLE_CLOUD_MODULES = ("actions.gcp.", "probes.gcp.")
+
+
+def deployment_target(configuration: Configuration | None) -> str:
+    """`embedded` or `staging`; any other value is refused with one line."""
+    target = (configuration or {}).get("target") or "embedded"
+    if target not in TARGETS:
+        raise ActivityFailed(
+            f"configuration target={target!r} is unknown: use one of {', '.join(TARGETS)}"
+        )
+    return target
+
+
+def on_staging(configuration: Configuration | None) -> bool:
+    return deployment_target(configuration) == "staging"
+
+
+def staging_setting(configuration: Configuration | None, key: str, purpose: str) -> Any:
+    """The configuration's `key`, which staging needs for `purpose`; refused when unset."""
+    value = (configuration or {}).get(key)
+    if value in (None, ""):
+        raise ActivityFailed(
+            f"configuration {key} is not set: staging needs it for {purpose} (the staging "
+            "profile sets it; give it in a var-file of your own if you use another)"
+        )
+    return value
+
+
+def unfold_gcp_settings(configuration: Configuration) -> None:
+    """Copy the configuration's `gcp` object to the `gcp_<name>` keys that the kit and
+    chaostoolkit-google-cloud-platform read (`gcp_project_id`, `gcp_region`, ...).
+
+    Chaos Toolkit takes from a var-file only the keys an experiment declares, so every
+    experiment declares one `gcp: {}` and the staging profile puts its Google Cloud
+    settings there. Keys already set are kept.
+    """
+    settings = configuration.get("gcp")
+    if isinstance(settings, dict):
+        for name, value in settings.items():
+            configuration.setdefault(f"gcp_{name}", value)
+
+
+def without_staging_equivalent(module: str, func: str) -> bool:
+    """Whether the activity would act on the testbed, not staging, if run there."""
+    if module.startswith(_GOOGLE_CLOUD_MODULES):
+        return False
+    return (module, func) not in STAGING_ACTIVITIES
