@@ -70,8 +70,10 @@ def staging_setting(configuration: Configuration | None, key: str, purpose: str)
     """The configuration's `key`, which staging needs for `purpose`; refused when unset."""
     value = (configuration or {}).get(key)
     if value in (None, ""):
+        # a profile spells gcp_<name> as <name> inside its `gcp` object
+        field = f"gcp.{key[4:]}" if key.startswith("gcp_") else key
         raise ActivityFailed(
-            f"configuration {key} is not set: staging needs it for {purpose} (the staging "
+            f"configuration {field} is not set: staging needs it for {purpose} (the staging "
             "profile sets it; give it in a var-file of your own if you use another)"
         )
     return value

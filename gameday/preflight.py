@@ -1,7 +1,8 @@
 """Preflight: is the target healthy enough to hold a game day on?
 
 The service answers `/health`, the database accepts a connection, the connector's
-control API answers. An unhealthy target means the game day is skipped, with reasons.
+control API answers; on staging, the Cloud Run service can be read with the credentials
+at hand. An unhealthy target means the game day is skipped, with reasons.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ from typing import Any
 
 import asyncpg
 import httpx
+from chaoslib.exceptions import ActivityFailed
 
+from actions.gcp.api import project_and_region
+from actions.gcp.cloud_run import get_service, service_name
+from actions.target import on_staging, staging_setting, unfold_gcp_settings
 from testbed.failures import classify_connect_error
 
 __all__ = ["run_preflight"]
@@ -52,6 +57,18 @@ def _connector(url: str) -> str | None:
     return None
 
 
+def _cloud_run(configuration: dict[str, Any]) -> str | None:
+    """Staging: the credentials work and reach the service the cold starts roll out."""
+    unfold_gcp_settings(configuration)
+    try:
+        service = staging_setting(configuration, "gcp_cloud_run_service", "the cold starts")
+        project, region = project_and_region(configuration, None, None)
+        get_service(service_name(service, project, region), configuration, None)
+    except ActivityFailed as error:
+        return str(error)
+    return None
+
+
 def run_preflight(configuration: dict[str, Any]) -> dict[str, Any]:
     """`{"healthy", "checks": {name: "ok" | reason}, "reasons": [...]}`."""
     checks: dict[str, str] = {}
@@ -65,5 +82,7 @@ def run_preflight(configuration: dict[str, Any]) -> dict[str, Any]:
     )
     if configuration.get("connector_url"):
         checks["connector"] = _connector(configuration["connector_url"]) or "ok"
+    if on_staging(configuration):
+        checks["cloud_run"] = _cloud_run(dict(configuration)) or "ok"
     reasons = [reason for reason in checks.values() if reason != "ok"]
     return {"healthy": not reasons, "checks": checks, "reasons": reasons}

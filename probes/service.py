@@ -58,7 +58,8 @@ def observe_startup(instance: str, timeout_s: float = 120.0) -> dict[str, Any]:
     Returns `{"instance", "ready", "exit_code", "duration_s", "startup_failed",
     "failed_phase", "phases"}`; each phase is `{phase, name, status, started_at,
     elapsed_s, cause, detail}` as the service logged it, with `status` one of
-    succeeded, timeout, failed, blocked.
+    succeeded, timeout, failed, blocked. On staging the phases come from Cloud Logging,
+    and `rollout` says how the new revision's rollout ended (`succeeded`, `detail`).
     """
     started = registry.lookup(KIND, instance)
     if isinstance(started, CloudRunColdStart):
@@ -72,7 +73,8 @@ def observe_startup(instance: str, timeout_s: float = 120.0) -> dict[str, Any]:
 
 
 def _observe_cold_start(cold_start: CloudRunColdStart, timeout_s: float) -> dict[str, Any]:
-    return wait_for_cloud_run_startup(
+    """The startup from Cloud Logging, and how the rollout ended (`rollout`)."""
+    report = wait_for_cloud_run_startup(
         cold_start.service,
         cold_start.since,
         timeout_s,
@@ -81,6 +83,7 @@ def _observe_cold_start(cold_start: CloudRunColdStart, timeout_s: float) -> dict
         configuration=cold_start.configuration,
         secrets=cold_start.secrets,
     )
+    return {**report, "rollout": cold_start.finish(timeout_s - report["duration_s"])}
 
 
 def cold_start(

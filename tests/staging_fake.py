@@ -91,6 +91,7 @@ class FakeStaging:
         v2 = f"/v2/{LOCATION}"
         google.on("GET", f"{v2}/services/{SERVICE}", lambda r, m: (200, self.service))
         google.on("PATCH", f"{v2}/services/{SERVICE}", self._roll_out)
+        google.on("GET", f"{v2}/operations/rollout-([0-9]+)", self._rollout_operation)
         google.on("GET", f"{v2}/operations/(.+)", lambda r, m: (200, {"done": True}))
         google.on("GET", f"{v2}/jobs/([a-z0-9-]+)", self._get_job)
         google.on("POST", f"{v2}/jobs", self._create_job)
@@ -113,6 +114,21 @@ class FakeStaging:
         self.revisions.append(RunningRevision(uuid.uuid4().hex, started_at, instance))
         self.service = {**request.body, "latestCreatedRevision": f"{SERVICE}-{number:05d}"}
         return 200, {"name": f"{LOCATION}/operations/rollout-{number}"}
+
+    def _rollout_operation(self, request: Request, match: re.Match[str]) -> tuple[int, Any]:
+        """Done once the revision's instance is ready, failed once it exited."""
+        number = int(match.group(1))
+        revision = self.revisions[number - 2]
+        operation = {"name": f"{LOCATION}/operations/rollout-{number}", "done": False}
+        phases = [r for r in _read_json_lines(revision.instance.log_path)
+                  if r.get("event") == "phase"]  # fmt: skip
+        if revision.instance.process.poll() is not None:
+            operation.update(done=True, error={"code": 9, "message": (
+                f"Revision '{SERVICE}-{number:05d}' is not ready and cannot serve traffic. "
+                "The user-provided container failed to start and listen on the port")})  # fmt: skip
+        elif len(phases) == 7 and all(p["status"] == "succeeded" for p in phases):
+            operation["done"] = True
+        return 200, operation
 
     def _revision_entries(self, query: str) -> list[dict[str, Any]]:
         assert f'resource.labels.service_name = "{SERVICE}"' in query

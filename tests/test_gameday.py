@@ -150,7 +150,7 @@ def test_game_day_writes_journals_and_summary(testbed_home: Path, tmp_path: Path
 def test_unhealthy_target_skips_the_game_day(testbed_home: Path, tmp_path: Path) -> None:
     profile = tmp_path / "sick.json"
     profile.write_text(json.dumps({"configuration": {
-        "target": "elsewhere",
+        "target": "staging",
         "service_url": "http://127.0.0.1:1",
         "database_url": "postgresql://app:secret@127.0.0.1:1/app",
     }}))  # fmt: skip
@@ -165,6 +165,9 @@ def test_unhealthy_target_skips_the_game_day(testbed_home: Path, tmp_path: Path)
     assert summary["preflight"]["reasons"] == [
         "service http://127.0.0.1:1 is unreachable (ConnectError)",
         "database is unreachable (refused)",
+        "configuration gcp.cloud_run_service is not set: staging needs it for the cold "
+        "starts (the staging profile sets it; give it in a var-file of your own if you use "
+        "another)",
     ]
     assert summary["experiments"] == []
     assert "secret" not in (folder / "summary.json").read_text()

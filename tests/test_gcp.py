@@ -117,6 +117,20 @@ def test_api_errors_are_one_clear_line(
     assert "\n" not in str(failure.value)
 
 
+def test_an_unreachable_google_is_one_clear_line(gcp: dict) -> None:
+    closed = FakeGoogle()
+    closed.close()  # nothing listens there any more
+    closed.server.server_close()
+    configuration = {**gcp["configuration"], "gcp_api_endpoints": {"vpcaccess": closed.url}}
+    with pytest.raises(ActivityFailed) as failure:
+        set_vpc_connector_scaling("staging-vpc-connector", max_instances=12,
+                                  configuration=configuration, secrets=gcp["secrets"])  # fmt: skip
+    assert str(failure.value) == (
+        f"reading VPC connector {CONNECTOR[4:]}: Google Cloud is unreachable "
+        "(ConnectionRefusedError): check the network, or gcp.api_endpoints if you set it"
+    )
+
+
 def test_a_failed_operation_is_reported(google: FakeGoogle, gcp: dict) -> None:
     google.on("GET", CONNECTOR, (200, connector(high=6)))
     google.on("PATCH", CONNECTOR, (200, {"name": f"{LOCATION[4:]}/operations/op9"}))

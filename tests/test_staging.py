@@ -117,6 +117,10 @@ def test_phase3_timeout_reproduces_on_staging_by_switching_profile(
     )
     assert startup["failed_phase"]["cause"] == "too_many_connections"
     assert startup["exit_code"] == 3 and startup["startup_failed"] is True
+    assert startup["rollout"]["succeeded"] is False
+    assert "container failed to start" in startup["rollout"]["detail"]
+    steady = journal["steady_states"]["before"]["probes"][1]["output"]
+    assert steady["ready"] is True and steady["rollout"]["succeeded"] is True
     patches = [r for r in fake.google.requests if r.method == "PATCH" and "/services/" in r.path]
     # steady state before, the fresh instance, and the steady state back after the rollback
     assert len(patches) == len(fake.revisions) >= 3
@@ -221,3 +225,35 @@ def test_the_staging_suite_lists_every_experiment_that_can_run_on_staging() -> N
     suite = load_suite(REPO / "experiments" / "gameday-staging.toml")
     assert {e.path.resolve() for e in suite.experiments} == {p.resolve() for p in capable}
     assert [p.name for p in suite.profiles] == ["staging.json"]
+
+
+def test_a_staging_game_day_without_access_to_cloud_run_is_skipped(
+    testbed_home: Path, tmp_path: Path, key_pem: str
+) -> None:
+    google = FakeGoogle()
+    google.on(
+        "GET", f"/v2/{LOCATION}/services/backend",
+        (403, {"error": {"code": 403, "message": "Permission 'run.services.get' denied"}}),
+    )  # fmt: skip
+    key_file = tmp_path / "key.json"
+    key_file.write_text(json.dumps(service_account(f"{google.url}token", key_pem)))
+    journals = tmp_path / "journals"
+    try:
+        result = chaos(
+            "gameday", "run", "--suite", "experiments/gameday-staging.toml",
+            "--profile", str(layer(tmp_path, google)), "--journals", str(journals),
+            home=testbed_home, GOOGLE_APPLICATION_CREDENTIALS=str(key_file),
+            CHAOS_DATABASE_URL="postgresql://app@127.0.0.1:9/app",
+            CHAOS_DIRECT_DATABASE_URL="postgresql://app@127.0.0.1:9/app",
+        )  # fmt: skip
+    finally:
+        google.close()
+    assert result.returncode == 3, result.stdout + result.stderr
+    (summary_path,) = journals.glob("*/summary.json")
+    summary = json.loads(summary_path.read_text())
+    assert summary["status"] == "skipped" and summary["experiments"] == []
+    assert summary["preflight"]["checks"]["cloud_run"] == (
+        f"reading Cloud Run service {LOCATION}/services/backend: permission denied: grant "
+        "the role the README lists for this call (Permission 'run.services.get' denied)"
+    )
+    assert google.calls() == [("GET", f"/v2/{LOCATION}/services/backend")]

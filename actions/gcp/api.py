@@ -18,9 +18,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httplib2
 from chaosgcp import load_credentials
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
+from google.auth.exceptions import GoogleAuthError
 from googleapiclient.discovery import Resource, build
 from googleapiclient.errors import HttpError
 
@@ -46,13 +48,24 @@ def gcp_client(
 ) -> Resource:
     """A client for `api`/`version`, at its overridden endpoint if one is configured."""
     endpoint = ((configuration or {}).get("gcp_api_endpoints") or {}).get(api)
-    return build(
-        api,
-        version,
-        credentials=load_credentials(secrets),
-        client_options={"api_endpoint": endpoint} if endpoint else None,
-        static_discovery=True,
-        cache_discovery=False,
+    try:
+        return build(
+            api,
+            version,
+            credentials=load_credentials(secrets),
+            client_options={"api_endpoint": endpoint} if endpoint else None,
+            static_discovery=True,
+            cache_discovery=False,
+        )
+    except GoogleAuthError as error:
+        raise ActivityFailed(_credentials_hint(error)) from None
+
+
+def _credentials_hint(error: GoogleAuthError) -> str:
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return (
+        f"Google Cloud credentials: {reason}; set GOOGLE_APPLICATION_CREDENTIALS to a "
+        "service-account key file, or run `gcloud auth application-default login`"
     )
 
 
@@ -60,6 +73,13 @@ def call(request: Any, what: str) -> dict[str, Any]:
     """Execute a request; an API error becomes one ActivityFailed line naming `what`."""
     try:
         return request.execute(num_retries=0)
+    except GoogleAuthError as error:  # e.g. a key that no longer exists, a refused token
+        raise ActivityFailed(f"{what}: {_credentials_hint(error)}") from None
+    except (OSError, httplib2.HttpLib2Error) as error:
+        raise ActivityFailed(
+            f"{what}: Google Cloud is unreachable ({type(error).__name__}): check the "
+            "network, or gcp.api_endpoints if you set it"
+        ) from None
     except HttpError as error:
         status = error.resp.status
         try:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from actions.gcp.api import call, gcp_client, project_and_region, wait_for_operation
@@ -116,6 +117,23 @@ class CloudRunColdStart:
     def stop(self) -> dict[str, Any]:
         # Nothing to stop: Cloud Run keeps serving the last revision that became ready.
         return {"exit_code": None, "rollout": self.operation}
+
+    def finish(self, timeout_s: float) -> dict[str, Any]:
+        """Wait at most `timeout_s` for the rollout to end (so that the next rollout is
+        not refused as a conflict); a failed rollout is an outcome, not an error.
+        Returns `{"operation", "succeeded", "detail"}`."""
+        client = gcp_client("run", "v2", self.configuration, self.secrets)
+        operations = client.projects().locations().operations()
+        try:
+            wait_for_operation(
+                lambda: operations.get(name=self.operation),
+                f"rolling out Cloud Run service {self.service}",
+                self.configuration,
+                timeout_s=max(0.0, timeout_s),
+            )
+        except ActivityFailed as failure:
+            return {"operation": self.operation, "succeeded": False, "detail": str(failure)}
+        return {"operation": self.operation, "succeeded": True, "detail": None}
 
 
 def begin_cold_start(
