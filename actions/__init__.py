@@ -32,6 +32,7 @@ PROBE_MODULES = (
     "probes.pressure",
     "probes.gcp.monitoring",
     "probes.gcp.logging",
+    "probes.gcp.cloud_run",
 )
 
 

@@ -17,6 +17,7 @@ from actions.gcp.cloud_sql import (
 from actions.gcp.flood_job import start_cloud_run_flood, stop_cloud_run_flood
 from actions.gcp.vpc_connector import restore_vpc_connector, set_vpc_connector_scaling
 from actions.workers.flood_job import task_share
+from probes.gcp.cloud_run import cloud_run_status
 from probes.gcp.logging import observe_cloud_run_startup
 from probes.gcp.monitoring import cloud_sql_backends, connector_metrics
 from tests.gcp_fake import TOKEN, FakeGoogle, private_key_pem, service_account
@@ -407,3 +408,35 @@ def test_a_startup_still_under_way_is_not_ready(google: FakeGoogle, gcp: dict) -
     google.on("POST", "/v2/entries:list", (200, {"entries": entries}))
     report = observe_cloud_run_startup("backend", since="2026-11-21T02:00:00+00:00", **gcp)
     assert report["ready"] is False and report["exit_code"] is None
+
+
+def test_cloud_run_status_says_the_newest_revision_did_not_become_ready(
+    google: FakeGoogle, gcp: dict
+) -> None:
+    failed = "Revision 'backend-00002' is not ready and cannot serve traffic."
+    google.on(
+        "GET",
+        SERVICE,
+        (200, {**BACKEND, "latestCreatedRevision": f"{SERVICE[4:]}/revisions/backend-00002"}),
+    )
+    google.on("GET", f"{SERVICE}/revisions/backend-00002", (200, {"conditions": [
+        {"type": "Active", "state": "CONDITION_SUCCEEDED"},
+        {"type": "Ready", "state": "CONDITION_FAILED", "message": failed}]}))  # fmt: skip
+    google.on("GET", f"/v3/projects/{PROJECT}/timeSeries", (200, {"timeSeries": [
+        {"points": [{"value": {"int64Value": "2"}}]},
+        {"points": [{"value": {"int64Value": "1"}}]}]}))  # fmt: skip
+    status = cloud_run_status("backend", **gcp)
+    assert status == {
+        "service": SERVICE[4:],
+        "latest_created_revision": f"{SERVICE[4:]}/revisions/backend-00002",
+        "latest_ready_revision": "backend-00001",
+        "serving_latest": False,
+        "revision_ready": False,
+        "revision_message": failed,
+        "instances": 3,
+    }
+    metrics = google.requests[-1]
+    assert metrics.query["filter"] == [
+        'metric.type = "run.googleapis.com/container/instance_count" AND '
+        'resource.labels.service_name = "backend" AND resource.labels.location = "us-central1"'
+    ]

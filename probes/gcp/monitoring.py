@@ -10,11 +10,12 @@ from chaoslib.types import Configuration, Secrets
 
 from actions.gcp.api import call, gcp_client, project_and_region
 
-__all__ = ["cloud_sql_backends", "connector_metrics"]
+__all__ = ["cloud_run_instances", "cloud_sql_backends", "connector_metrics"]
 
 CONNECTOR_CPU = "vpcaccess.googleapis.com/connector/cpu/utilizations"
 CONNECTOR_INSTANCES = "vpcaccess.googleapis.com/connector/instances"
 SQL_BACKENDS = "cloudsql.googleapis.com/database/postgresql/num_backends"
+RUN_INSTANCES = "run.googleapis.com/container/instance_count"
 
 
 def _value(point: dict[str, Any]) -> float | None:
@@ -78,6 +79,22 @@ def connector_metrics(
         "utilisation": max(cpu) if cpu else None,
         "instances": int(sum(instances)) if instances else None,
     }
+
+
+def cloud_run_instances(
+    service: str,
+    minutes: float = 5.0,
+    project: str | None = None,
+    region: str | None = None,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
+) -> dict[str, Any]:
+    """The Cloud Run service's container instances (all revisions, all states), latest
+    over the last `minutes`. Returns `{"service", "instances"}` (null without a point)."""
+    project, region = project_and_region(configuration, project, region)
+    where = f'resource.labels.service_name = "{service}" AND resource.labels.location = "{region}"'
+    counts = _latest_per_series(project, RUN_INSTANCES, where, minutes, configuration, secrets)
+    return {"service": service, "instances": int(sum(counts)) if counts else None}
 
 
 def cloud_sql_backends(
