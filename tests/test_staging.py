@@ -77,7 +77,7 @@ def layer(folder: Path, google: FakeGoogle, **configuration: object) -> Path:
     return path
 
 
-RAISED = {"guardrails": {"max_database_connections": 120}}
+RAISED = {"guardrails": {"max_database_connections": 170}}
 
 
 @pytest.mark.slow
@@ -97,15 +97,15 @@ def test_phase3_timeout_reproduces_on_staging_by_switching_profile(
     assert journal["startup_chaos_kit"]["verdict"] == "reproduced"
     runs = {r["activity"]["name"]: r["output"] for r in journal["run"] + journal["rollbacks"]}
 
-    # the flood: a Cloud Run Job of ceil(120 / 25) tasks, behind the connector
+    # the flood: a Cloud Run Job of ceil(170 / 25) tasks, behind the connector
     flood = runs["flood-database-connections"]
-    assert flood["tasks"] == 5 and flood["attempted"] == 120
+    assert flood["tasks"] == 7 and flood["attempted"] == 170
     assert flood["established"] > 0 and flood["failed"]["too_many_connections"] > 0
     (create,) = [r for r in fake.google.requests if r.method == "POST" and r.path.endswith("/jobs")]
     assert create.query["jobId"] == ["chaos-flood"]
     task = create.body["template"]["template"]
     env_vars = {e["name"]: e for e in task["containers"][0]["env"]}
-    assert env_vars["FLOOD_CONNECTIONS"]["value"] == "120"
+    assert env_vars["FLOOD_CONNECTIONS"]["value"] == "170"
     assert env_vars["FLOOD_DSN"]["valueSource"]["secretKeyRef"]["secret"] == FLOOD_SECRET
     assert task["vpcAccess"]["connector"] == f"{LOCATION}/connectors/staging-vpc-connector"
     assert runs["stop-connection-flood"]["cancelled"] == flood["execution"]
