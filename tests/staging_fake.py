@@ -10,6 +10,7 @@ returns what they printed. Only the control plane is fake; the failure chain is 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import asyncpg
 
 from testbed.instances import ServiceInstance, launch_service
 from testbed.processes import stop_popen
@@ -73,9 +76,11 @@ class FakeStaging:
         deployed: ServiceSettings,
         secrets: dict[str, str],
         work_dir: Path,
+        admin_dsn: str,
         connector_cpu: float = 0.3,
     ) -> None:
         self.google, self.deployed, self.secrets = google, deployed, secrets
+        self.admin_dsn = admin_dsn
         self.work_dir, self.connector_cpu = work_dir, connector_cpu
         self.revisions: list[RunningRevision] = []
         self.jobs: dict[str, dict[str, Any]] = {}
@@ -221,10 +226,31 @@ class FakeStaging:
         return 400, {"error": {"code": 400, "message": f"unexpected filter {query}"}}
 
     def _metrics(self, request: Request, match: re.Match[str]) -> tuple[int, Any]:
+        """The connector's CPU is a set figure (nothing here measures it); Cloud SQL's
+        backends are the stand-in database's sessions, counted now."""
         (query,) = request.query["filter"]
-        assert 'resource.labels.connector_name = "staging-vpc-connector"' in query
-        value = {"int64Value": "2"} if "instances" in query else {"doubleValue": self.connector_cpu}
+        if "num_backends" in query:
+            assert f'resource.labels.database_id = "{PROJECT}:netra-staging-db"' in query
+            value = {"int64Value": str(self._backends())}
+        elif "instances" in query:
+            assert 'resource.labels.connector_name = "staging-vpc-connector"' in query
+            value = {"int64Value": "2"}
+        else:
+            assert 'resource.labels.connector_name = "staging-vpc-connector"' in query
+            value = {"doubleValue": self.connector_cpu}
         return 200, {"timeSeries": [{"points": [{"value": value}]}]}
+
+    def _backends(self) -> int:
+        async def count() -> int:
+            conn = await asyncpg.connect(self.admin_dsn)
+            try:
+                return await conn.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+                )
+            finally:
+                await conn.close()
+
+        return asyncio.run(count())
 
     # --- the test's view ---------------------------------------------------------------
 

@@ -47,7 +47,8 @@ def staging(
         connect_retry_s=0.2,
     )  # fmt: skip
     work = kit_dirs("staging")
-    fake = FakeStaging(google, deployed, {FLOOD_SECRET: endpoints["direct_database_url"]}, work)
+    secrets = {FLOOD_SECRET: endpoints["direct_database_url"]}
+    fake = FakeStaging(google, deployed, secrets, work, endpoints["admin_database_url"])
     key_file = work / "chaos-kit-staging.json"
     key_file.write_text(json.dumps(service_account(f"{google.url}token", key_pem)))
     env = {
@@ -71,7 +72,8 @@ def layer(folder: Path, google: FakeGoogle, **configuration: object) -> Path:
     object is replaced whole, so it starts from the profile's), and `configuration`."""
     gcp = json.loads(STAGING_PROFILE.read_text())["configuration"]["gcp"]
     endpoints = {api: google.url for api in ("run", "logging", "monitoring")}
-    gcp = {**gcp, "operation_poll_s": 0.05, "log_poll_s": 0.1, "api_endpoints": endpoints}
+    gcp = {**gcp, "operation_poll_s": 0.05, "log_poll_s": 0.1, "timeline_interval_s": 0.5,
+           "api_endpoints": endpoints}  # fmt: skip
     path = folder / "at-the-fake.json"
     path.write_text(json.dumps({"configuration": {"gcp": gcp, **configuration}}))
     return path
@@ -125,6 +127,11 @@ def test_phase3_timeout_reproduces_on_staging_by_switching_profile(
     # steady state before, the fresh instance, and the steady state back after the rollback
     assert len(patches) == len(fake.revisions) >= 3
     assert journal["startup_chaos_kit"]["recovery"]["recovered"] is True
+
+    # the timeline, from Cloud Monitoring: the flood shows in Cloud SQL's backends
+    timeline = journal["startup_chaos_kit"]["timeline"]
+    assert {s["connector_utilisation"] for s in timeline} == {0.3}
+    assert max(s["database_in_use"] for s in timeline) >= 90
 
     # nothing left: every task ended, no flood session, no secret in the journal
     assert all(p.poll() is not None for p in fake.task_processes())
