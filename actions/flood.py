@@ -19,7 +19,11 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from actions.gcp.flood_job import start_cloud_run_flood, stop_cloud_run_flood
+from actions.gcp.flood_job import (
+    CONNECTIONS_PER_TASK,
+    start_cloud_run_flood,
+    stop_cloud_run_flood,
+)
 from actions.target import on_staging, staging_setting
 from actions.workers.pressure import APPLICATION_PREFIX as PRESSURE_PREFIX
 from actions.workers.pressure import start_pressure, stop_pressure
@@ -35,6 +39,11 @@ DEFAULT_CAP = 1000
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ActivityFailed(message)
+
+
+def _cloud_run_job(name: str) -> str:
+    """The Cloud Run Job that holds the flood `name` on staging."""
+    return f"chaos-{name}"
 
 
 def start_connection_flood(
@@ -93,12 +102,12 @@ def start_connection_flood(
             ),
             connector=staging_setting(configuration, "gcp_vpc_connector", "the flood's egress"),
             connections_per_task=int(
-                (configuration or {}).get("gcp_flood_connections_per_task", 25)
+                (configuration or {}).get("gcp_flood_connections_per_task", CONNECTIONS_PER_TASK)
             ),
             hold_s=hold_s,
             ramp_s=ramp_s,
             connect_timeout_s=connect_timeout_s,
-            job=f"chaos-{name}",
+            job=_cloud_run_job(name),
             configuration=configuration,
             secrets=secrets,
         )
@@ -137,5 +146,5 @@ def stop_connection_flood(
     and returns `{"job", "running", "cancelled"}`.
     """
     if on_staging(configuration):
-        return stop_cloud_run_flood(f"chaos-{name}")
+        return stop_cloud_run_flood(_cloud_run_job(name))
     return stop_pressure(KIND, name)

@@ -29,13 +29,15 @@ from googleapiclient.errors import HttpError
 __all__ = [
     "call",
     "gcp_client",
+    "log_poll_s",
     "project_and_region",
     "read_log_entries",
     "wait_for_operation",
 ]
 
 _POLL_EVERY_S = 2.0
-_OPERATION_TIMEOUT_S = 900.0
+_LOG_POLL_S = 5.0  # log lines take seconds to reach Cloud Logging
+OPERATION_TIMEOUT_S = 900.0
 _HINTS = {
     403: "permission denied: grant the role the README lists for this call",
     404: "not found: check the project, region and name",
@@ -109,12 +111,17 @@ def read_log_entries(
     return call(entries.list(body=body), what).get("entries") or []
 
 
+def log_poll_s(configuration: Configuration | None) -> float:
+    """Seconds between two reads of Cloud Logging: `gcp_log_poll_s`, default 5."""
+    return float((configuration or {}).get("gcp_log_poll_s", _LOG_POLL_S))
+
+
 def wait_for_operation(
     get: Callable[[], Any],
     what: str,
     configuration: Configuration | None,
     is_done: Callable[[dict[str, Any]], bool] = lambda op: bool(op.get("done")),
-    timeout_s: float = _OPERATION_TIMEOUT_S,
+    timeout_s: float = OPERATION_TIMEOUT_S,
 ) -> dict[str, Any]:
     """Poll a long-running operation until it is done; its error becomes ActivityFailed.
     It polls every `gcp_operation_poll_s` seconds of the configuration (default 2)."""

@@ -21,7 +21,13 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from actions.gcp.api import call, gcp_client, project_and_region, wait_for_operation
+from actions.gcp.api import (
+    OPERATION_TIMEOUT_S,
+    call,
+    gcp_client,
+    project_and_region,
+    wait_for_operation,
+)
 from actions.gcp.vpc_connector import connector_name
 from actions.undo import remember_first, undo
 from testbed.instances import KIND as SERVICE_INSTANCE_KIND
@@ -53,14 +59,27 @@ def _patch_service(
     return call(services.patch(name=name, body=body), f"updating Cloud Run service {name}")["name"]
 
 
+def _wait_for_rollout(
+    operation: str,
+    what: str,
+    configuration: Configuration | None,
+    secrets: Secrets | None,
+    timeout_s: float = OPERATION_TIMEOUT_S,
+) -> None:
+    """Wait for a rollout's operation; a failed one raises ActivityFailed naming `what`."""
+    operations = gcp_client("run", "v2", configuration, secrets).projects().locations().operations()
+    wait_for_operation(
+        lambda: operations.get(name=operation), what, configuration, timeout_s=timeout_s
+    )
+
+
 def replace_service(
     name: str, body: dict[str, Any], configuration: Configuration | None, secrets: Secrets | None
 ) -> dict[str, Any]:
     """Send the service back with `body`'s changes; wait for the new revision."""
     operation = _patch_service(name, body, configuration, secrets)
-    operations = gcp_client("run", "v2", configuration, secrets).projects().locations().operations()
     what = f"updating Cloud Run service {name}"
-    wait_for_operation(lambda: operations.get(name=operation), what, configuration)
+    _wait_for_rollout(operation, what, configuration, secrets)
     return get_service(name, configuration, secrets)
 
 
@@ -122,13 +141,12 @@ class CloudRunColdStart:
         """Wait at most `timeout_s` for the rollout to end (so that the next rollout is
         not refused as a conflict); a failed rollout is an outcome, not an error.
         Returns `{"operation", "succeeded", "detail"}`."""
-        client = gcp_client("run", "v2", self.configuration, self.secrets)
-        operations = client.projects().locations().operations()
         try:
-            wait_for_operation(
-                lambda: operations.get(name=self.operation),
+            _wait_for_rollout(
+                self.operation,
                 f"rolling out Cloud Run service {self.service}",
                 self.configuration,
+                self.secrets,
                 timeout_s=max(0.0, timeout_s),
             )
         except ActivityFailed as failure:

@@ -23,6 +23,7 @@ from chaoslib.types import Configuration, Secrets
 from actions.gcp.api import (
     call,
     gcp_client,
+    log_poll_s,
     project_and_region,
     read_log_entries,
     wait_for_operation,
@@ -35,9 +36,9 @@ __all__ = ["start_cloud_run_flood", "stop_cloud_run_flood"]
 
 KIND = "gcp-flood-job"
 MAX_TASKS = 100
+CONNECTIONS_PER_TASK = 25
 _JOB_ID = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 _TASK_START_S = 120.0  # a task's container must be pulled and started before it ramps
-_LOG_POLL_S = 5.0
 
 
 class _RunningExecution:
@@ -127,7 +128,7 @@ def _wait_for_ramps(
         f'AND labels."run.googleapis.com/execution_name" = "{execution}" '
         'AND jsonPayload.event = "ramped"'
     )
-    poll_every_s = float((configuration or {}).get("gcp_log_poll_s", _LOG_POLL_S))
+    poll_every_s = log_poll_s(configuration)
     deadline = time.monotonic() + timeout_s
     what = f"reading the logs of Cloud Run Job {job}"
     while True:
@@ -153,7 +154,7 @@ def start_cloud_run_flood(
     image: str,
     dsn_secret: str,
     connector: str,
-    connections_per_task: int = 25,
+    connections_per_task: int = CONNECTIONS_PER_TASK,
     hold_s: float = 300.0,
     ramp_s: float = 0.0,
     connect_timeout_s: float = 35.0,

@@ -13,14 +13,13 @@ from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
-from actions.gcp.api import project_and_region, read_log_entries
+from actions.gcp.api import log_poll_s, project_and_region, read_log_entries
 from testbed.instances import phase_ended_at
 from testbed.service.startup import PHASE_NAMES
 
 __all__ = ["observe_cloud_run_startup", "wait_for_cloud_run_startup"]
 
 EXIT_3 = "Container called exit(3)"
-_POLL_EVERY_S = 5.0
 
 
 def _payload(entry: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +105,7 @@ def wait_for_cloud_run_startup(
 
     Returns `observe_cloud_run_startup`'s report, plus `duration_s`, the seconds waited.
     """
-    poll_every_s = float((configuration or {}).get("gcp_log_poll_s", _POLL_EVERY_S))
+    poll_every_s = log_poll_s(configuration)
     started = time.monotonic()
     deadline = started + timeout_s
     while True:
