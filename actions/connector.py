@@ -14,7 +14,7 @@ import httpx
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from actions.undo import remember_first, undo
+from chaoskit.actions.undo import remember_first, undo
 
 __all__ = [
     "restore_connector",

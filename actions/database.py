@@ -19,13 +19,13 @@ import asyncpg
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from actions.acquisition_storm import run_storm
-from actions.undo import remember_first, undo
-from actions.workers.pressure import APPLICATION_PREFIX, start_pressure, stop_pressure
-from testbed.lifecycle import TestbedError, restart_postgres
-from testbed.service.settings import ServiceSettings, SettingsError
-from testbed.state import read_state
-from testbed.targets import TargetError, check_load_target
+from chaoskit.actions.acquisition_storm import run_storm
+from chaoskit.actions.undo import remember_first, undo
+from chaoskit.actions.workers.pressure import APPLICATION_PREFIX, start_pressure, stop_pressure
+from chaoskit.testbed.lifecycle import TestbedError, restart_postgres
+from chaoskit.testbed.service.settings import ServiceSettings, SettingsError
+from chaoskit.testbed.state import read_state
+from chaoskit.testbed.targets import TargetError, check_load_target
 
 __all__ = [
     "restore_max_connections",
@@ -178,7 +178,9 @@ def start_cpu_pressure(
     _check_duration(duration_s)
     dsn = _target(database_url, configuration, allowed_targets)
     params = {"kind": "cpu", "target_dsn": dsn, "workers": workers, "duration_s": duration_s}
-    return start_pressure("cpu", name, "actions.workers.session_pressure", params, "ready", 30.0)
+    return start_pressure(
+        "cpu", name, "chaoskit.actions.workers.session_pressure", params, "ready", 30.0
+    )
 
 
 def stop_cpu_pressure(name: str = "cpu") -> dict[str, Any]:
@@ -231,7 +233,9 @@ def start_lock_pressure(
         "mode": normalised,
         "duration_s": duration_s,
     }
-    return start_pressure("lock", name, "actions.workers.session_pressure", params, "ready", 30.0)
+    return start_pressure(
+        "lock", name, "chaoskit.actions.workers.session_pressure", params, "ready", 30.0
+    )
 
 
 def stop_lock_pressure(name: str = "lock") -> dict[str, Any]:

@@ -7,7 +7,7 @@ cleanup can terminate them server-side.
 
 On staging (configuration `target: staging`) the flood must come from inside the VPC,
 through the Serverless VPC Access connector: it runs as the Cloud Run Job
-`chaos-<name>` (`actions.gcp.flood_job`), with the image, database-URL secret and
+`chaos-<name>` (`chaoskit.actions.gcp.flood_job`), with the image, database-URL secret and
 connector the profile names.
 """
 
@@ -19,15 +19,15 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from actions.gcp.flood_job import (
+from chaoskit.actions.gcp.flood_job import (
     CONNECTIONS_PER_TASK,
     start_cloud_run_flood,
     stop_cloud_run_flood,
 )
-from actions.target import on_staging, staging_setting
-from actions.workers.pressure import APPLICATION_PREFIX as PRESSURE_PREFIX
-from actions.workers.pressure import start_pressure, stop_pressure
-from testbed.targets import TargetError, check_load_target
+from chaoskit.actions.target import on_staging, staging_setting
+from chaoskit.actions.workers.pressure import APPLICATION_PREFIX as PRESSURE_PREFIX
+from chaoskit.actions.workers.pressure import start_pressure, stop_pressure
+from chaoskit.testbed.targets import TargetError, check_load_target
 
 __all__ = ["start_connection_flood", "stop_connection_flood"]
 
@@ -119,7 +119,7 @@ def start_connection_flood(
     ramped = start_pressure(
         KIND,
         name,
-        "actions.workers.connection_flood",
+        "chaoskit.actions.workers.connection_flood",
         {
             "connections": connections,
             "target_dsn": target_dsn,

@@ -12,13 +12,13 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from actions.gcp.cloud_run import begin_cold_start
-from actions.target import on_staging, staging_setting
-from testbed import registry
-from testbed.instances import KIND, launch_service, service_settings
-from testbed.service.settings import SettingsError
-from testbed.state import testbed_home
-from testbed.targets import redact_dsn
+from chaoskit.actions.gcp.cloud_run import begin_cold_start
+from chaoskit.actions.target import on_staging, staging_setting
+from chaoskit.testbed import registry
+from chaoskit.testbed.instances import KIND, launch_service, service_settings
+from chaoskit.testbed.service.settings import SettingsError
+from chaoskit.testbed.state import testbed_home
+from chaoskit.testbed.targets import redact_dsn
 
 __all__ = ["start_service_instance", "stop_service_instance"]
 
@@ -39,7 +39,7 @@ def start_service_instance(
     """Start a fresh instance of the service (a cold start) and return at once.
 
     The instance runs the 7-phase startup against `database_url`; observe it with
-    `probes.service.observe_startup(instance=name)`. It exits by itself if its startup
+    `chaoskit.probes.service.observe_startup(instance=name)`. It exits by itself if its startup
     fails (exit code 3), and with the experiment's process in any case.
 
     On staging it rolls out a new revision of the Cloud Run service instead; the

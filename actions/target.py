@@ -32,24 +32,24 @@ TARGETS = ("embedded", "staging")
 # dispatches to Google Cloud, or it only observes through URLs the profile gives.
 STAGING_ACTIVITIES = frozenset(
     {
-        ("actions.service", "start_service_instance"),
-        ("actions.service", "stop_service_instance"),
-        ("actions.flood", "start_connection_flood"),
-        ("actions.flood", "stop_connection_flood"),
-        ("actions.database", "start_lock_pressure"),
-        ("actions.database", "stop_lock_pressure"),
-        ("probes.service", "service_health"),
-        ("probes.service", "observe_startup"),
-        ("probes.service", "cold_start"),
-        ("probes.service", "repeated_cold_starts"),
-        ("probes.database", "connection_time"),
-        ("probes.database", "pool_utilisation"),
-        ("probes.database", "server_pressure"),
-        ("probes.pressure", "compound_pressure"),
-        ("probes.pressure", "early_warning"),
+        ("chaoskit.actions.service", "start_service_instance"),
+        ("chaoskit.actions.service", "stop_service_instance"),
+        ("chaoskit.actions.flood", "start_connection_flood"),
+        ("chaoskit.actions.flood", "stop_connection_flood"),
+        ("chaoskit.actions.database", "start_lock_pressure"),
+        ("chaoskit.actions.database", "stop_lock_pressure"),
+        ("chaoskit.probes.service", "service_health"),
+        ("chaoskit.probes.service", "observe_startup"),
+        ("chaoskit.probes.service", "cold_start"),
+        ("chaoskit.probes.service", "repeated_cold_starts"),
+        ("chaoskit.probes.database", "connection_time"),
+        ("chaoskit.probes.database", "pool_utilisation"),
+        ("chaoskit.probes.database", "server_pressure"),
+        ("chaoskit.probes.pressure", "compound_pressure"),
+        ("chaoskit.probes.pressure", "early_warning"),
     }
 )
-_GOOGLE_CLOUD_MODULES = ("actions.gcp.", "probes.gcp.")
+_GOOGLE_CLOUD_MODULES = ("chaoskit.actions.gcp.", "chaoskit.probes.gcp.")
 
 
 def deployment_target(configuration: Configuration | None) -> str:

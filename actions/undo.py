@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from testbed import registry
+from chaoskit.testbed import registry
 
 __all__ = ["SavedState", "remember_first", "undo"]
 

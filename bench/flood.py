@@ -18,8 +18,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from actions.flood import start_connection_flood, stop_connection_flood
-from testbed.postgres import EmbeddedPostgres, run_pgbench
+from chaoskit.actions.flood import start_connection_flood, stop_connection_flood
+from chaoskit.testbed.postgres import EmbeddedPostgres, run_pgbench
 
 
 def pgbench_connections_per_s(dsn: str, clients: int, seconds: int) -> float:

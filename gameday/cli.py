@@ -9,12 +9,12 @@ from pathlib import Path
 
 import click
 
-from gameday.lock import LockHeld
-from gameday.report import write_reports
-from gameday.runner import EXIT_CODES, run_gameday
-from gameday.schedule import CronError, next_ticks, run_schedule
-from gameday.suite import SuiteError, load_suite
-from testbed.cli import output_console
+from chaoskit.gameday.lock import LockHeld
+from chaoskit.gameday.report import write_reports
+from chaoskit.gameday.runner import EXIT_CODES, run_gameday
+from chaoskit.gameday.schedule import CronError, next_ticks, run_schedule
+from chaoskit.gameday.suite import SuiteError, load_suite
+from chaoskit.testbed.cli import output_console
 
 __all__ = ["gameday"]
 

@@ -2,7 +2,7 @@
 
 Declared first in every experiment's `controls` (before the testbed's), it:
 
-- before the experiment: unfolds the profile's `gcp` settings (see `actions.target`),
+- before the experiment: unfolds the profile's `gcp` settings (see `chaoskit.actions.target`),
   checks the expectations are well formed and the guardrails
   hold, or refuses the run (status `interrupted`, nothing touched, nothing to undo);
   arms a watchdog that interrupts the run, rollbacks included, at `max_run_duration_s`;
@@ -29,13 +29,13 @@ from chaoslib.exit import exit_gracefully
 from chaoslib.rollback import run_rollbacks
 from chaoslib.types import Configuration, Experiment, Journal, Secrets
 
-from actions.target import unfold_gcp_settings
-from gameday.expectations import ExpectationError, evaluate_expectations
-from gameday.guardrails import GuardrailRefusal, check_guardrails
-from gameday.recovery import wait_for_recovery
-from gameday.timeline import TimelineSampler
-from gameday.verdict import decide_verdict
-from testbed.targets import redact_secrets
+from chaoskit.actions.target import unfold_gcp_settings
+from chaoskit.gameday.expectations import ExpectationError, evaluate_expectations
+from chaoskit.gameday.guardrails import GuardrailRefusal, check_guardrails
+from chaoskit.gameday.recovery import wait_for_recovery
+from chaoskit.gameday.timeline import TimelineSampler
+from chaoskit.gameday.verdict import decide_verdict
+from chaoskit.testbed.targets import redact_secrets
 
 __all__ = [
     "EXTENSION",

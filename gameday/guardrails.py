@@ -19,8 +19,8 @@ from chaoslib import substitute
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Experiment, Secrets
 
-from actions.target import deployment_target, without_staging_equivalent
-from testbed.targets import TargetError, check_load_target
+from chaoskit.actions.target import deployment_target, without_staging_equivalent
+from chaoskit.testbed.targets import TargetError, check_load_target
 
 __all__ = ["DEFAULT_LIMITS", "GuardrailRefusal", "check_guardrails", "effective_limits"]
 
@@ -53,11 +53,13 @@ def _storm_connections(args: Mapping[str, Any]) -> int:
 
 
 _CONNECTIONS_OPENED: dict[tuple[str, str], Callable[[Mapping[str, Any]], int]] = {
-    ("actions.flood", "start_connection_flood"): lambda a: int(a.get("connections", 0)),
-    ("actions.database", "start_cpu_pressure"): lambda a: int(a.get("workers", 0)),
-    ("actions.database", "start_lock_pressure"): lambda a: 1,
-    ("actions.database", "start_acquisition_storm"): _storm_connections,
-    ("actions.gcp.flood_job", "start_cloud_run_flood"): lambda a: int(a.get("connections", 0)),
+    ("chaoskit.actions.flood", "start_connection_flood"): lambda a: int(a.get("connections", 0)),
+    ("chaoskit.actions.database", "start_cpu_pressure"): lambda a: int(a.get("workers", 0)),
+    ("chaoskit.actions.database", "start_lock_pressure"): lambda a: 1,
+    ("chaoskit.actions.database", "start_acquisition_storm"): _storm_connections,
+    ("chaoskit.actions.gcp.flood_job", "start_cloud_run_flood"): lambda a: int(
+        a.get("connections", 0)
+    ),
 }
 
 

@@ -14,10 +14,10 @@ import asyncpg
 import httpx
 from chaoslib.exceptions import ActivityFailed
 
-from actions.gcp.api import project_and_region
-from actions.gcp.cloud_run import get_service, service_name
-from actions.target import on_staging, staging_setting, unfold_gcp_settings
-from testbed.failures import classify_connect_error
+from chaoskit.actions.gcp.api import project_and_region
+from chaoskit.actions.gcp.cloud_run import get_service, service_name
+from chaoskit.actions.target import on_staging, staging_setting, unfold_gcp_settings
+from chaoskit.testbed.failures import classify_connect_error
 
 __all__ = ["run_preflight"]
 

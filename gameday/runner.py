@@ -27,16 +27,22 @@ from chaoslib.types import Strategy
 from chaostoolkit.signals import SignalRecorder
 from rich.console import Console
 
-from gameday.control import JOURNAL_KEY
-from gameday.lock import gameday_lock
-from gameday.preflight import run_preflight
-from gameday.progress import GameDayProgress
-from gameday.report import write_reports
-from gameday.suite import Suite, SuiteExperiment
-from testbed import registry
-from testbed.lifecycle import TestbedError, is_up, testbed_down, testbed_endpoints, testbed_up
-from testbed.state import read_state, testbed_home, write_json_atomically
-from testbed.targets import redact_secrets
+from chaoskit.gameday.control import JOURNAL_KEY
+from chaoskit.gameday.lock import gameday_lock
+from chaoskit.gameday.preflight import run_preflight
+from chaoskit.gameday.progress import GameDayProgress
+from chaoskit.gameday.report import write_reports
+from chaoskit.gameday.suite import Suite, SuiteExperiment
+from chaoskit.testbed import registry
+from chaoskit.testbed.lifecycle import (
+    TestbedError,
+    is_up,
+    testbed_down,
+    testbed_endpoints,
+    testbed_up,
+)
+from chaoskit.testbed.state import read_state, testbed_home, write_json_atomically
+from chaoskit.testbed.targets import redact_secrets
 
 __all__ = ["EXIT_CODES", "GameDayResult", "new_gameday_id", "run_gameday"]
 

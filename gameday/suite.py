@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gameday.verdict import VERDICTS
+from chaoskit.gameday.verdict import VERDICTS
 
 __all__ = ["Suite", "SuiteError", "SuiteExperiment", "load_suite"]
 

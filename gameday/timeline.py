@@ -19,10 +19,10 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from actions.target import on_staging
-from probes.connector import connector_state
-from probes.database import pool_utilisation
-from probes.gcp.monitoring import cloud_sql_backends, connector_metrics
+from chaoskit.actions.target import on_staging
+from chaoskit.probes.connector import connector_state
+from chaoskit.probes.database import pool_utilisation
+from chaoskit.probes.gcp.monitoring import cloud_sql_backends, connector_metrics
 
 __all__ = ["TimelineSampler"]
 

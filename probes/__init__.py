@@ -1,0 +1,1 @@
+"""Observations, as Chaos Toolkit Python activities (`chaoskit.probes`)."""

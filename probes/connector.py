@@ -8,7 +8,7 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from actions.connector import call_connector, connector_api
+from chaoskit.actions.connector import call_connector, connector_api
 
 __all__ = ["connector_events", "connector_state", "connector_utilisation"]
 

@@ -12,8 +12,8 @@ import asyncpg
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from testbed.failures import classify_connect_error
-from testbed.stats import percentiles
+from chaoskit.testbed.failures import classify_connect_error
+from chaoskit.testbed.stats import percentiles
 
 __all__ = ["connection_time", "pool_utilisation", "server_pressure"]
 

@@ -17,10 +17,10 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from actions.target import on_staging, staging_setting
-from probes.connector import connector_state
-from probes.database import connection_time, pool_utilisation
-from probes.gcp.monitoring import connector_metrics
+from chaoskit.actions.target import on_staging, staging_setting
+from chaoskit.probes.connector import connector_state
+from chaoskit.probes.database import connection_time, pool_utilisation
+from chaoskit.probes.gcp.monitoring import connector_metrics
 
 __all__ = ["compound_pressure", "early_warning"]
 

@@ -11,13 +11,13 @@ import httpx
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from actions.gcp.cloud_run import CloudRunColdStart, begin_cold_start
-from actions.target import on_staging, staging_setting
-from probes.gcp.logging import wait_for_cloud_run_startup
-from testbed import registry
-from testbed.instances import KIND, ServiceInstance, launch_service, service_settings
-from testbed.service.settings import SettingsError
-from testbed.state import testbed_home
+from chaoskit.actions.gcp.cloud_run import CloudRunColdStart, begin_cold_start
+from chaoskit.actions.target import on_staging, staging_setting
+from chaoskit.probes.gcp.logging import wait_for_cloud_run_startup
+from chaoskit.testbed import registry
+from chaoskit.testbed.instances import KIND, ServiceInstance, launch_service, service_settings
+from chaoskit.testbed.service.settings import SettingsError
+from chaoskit.testbed.state import testbed_home
 
 __all__ = ["cold_start", "observe_startup", "repeated_cold_starts", "service_health"]
 
@@ -52,7 +52,7 @@ def observe_startup(instance: str, timeout_s: float = 120.0) -> dict[str, Any]:
     """Wait until the instance `instance` is ready or has exited, and report its startup.
 
     Arguments:
-        instance: the name given to `actions.service.start_service_instance`.
+        instance: the name given to `chaoskit.actions.service.start_service_instance`.
         timeout_s: seconds to wait at most.
 
     Returns `{"instance", "ready", "exit_code", "duration_s", "startup_failed",
@@ -67,7 +67,7 @@ def observe_startup(instance: str, timeout_s: float = 120.0) -> dict[str, Any]:
     if not isinstance(started, ServiceInstance):
         raise ActivityFailed(
             f"no service instance named {instance!r} was started in this run: start it "
-            "with actions.service.start_service_instance first"
+            "with chaoskit.actions.service.start_service_instance first"
         )
     return started.observe_startup(timeout_s)
 
@@ -101,7 +101,7 @@ def cold_start(
 ) -> dict[str, Any]:
     """Start a throwaway instance, observe its startup, stop it: can a fresh one start?
 
-    Arguments are those of `actions.service.start_service_instance` (seconds for every
+    Arguments are those of `chaoskit.actions.service.start_service_instance` (seconds for every
     `_s`), plus `timeout_s`, the longest wait for the startup to end. On staging it is
     a Cloud Run cold start (a new revision), observed from Cloud Logging.
 

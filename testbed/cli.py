@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from testbed.lifecycle import (
+from chaoskit.testbed.lifecycle import (
     DEFAULT_MAX_CONNECTIONS,
     TestbedError,
     testbed_down,

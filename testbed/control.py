@@ -21,9 +21,9 @@ from typing import Any
 from chaoslib.exceptions import InterruptExecution
 from chaoslib.types import Configuration
 
-from testbed import registry
-from testbed.lifecycle import TestbedError, testbed_down, testbed_endpoints, testbed_up
-from testbed.state import read_state
+from chaoskit.testbed import registry
+from chaoskit.testbed.lifecycle import TestbedError, testbed_down, testbed_endpoints, testbed_up
+from chaoskit.testbed.state import read_state
 
 __all__ = ["after_experiment_control", "before_experiment_control", "cleanup_control"]
 

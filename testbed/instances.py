@@ -1,6 +1,6 @@
 """Service instances as processes: start one, watch its startup, stop it.
 
-Each instance is a real `python -m testbed.service` process (real uvicorn), writing its
+Each instance is a real `python -m chaoskit.testbed.service` process (real uvicorn), writing its
 phase lines to `<log dir>/<name>.log`. An instance started for an experiment exits with
 the process that started it; the testbed's long-running instance is detached.
 """
@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 
-from testbed.postgres import find_free_port
-from testbed.processes import stop_popen
-from testbed.service.settings import ServiceSettings
+from chaoskit.testbed.postgres import find_free_port
+from chaoskit.testbed.processes import stop_popen
+from chaoskit.testbed.service.settings import ServiceSettings
 
 __all__ = [
     "ServiceInstance",
@@ -137,7 +137,7 @@ def launch_service(
     env = {**os.environ, **settings.to_env(), "SERVICE_EXIT_WITH_PARENT": "0" if detach else "1"}
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "testbed.service"],
+            [sys.executable, "-m", "chaoskit.testbed.service"],
             env=env,
             stdin=subprocess.DEVNULL if detach else subprocess.PIPE,
             stdout=log,

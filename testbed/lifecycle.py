@@ -17,15 +17,15 @@ from typing import Any
 import asyncpg
 import httpx
 
-from testbed.connector.launch import ConnectorError, launch_connector
-from testbed.failures import classify_connect_error
-from testbed.instances import launch_service, service_settings
-from testbed.postgres import EmbeddedPostgres, PostgresError
-from testbed.processes import pid_alive, stop_pid
-from testbed.service.database import ensure_schema
-from testbed.service.settings import SettingsError
-from testbed.state import read_state, remove_state, testbed_home, write_state
-from testbed.targets import redact_dsn
+from chaoskit.testbed.connector.launch import ConnectorError, launch_connector
+from chaoskit.testbed.failures import classify_connect_error
+from chaoskit.testbed.instances import launch_service, service_settings
+from chaoskit.testbed.postgres import EmbeddedPostgres, PostgresError
+from chaoskit.testbed.processes import pid_alive, stop_pid
+from chaoskit.testbed.service.database import ensure_schema
+from chaoskit.testbed.service.settings import SettingsError
+from chaoskit.testbed.state import read_state, remove_state, testbed_home, write_state
+from chaoskit.testbed.targets import redact_dsn
 
 __all__ = [
     "CONNECTOR_SETTINGS",

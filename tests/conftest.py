@@ -14,10 +14,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from testbed import registry
-from testbed.postgres import EmbeddedPostgres, PostgresEndpoint
-from testbed.processes import pid_alive
-from testbed.service.database import ensure_schema
+from chaoskit.testbed import registry
+from chaoskit.testbed.postgres import EmbeddedPostgres, PostgresEndpoint
+from chaoskit.testbed.processes import pid_alive
+from chaoskit.testbed.service.database import ensure_schema
 
 REPO = Path(__file__).resolve().parents[1]
 

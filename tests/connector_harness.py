@@ -7,10 +7,10 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from testbed.connector.config import ConnectorConfig
-from testbed.connector.launch import through_connector
-from testbed.connector.proxy import ConnectorProxy
-from testbed.postgres import PostgresEndpoint
+from chaoskit.testbed.connector.config import ConnectorConfig
+from chaoskit.testbed.connector.launch import through_connector
+from chaoskit.testbed.connector.proxy import ConnectorProxy
+from chaoskit.testbed.postgres import PostgresEndpoint
 
 T = TypeVar("T")
 

@@ -11,17 +11,17 @@ import httpx
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
-from actions.connector import (
+from chaoskit.actions.connector import (
     restore_connector,
     scale_connector,
     set_connector_capacity,
     set_scaling_delay,
     throttle_connector_throughput,
 )
-from probes.connector import connector_events, connector_state, connector_utilisation
-from testbed.connector.launch import RunningConnector, launch_connector
-from testbed.postgres import PostgresEndpoint
-from testbed.processes import stop_pid
+from chaoskit.probes.connector import connector_events, connector_state, connector_utilisation
+from chaoskit.testbed.connector.launch import RunningConnector, launch_connector
+from chaoskit.testbed.postgres import PostgresEndpoint
+from chaoskit.testbed.processes import stop_pid
 from tests.conftest import eventually, gone
 
 

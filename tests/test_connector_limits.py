@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from testbed.connector.autoscaler import Autoscaler
-from testbed.connector.config import ConfigError, ConnectorConfig
-from testbed.connector.pacing import Throughput
-from testbed.connector.rate import RateLimit
+from chaoskit.testbed.connector.autoscaler import Autoscaler
+from chaoskit.testbed.connector.config import ConfigError, ConnectorConfig
+from chaoskit.testbed.connector.pacing import Throughput
+from chaoskit.testbed.connector.rate import RateLimit
 
 
 def test_rate_limit_lets_one_seconds_worth_through_then_spaces_connects() -> None:

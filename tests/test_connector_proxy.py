@@ -10,8 +10,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from testbed.connector.config import ConnectorConfig
-from testbed.postgres import PostgresEndpoint, postgres_tool
+from chaoskit.testbed.connector.config import ConnectorConfig
+from chaoskit.testbed.postgres import PostgresEndpoint, postgres_tool
 from tests.conftest import eventually
 from tests.connector_harness import ProxyThread
 

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
-from actions.database import (
+from chaoskit.actions.database import (
     restore_max_connections,
     set_max_connections,
     start_acquisition_storm,
@@ -20,13 +20,13 @@ from actions.database import (
     stop_cpu_pressure,
     stop_lock_pressure,
 )
-from actions.flood import start_connection_flood, stop_connection_flood
-from probes.database import connection_time, pool_utilisation, server_pressure
-from probes.service import repeated_cold_starts
-from testbed import registry
-from testbed.instances import launch_service, service_settings
-from testbed.lifecycle import testbed_down, testbed_up
-from testbed.postgres import PostgresEndpoint
+from chaoskit.actions.flood import start_connection_flood, stop_connection_flood
+from chaoskit.probes.database import connection_time, pool_utilisation, server_pressure
+from chaoskit.probes.service import repeated_cold_starts
+from chaoskit.testbed import registry
+from chaoskit.testbed.instances import launch_service, service_settings
+from chaoskit.testbed.lifecycle import testbed_down, testbed_up
+from chaoskit.testbed.postgres import PostgresEndpoint
 from tests.conftest import eventually, running_postgres, sessions
 
 FAST = {"initialization_timeout_s": 2.0, "connect_timeout_s": 1.0, "connect_retry_s": 0.1}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from testbed.service.settings import ServiceSettings
+from chaoskit.testbed.service.settings import ServiceSettings
 from tests.conftest import REPO
 
 
@@ -19,7 +19,7 @@ def test_chaos_discover_lists_every_activity_with_its_documentation(tmp_path) ->
     import sys
     from pathlib import Path
 
-    from actions import ACTION_MODULES, PROBE_MODULES
+    from chaoskit import ACTION_MODULES, PROBE_MODULES
 
     chaos = Path(sys.executable).with_name("chaos")
     result = subprocess.run(

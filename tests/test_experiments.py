@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from testbed.processes import pid_alive
-from testbed.state import read_state
+from chaoskit.testbed.processes import pid_alive
+from chaoskit.testbed.state import read_state
 from tests.test_testbed import chaos
 
 pytestmark = pytest.mark.slow

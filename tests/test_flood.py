@@ -11,9 +11,9 @@ import sys
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
-from actions.flood import APPLICATION_PREFIX, start_connection_flood, stop_connection_flood
-from testbed import registry
-from testbed.postgres import PostgresEndpoint
+from chaoskit.actions.flood import APPLICATION_PREFIX, start_connection_flood, stop_connection_flood
+from chaoskit.testbed import registry
+from chaoskit.testbed.postgres import PostgresEndpoint
 from tests.conftest import REPO, eventually, gone, sessions
 
 
@@ -60,7 +60,7 @@ def test_flood_releases_by_itself_when_hold_elapses(postgres: PostgresEndpoint) 
 
 _PARENT = """
 import json, sys, time
-from actions.flood import start_connection_flood
+from chaoskit.actions.flood import start_connection_flood
 ramped = start_connection_flood(20, sys.argv[1], hold_s=300)
 print(json.dumps(ramped), flush=True)
 time.sleep(300)

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from gameday.lock import gameday_lock
-from gameday.schedule import CronError, next_ticks, run_schedule
-from gameday.suite import SuiteError, load_suite
-from testbed.processes import pid_alive
-from testbed.state import read_state
+from chaoskit.gameday.lock import gameday_lock
+from chaoskit.gameday.schedule import CronError, next_ticks, run_schedule
+from chaoskit.gameday.suite import SuiteError, load_suite
+from chaoskit.testbed.processes import pid_alive
+from chaoskit.testbed.state import read_state
 from tests.conftest import REPO, eventually, sessions
 from tests.test_testbed import CHAOS, chaos
 

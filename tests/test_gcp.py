@@ -8,18 +8,22 @@ from collections.abc import Iterator
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
-from actions.gcp.cloud_run import force_cold_start, restore_service_vpc_access, use_vpc_connector
-from actions.gcp.cloud_sql import (
+from chaoskit.actions.gcp.cloud_run import (
+    force_cold_start,
+    restore_service_vpc_access,
+    use_vpc_connector,
+)
+from chaoskit.actions.gcp.cloud_sql import (
     restart_cloud_sql,
     restore_cloud_sql_max_connections,
     set_cloud_sql_max_connections,
 )
-from actions.gcp.flood_job import start_cloud_run_flood, stop_cloud_run_flood
-from actions.gcp.vpc_connector import restore_vpc_connector, set_vpc_connector_scaling
-from actions.workers.flood_job import task_share
-from probes.gcp.cloud_run import cloud_run_status
-from probes.gcp.logging import observe_cloud_run_startup
-from probes.gcp.monitoring import cloud_sql_backends, connector_metrics
+from chaoskit.actions.gcp.flood_job import start_cloud_run_flood, stop_cloud_run_flood
+from chaoskit.actions.gcp.vpc_connector import restore_vpc_connector, set_vpc_connector_scaling
+from chaoskit.actions.workers.flood_job import task_share
+from chaoskit.probes.gcp.cloud_run import cloud_run_status
+from chaoskit.probes.gcp.logging import observe_cloud_run_startup
+from chaoskit.probes.gcp.monitoring import cloud_sql_backends, connector_metrics
 from tests.gcp_fake import TOKEN, FakeGoogle, private_key_pem, service_account
 
 PROJECT, REGION = "netra-staging", "us-central1"

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from actions.target import without_staging_equivalent
-from gameday.suite import load_suite
-from testbed.instances import service_settings
-from testbed.lifecycle import testbed_down, testbed_endpoints, testbed_up
-from testbed.processes import pid_alive
+from chaoskit.actions.target import without_staging_equivalent
+from chaoskit.gameday.suite import load_suite
+from chaoskit.testbed.instances import service_settings
+from chaoskit.testbed.lifecycle import testbed_down, testbed_endpoints, testbed_up
+from chaoskit.testbed.processes import pid_alive
 from tests.conftest import eventually, sessions
 from tests.gcp_fake import TOKEN, FakeGoogle, private_key_pem, service_account
 from tests.staging_fake import LOCATION, FakeStaging
@@ -158,8 +158,9 @@ def test_an_experiment_without_staging_equivalent_is_refused_before_any_request(
         kit = json.loads(journal_path.read_text())["startup_chaos_kit"]
         assert kit["verdict"] == "aborted"
         assert kit["reason"] == (
-            "guardrail refused the run on staging: actions.connector.restore_connector, "
-            "actions.connector.throttle_connector_throughput, probes.connector.connector_state "
+            "guardrail refused the run on staging: chaoskit.actions.connector.restore_connector, "
+            "chaoskit.actions.connector.throttle_connector_throughput, "
+            "chaoskit.probes.connector.connector_state "
             "have no staging equivalent (they act on the embedded testbed); run this "
             "experiment on the embedded testbed (experiments/gameday-staging.toml lists those "
             "that run on staging)"

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
-from actions.service import start_service_instance, stop_service_instance
-from testbed import registry
-from testbed.instances import launch_service, service_settings
-from testbed.postgres import PostgresEndpoint
+from chaoskit.actions.service import start_service_instance, stop_service_instance
+from chaoskit.testbed import registry
+from chaoskit.testbed.instances import launch_service, service_settings
+from chaoskit.testbed.postgres import PostgresEndpoint
 from tests.conftest import running_postgres
 
 FAST = {"initialization_timeout_s": 2.0, "connect_timeout_s": 1.0, "connect_retry_s": 0.1}
@@ -102,7 +102,7 @@ def test_phase3_fails_fast_on_errors_it_cannot_recover_from(
 def test_invalid_setting_is_one_clear_line_and_exit_2(postgres: PostgresEndpoint) -> None:
     env = {**os.environ, "SERVICE_DATABASE_URL": postgres.app_dsn, "SERVICE_POOL_SIZE": "-1"}
     result = subprocess.run(
-        [sys.executable, "-m", "testbed.service"],
+        [sys.executable, "-m", "chaoskit.testbed.service"],
         env=env,
         capture_output=True,
         text=True,
@@ -123,7 +123,7 @@ def test_start_service_instance_refuses_bad_pool_and_starts_nothing(
 
 
 def test_service_instance_activity_round_trip(postgres: PostgresEndpoint) -> None:
-    from probes.service import observe_startup
+    from chaoskit.probes.service import observe_startup
 
     started = start_service_instance("candidate", postgres.app_dsn, pool_size=2, **FAST)
     assert "***" in started["database"] and postgres.app_dsn not in str(started)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from testbed.processes import pid_alive
-from testbed.state import read_state
+from chaoskit.testbed.processes import pid_alive
+from chaoskit.testbed.state import read_state
 from tests.conftest import REPO
 
 CHAOS = str(Path(sys.executable).with_name("chaos"))

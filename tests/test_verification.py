@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from gameday.expectations import ExpectationError, evaluate_expectations
-from gameday.verdict import decide_verdict
-from testbed.lifecycle import testbed_down, testbed_up
-from testbed.processes import pid_alive
-from testbed.state import read_state
+from chaoskit.gameday.expectations import ExpectationError, evaluate_expectations
+from chaoskit.gameday.verdict import decide_verdict
+from chaoskit.testbed.lifecycle import testbed_down, testbed_up
+from chaoskit.testbed.processes import pid_alive
+from chaoskit.testbed.state import read_state
 from tests.conftest import REPO, eventually, sessions
 from tests.test_testbed import CHAOS, chaos
 

@@ -21,16 +21,16 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from actions.gcp.api import (
+from chaoskit.actions.gcp.api import (
     OPERATION_TIMEOUT_S,
     call,
     gcp_client,
     project_and_region,
     wait_for_operation,
 )
-from actions.gcp.vpc_connector import connector_name
-from actions.undo import remember_first, undo
-from testbed.instances import KIND as SERVICE_INSTANCE_KIND
+from chaoskit.actions.gcp.vpc_connector import connector_name
+from chaoskit.actions.undo import remember_first, undo
+from chaoskit.testbed.instances import KIND as SERVICE_INSTANCE_KIND
 
 __all__ = ["force_cold_start", "restore_service_vpc_access", "use_vpc_connector"]
 

@@ -10,8 +10,8 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from actions.gcp.api import call, gcp_client, project_and_region, wait_for_operation
-from actions.undo import remember_first, undo
+from chaoskit.actions.gcp.api import call, gcp_client, project_and_region, wait_for_operation
+from chaoskit.actions.undo import remember_first, undo
 
 __all__ = [
     "restart_cloud_sql",

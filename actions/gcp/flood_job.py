@@ -20,7 +20,7 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from actions.gcp.api import (
+from chaoskit.actions.gcp.api import (
     call,
     gcp_client,
     log_poll_s,
@@ -28,9 +28,9 @@ from actions.gcp.api import (
     read_log_entries,
     wait_for_operation,
 )
-from actions.gcp.vpc_connector import connector_name
-from actions.workers.pressure import APPLICATION_PREFIX
-from testbed import registry
+from chaoskit.actions.gcp.vpc_connector import connector_name
+from chaoskit.actions.workers.pressure import APPLICATION_PREFIX
+from chaoskit.testbed import registry
 
 __all__ = ["start_cloud_run_flood", "stop_cloud_run_flood"]
 

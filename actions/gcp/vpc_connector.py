@@ -14,8 +14,8 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from actions.gcp.api import call, gcp_client, project_and_region, wait_for_operation
-from actions.undo import remember_first, undo
+from chaoskit.actions.gcp.api import call, gcp_client, project_and_region, wait_for_operation
+from chaoskit.actions.undo import remember_first, undo
 
 __all__ = ["restore_vpc_connector", "set_vpc_connector_scaling"]
 
@@ -70,7 +70,7 @@ def _check(current: dict[str, Any], changes: dict[str, Any]) -> None:
             raise ActivityFailed(
                 f"{field}={changes[api]} is below the connector's {current[api]}: the Serverless "
                 "VPC Access API never scales a connector in; to shrink capacity, point the "
-                "service at a smaller connector (actions.gcp.cloud_run.use_vpc_connector)"
+                "service at a smaller connector (chaoskit.actions.gcp.cloud_run.use_vpc_connector)"
             )
     machine = changes.get("machineType")
     if machine is not None and machine not in MACHINE_TYPES:

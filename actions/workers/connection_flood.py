@@ -1,6 +1,7 @@
 """The connection-flood worker: open real asyncpg connections, hold them, release them.
 
-Run by `actions.flood` as `python -m actions.workers.connection_flood chaos-flood-<id>`.
+Run by `chaoskit.actions.flood` as
+`python -m chaoskit.actions.workers.connection_flood chaos-flood-<id>`.
 It releases everything when told to, when `hold_s` has passed, or when its parent dies.
 """
 
@@ -14,9 +15,9 @@ from typing import Any
 
 import asyncpg
 
-from actions.workers.lifeline import Lifeline, emit
-from testbed.failures import classify_connect_error
-from testbed.stats import percentiles
+from chaoskit.actions.workers.lifeline import Lifeline, emit
+from chaoskit.testbed.failures import classify_connect_error
+from chaoskit.testbed.stats import percentiles
 
 _RELEASE_TIMEOUT_S = 2.0
 

@@ -14,8 +14,8 @@ from typing import Any
 import asyncpg
 from chaoslib.exceptions import ActivityFailed
 
-from actions.workers.process import WorkerError, WorkerProcess
-from testbed import registry
+from chaoskit.actions.workers.process import WorkerError, WorkerProcess
+from chaoskit.testbed import registry
 
 __all__ = ["APPLICATION_PREFIX", "PressureWorker", "start_pressure", "stop_pressure"]
 

@@ -10,7 +10,7 @@ import sys
 import threading
 from typing import Any
 
-from testbed.processes import stop_popen
+from chaoskit.testbed.processes import stop_popen
 
 __all__ = ["WorkerError", "WorkerProcess"]
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
-from actions.gcp.api import call, gcp_client, project_and_region
-from actions.gcp.cloud_run import get_service, service_name
-from probes.gcp.monitoring import cloud_run_instances
+from chaoskit.actions.gcp.api import call, gcp_client, project_and_region
+from chaoskit.actions.gcp.cloud_run import get_service, service_name
+from chaoskit.probes.gcp.monitoring import cloud_run_instances
 
 __all__ = ["cloud_run_status"]
 

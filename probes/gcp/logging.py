@@ -1,5 +1,5 @@
 """A Cloud Run instance's startup, read from Cloud Logging, in the shape of
-`probes.service.observe_startup`, so the same expectations apply in staging.
+`chaoskit.probes.service.observe_startup`, so the same expectations apply in staging.
 
 The service logs one JSON line per phase and one for its lifespan, as the reference
 service does; Cloud Run adds "Container called exit(3)" when the container exits.
@@ -13,9 +13,9 @@ from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
-from actions.gcp.api import log_poll_s, project_and_region, read_log_entries
-from testbed.instances import phase_ended_at
-from testbed.service.startup import PHASE_NAMES
+from chaoskit.actions.gcp.api import log_poll_s, project_and_region, read_log_entries
+from chaoskit.testbed.instances import phase_ended_at
+from chaoskit.testbed.service.startup import PHASE_NAMES
 
 __all__ = ["observe_cloud_run_startup", "wait_for_cloud_run_startup"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
-from actions.gcp.api import call, gcp_client, project_and_region
+from chaoskit.actions.gcp.api import call, gcp_client, project_and_region
 
 __all__ = ["cloud_run_instances", "cloud_sql_backends", "connector_metrics"]
 

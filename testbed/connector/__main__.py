@@ -1,4 +1,4 @@
-"""Run the connector model: `python -m testbed.connector --upstream 127.0.0.1:5432 ...`.
+"""Run the connector model: `python -m chaoskit.testbed.connector --upstream 127.0.0.1:5432 ...`.
 
 Stops cleanly on SIGTERM or SIGINT (uvicorn's handlers), cutting every connection.
 """
@@ -11,9 +11,9 @@ import sys
 
 import uvicorn
 
-from testbed.connector.api import create_api
-from testbed.connector.config import ConfigError, ConnectorConfig
-from testbed.connector.proxy import ConnectorProxy
+from chaoskit.testbed.connector.api import create_api
+from chaoskit.testbed.connector.config import ConfigError, ConnectorConfig
+from chaoskit.testbed.connector.proxy import ConnectorProxy
 
 
 async def serve(args: argparse.Namespace, config: ConnectorConfig) -> None:

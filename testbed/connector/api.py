@@ -13,9 +13,9 @@ from fastapi import Body, FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from testbed.connector.config import ConfigError
-from testbed.connector.metrics import metrics_registry
-from testbed.connector.proxy import ConnectorProxy
+from chaoskit.testbed.connector.config import ConfigError
+from chaoskit.testbed.connector.metrics import metrics_registry
+from chaoskit.testbed.connector.proxy import ConnectorProxy
 
 __all__ = ["create_api"]
 

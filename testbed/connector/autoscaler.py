@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from testbed.connector.config import ConnectorConfig
+from chaoskit.testbed.connector.config import ConnectorConfig
 
 __all__ = ["Autoscaler"]
 

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from testbed.postgres import find_free_ports
-from testbed.processes import pid_alive
+from chaoskit.testbed.postgres import find_free_ports
+from chaoskit.testbed.processes import pid_alive
 
 __all__ = ["ConnectorError", "RunningConnector", "launch_connector", "through_connector"]
 
@@ -61,7 +61,7 @@ def launch_connector(
     listen_port, api_port = find_free_ports(2)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [
-        sys.executable, "-m", "testbed.connector",
+        sys.executable, "-m", "chaoskit.testbed.connector",
         "--upstream", f"{upstream.hostname}:{upstream.port or 5432}",
         "--listen-port", str(listen_port),
         "--api-port", str(api_port),

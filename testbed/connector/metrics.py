@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from testbed.connector.proxy import ConnectorProxy
+from chaoskit.testbed.connector.proxy import ConnectorProxy
 
 __all__ = ["metrics_registry"]
 

@@ -15,12 +15,12 @@ from collections import Counter, deque
 from dataclasses import replace
 from typing import Any
 
-from testbed.connector.autoscaler import Autoscaler
-from testbed.connector.capacity import Capacity, NoSlot
-from testbed.connector.config import ConnectorConfig
-from testbed.connector.events import EventLog
-from testbed.connector.pacing import Latency, Throughput
-from testbed.connector.rate import RateLimit
+from chaoskit.testbed.connector.autoscaler import Autoscaler
+from chaoskit.testbed.connector.capacity import Capacity, NoSlot
+from chaoskit.testbed.connector.config import ConnectorConfig
+from chaoskit.testbed.connector.events import EventLog
+from chaoskit.testbed.connector.pacing import Latency, Throughput
+from chaoskit.testbed.connector.rate import RateLimit
 
 __all__ = ["ConnectorProxy"]
 

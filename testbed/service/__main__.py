@@ -1,4 +1,4 @@
-"""Run the reference service: `python -m testbed.service` (settings from SERVICE_*).
+"""Run the reference service: `python -m chaoskit.testbed.service` (settings from SERVICE_*).
 
 Exit codes: 0 after a clean shutdown, 3 when the startup failed (uvicorn's own
 STARTUP_FAILURE), 2 when a setting is invalid (one line on stderr says which).
@@ -14,8 +14,8 @@ import time
 
 import uvicorn
 
-from testbed.service.app import create_app
-from testbed.service.settings import ServiceSettings, SettingsError
+from chaoskit.testbed.service.app import create_app
+from chaoskit.testbed.service.settings import ServiceSettings, SettingsError
 
 _PARENT_GONE_GRACE_S = 5.0
 

@@ -15,9 +15,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Response
 from sqlalchemy import text
 
-from testbed.service.database import DatabaseInitialiser
-from testbed.service.settings import ServiceSettings
-from testbed.service.startup import Phase, StartupManager, log_lifespan
+from chaoskit.testbed.service.database import DatabaseInitialiser
+from chaoskit.testbed.service.settings import ServiceSettings
+from chaoskit.testbed.service.startup import Phase, StartupManager, log_lifespan
 
 __all__ = ["create_app"]
 

@@ -17,9 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from testbed.failures import RETRYABLE_CAUSES, classify_connect_error
-from testbed.service.settings import ServiceSettings
-from testbed.service.startup import PhaseFailure
+from chaoskit.testbed.failures import RETRYABLE_CAUSES, classify_connect_error
+from chaoskit.testbed.service.settings import ServiceSettings
+from chaoskit.testbed.service.startup import PhaseFailure
 
 __all__ = [
     "BULK_QUERY",
