@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
 from chaoskit.actions.undo import remember_first, undo
+from chaoskit.kit.errors import activity
+from chaoskit.targets.connector import connector_client
 
 __all__ = [
     "restore_connector",
@@ -25,49 +26,22 @@ __all__ = [
 ]
 
 KIND = "connector-change"
-_TIMEOUT_S = 10.0
-
-
-def connector_api(connector_url: str | None, configuration: Configuration | None) -> str:
-    """The control API's base URL, from the argument or the configuration."""
-    url = connector_url or (configuration or {}).get("connector_url")
-    if not url:
-        raise ActivityFailed(
-            "connector_url is not set: pass it, or run on the embedded testbed whose control "
-            "fills it in (chaos testbed status shows it)"
-        )
-    return url.rstrip("/")
-
-
-def call_connector(method: str, url: str, path: str, body: Any = None) -> Any:
-    """One control API call; errors become one-line ActivityFailed messages."""
-    try:
-        response = httpx.request(method, f"{url}{path}", json=body, timeout=_TIMEOUT_S)
-    except httpx.HTTPError as error:
-        raise ActivityFailed(
-            f"the connector's control API at {url} is unreachable ({type(error).__name__}): "
-            "is the testbed up? (chaos testbed status)"
-        ) from None
-    if response.status_code == 400:
-        raise ActivityFailed(f"the connector refused the change: {response.json()['error']}")
-    if response.status_code >= 400:
-        raise ActivityFailed(f"the connector answered {response.status_code} to {method} {path}")
-    return response.json()
 
 
 def _change(
     changes: dict[str, Any], connector_url: str | None, configuration: Configuration | None
 ) -> dict[str, Any]:
-    url = connector_api(connector_url, configuration)
+    connector = connector_client(connector_url, configuration)
 
     def save() -> Any:
-        baseline = call_connector("GET", url, "/state")["config"]
-        return lambda: {"restored": call_connector("PUT", url, "/config", baseline)}
+        baseline = connector.state()["config"]
+        return lambda: {"restored": connector.configure(baseline)}
 
-    remember_first(KIND, url, save)
-    return call_connector("PUT", url, "/config", changes)
+    remember_first(KIND, connector.url, save)
+    return connector.configure(changes)
 
 
+@activity
 def set_connector_capacity(
     connections_per_instance: int | None = None,
     overflow: str | None = None,
@@ -102,6 +76,7 @@ def set_connector_capacity(
     return _change(changes, connector_url, configuration)
 
 
+@activity
 def scale_connector(
     instances: int, connector_url: str | None = None, configuration: Configuration | None = None
 ) -> dict[str, Any]:
@@ -112,6 +87,7 @@ def scale_connector(
     return _change({"instances": instances}, connector_url, configuration)
 
 
+@activity
 def set_scaling_delay(
     scaling_delay_s: float,
     cooldown_s: float | None = None,
@@ -134,6 +110,7 @@ def set_scaling_delay(
     return _change(changes, connector_url, configuration)
 
 
+@activity
 def throttle_connector_throughput(
     mbps: float, connector_url: str | None = None, configuration: Configuration | None = None
 ) -> dict[str, Any]:
@@ -145,6 +122,7 @@ def throttle_connector_throughput(
     return _change({"throughput_cap_mbps": mbps}, connector_url, configuration)
 
 
+@activity
 def restore_connector(
     connector_url: str | None = None, configuration: Configuration | None = None
 ) -> dict[str, Any]:
@@ -153,6 +131,6 @@ def restore_connector(
     Returns `{"restored": bool, "state": <the connector's state afterwards>}`: `restored`
     is false when nothing had been changed.
     """
-    url = connector_api(connector_url, configuration)
-    restored = undo(KIND, url)
-    return {"restored": restored is not None, "state": call_connector("GET", url, "/state")}
+    connector = connector_client(connector_url, configuration)
+    restored = undo(KIND, connector.url)
+    return {"restored": restored is not None, "state": connector.state()}

@@ -19,18 +19,20 @@ import asyncpg
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from chaoskit.actions.acquisition_storm import run_storm
 from chaoskit.actions.undo import remember_first, undo
-from chaoskit.actions.workers.pressure import APPLICATION_PREFIX, start_pressure, stop_pressure
+from chaoskit.kit.configuration import given_or_configured
+from chaoskit.kit.errors import activity
+from chaoskit.kit.load_targets import check_load_target
+from chaoskit.targets.storm import run_storm
+from chaoskit.targets.workers.pressure import APPLICATION_PREFIX, start_pressure, stop_pressure
 from chaoskit.testbed.lifecycle import TestbedError, restart_postgres
 from chaoskit.testbed.service.settings import ServiceSettings, SettingsError
 from chaoskit.testbed.state import read_state
-from chaoskit.testbed.targets import TargetError, check_load_target
 
 __all__ = [
     "restore_max_connections",
+    "run_acquisition_storm",
     "set_max_connections",
-    "start_acquisition_storm",
     "start_cpu_pressure",
     "start_lock_pressure",
     "stop_cpu_pressure",
@@ -65,19 +67,12 @@ def _target(
     allowed_targets: Sequence[str] = (),
     key: str = "direct_database_url",
 ) -> str:
-    """The database to load: the argument, else the configuration's `key`."""
-    dsn = (
-        database_url or (configuration or {}).get(key) or (configuration or {}).get("database_url")
-    )
-    _require(
-        bool(dsn),
-        f"database_url is not set: pass it, or run on the embedded testbed whose control "
-        f"fills in `{key}`",
-    )
-    try:
-        check_load_target(dsn, allowed_targets)
-    except TargetError as error:
-        raise ActivityFailed(str(error).replace("target_dsn", "database_url")) from None
+    """The database to load: the argument, else the configuration's `key`; loopback only."""
+    dsn = given_or_configured(
+        database_url, configuration, key, "database_url",
+        argument="database_url", hint="the embedded testbed's control fills them in",
+    )  # fmt: skip
+    check_load_target(dsn, allowed_targets, field="database_url")
     return dsn
 
 
@@ -89,7 +84,8 @@ def _check_duration(duration_s: float) -> None:
     )
 
 
-def start_acquisition_storm(
+@activity
+def run_acquisition_storm(
     startups: int,
     pool_size: int = 10,
     max_overflow: int = 15,
@@ -155,6 +151,7 @@ def start_acquisition_storm(
     )
 
 
+@activity
 def start_cpu_pressure(
     workers: int,
     duration_s: float,
@@ -179,10 +176,11 @@ def start_cpu_pressure(
     dsn = _target(database_url, configuration, allowed_targets)
     params = {"kind": "cpu", "target_dsn": dsn, "workers": workers, "duration_s": duration_s}
     return start_pressure(
-        "cpu", name, "chaoskit.actions.workers.session_pressure", params, "ready", 30.0
+        "cpu", name, "chaoskit.targets.workers.session_pressure", params, "ready", 30.0
     )
 
 
+@activity
 def stop_cpu_pressure(name: str = "cpu") -> dict[str, Any]:
     """Stop the CPU pressure `name`; idempotent (`{"running": false}` when none runs)."""
     return stop_pressure("cpu", name)
@@ -196,6 +194,7 @@ async def _existing_table(dsn: str, table: str) -> str | None:
         await conn.close()
 
 
+@activity
 def start_lock_pressure(
     table: str = "schema_migrations",
     mode: str = "ACCESS EXCLUSIVE",
@@ -234,10 +233,11 @@ def start_lock_pressure(
         "duration_s": duration_s,
     }
     return start_pressure(
-        "lock", name, "chaoskit.actions.workers.session_pressure", params, "ready", 30.0
+        "lock", name, "chaoskit.targets.workers.session_pressure", params, "ready", 30.0
     )
 
 
+@activity
 def stop_lock_pressure(name: str = "lock") -> dict[str, Any]:
     """Release the lock `name`; idempotent (`{"running": false}` when none is held)."""
     return stop_pressure("lock", name)
@@ -246,6 +246,7 @@ def stop_lock_pressure(name: str = "lock") -> dict[str, Any]:
 _MAX_CONNECTIONS = ("max-connections", "embedded-postgres")
 
 
+@activity
 def set_max_connections(max_connections: int) -> dict[str, Any]:
     """Restart the embedded PostgreSQL with `max_connections`: the local stand-in for a
     Cloud SQL tier change (db-custom-2-7680 allows 162 connections; the instance's own
@@ -279,6 +280,7 @@ def set_max_connections(max_connections: int) -> dict[str, Any]:
     return {"max_connections": postgres["max_connections"], "previous": previous}
 
 
+@activity
 def restore_max_connections() -> dict[str, Any]:
     """Restart the embedded PostgreSQL with the `max_connections` it had before
     `set_max_connections`; idempotent. Returns `{"restored", "max_connections"}`."""

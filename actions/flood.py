@@ -7,8 +7,8 @@ cleanup can terminate them server-side.
 
 On staging (configuration `target: staging`) the flood must come from inside the VPC,
 through the Serverless VPC Access connector: it runs as the Cloud Run Job
-`chaos-<name>` (`chaoskit.actions.gcp.flood_job`), with the image, database-URL secret and
-connector the profile names.
+`chaos-<name>` (`chaoskit.targets.gcp.cloud_run_flood`), with the image, database-URL
+secret and connector the profile names.
 """
 
 from __future__ import annotations
@@ -19,20 +19,11 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from chaoskit.actions.gcp.flood_job import (
-    CONNECTIONS_PER_TASK,
-    start_cloud_run_flood,
-    stop_cloud_run_flood,
-)
-from chaoskit.actions.target import on_staging, staging_setting
-from chaoskit.actions.workers.pressure import APPLICATION_PREFIX as PRESSURE_PREFIX
-from chaoskit.actions.workers.pressure import start_pressure, stop_pressure
-from chaoskit.testbed.targets import TargetError, check_load_target
+from chaoskit.kit.errors import activity
+from chaoskit.targets.flood import start_flood, stop_flood
 
 __all__ = ["start_connection_flood", "stop_connection_flood"]
 
-KIND = "flood"
-APPLICATION_PREFIX = f"{PRESSURE_PREFIX}{KIND}-"
 DEFAULT_CAP = 1000
 
 
@@ -41,11 +32,7 @@ def _require(condition: bool, message: str) -> None:
         raise ActivityFailed(message)
 
 
-def _cloud_run_job(name: str) -> str:
-    """The Cloud Run Job that holds the flood `name` on staging."""
-    return f"chaos-{name}"
-
-
+@activity
 def start_connection_flood(
     connections: int,
     target_dsn: str,
@@ -93,47 +80,18 @@ def start_connection_flood(
         _require(value >= 0, f"{field}={value!r} must be >= 0 seconds")
     _require(connect_timeout_s > 0, f"connect_timeout_s={connect_timeout_s!r} must be > 0")
     _require(concurrency > 0, f"concurrency={concurrency!r} must be > 0")
-    if on_staging(configuration):
-        return start_cloud_run_flood(
-            connections,
-            image=staging_setting(configuration, "gcp_flood_image", "the flood job's image"),
-            dsn_secret=staging_setting(
-                configuration, "gcp_flood_dsn_secret", "the flood job's database URL"
-            ),
-            connector=staging_setting(configuration, "gcp_vpc_connector", "the flood's egress"),
-            connections_per_task=int(
-                (configuration or {}).get("gcp_flood_connections_per_task", CONNECTIONS_PER_TASK)
-            ),
-            hold_s=hold_s,
-            ramp_s=ramp_s,
-            connect_timeout_s=connect_timeout_s,
-            job=_cloud_run_job(name),
-            configuration=configuration,
-            secrets=secrets,
-        )
-    try:
-        check_load_target(target_dsn, allowed_targets)
-    except TargetError as error:
-        raise ActivityFailed(str(error)) from None
-
-    ramped = start_pressure(
-        KIND,
-        name,
-        "chaoskit.actions.workers.connection_flood",
-        {
-            "connections": connections,
-            "target_dsn": target_dsn,
-            "ramp_s": ramp_s,
-            "hold_s": hold_s,
-            "connect_timeout_s": connect_timeout_s,
-            "concurrency": concurrency,
-        },
-        "ramped",
-        ramp_s + connect_timeout_s * 2 + 30,
-    )
-    return {"hold_s": hold_s, **ramped}
+    flood = {
+        "connections": connections,
+        "target_dsn": target_dsn,
+        "ramp_s": ramp_s,
+        "hold_s": hold_s,
+        "connect_timeout_s": connect_timeout_s,
+        "concurrency": concurrency,
+    }
+    return start_flood(name, flood, allowed_targets, configuration, secrets)
 
 
+@activity
 def stop_connection_flood(
     name: str = "flood", configuration: Configuration | None = None
 ) -> dict[str, Any]:
@@ -145,6 +103,4 @@ def stop_connection_flood(
     and the worker's `exit_code`. On staging it cancels the Cloud Run Job's execution
     and returns `{"job", "running", "cancelled"}`.
     """
-    if on_staging(configuration):
-        return stop_cloud_run_flood(_cloud_run_job(name))
-    return stop_pressure(KIND, name)
+    return stop_flood(name, configuration)

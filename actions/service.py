@@ -9,20 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from chaoskit.actions.gcp.cloud_run import begin_cold_start
-from chaoskit.actions.target import on_staging, staging_setting
-from chaoskit.testbed import registry
-from chaoskit.testbed.instances import KIND, launch_service, service_settings
-from chaoskit.testbed.service.settings import SettingsError
-from chaoskit.testbed.state import testbed_home
-from chaoskit.testbed.targets import redact_dsn
+from chaoskit.kit import registry
+from chaoskit.kit.errors import activity
+from chaoskit.targets.fresh_instance import start_fresh_instance
+from chaoskit.testbed.instances import KIND
 
 __all__ = ["start_service_instance", "stop_service_instance"]
 
 
+@activity
 def start_service_instance(
     name: str,
     database_url: str,
@@ -59,43 +56,20 @@ def start_service_instance(
 
     Returns `{"instance", "url", "pid", "log", "database"}` (the URL with no password).
     """
-    if registry.lookup(KIND, name) is not None:
-        raise ActivityFailed(f"an instance named {name!r} is already running: give another name")
-    if on_staging(configuration):
-        service = staging_setting(configuration, "gcp_cloud_run_service", "the cold start")
-        rollout = begin_cold_start(name, service, configuration=configuration, secrets=secrets)
-        registry.register(rollout)
-        return {
-            "instance": name,
-            "service": rollout.service,
-            "rollout": rollout.operation,
-            "since": rollout.since,
-        }
-    try:
-        settings = service_settings(
-            name,
-            database_url,
-            initialization_timeout_s=initialization_timeout_s,
-            connect_timeout_s=connect_timeout_s,
-            pool_size=pool_size,
-            max_overflow=max_overflow,
-            pool_timeout_s=pool_timeout_s,
-            connect_retry_s=connect_retry_s,
-            schema_load_bytes=schema_load_bytes,
-        )
-    except SettingsError as error:
-        raise ActivityFailed(str(error)) from None
-    instance = launch_service(name, settings, testbed_home() / "instances")
-    registry.register(instance)
-    return {
-        "instance": name,
-        "url": instance.url,
-        "pid": instance.process.pid,
-        "log": str(instance.log_path),
-        "database": redact_dsn(database_url),
+    settings = {
+        "database_url": database_url,
+        "initialization_timeout_s": initialization_timeout_s,
+        "connect_timeout_s": connect_timeout_s,
+        "pool_size": pool_size,
+        "max_overflow": max_overflow,
+        "pool_timeout_s": pool_timeout_s,
+        "connect_retry_s": connect_retry_s,
+        "schema_load_bytes": schema_load_bytes,
     }
+    return start_fresh_instance(name, settings, configuration, secrets)
 
 
+@activity
 def stop_service_instance(name: str) -> dict[str, Any]:
     """Stop the instance `name` if it still runs; idempotent.
 

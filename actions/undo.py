@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chaoskit.testbed import registry
+from chaoskit.kit import registry
 
 __all__ = ["SavedState", "remember_first", "undo"]
 

@@ -29,9 +29,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from chaoskit.kit.processes import stop_pid
 from chaoskit.testbed.connector.launch import launch_connector
 from chaoskit.testbed.postgres import EmbeddedPostgres, find_free_port, run_pgbench
-from chaoskit.testbed.processes import stop_pid
 
 NO_LIMITS = {
     "rate_per_min": None,

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from chaoskit.gameday.report import build_report, render_html, render_markdown
+from chaoskit.report.report import build_report, render_html, render_markdown
 
 
 def real_journals(source: Path, scratch: Path) -> list[Path]:

@@ -11,12 +11,7 @@ and probe of the kit with its arguments and documentation.
 
 from __future__ import annotations
 
-from chaoslib.discovery.discover import (
-    discover_actions,
-    discover_probes,
-    initialize_discovery_result,
-)
-from chaoslib.types import Discovery
+from typing import Any
 
 __all__ = ["discover"]
 
@@ -28,7 +23,7 @@ ACTION_MODULES = (
     "chaoskit.actions.gcp.vpc_connector",
     "chaoskit.actions.gcp.cloud_run",
     "chaoskit.actions.gcp.cloud_sql",
-    "chaoskit.actions.gcp.flood_job",
+    "chaoskit.actions.gcp.cloud_run_flood",
 )
 PROBE_MODULES = (
     "chaoskit.probes.service",
@@ -41,9 +36,17 @@ PROBE_MODULES = (
 )
 
 
-def discover(discover_system: bool = True) -> Discovery:
+def discover(discover_system: bool = True) -> dict[str, Any]:
     """Every activity of the Startup Chaos Kit (the kit discovers no system)."""
+    # imported here: every process of the kit imports this package, and chaoslib takes
+    # a second to import
     from importlib.metadata import version
+
+    from chaoslib.discovery.discover import (
+        discover_actions,
+        discover_probes,
+        initialize_discovery_result,
+    )
 
     discovery = initialize_discovery_result(
         "startup-chaos-kit", version("startup-chaos-kit"), "startup-chaos-kit"

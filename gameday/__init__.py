@@ -1,2 +1,2 @@
-"""Verification, game days and reports: what a run was expected to show, what it showed,
-whether the system recovered, and the verdict people read first."""
+"""Game days: suites of experiments held in order, on a schedule, one at a time on a
+target, with live progress and a summary (`chaoskit.gameday`)."""

@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from chaoskit.kit.errors import KitError
+
 __all__ = ["LockHeld", "gameday_lock"]
 
 
-class LockHeld(RuntimeError):
+class LockHeld(KitError):
     """Another game day holds the target."""
 
 

@@ -12,12 +12,13 @@ from typing import Any
 
 import asyncpg
 import httpx
-from chaoslib.exceptions import ActivityFailed
 
-from chaoskit.actions.gcp.api import project_and_region
-from chaoskit.actions.gcp.cloud_run import get_service, service_name
-from chaoskit.actions.target import on_staging, staging_setting, unfold_gcp_settings
-from chaoskit.testbed.failures import classify_connect_error
+from chaoskit.kit.errors import KitError
+from chaoskit.kit.failures import classify_connect_error
+from chaoskit.targets.deployment import on_staging, staging_setting, unfold_gcp_settings
+from chaoskit.targets.gcp.api import project_and_region
+from chaoskit.targets.gcp.cloud_run import get_service
+from chaoskit.targets.gcp.resources import service_name
 
 __all__ = ["run_preflight"]
 
@@ -64,7 +65,7 @@ def _cloud_run(configuration: dict[str, Any]) -> str | None:
         service = staging_setting(configuration, "gcp_cloud_run_service", "the cold starts")
         project, region = project_and_region(configuration, None, None)
         get_service(service_name(service, project, region), configuration, None)
-    except ActivityFailed as error:
+    except KitError as error:
         return str(error)
     return None
 

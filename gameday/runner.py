@@ -27,13 +27,14 @@ from chaoslib.types import Strategy
 from chaostoolkit.signals import SignalRecorder
 from rich.console import Console
 
-from chaoskit.gameday.control import JOURNAL_KEY
 from chaoskit.gameday.lock import gameday_lock
 from chaoskit.gameday.preflight import run_preflight
 from chaoskit.gameday.progress import GameDayProgress
-from chaoskit.gameday.report import write_reports
 from chaoskit.gameday.suite import Suite, SuiteExperiment
-from chaoskit.testbed import registry
+from chaoskit.kit import registry
+from chaoskit.kit.files import write_json_atomically
+from chaoskit.kit.redaction import redact_secrets
+from chaoskit.report.report import write_reports
 from chaoskit.testbed.lifecycle import (
     TestbedError,
     is_up,
@@ -41,8 +42,8 @@ from chaoskit.testbed.lifecycle import (
     testbed_endpoints,
     testbed_up,
 )
-from chaoskit.testbed.state import read_state, testbed_home, write_json_atomically
-from chaoskit.testbed.targets import redact_secrets
+from chaoskit.testbed.state import read_state, testbed_home
+from chaoskit.verification.control import JOURNAL_KEY
 
 __all__ = ["EXIT_CODES", "GameDayResult", "new_gameday_id", "run_gameday"]
 

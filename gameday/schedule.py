@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 
 from croniter import CroniterBadCronError, croniter
 
+from chaoskit.kit.errors import KitError
+
 __all__ = ["CronError", "next_ticks", "run_schedule"]
 
 
-class CronError(ValueError):
+class CronError(KitError):
     """The cron expression is not valid."""
 
 

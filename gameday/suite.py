@@ -12,14 +12,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from chaoskit.gameday.verdict import VERDICTS
+from chaoskit.kit.errors import KitError
+from chaoskit.verification.verdict import VERDICTS
 
 __all__ = ["Suite", "SuiteError", "SuiteExperiment", "load_suite"]
 
 DEFAULT_TIME_LIMIT_MIN = 90.0
 
 
-class SuiteError(ValueError):
+class SuiteError(KitError):
     """The suite file is malformed; the message names the file and the field."""
 
 

@@ -8,11 +8,13 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from chaoskit.actions.connector import call_connector, connector_api
+from chaoskit.kit.errors import activity
+from chaoskit.targets.connector import connector_client
 
 __all__ = ["connector_events", "connector_state", "connector_utilisation"]
 
 
+@activity
 def connector_state(
     connector_url: str | None = None, configuration: Configuration | None = None
 ) -> dict[str, Any]:
@@ -24,9 +26,10 @@ def connector_state(
 
     `connector_url` defaults to the configuration's `connector_url`.
     """
-    return call_connector("GET", connector_api(connector_url, configuration), "/state")
+    return connector_client(connector_url, configuration).state()
 
 
+@activity
 def connector_utilisation(
     connector_url: str | None = None, configuration: Configuration | None = None
 ) -> float:
@@ -34,6 +37,7 @@ def connector_utilisation(
     return connector_state(connector_url, configuration)["utilisation"]
 
 
+@activity
 def connector_events(
     since: float | str = 0.0,
     connector_url: str | None = None,
@@ -52,5 +56,4 @@ def connector_events(
             raise ActivityFailed(
                 f"since={since!r} is not a timestamp: give epoch seconds or ISO 8601"
             ) from None
-    url = connector_api(connector_url, configuration)
-    return call_connector("GET", url, f"/events?since={since}")
+    return connector_client(connector_url, configuration).events(since)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import Counter
 from typing import Any
@@ -12,24 +11,22 @@ import asyncpg
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from chaoskit.testbed.failures import classify_connect_error
-from chaoskit.testbed.stats import percentiles
+from chaoskit.kit.configuration import given_or_configured
+from chaoskit.kit.errors import activity
+from chaoskit.kit.failures import classify_connect_error
+from chaoskit.kit.stats import percentiles
+from chaoskit.targets.database import database_sessions, server_pressure_sample
 
 __all__ = ["connection_time", "pool_utilisation", "server_pressure"]
 
 _PROBE_APPLICATION = "chaos-probe"
-_QUERY_TIMEOUT_S = 10.0
 
 
 def _dsn(database_url: str | None, configuration: Configuration | None, *keys: str) -> str:
-    configuration = configuration or {}
-    dsn = database_url or next((configuration[k] for k in keys if configuration.get(k)), None)
-    if not dsn:
-        raise ActivityFailed(
-            f"database_url is not set: pass it, or set one of {', '.join(keys)} in the "
-            "configuration (the embedded testbed's control fills them in)"
-        )
-    return dsn
+    return given_or_configured(
+        database_url, configuration, *keys,
+        argument="database_url", hint="the embedded testbed's control fills them in",
+    )  # fmt: skip
 
 
 async def _connect(dsn: str, timeout_s: float) -> asyncpg.Connection:
@@ -38,6 +35,7 @@ async def _connect(dsn: str, timeout_s: float) -> asyncpg.Connection:
     )
 
 
+@activity
 def connection_time(
     samples: int = 10,
     connect_timeout_s: float = 35.0,
@@ -82,24 +80,7 @@ def connection_time(
     return asyncio.run(measure())
 
 
-async def _observer(dsn: str) -> asyncpg.Connection:
-    """A connection to observe the database with; failing, one clear line."""
-    try:
-        return await _connect(dsn, _QUERY_TIMEOUT_S)
-    except Exception as error:  # noqa: BLE001 - one clear line for the user
-        raise ActivityFailed(
-            f"cannot connect to the database to observe it ({classify_connect_error(error)})"
-        ) from None
-
-
-async def _fetch(dsn: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await _observer(dsn)
-    try:
-        return await conn.fetch(query, *args, timeout=_QUERY_TIMEOUT_S)
-    finally:
-        await conn.close()
-
-
+@activity
 def pool_utilisation(
     application_name_prefix: str | None = None,
     database_url: str | None = None,
@@ -117,46 +98,26 @@ def pool_utilisation(
     (sessions per application_name) and, with a prefix, `matching`.
     """
     dsn = _dsn(database_url, configuration, "admin_database_url", "direct_database_url")
-    row = asyncio.run(
-        _fetch(
-            dsn,
-            "SELECT current_setting('max_connections')::int AS maximum, "
-            "coalesce(json_object_agg(app, n), '{}')::text AS apps FROM ("
-            "  SELECT coalesce(application_name, '') AS app, count(*) AS n "
-            "  FROM pg_stat_activity "
-            "  WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() "
-            "  GROUP BY 1) AS sessions",
-        )
-    )[0]
-    by_application = json.loads(row["apps"])
-    in_use = sum(by_application.values())
-    maximum = row["maximum"]
+    sessions = database_sessions(dsn)
     result = {
-        "max_connections": maximum,
-        "in_use": in_use,
-        "utilisation": round(in_use / maximum, 4),
-        "by_application": by_application,
+        "max_connections": sessions["max_connections"],
+        "in_use": sessions["in_use"],
+        "utilisation": round(sessions["in_use"] / sessions["max_connections"], 4),
+        "by_application": sessions["by_application"],
     }
     if application_name_prefix is not None:
         result["matching"] = sum(
-            n for app, n in by_application.items() if app.startswith(application_name_prefix)
+            n
+            for app, n in sessions["by_application"].items()
+            if app.startswith(application_name_prefix)
         )
     return result
 
 
-_PRESSURE_QUERY = (
-    "SELECT count(*) FILTER (WHERE state = 'active') AS active, "
-    "count(*) FILTER (WHERE wait_event_type = 'Lock') AS waiting, "
-    "coalesce(extract(epoch FROM max(now() - query_start) "
-    "  FILTER (WHERE wait_event_type = 'Lock')), 0)::float AS lock_wait, "
-    "coalesce(extract(epoch FROM max(now() - query_start) "
-    "  FILTER (WHERE state = 'active')), 0)::float AS query "
-    "FROM pg_stat_activity "
-    "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
-)
 _SAMPLE_EVERY_S = 0.25
 
 
+@activity
 def server_pressure(
     window_s: float = 0.0,
     stop_on_lock_wait: bool = False,
@@ -176,27 +137,20 @@ def server_pressure(
         raise ActivityFailed(f"window_s={window_s!r} is out of range: give 0 to 3600 seconds")
     dsn = _dsn(database_url, configuration, "admin_database_url", "direct_database_url")
 
-    async def sample() -> dict[str, Any]:
-        conn = await _observer(dsn)
-        peak = {"active": 0, "waiting": 0, "lock_wait": 0.0, "query": 0.0}
-        samples = 0
-        deadline = time.monotonic() + window_s
-        try:
-            while True:
-                row = await conn.fetchrow(_PRESSURE_QUERY, timeout=_QUERY_TIMEOUT_S)
-                samples += 1
-                peak = {key: max(peak[key], row[key]) for key in peak}
-                if time.monotonic() >= deadline or (stop_on_lock_wait and row["waiting"]):
-                    break
-                await asyncio.sleep(_SAMPLE_EVERY_S)
-        finally:
-            await conn.close()
-        return {
-            "active_backends": peak["active"],
-            "waiting_on_locks": peak["waiting"],
-            "longest_lock_wait_s": round(peak["lock_wait"], 3),
-            "longest_query_s": round(peak["query"], 3),
-            "samples": samples,
-        }
-
-    return asyncio.run(sample())
+    peak = {"active": 0, "waiting": 0, "lock_wait": 0.0, "query": 0.0}
+    samples = 0
+    deadline = time.monotonic() + window_s
+    while True:
+        row = server_pressure_sample(dsn)
+        samples += 1
+        peak = {key: max(peak[key], row[key]) for key in peak}
+        if time.monotonic() >= deadline or (stop_on_lock_wait and row["waiting"]):
+            break
+        time.sleep(_SAMPLE_EVERY_S)
+    return {
+        "active_backends": peak["active"],
+        "waiting_on_locks": peak["waiting"],
+        "longest_lock_wait_s": round(peak["lock_wait"], 3),
+        "longest_query_s": round(peak["query"], 3),
+        "samples": samples,
+    }

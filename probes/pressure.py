@@ -17,10 +17,9 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from chaoskit.actions.target import on_staging, staging_setting
-from chaoskit.probes.connector import connector_state
-from chaoskit.probes.database import connection_time, pool_utilisation
-from chaoskit.probes.gcp.monitoring import connector_metrics
+from chaoskit.kit.errors import activity
+from chaoskit.probes.database import connection_time
+from chaoskit.targets.load import connector_load, database_load
 
 __all__ = ["compound_pressure", "early_warning"]
 
@@ -30,18 +29,15 @@ RISK_LEVELS = ("low", "elevated", "high_risk")
 def _utilisations(
     configuration: Configuration | None, secrets: Secrets | None
 ) -> dict[str, float | None]:
-    configuration = configuration or {}
-    connector = None
-    if on_staging(configuration):
-        name = staging_setting(configuration, "gcp_vpc_connector", "the connector's metrics")
-        metrics = connector_metrics(name, configuration=configuration, secrets=secrets)
-        connector = metrics["utilisation"]
-    elif configuration.get("connector_url"):
-        connector = connector_state(configuration=configuration)["utilisation"]
-    database = pool_utilisation(configuration=configuration)["utilisation"]
-    return {"vpc_connector_utilisation": connector, "cloud_sql_pool_utilisation": database}
+    connector = connector_load(configuration, secrets)
+    database = database_load(configuration, secrets)
+    return {
+        "vpc_connector_utilisation": connector and connector["utilisation"],
+        "cloud_sql_pool_utilisation": database and database["utilisation"],
+    }
 
 
+@activity
 def compound_pressure(
     connector_threshold: float = 0.7,
     pool_threshold: float = 0.8,
@@ -115,6 +111,7 @@ def _assess(
     return None, to_exhaustion
 
 
+@activity
 def early_warning(
     window_s: float = 60.0,
     interval_s: float = 1.0,

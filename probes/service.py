@@ -3,25 +3,20 @@ testbed, Cloud Run's (read from Cloud Logging) on staging, and health through it
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from typing import Any
 
-import httpx
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from chaoskit.actions.gcp.cloud_run import CloudRunColdStart, begin_cold_start
-from chaoskit.actions.target import on_staging, staging_setting
-from chaoskit.probes.gcp.logging import wait_for_cloud_run_startup
-from chaoskit.testbed import registry
-from chaoskit.testbed.instances import KIND, ServiceInstance, launch_service, service_settings
-from chaoskit.testbed.service.settings import SettingsError
-from chaoskit.testbed.state import testbed_home
+from chaoskit.kit.errors import activity
+from chaoskit.kit.health import service_health as check_health
+from chaoskit.targets.fresh_instance import observe_named_instance, throwaway_startup
 
 __all__ = ["cold_start", "observe_startup", "repeated_cold_starts", "service_health"]
 
 
+@activity
 def service_health(url: str, timeout_s: float = 5.0) -> dict[str, Any]:
     """Ask `<url>/health` whether the service is healthy.
 
@@ -33,21 +28,10 @@ def service_health(url: str, timeout_s: float = 5.0) -> dict[str, Any]:
     as `healthy: false` with `status_code: null` and the `error`, not raised, so that a
     steady-state tolerance can judge it.
     """
-    try:
-        response = httpx.get(f"{url.rstrip('/')}/health", timeout=timeout_s)
-    except httpx.HTTPError as error:
-        return {"healthy": False, "status_code": None, "error": type(error).__name__}
-    try:
-        body = response.json()
-    except ValueError:
-        body = response.text[:200]
-    return {
-        "healthy": response.status_code == 200,
-        "status_code": response.status_code,
-        "body": body,
-    }
+    return check_health(url, timeout_s)
 
 
+@activity
 def observe_startup(instance: str, timeout_s: float = 120.0) -> dict[str, Any]:
     """Wait until the instance `instance` is ready or has exited, and report its startup.
 
@@ -61,31 +45,10 @@ def observe_startup(instance: str, timeout_s: float = 120.0) -> dict[str, Any]:
     succeeded, timeout, failed, blocked. On staging the phases come from Cloud Logging,
     and `rollout` says how the new revision's rollout ended (`succeeded`, `detail`).
     """
-    started = registry.lookup(KIND, instance)
-    if isinstance(started, CloudRunColdStart):
-        return _observe_cold_start(started, timeout_s)
-    if not isinstance(started, ServiceInstance):
-        raise ActivityFailed(
-            f"no service instance named {instance!r} was started in this run: start it "
-            "with chaoskit.actions.service.start_service_instance first"
-        )
-    return started.observe_startup(timeout_s)
+    return observe_named_instance(instance, timeout_s)
 
 
-def _observe_cold_start(cold_start: CloudRunColdStart, timeout_s: float) -> dict[str, Any]:
-    """The startup from Cloud Logging, and how the rollout ended (`rollout`)."""
-    report = wait_for_cloud_run_startup(
-        cold_start.service,
-        cold_start.since,
-        timeout_s,
-        cold_start.project,
-        cold_start.region,
-        configuration=cold_start.configuration,
-        secrets=cold_start.secrets,
-    )
-    return {**report, "rollout": cold_start.finish(timeout_s - report["duration_s"])}
-
-
+@activity
 def cold_start(
     database_url: str,
     initialization_timeout_s: float = 75.0,
@@ -108,35 +71,20 @@ def cold_start(
     Returns the same report as `observe_startup`; `ready` is true when the instance
     passed all seven phases (and, locally, answered `/health`).
     """
-    if on_staging(configuration):
-        service = staging_setting(configuration, "gcp_cloud_run_service", "the cold start")
-        rollout = begin_cold_start(
-            "cold-start-probe", service, configuration=configuration, secrets=secrets
-        )
-        return _observe_cold_start(rollout, timeout_s)
-    try:
-        settings = service_settings(
-            "cold-start-probe",
-            database_url,
-            initialization_timeout_s=initialization_timeout_s,
-            connect_timeout_s=connect_timeout_s,
-            pool_size=pool_size,
-            max_overflow=max_overflow,
-            pool_timeout_s=pool_timeout_s,
-            connect_retry_s=connect_retry_s,
-            schema_load_bytes=schema_load_bytes,
-        )
-    except SettingsError as error:
-        raise ActivityFailed(str(error)) from None
-    instance = launch_service(
-        f"cold-start-{uuid.uuid4().hex[:8]}", settings, testbed_home() / "instances"
-    )
-    try:
-        return instance.observe_startup(timeout_s)
-    finally:
-        instance.stop()
+    settings = {
+        "database_url": database_url,
+        "initialization_timeout_s": initialization_timeout_s,
+        "connect_timeout_s": connect_timeout_s,
+        "pool_size": pool_size,
+        "max_overflow": max_overflow,
+        "pool_timeout_s": pool_timeout_s,
+        "connect_retry_s": connect_retry_s,
+        "schema_load_bytes": schema_load_bytes,
+    }
+    return throwaway_startup(settings, timeout_s, configuration, secrets)
 
 
+@activity
 def repeated_cold_starts(
     count: int,
     database_url: str,

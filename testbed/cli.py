@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
-from rich.console import Console
 from rich.table import Table
 
+from chaoskit.kit.console import output_console
 from chaoskit.testbed.lifecycle import (
     DEFAULT_MAX_CONNECTIONS,
     TestbedError,
@@ -16,13 +14,7 @@ from chaoskit.testbed.lifecycle import (
     testbed_up,
 )
 
-__all__ = ["output_console", "testbed"]
-
-
-def output_console() -> Console:
-    """A console for stdout; piped output gets room for full URLs and paths rather than
-    rich's 80-column default."""
-    return Console(width=None if sys.stdout.isatty() else 200)
+__all__ = ["testbed"]
 
 
 @click.group()

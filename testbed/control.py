@@ -21,7 +21,7 @@ from typing import Any
 from chaoslib.exceptions import InterruptExecution
 from chaoslib.types import Configuration
 
-from chaoskit.testbed import registry
+from chaoskit.kit import registry
 from chaoskit.testbed.lifecycle import TestbedError, testbed_down, testbed_endpoints, testbed_up
 from chaoskit.testbed.state import read_state
 

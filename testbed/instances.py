@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
+from chaoskit.kit.processes import stop_popen
 from chaoskit.testbed.postgres import find_free_port
-from chaoskit.testbed.processes import stop_popen
 from chaoskit.testbed.service.settings import ServiceSettings
 
 __all__ = [

@@ -15,17 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 
+from chaoskit.kit.errors import KitError
+from chaoskit.kit.failures import classify_connect_error
+from chaoskit.kit.health import service_health
+from chaoskit.kit.processes import pid_alive, stop_pid
+from chaoskit.kit.redaction import redact_dsn
+from chaoskit.testbed.connector.client import ConnectorClient
 from chaoskit.testbed.connector.launch import ConnectorError, launch_connector
-from chaoskit.testbed.failures import classify_connect_error
 from chaoskit.testbed.instances import launch_service, service_settings
 from chaoskit.testbed.postgres import EmbeddedPostgres, PostgresError
-from chaoskit.testbed.processes import pid_alive, stop_pid
 from chaoskit.testbed.service.database import ensure_schema
 from chaoskit.testbed.service.settings import SettingsError
 from chaoskit.testbed.state import read_state, remove_state, testbed_home, write_state
-from chaoskit.testbed.targets import redact_dsn
 
 __all__ = [
     "CONNECTOR_SETTINGS",
@@ -65,7 +67,7 @@ _REACHABLE_TIMEOUT_S = 5.0
 _CONNECTOR_START_TIMEOUT_S = 15.0
 
 
-class TestbedError(RuntimeError):
+class TestbedError(KitError):
     """The testbed could not be brought up or down; the message says why and what to do."""
 
     __test__ = False  # not a pytest test class, despite its name
@@ -231,11 +233,10 @@ def testbed_down() -> dict[str, Any]:
 
 
 def _health(url: str) -> str:
-    try:
-        response = httpx.get(f"{url}/health", timeout=2.0)
-    except httpx.HTTPError as error:
-        return f"unreachable ({type(error).__name__})"
-    return "healthy" if response.status_code == 200 else f"unhealthy ({response.status_code})"
+    health = service_health(url, timeout_s=2.0)
+    if health["status_code"] is None:
+        return f"unreachable ({health['error']})"
+    return "healthy" if health["healthy"] else f"unhealthy ({health['status_code']})"
 
 
 def testbed_status() -> list[dict[str, str]]:
@@ -284,9 +285,9 @@ def testbed_status() -> list[dict[str, str]]:
 
 def _connector_status(url: str) -> str:
     try:
-        state = httpx.get(f"{url}/state", timeout=2.0).json()
-    except (httpx.HTTPError, ValueError) as error:
-        return f"unreachable ({type(error).__name__})"
+        state = ConnectorClient(url, timeout_s=2.0).state()
+    except KitError:
+        return "unreachable"
     return f"{state['instances']} instances, {state['utilisation']:.0%} used"
 
 

@@ -25,6 +25,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 import asyncpg
 
+from chaoskit.kit.errors import KitError
+
 __all__ = [
     "EmbeddedPostgres",
     "PostgresEndpoint",
@@ -40,7 +42,7 @@ _KIT_CONF = "kit.conf"
 _APP_ROLE = "app"
 
 
-class PostgresError(RuntimeError):
+class PostgresError(KitError):
     """The embedded PostgreSQL could not be started, reconfigured or stopped."""
 
 

@@ -12,7 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["read_state", "remove_state", "testbed_home", "write_json_atomically", "write_state"]
+from chaoskit.kit.files import write_json_atomically
+
+__all__ = ["read_state", "remove_state", "testbed_home", "write_state"]
 
 
 def testbed_home() -> Path:
@@ -22,18 +24,6 @@ def testbed_home() -> Path:
 
 def _state_path() -> Path:
     return testbed_home() / "state.json"
-
-
-def write_json_atomically(path: Path, document: Any, mode: int = 0o644) -> None:
-    """Write `document` as JSON to `path` whole or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as out:
-        json.dump(document, out, indent=2, sort_keys=True)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(partial, path)
 
 
 def read_state() -> dict[str, Any] | None:

@@ -14,9 +14,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from chaoskit.testbed import registry
+from chaoskit.kit import registry
+from chaoskit.kit.processes import pid_alive
 from chaoskit.testbed.postgres import EmbeddedPostgres, PostgresEndpoint
-from chaoskit.testbed.processes import pid_alive
 from chaoskit.testbed.service.database import ensure_schema
 
 REPO = Path(__file__).resolve().parents[1]

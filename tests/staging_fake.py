@@ -24,8 +24,8 @@ from typing import Any
 
 import asyncpg
 
+from chaoskit.kit.processes import stop_popen
 from chaoskit.testbed.instances import ServiceInstance, launch_service
-from chaoskit.testbed.processes import stop_popen
 from chaoskit.testbed.service.settings import ServiceSettings
 from tests.gcp_fake import FakeGoogle, Request
 
@@ -186,7 +186,7 @@ class FakeStaging:
                         "CLOUD_RUN_TASK_COUNT": str(count)}  # fmt: skip
             with output.open("w") as out:
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "chaoskit.actions.workers.flood_job"],
+                    [sys.executable, "-m", "chaoskit.targets.workers.flood_task"],
                     cwd=REPO, env=task_env, stdout=out, stderr=subprocess.STDOUT,
                 )  # fmt: skip
             execution.tasks.append((process, output))

@@ -18,10 +18,10 @@ from chaoskit.actions.connector import (
     set_scaling_delay,
     throttle_connector_throughput,
 )
+from chaoskit.kit.processes import stop_pid
 from chaoskit.probes.connector import connector_events, connector_state, connector_utilisation
 from chaoskit.testbed.connector.launch import RunningConnector, launch_connector
 from chaoskit.testbed.postgres import PostgresEndpoint
-from chaoskit.testbed.processes import stop_pid
 from tests.conftest import eventually, gone
 
 

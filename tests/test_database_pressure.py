@@ -13,17 +13,17 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaoskit.actions.database import (
     restore_max_connections,
+    run_acquisition_storm,
     set_max_connections,
-    start_acquisition_storm,
     start_cpu_pressure,
     start_lock_pressure,
     stop_cpu_pressure,
     stop_lock_pressure,
 )
 from chaoskit.actions.flood import start_connection_flood, stop_connection_flood
+from chaoskit.kit import registry
 from chaoskit.probes.database import connection_time, pool_utilisation, server_pressure
 from chaoskit.probes.service import repeated_cold_starts
-from chaoskit.testbed import registry
 from chaoskit.testbed.instances import launch_service, service_settings
 from chaoskit.testbed.lifecycle import testbed_down, testbed_up
 from chaoskit.testbed.postgres import PostgresEndpoint
@@ -46,7 +46,7 @@ def config(endpoint: PostgresEndpoint) -> dict[str, str]:
 
 
 def test_shared_pool_is_exhausted_at_pool_size_plus_overflow(postgres: PostgresEndpoint) -> None:
-    storm = start_acquisition_storm(
+    storm = run_acquisition_storm(
         35, pool_size=10, max_overflow=15, pool_timeout_s=0.5, connect_timeout_s=1.0,
         shared_pool=True, configuration=config(postgres),
     )  # fmt: skip
@@ -58,7 +58,7 @@ def test_shared_pool_is_exhausted_at_pool_size_plus_overflow(postgres: PostgresE
 
 
 def test_shared_pool_with_room_serves_every_startup(postgres: PostgresEndpoint) -> None:
-    storm = start_acquisition_storm(
+    storm = run_acquisition_storm(
         20, pool_size=10, max_overflow=15, pool_timeout_s=0.5, connect_timeout_s=1.0,
         shared_pool=True, configuration=config(postgres),
     )  # fmt: skip
@@ -69,7 +69,7 @@ def test_concurrent_startups_beyond_the_database_exceed_the_timeout(
     small_postgres: PostgresEndpoint,
 ) -> None:
     # 6 startups x 5 connections = 30 > 17: at most 3 pools fill
-    storm = start_acquisition_storm(
+    storm = run_acquisition_storm(
         6, pool_size=5, max_overflow=0, connect_timeout_s=0.5, deadline_s=1.0,
         connect_retry_s=0.1, configuration=config(small_postgres),
     )  # fmt: skip
@@ -82,7 +82,7 @@ def test_concurrent_startups_beyond_the_database_exceed_the_timeout(
 
 
 def test_concurrent_startups_that_fit_all_start(small_postgres: PostgresEndpoint) -> None:
-    storm = start_acquisition_storm(
+    storm = run_acquisition_storm(
         3, pool_size=5, max_overflow=0, connect_timeout_s=1.0, configuration=config(small_postgres)
     )
     assert (storm["succeeded"], storm["failed"], storm["exceeded_timeout"]) == (3, {}, 0)
@@ -105,7 +105,7 @@ def test_bad_storm_arguments_are_refused(
     postgres: PostgresEndpoint, arguments: dict, message: str
 ) -> None:
     with pytest.raises(ActivityFailed, match=message):
-        start_acquisition_storm(configuration=config(postgres), **arguments)
+        run_acquisition_storm(configuration=config(postgres), **arguments)
 
 
 # --- CPU and lock pressure -------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chaoskit.testbed.processes import pid_alive
+from chaoskit.kit.processes import pid_alive
 from chaoskit.testbed.state import read_state
 from tests.test_testbed import chaos
 

@@ -11,8 +11,9 @@ import sys
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
-from chaoskit.actions.flood import APPLICATION_PREFIX, start_connection_flood, stop_connection_flood
-from chaoskit.testbed import registry
+from chaoskit.actions.flood import start_connection_flood, stop_connection_flood
+from chaoskit.kit import registry
+from chaoskit.targets.flood import FLOOD_PREFIX
 from chaoskit.testbed.postgres import PostgresEndpoint
 from tests.conftest import REPO, eventually, gone, sessions
 
@@ -20,7 +21,7 @@ from tests.conftest import REPO, eventually, gone, sessions
 def test_flood_opens_exactly_n_and_releases_all(postgres: PostgresEndpoint) -> None:
     ramped = start_connection_flood(25, postgres.app_dsn, hold_s=60)
     app = ramped["application_name"]
-    assert app.startswith(APPLICATION_PREFIX)
+    assert app.startswith(FLOOD_PREFIX)
     assert (ramped["attempted"], ramped["established"], ramped["failed"]) == (25, 25, {})
     assert ramped["connect_latency"]["p50_s"] > 0
     assert sessions(postgres.admin_dsn, app) == 25
@@ -40,7 +41,7 @@ def test_flood_counts_refusals_by_cause(postgres: PostgresEndpoint) -> None:
         assert ramped["failed"] == {"too_many_connections": 13}
     finally:
         stop_connection_flood()
-    assert sessions(postgres.admin_dsn, APPLICATION_PREFIX) == 0
+    assert sessions(postgres.admin_dsn, FLOOD_PREFIX) == 0
 
 
 def test_stop_is_idempotent(postgres: PostgresEndpoint) -> None:
@@ -118,4 +119,4 @@ def test_bad_flood_arguments_are_refused_before_anything_opens(
     assert "\n" not in str(refused.value)
     assert ":pw@" not in str(refused.value)  # the password never reaches the message
     assert registry.running() == []
-    assert sessions(postgres.admin_dsn, APPLICATION_PREFIX) == 0
+    assert sessions(postgres.admin_dsn, FLOOD_PREFIX) == 0

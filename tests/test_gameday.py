@@ -15,7 +15,7 @@ import pytest
 from chaoskit.gameday.lock import gameday_lock
 from chaoskit.gameday.schedule import CronError, next_ticks, run_schedule
 from chaoskit.gameday.suite import SuiteError, load_suite
-from chaoskit.testbed.processes import pid_alive
+from chaoskit.kit.processes import pid_alive
 from chaoskit.testbed.state import read_state
 from tests.conftest import REPO, eventually, sessions
 from tests.test_testbed import CHAOS, chaos

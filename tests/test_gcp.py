@@ -18,12 +18,12 @@ from chaoskit.actions.gcp.cloud_sql import (
     restore_cloud_sql_max_connections,
     set_cloud_sql_max_connections,
 )
-from chaoskit.actions.gcp.flood_job import start_cloud_run_flood, stop_cloud_run_flood
 from chaoskit.actions.gcp.vpc_connector import restore_vpc_connector, set_vpc_connector_scaling
-from chaoskit.actions.workers.flood_job import task_share
 from chaoskit.probes.gcp.cloud_run import cloud_run_status
-from chaoskit.probes.gcp.logging import observe_cloud_run_startup
-from chaoskit.probes.gcp.monitoring import cloud_sql_backends, connector_metrics
+from chaoskit.targets.gcp.cloud_run_flood import start_cloud_run_flood, stop_cloud_run_flood
+from chaoskit.targets.gcp.logging import observe_cloud_run_startup
+from chaoskit.targets.gcp.monitoring import cloud_sql_backends, connector_metrics
+from chaoskit.targets.workers.flood_task import task_share
 from tests.gcp_fake import TOKEN, FakeGoogle, private_key_pem, service_account
 
 PROJECT, REGION = "netra-staging", "us-central1"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chaoskit.gameday.report import build_report, render_markdown, write_reports
+from chaoskit.report.report import build_report, render_markdown, write_reports
 from tests.test_testbed import chaos
 
 pytestmark = pytest.mark.slow

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from chaoskit.actions.target import without_staging_equivalent
 from chaoskit.gameday.suite import load_suite
+from chaoskit.kit.processes import pid_alive
+from chaoskit.targets.deployment import without_staging_equivalent
 from chaoskit.testbed.instances import service_settings
 from chaoskit.testbed.lifecycle import testbed_down, testbed_endpoints, testbed_up
-from chaoskit.testbed.processes import pid_alive
 from tests.conftest import eventually, sessions
 from tests.gcp_fake import TOKEN, FakeGoogle, private_key_pem, service_account
 from tests.staging_fake import LOCATION, FakeStaging

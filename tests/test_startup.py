@@ -13,7 +13,7 @@ import pytest
 from chaoslib.exceptions import ActivityFailed
 
 from chaoskit.actions.service import start_service_instance, stop_service_instance
-from chaoskit.testbed import registry
+from chaoskit.kit import registry
 from chaoskit.testbed.instances import launch_service, service_settings
 from chaoskit.testbed.postgres import PostgresEndpoint
 from tests.conftest import running_postgres

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from chaoskit.testbed.processes import pid_alive
+from chaoskit.kit.processes import pid_alive
 from chaoskit.testbed.state import read_state
 from tests.conftest import REPO
 

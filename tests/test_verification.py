@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from chaoskit.gameday.expectations import ExpectationError, evaluate_expectations
-from chaoskit.gameday.verdict import decide_verdict
+from chaoskit.kit.processes import pid_alive
 from chaoskit.testbed.lifecycle import testbed_down, testbed_up
-from chaoskit.testbed.processes import pid_alive
 from chaoskit.testbed.state import read_state
+from chaoskit.verification.expectations import ExpectationError, evaluate_expectations
+from chaoskit.verification.verdict import decide_verdict
 from tests.conftest import REPO, eventually, sessions
 from tests.test_testbed import CHAOS, chaos
 

@@ -10,8 +10,9 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from chaoskit.actions.gcp.api import call, gcp_client, project_and_region, wait_for_operation
 from chaoskit.actions.undo import remember_first, undo
+from chaoskit.kit.errors import activity
+from chaoskit.targets.gcp.api import call, gcp_client, project_and_region, wait_for_operation
 
 __all__ = [
     "restart_cloud_sql",
@@ -54,6 +55,7 @@ def _instance(
     )
 
 
+@activity
 def restart_cloud_sql(
     instance: str,
     project: str | None = None,
@@ -90,6 +92,7 @@ def _set_flags(
     )
 
 
+@activity
 def set_cloud_sql_max_connections(
     max_connections: int,
     instance: str,
@@ -134,6 +137,7 @@ def set_cloud_sql_max_connections(
     return {"max_connections": max_connections, "previous": previous}
 
 
+@activity
 def restore_cloud_sql_max_connections(
     instance: str,
     project: str | None = None,

@@ -14,8 +14,10 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from chaoskit.actions.gcp.api import call, gcp_client, project_and_region, wait_for_operation
 from chaoskit.actions.undo import remember_first, undo
+from chaoskit.kit.errors import activity
+from chaoskit.targets.gcp.api import call, gcp_client, project_and_region, wait_for_operation
+from chaoskit.targets.gcp.resources import connector_name
 
 __all__ = ["restore_vpc_connector", "set_vpc_connector_scaling"]
 
@@ -26,14 +28,6 @@ _FIELDS = {
     "min_instances": "minInstances",
     "max_instances": "maxInstances",
 }
-
-
-def connector_name(connector: str, project: str, region: str) -> str:
-    return (
-        connector
-        if connector.startswith("projects/")
-        else f"projects/{project}/locations/{region}/connectors/{connector}"
-    )
 
 
 def describe_connector(
@@ -77,6 +71,7 @@ def _check(current: dict[str, Any], changes: dict[str, Any]) -> None:
         raise ActivityFailed(f"machine_type={machine!r}: use one of {', '.join(MACHINE_TYPES)}")
 
 
+@activity
 def set_vpc_connector_scaling(
     connector: str,
     machine_type: str | None = None,
@@ -133,6 +128,7 @@ def set_vpc_connector_scaling(
     return _patch(name, changes, configuration, secrets)
 
 
+@activity
 def restore_vpc_connector(
     connector: str,
     project: str | None = None,

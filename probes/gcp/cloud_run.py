@@ -7,9 +7,11 @@ from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
-from chaoskit.actions.gcp.api import call, gcp_client, project_and_region
-from chaoskit.actions.gcp.cloud_run import get_service, service_name
-from chaoskit.probes.gcp.monitoring import cloud_run_instances
+from chaoskit.kit.errors import activity
+from chaoskit.targets.gcp.api import call, gcp_client, project_and_region
+from chaoskit.targets.gcp.cloud_run import get_service
+from chaoskit.targets.gcp.monitoring import cloud_run_instances
+from chaoskit.targets.gcp.resources import service_name
 
 __all__ = ["cloud_run_status"]
 
@@ -19,6 +21,7 @@ def _ready_condition(resource: dict[str, Any]) -> dict[str, Any]:
     return next((c for c in conditions if c.get("type") == "Ready"), {})
 
 
+@activity
 def cloud_run_status(
     service: str,
     minutes: float = 5.0,

@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from chaoskit.kit.errors import KitError
+
 __all__ = ["ConfigError", "ConnectorConfig"]
 
 
-class ConfigError(ValueError):
+class ConfigError(KitError):
     """A configuration value is invalid; `field` names it."""
 
     def __init__(self, field: str, message: str) -> None:

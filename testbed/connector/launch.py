@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
+from chaoskit.kit.errors import KitError
+from chaoskit.kit.processes import pid_alive
+from chaoskit.testbed.connector.client import ConnectorClient, ConnectorUnreachable
 from chaoskit.testbed.postgres import find_free_ports
-from chaoskit.testbed.processes import pid_alive
 
 __all__ = ["ConnectorError", "RunningConnector", "launch_connector", "through_connector"]
 
 
-class ConnectorError(RuntimeError):
+class ConnectorError(KitError):
     """The connector did not start."""
 
 
@@ -44,9 +44,9 @@ class RunningConnector:
                 last = self.log_path.read_text().strip().splitlines()[-1:] or ["no output"]
                 raise ConnectorError(f"the connector exited at start: {last[0]}")
             try:
-                httpx.get(f"{self.api_url}/state", timeout=1.0).raise_for_status()
+                ConnectorClient(self.api_url, timeout_s=1.0).state()
                 return
-            except httpx.HTTPError:
+            except ConnectorUnreachable:
                 time.sleep(0.05)
         raise ConnectorError(
             f"the connector did not answer within {timeout_s}s; see {self.log_path}"

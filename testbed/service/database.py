@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from chaoskit.testbed.failures import RETRYABLE_CAUSES, classify_connect_error
+from chaoskit.kit.failures import RETRYABLE_CAUSES, classify_connect_error
 from chaoskit.testbed.service.settings import ServiceSettings
 from chaoskit.testbed.service.startup import PhaseFailure
 

@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from chaoskit.kit.errors import KitError
+
 __all__ = ["ServiceSettings", "SettingsError"]
 
 
-class SettingsError(ValueError):
+class SettingsError(KitError):
     """A setting has a value the service cannot run with; the message names it."""
 
 

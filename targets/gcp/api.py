@@ -20,11 +20,12 @@ from typing import Any
 
 import httplib2
 from chaosgcp import load_credentials
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 from google.auth.exceptions import GoogleAuthError
 from googleapiclient.discovery import Resource, build
 from googleapiclient.errors import HttpError
+
+from chaoskit.kit.errors import KitError
 
 __all__ = [
     "call",
@@ -60,7 +61,7 @@ def gcp_client(
             cache_discovery=False,
         )
     except GoogleAuthError as error:
-        raise ActivityFailed(_credentials_hint(error)) from None
+        raise KitError(_credentials_hint(error)) from None
 
 
 def _credentials_hint(error: GoogleAuthError) -> str:
@@ -72,13 +73,13 @@ def _credentials_hint(error: GoogleAuthError) -> str:
 
 
 def call(request: Any, what: str) -> dict[str, Any]:
-    """Execute a request; an API error becomes one ActivityFailed line naming `what`."""
+    """Execute a request; an API error becomes one KitError line naming `what`."""
     try:
         return request.execute(num_retries=0)
     except GoogleAuthError as error:  # e.g. a key that no longer exists, a refused token
-        raise ActivityFailed(f"{what}: {_credentials_hint(error)}") from None
+        raise KitError(f"{what}: {_credentials_hint(error)}") from None
     except (OSError, httplib2.HttpLib2Error) as error:
-        raise ActivityFailed(
+        raise KitError(
             f"{what}: Google Cloud is unreachable ({type(error).__name__}): check the "
             "network, or gcp.api_endpoints if you set it"
         ) from None
@@ -89,7 +90,7 @@ def call(request: Any, what: str) -> dict[str, Any]:
         except (ValueError, KeyError, TypeError):
             message = error.reason
         hint = _HINTS.get(status, f"HTTP {status}")
-        raise ActivityFailed(f"{what}: {hint} ({message})") from None
+        raise KitError(f"{what}: {hint} ({message})") from None
 
 
 def read_log_entries(
@@ -123,7 +124,7 @@ def wait_for_operation(
     is_done: Callable[[dict[str, Any]], bool] = lambda op: bool(op.get("done")),
     timeout_s: float = OPERATION_TIMEOUT_S,
 ) -> dict[str, Any]:
-    """Poll a long-running operation until it is done; its error becomes ActivityFailed.
+    """Poll a long-running operation until it is done; its error becomes KitError.
     It polls every `gcp_operation_poll_s` seconds of the configuration (default 2)."""
     poll_every_s = float((configuration or {}).get("gcp_operation_poll_s", _POLL_EVERY_S))
     deadline = time.monotonic() + timeout_s
@@ -133,10 +134,10 @@ def wait_for_operation(
             error = operation.get("error")
             if error:
                 detail = error.get("message") or json.dumps(error)
-                raise ActivityFailed(f"{what}: the operation failed ({detail})")
+                raise KitError(f"{what}: the operation failed ({detail})")
             return operation
         if time.monotonic() > deadline:
-            raise ActivityFailed(f"{what}: the operation did not finish in {timeout_s:.0f}s")
+            raise KitError(f"{what}: the operation did not finish in {timeout_s:.0f}s")
         time.sleep(poll_every_s)
 
 
@@ -149,7 +150,7 @@ def project_and_region(
     project = project or configuration.get("gcp_project_id")
     region = region or configuration.get("gcp_region")
     if not project or not region:
-        raise ActivityFailed(
+        raise KitError(
             "the Google Cloud project and region are not set: pass project and region, or "
             "use a profile that sets gcp_project_id and gcp_region"
         )

@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from chaoskit.gameday.journals import GameDay, RunRecord
+from chaoskit.report.journals import GameDay, RunRecord
 
 __all__ = [
     "CATEGORIES",

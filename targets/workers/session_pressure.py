@@ -1,7 +1,7 @@
 """Server-side pressure from a worker process: CPU-heavy queries, or a held table lock.
 
 Run by `chaoskit.actions.database` as
-`python -m chaoskit.actions.workers.session_pressure chaos-<kind>-<id>`.
+`python -m chaoskit.targets.workers.session_pressure chaos-<kind>-<id>`.
 `kind` is `cpu` (`workers` sessions each running an expensive query in a loop) or `lock`
 (one session holding `LOCK TABLE <table> IN <mode> MODE` in an open transaction). Both
 stop when told, when `duration_s` has passed, or when the parent dies; the server also
@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from chaoskit.actions.workers.lifeline import Lifeline, emit
+from chaoskit.targets.workers.lifeline import Lifeline, emit
 
 CPU_QUERY = "SELECT count(*) FROM generate_series(1, 20000000)"
 _SERVER_GRACE_S = 5.0

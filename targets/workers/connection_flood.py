@@ -1,7 +1,7 @@
 """The connection-flood worker: open real asyncpg connections, hold them, release them.
 
 Run by `chaoskit.actions.flood` as
-`python -m chaoskit.actions.workers.connection_flood chaos-flood-<id>`.
+`python -m chaoskit.targets.workers.connection_flood chaos-flood-<id>`.
 It releases everything when told to, when `hold_s` has passed, or when its parent dies.
 """
 
@@ -15,9 +15,9 @@ from typing import Any
 
 import asyncpg
 
-from chaoskit.actions.workers.lifeline import Lifeline, emit
-from chaoskit.testbed.failures import classify_connect_error
-from chaoskit.testbed.stats import percentiles
+from chaoskit.kit.failures import classify_connect_error
+from chaoskit.kit.stats import percentiles
+from chaoskit.targets.workers.lifeline import Lifeline, emit
 
 _RELEASE_TIMEOUT_S = 2.0
 

@@ -17,10 +17,11 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from chaoskit.actions.gcp.api import (
+from chaoskit.kit import registry
+from chaoskit.kit.errors import KitError, activity
+from chaoskit.targets.gcp.api import (
     call,
     gcp_client,
     log_poll_s,
@@ -28,9 +29,8 @@ from chaoskit.actions.gcp.api import (
     read_log_entries,
     wait_for_operation,
 )
-from chaoskit.actions.gcp.vpc_connector import connector_name
-from chaoskit.actions.workers.pressure import APPLICATION_PREFIX
-from chaoskit.testbed import registry
+from chaoskit.targets.gcp.resources import connector_name
+from chaoskit.targets.workers.pressure import APPLICATION_PREFIX
 
 __all__ = ["start_cloud_run_flood", "stop_cloud_run_flood"]
 
@@ -141,7 +141,7 @@ def _wait_for_ramps(
         if len(by_task) >= tasks:
             return list(by_task.values())
         if time.monotonic() >= deadline:
-            raise ActivityFailed(
+            raise KitError(
                 f"the flood's tasks did not report their ramp within {timeout_s:.0f}s "
                 f"({len(by_task)} of {tasks} did): the execution {execution} was cancelled; "
                 "see its logs in Cloud Logging"
@@ -149,6 +149,7 @@ def _wait_for_ramps(
         time.sleep(min(poll_every_s, max(0.0, deadline - time.monotonic())))
 
 
+@activity
 def start_cloud_run_flood(
     connections: int,
     image: str,
@@ -187,22 +188,22 @@ def start_cloud_run_flood(
     `execution`, `tasks` and the `application_name` the connections carry.
     """
     if not isinstance(connections, int) or connections < 1:
-        raise ActivityFailed(f"connections={connections!r} must be a whole number >= 1")
+        raise KitError(f"connections={connections!r} must be a whole number >= 1")
     if not isinstance(connections_per_task, int) or connections_per_task < 1:
-        raise ActivityFailed(f"connections_per_task={connections_per_task!r} must be >= 1")
+        raise KitError(f"connections_per_task={connections_per_task!r} must be >= 1")
     tasks = math.ceil(connections / connections_per_task)
     if tasks > MAX_TASKS:
-        raise ActivityFailed(
+        raise KitError(
             f"connections={connections} needs {tasks} tasks of {connections_per_task}: at "
             f"most {MAX_TASKS} tasks; raise connections_per_task"
         )
     if not _JOB_ID.match(job):
-        raise ActivityFailed(
+        raise KitError(
             f"job={job!r} is not a Cloud Run Job name: lowercase letters, digits and '-', "
             "starting with a letter, at most 63 characters"
         )
     if registry.lookup(KIND, job) is not None:
-        raise ActivityFailed(f"the Cloud Run flood {job!r} is already running: stop it first")
+        raise KitError(f"the Cloud Run flood {job!r} is already running: stop it first")
     project, region = project_and_region(configuration, project, region)
     parent = f"projects/{project}/locations/{region}"
     name = f"{parent}/jobs/{job}"
@@ -220,7 +221,7 @@ def start_cloud_run_flood(
     try:
         call(jobs.get(name=name), what)
         operation = call(jobs.patch(name=name, body=body), what)
-    except ActivityFailed as missing:
+    except KitError as missing:
         if "not found" not in str(missing):
             raise
         operation = call(jobs.create(parent=parent, jobId=job, body=body), what)
@@ -228,7 +229,7 @@ def start_cloud_run_flood(
     started = call(jobs.run(name=name, body={}), f"running Cloud Run Job {name}")
     execution = (started.get("metadata") or {}).get("name")
     if not execution:
-        raise ActivityFailed(f"running Cloud Run Job {name}: no execution in the answer")
+        raise KitError(f"running Cloud Run Job {name}: no execution in the answer")
     running = _RunningExecution(job, execution, configuration, secrets)
     registry.register(running)
     task_start_s = float((configuration or {}).get("gcp_flood_task_start_s", _TASK_START_S))
@@ -237,7 +238,7 @@ def start_cloud_run_flood(
             job, execution.rsplit("/", 1)[-1], tasks,
             ramp_s + 2 * connect_timeout_s + task_start_s, project, configuration, secrets,
         )  # fmt: skip
-    except ActivityFailed:
+    except KitError:
         stop_cloud_run_flood(job)
         raise
     return {
@@ -250,6 +251,7 @@ def start_cloud_run_flood(
     }
 
 
+@activity
 def stop_cloud_run_flood(job: str = "chaos-flood") -> dict[str, Any]:
     """Cancel the flood's execution (its tasks release their connections); idempotent.
     Returns `{"job", "running", "cancelled"}`."""

@@ -10,16 +10,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chaoskit.gameday.analysis import (
+from chaoskit.kit.redaction import redact_secrets
+from chaoskit.report.analysis import (
     analyse_run,
     categories_across,
     freshness,
     trends,
 )
-from chaoskit.gameday.charts import phase_chart, timeline_chart, trend_chart, verdict_colours
-from chaoskit.gameday.journals import read_journals
-from chaoskit.gameday.verdict import VERDICTS
-from chaoskit.testbed.targets import redact_secrets
+from chaoskit.report.charts import phase_chart, timeline_chart, trend_chart, verdict_colours
+from chaoskit.report.journals import read_journals
+from chaoskit.verification.verdict import VERDICTS
 
 __all__ = ["build_report", "render_html", "render_markdown", "write_reports"]
 

@@ -26,6 +26,8 @@ from typing import Any
 
 from chaoslib import substitute
 
+from chaoskit.kit.errors import KitError
+
 __all__ = ["ExpectationError", "evaluate_expectations", "outputs_by_activity", "resolve_path"]
 
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
@@ -40,7 +42,7 @@ _EXPECT = re.compile(r"^\s*(?:(all|any)\s+)?(==|!=|>=|<=|>|<)?\s*(.*?)\s*$")
 _STEP = re.compile(r"([^.\[\]]+)|\[(-?\d*):(-?\d*)\]|\[(-?\d+)\]|\[([A-Za-z_][\w]*)=([^\]]*)\]")
 
 
-class ExpectationError(ValueError):
+class ExpectationError(KitError):
     """An expectation is malformed; the message names it and the field."""
 
 

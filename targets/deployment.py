@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
+
+from chaoskit.kit.errors import KitError
 
 __all__ = [
     "STAGING_ACTIVITIES",
@@ -56,7 +57,7 @@ def deployment_target(configuration: Configuration | None) -> str:
     """`embedded` or `staging`; any other value is refused with one line."""
     target = (configuration or {}).get("target") or "embedded"
     if target not in TARGETS:
-        raise ActivityFailed(
+        raise KitError(
             f"configuration target={target!r} is unknown: use one of {', '.join(TARGETS)}"
         )
     return target
@@ -72,7 +73,7 @@ def staging_setting(configuration: Configuration | None, key: str, purpose: str)
     if value in (None, ""):
         # a profile spells gcp_<name> as <name> inside its `gcp` object
         field = f"gcp.{key[4:]}" if key.startswith("gcp_") else key
-        raise ActivityFailed(
+        raise KitError(
             f"configuration {field} is not set: staging needs it for {purpose} (the staging "
             "profile sets it; give it in a var-file of your own if you use another)"
         )

@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from chaoskit.testbed.failures import classify_connect_error
+from chaoskit.kit.failures import classify_connect_error
+from chaoskit.kit.stats import percentiles
 from chaoskit.testbed.service.database import DatabaseInitialiser, async_url
 from chaoskit.testbed.service.settings import ServiceSettings
-from chaoskit.testbed.stats import percentiles
 
 __all__ = ["run_storm"]
 

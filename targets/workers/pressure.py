@@ -12,10 +12,10 @@ import uuid
 from typing import Any
 
 import asyncpg
-from chaoslib.exceptions import ActivityFailed
 
-from chaoskit.actions.workers.process import WorkerError, WorkerProcess
-from chaoskit.testbed import registry
+from chaoskit.kit import registry
+from chaoskit.kit.errors import KitError
+from chaoskit.targets.workers.process import WorkerError, WorkerProcess
 
 __all__ = ["APPLICATION_PREFIX", "PressureWorker", "start_pressure", "stop_pressure"]
 
@@ -65,7 +65,7 @@ def start_pressure(
     """Start the worker `module` with `params` (which name `target_dsn`), register it,
     and return its `ready_event` report with `name` and `application_name`."""
     if registry.lookup(kind, name) is not None:
-        raise ActivityFailed(
+        raise KitError(
             f"a {kind} named {name!r} is already running: stop it first or give another name"
         )
     application_name = f"{APPLICATION_PREFIX}{kind}-{uuid.uuid4().hex[:12]}"
@@ -79,7 +79,7 @@ def start_pressure(
     except WorkerError as error:
         registry.unregister(kind, name)
         pressure.stop()
-        raise ActivityFailed(f"{kind} failed: {error}") from None
+        raise KitError(f"{kind} failed: {error}") from None
     ready.pop("event")
     return {"name": name, "application_name": application_name, **ready}
 

@@ -16,11 +16,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chaoslib import substitute
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Experiment, Secrets
 
-from chaoskit.actions.target import deployment_target, without_staging_equivalent
-from chaoskit.testbed.targets import TargetError, check_load_target
+from chaoskit.kit.errors import KitError
+from chaoskit.kit.load_targets import TargetError, check_load_target
+from chaoskit.targets.deployment import deployment_target, without_staging_equivalent
 
 __all__ = ["DEFAULT_LIMITS", "GuardrailRefusal", "check_guardrails", "effective_limits"]
 
@@ -41,7 +41,7 @@ _COUNT_CAPS = {
 }
 
 
-class GuardrailRefusal(Exception):
+class GuardrailRefusal(KitError):
     """The run must not start; the message says which limit and how to raise it."""
 
 
@@ -56,8 +56,8 @@ _CONNECTIONS_OPENED: dict[tuple[str, str], Callable[[Mapping[str, Any]], int]] =
     ("chaoskit.actions.flood", "start_connection_flood"): lambda a: int(a.get("connections", 0)),
     ("chaoskit.actions.database", "start_cpu_pressure"): lambda a: int(a.get("workers", 0)),
     ("chaoskit.actions.database", "start_lock_pressure"): lambda a: 1,
-    ("chaoskit.actions.database", "start_acquisition_storm"): _storm_connections,
-    ("chaoskit.actions.gcp.flood_job", "start_cloud_run_flood"): lambda a: int(
+    ("chaoskit.actions.database", "run_acquisition_storm"): _storm_connections,
+    ("chaoskit.actions.gcp.cloud_run_flood", "start_cloud_run_flood"): lambda a: int(
         a.get("connections", 0)
     ),
 }
@@ -154,7 +154,7 @@ def check_guardrails(
     limits = effective_limits(configuration, extension)
     try:
         target = deployment_target(configuration)
-    except ActivityFailed as error:
+    except KitError as error:
         raise GuardrailRefusal(f"guardrail refused the run: {error}") from None
     if target == "staging":
         _check_staging_equivalents(experiment)

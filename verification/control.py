@@ -2,7 +2,7 @@
 
 Declared first in every experiment's `controls` (before the testbed's), it:
 
-- before the experiment: unfolds the profile's `gcp` settings (see `chaoskit.actions.target`),
+- before the experiment: unfolds the profile's `gcp` settings (see `chaoskit.targets.deployment`),
   checks the expectations are well formed and the guardrails
   hold, or refuses the run (status `interrupted`, nothing touched, nothing to undo);
   arms a watchdog that interrupts the run, rollbacks included, at `max_run_duration_s`;
@@ -29,13 +29,13 @@ from chaoslib.exit import exit_gracefully
 from chaoslib.rollback import run_rollbacks
 from chaoslib.types import Configuration, Experiment, Journal, Secrets
 
-from chaoskit.actions.target import unfold_gcp_settings
-from chaoskit.gameday.expectations import ExpectationError, evaluate_expectations
-from chaoskit.gameday.guardrails import GuardrailRefusal, check_guardrails
-from chaoskit.gameday.recovery import wait_for_recovery
-from chaoskit.gameday.timeline import TimelineSampler
-from chaoskit.gameday.verdict import decide_verdict
-from chaoskit.testbed.targets import redact_secrets
+from chaoskit.kit.redaction import redact_secrets
+from chaoskit.targets.deployment import unfold_gcp_settings
+from chaoskit.verification.expectations import ExpectationError, evaluate_expectations
+from chaoskit.verification.guardrails import GuardrailRefusal, check_guardrails
+from chaoskit.verification.recovery import wait_for_recovery
+from chaoskit.verification.timeline import TimelineSampler
+from chaoskit.verification.verdict import decide_verdict
 
 __all__ = [
     "EXTENSION",

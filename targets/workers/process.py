@@ -10,14 +10,15 @@ import sys
 import threading
 from typing import Any
 
-from chaoskit.testbed.processes import stop_popen
+from chaoskit.kit.errors import KitError
+from chaoskit.kit.processes import stop_popen
 
 __all__ = ["WorkerError", "WorkerProcess"]
 
 _EXIT_WAIT_S = 5.0
 
 
-class WorkerError(RuntimeError):
+class WorkerError(KitError):
     """The worker died or did not answer in time."""
 
 

@@ -1,0 +1,25 @@
+"""The VPC connector model an activity acts on: the embedded testbed's, through its
+control API."""
+
+from __future__ import annotations
+
+from chaoslib.types import Configuration
+
+from chaoskit.kit.configuration import given_or_configured
+from chaoskit.testbed.connector.client import ConnectorClient
+
+__all__ = ["connector_client"]
+
+
+def connector_client(
+    connector_url: str | None, configuration: Configuration | None
+) -> ConnectorClient:
+    """The control API named by `connector_url`, else by the configuration's."""
+    url = given_or_configured(
+        connector_url,
+        configuration,
+        "connector_url",
+        argument="connector_url",
+        hint="the embedded testbed's control fills it in; chaos testbed status shows it",
+    )
+    return ConnectorClient(url)

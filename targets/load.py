@@ -1,0 +1,79 @@
+"""How loaded the connector and the database are, on either target: what the pressure
+probes judge and the run's timeline draws, read the same way for both.
+
+The connector: the model's own state on the embedded testbed; on staging the busiest
+instance's CPU utilisation from Cloud Monitoring (Serverless VPC Access publishes no
+connection count). The database: on staging Cloud SQL's backends from Cloud Monitoring
+(an application user's session through the Auth Proxy is refused exactly when the
+database is full), else its sessions in `pg_stat_activity` through the configured
+database URL (on the testbed, a superuser's, which the reserved slots still admit).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chaoslib.types import Configuration, Secrets
+
+from chaoskit.targets.database import database_sessions
+from chaoskit.targets.deployment import on_staging
+from chaoskit.targets.gcp.monitoring import cloud_sql_backends, connector_metrics
+from chaoskit.testbed.connector.client import ConnectorClient
+
+__all__ = ["connector_load", "database_load"]
+
+
+def connector_load(
+    configuration: Configuration | None, secrets: Secrets | None = None
+) -> dict[str, Any] | None:
+    """`{"utilisation", "instances"}` (and on the testbed `active`, `waiting`), or None
+    when no connector is configured."""
+    configuration = configuration or {}
+    if on_staging(configuration):
+        name = configuration.get("gcp_vpc_connector")
+        if not name:
+            return None
+        metrics = connector_metrics(name, configuration=configuration, secrets=secrets)
+        return {"utilisation": metrics["utilisation"], "instances": metrics["instances"]}
+    if not configuration.get("connector_url"):
+        return None
+    state = ConnectorClient(configuration["connector_url"]).state()
+    return {key: state[key] for key in ("utilisation", "instances", "active", "waiting")}
+
+
+def database_load(
+    configuration: Configuration | None,
+    secrets: Secrets | None = None,
+    application_prefix: str | None = None,
+) -> dict[str, Any] | None:
+    """`{"in_use", "max_connections", "utilisation"}` (and, from `pg_stat_activity`,
+    `by_application` and the sessions `matching` `application_prefix`), or None when
+    nothing says where the database is."""
+    configuration = configuration or {}
+    instance = configuration.get("gcp_cloud_sql_instance")
+    maximum = configuration.get("gcp_cloud_sql_max_connections")
+    if on_staging(configuration) and instance and maximum:
+        backends = cloud_sql_backends(
+            instance, int(maximum), configuration=configuration, secrets=secrets
+        )
+        return {
+            "in_use": backends["backends"],
+            "max_connections": backends["max_connections"],
+            "utilisation": backends["utilisation"],
+        }
+    dsn = configuration.get("admin_database_url") or configuration.get("direct_database_url")
+    if not dsn:
+        return None
+    sessions = database_sessions(dsn)
+    load = {
+        "in_use": sessions["in_use"],
+        "max_connections": sessions["max_connections"],
+        "utilisation": round(sessions["in_use"] / sessions["max_connections"], 4),
+        "by_application": sessions["by_application"],
+    }
+    if application_prefix is not None:
+        load["matching"] = sum(
+            n for app, n in sessions["by_application"].items()
+            if app.startswith(application_prefix)
+        )  # fmt: skip
+    return load
