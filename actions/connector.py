@@ -34,8 +34,9 @@ def _change(
     connector = connector_client(connector_url, configuration)
 
     def save() -> Any:
-        baseline = connector.state()["config"]
-        return lambda: {"restored": connector.configure(baseline)}
+        # every run starts from the connector's baseline, so its reset restores what the
+        # run found: configuration, instances and the autoscaler's clock
+        return lambda: {"reset_to": connector.reset()}
 
     remember_first(KIND, connector.url, save)
     return connector.configure(changes)
@@ -126,11 +127,16 @@ def throttle_connector_throughput(
 def restore_connector(
     connector_url: str | None = None, configuration: Configuration | None = None
 ) -> dict[str, Any]:
-    """Put back the configuration saved before this experiment's first change; idempotent.
+    """Put the connector back as the run found it: its starting configuration, its
+    instances (a scale-out during the run included) and its autoscaler's clock (no
+    pending scale-out, no cooldown); idempotent.
 
-    Returns `{"restored": bool, "state": <the connector's state afterwards>}`: `restored`
-    is false when nothing had been changed.
+    Returns `{"restored": bool, "reset": [what had changed], "state": <the connector's
+    state afterwards>}`: `restored` is false when nothing had changed.
     """
     connector = connector_client(connector_url, configuration)
-    restored = undo(KIND, connector.url)
-    return {"restored": restored is not None, "state": connector.state()}
+    drift = connector.state()["drift"]
+    undo(KIND, connector.url)
+    if drift:
+        connector.reset()
+    return {"restored": bool(drift), "reset": drift, "state": connector.state()}

@@ -39,7 +39,7 @@ __all__ = [
     "stop_lock_pressure",
 ]
 
-MAX_DURATION_S = 5400.0  # the seeds' auto-termination: 90 minutes
+MAX_DURATION_S = 5400.0  # the staging strategy's auto-termination: 90 minutes
 MAX_STARTUPS = 200
 MAX_CPU_WORKERS = 64
 MAX_CONNECTIONS_RANGE = (5, 10000)
@@ -109,7 +109,7 @@ def run_acquisition_storm(
         startups: concurrent startups (at most 200).
         pool_size, max_overflow, pool_timeout_s: each pool's SQLAlchemy settings.
         connect_timeout_s: one connection attempt's deadline, in seconds; also the
-            threshold an acquisition "exceeds" (the seeds: 35 s in staging).
+            threshold an acquisition "exceeds" (the test plan: 35 s in staging).
         deadline_s: how long a startup keeps trying to fill its pool (default: twice
             `connect_timeout_s`), in seconds.
         shared_pool: the startups share one pool (pool_size + max_overflow) and each

@@ -1,8 +1,10 @@
-"""Fresh instances of the service: a cold start, as Cloud Run starts a container.
+"""Fresh instances of the system under test: a cold start, as Cloud Run starts a container.
 
-On the embedded testbed a fresh instance is a real process of the reference service; on
-staging (configuration `target: staging`) it is a cold start of the Cloud Run service
-`gcp_cloud_run_service`, a new revision of the same image with its deployed settings.
+The system under test is the configuration's `service` (the kit's reference service when
+it is empty): on the embedded testbed a fresh instance is a real process of it, started
+against the database through the connector; on staging (configuration `target:
+staging`) it is a cold start of the Cloud Run service `gcp_cloud_run_service`, a new
+revision of the same image with its deployed settings.
 """
 
 from __future__ import annotations
@@ -22,56 +24,30 @@ __all__ = ["start_service_instance", "stop_service_instance"]
 @activity
 def start_service_instance(
     name: str,
-    database_url: str,
-    initialization_timeout_s: float = 75.0,
-    connect_timeout_s: float = 35.0,
-    pool_size: int = 10,
-    max_overflow: int = 15,
-    pool_timeout_s: float = 90.0,
-    connect_retry_s: float = 0.5,
-    schema_load_bytes: int = 0,
+    database_url: str | None = None,
     configuration: Configuration | None = None,
     secrets: Secrets | None = None,
 ) -> dict[str, Any]:
-    """Start a fresh instance of the service (a cold start) and return at once.
+    """Start a fresh instance of the system under test (a cold start); return at once.
 
-    The instance runs the 7-phase startup against `database_url`; observe it with
-    `chaoskit.probes.service.observe_startup(instance=name)`. It exits by itself if its startup
-    fails (exit code 3), and with the experiment's process in any case.
-
-    On staging it rolls out a new revision of the Cloud Run service instead; the
-    deployed service's own settings apply, not the arguments below, and the result is
-    `{"instance", "service", "rollout", "since"}`.
+    Observe it with `chaoskit.probes.service.observe_startup(instance=name)`. It is
+    stopped by `stop_service_instance`, and with the experiment's process in any case.
 
     Arguments:
         name: the instance's name, unique while it runs.
-        database_url: the PostgreSQL URL the service connects to.
-        initialization_timeout_s: Phase 3's deadline, in seconds.
-        connect_timeout_s: one connection attempt's deadline, in seconds.
-        pool_size, max_overflow: the SQLAlchemy pool; Phase 3 opens `pool_size`.
-        pool_timeout_s: seconds to wait for a pooled connection.
-        connect_retry_s: seconds between connection attempts in Phase 3.
-        schema_load_bytes: bytes Phase 3's schema step reads after its query (a large
-            schema operation; 0 for none).
+        database_url: the database it starts against (default: the configuration's
+            `database_url`, through the connector as in production).
 
-    Returns `{"instance", "url", "pid", "log", "database"}` (the URL with no password).
+    Returns `{"instance", "url", "pid", "log", "database"}` (the URL with no password);
+    on staging `{"instance", "service", "rollout", "since"}`.
     """
-    settings = {
-        "database_url": database_url,
-        "initialization_timeout_s": initialization_timeout_s,
-        "connect_timeout_s": connect_timeout_s,
-        "pool_size": pool_size,
-        "max_overflow": max_overflow,
-        "pool_timeout_s": pool_timeout_s,
-        "connect_retry_s": connect_retry_s,
-        "schema_load_bytes": schema_load_bytes,
-    }
-    return start_fresh_instance(name, settings, configuration, secrets)
+    return start_fresh_instance(name, database_url, configuration, secrets)
 
 
 @activity
 def stop_service_instance(name: str) -> dict[str, Any]:
-    """Stop the instance `name` if it still runs; idempotent.
+    """Stop the instance `name` if it still runs (SIGTERM, SIGKILL after 10 seconds of
+    grace); idempotent.
 
     Returns `{"instance", "running", "exit_code"}`: `running` says whether there was
     anything to stop. On staging there is nothing to stop: Cloud Run goes on serving the

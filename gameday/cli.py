@@ -9,11 +9,11 @@ from pathlib import Path
 
 import click
 
-from chaoskit.gameday.lock import LockHeld
 from chaoskit.gameday.runner import EXIT_CODES, run_gameday
 from chaoskit.gameday.schedule import CronError, next_ticks, run_schedule
 from chaoskit.gameday.suite import SuiteError, load_suite
 from chaoskit.kit.console import output_console
+from chaoskit.kit.lock import LockHeld
 from chaoskit.report.report import write_reports
 
 __all__ = ["gameday"]

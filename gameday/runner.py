@@ -27,12 +27,12 @@ from chaoslib.types import Strategy
 from chaostoolkit.signals import SignalRecorder
 from rich.console import Console
 
-from chaoskit.gameday.lock import gameday_lock
 from chaoskit.gameday.preflight import run_preflight
 from chaoskit.gameday.progress import GameDayProgress
 from chaoskit.gameday.suite import Suite, SuiteExperiment
 from chaoskit.kit import registry
 from chaoskit.kit.files import write_json_atomically
+from chaoskit.kit.lock import TargetLock
 from chaoskit.kit.redaction import redact_secrets
 from chaoskit.report.report import write_reports
 from chaoskit.testbed.lifecycle import (
@@ -42,7 +42,7 @@ from chaoskit.testbed.lifecycle import (
     testbed_endpoints,
     testbed_up,
 )
-from chaoskit.testbed.state import read_state, testbed_home
+from chaoskit.testbed.state import read_state, target_lock_path
 from chaoskit.verification.control import JOURNAL_KEY
 
 __all__ = ["EXIT_CODES", "GameDayResult", "new_gameday_id", "run_gameday"]
@@ -190,7 +190,7 @@ def run_gameday(suite: Suite, journals: Path, console: Console | None = None) ->
         "experiments": [],
     }
     progress = GameDayProgress(gameday_id, len(suite.experiments), suite.time_limit_s, console)
-    lock = gameday_lock(testbed_home() / f"gameday-{target}.lock", gameday_id)
+    lock = TargetLock(target_lock_path(target), f"game day {gameday_id}")
     started_testbed = False
     with lock, _Stop() as stop, progress:
         try:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from chaoskit.kit.errors import KitError
-from chaoskit.verification.verdict import VERDICTS
+from chaoskit.verification.verdict import EXPECTABLE
 
 __all__ = ["Suite", "SuiteError", "SuiteExperiment", "load_suite"]
 
@@ -95,8 +95,13 @@ def load_suite(path: Path, profiles: Sequence[Path] = ()) -> Suite:
         if not file.is_file():
             raise _fail(path, f"{where}.file", f"{file} does not exist")
         expect = entry.get("expect", "reproduced")
-        if expect not in VERDICTS:
-            raise _fail(path, f"{where}.expect", f"{expect!r}: use one of {', '.join(VERDICTS)}")
+        if expect not in EXPECTABLE:
+            raise _fail(
+                path,
+                f"{where}.expect",
+                f"{expect!r}: use one of {', '.join(EXPECTABLE)} (an inconclusive, aborted or "
+                "failed run is never as expected)",
+            )
         variables = entry.get("vars", {})
         if not isinstance(variables, dict):
             raise _fail(path, f"{where}.vars", "must be a table of configuration values")

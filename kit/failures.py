@@ -10,12 +10,34 @@ import socket
 
 import asyncpg
 
-__all__ = ["RETRYABLE_CAUSES", "classify_connect_error"]
+__all__ = [
+    "MISCONFIGURED_CAUSES",
+    "RETRYABLE_CAUSES",
+    "classify_connect_error",
+    "flood_applied",
+    "misconfigured",
+]
 
 # the database may come back: a startup keeps trying these until its deadline
 RETRYABLE_CAUSES = frozenset(
     {"too_many_connections", "connect_timeout", "refused", "starting_up", "reset"}
 )
+# not the pressure but the setup: wrong credentials, host or database, nothing listening
+MISCONFIGURED_CAUSES = frozenset(
+    {"auth_failed", "unknown_host", "unknown_database", "refused", "error"}
+)
+
+
+def misconfigured(failed: dict[str, int]) -> int:
+    """How many of the failures counted by cause say the setup is wrong, not the load."""
+    return sum(n for cause, n in failed.items() if cause in MISCONFIGURED_CAUSES)
+
+
+def flood_applied(established: int, failed: dict[str, int]) -> bool:
+    """Whether a flood took hold as declared: it holds connections, and none of its
+    connects failed for the setup's sake (only for the load's: the database or the
+    connector being full)."""
+    return established > 0 and not misconfigured(failed)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

@@ -1,49 +1,75 @@
-"""Where load may go: loopback only, unless a target is allowed explicitly."""
+"""Where load may go: loopback only (127.0.0.1, ::1, or this machine's Unix sockets),
+unless a host is listed in `allowed_targets`. Every form of target a user can give is
+read by `chaoskit.kit.dsn`, and every host it may reach is checked."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
 from collections.abc import Iterable
-from urllib.parse import urlsplit
+from typing import Any
 
+from chaoskit.kit.dsn import Dsn, find_dsns, parse_dsn
 from chaoskit.kit.errors import KitError
-from chaoskit.kit.redaction import redact_dsn
+from chaoskit.kit.redaction import redact_secrets
 
-__all__ = ["TargetError", "check_load_target"]
+__all__ = ["TargetError", "check_load_target", "check_load_targets", "postgres_urls"]
 
 
 class TargetError(KitError):
     """A load target is malformed, cannot be resolved, or is not allowed."""
 
 
-def check_load_target(
-    dsn: str, allowed_targets: Iterable[str] = (), field: str = "target_dsn"
-) -> str:
-    """Check that `dsn` points at loopback (or an allowed host); return its host.
-
-    Raises TargetError naming the problem and the fix.
-    """
-    parts = urlsplit(dsn)
-    if parts.scheme not in ("postgresql", "postgres"):
-        raise TargetError(
-            f"{field} {redact_dsn(dsn)!r} is not a PostgreSQL URL: "
-            "use postgresql://user:password@127.0.0.1:5432/db"
-        )
-    host = parts.hostname
-    if not host:
-        raise TargetError(f"{field} {redact_dsn(dsn)!r} names no host: add one, e.g. 127.0.0.1")
-    if host in set(allowed_targets):
-        return host
+def _is_loopback(host: str) -> bool:
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, parts.port or 5432)}
-    except socket.gaierror:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_host(host: str, allowed: set[str], field: str) -> None:
+    if Dsn.is_socket(host) or host in allowed or _is_loopback(host):
+        return
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (socket.gaierror, UnicodeError):
         raise TargetError(
             f"{field} host {host!r} cannot be resolved: check the name, or use 127.0.0.1"
         ) from None
-    if not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):
+    if not all(_is_loopback(a) for a in addresses):
         raise TargetError(
             f"{field} host {host!r} is not loopback: load goes to 127.0.0.1 or ::1 only, "
             "unless the host is listed in allowed_targets"
         )
-    return host
+
+
+def check_load_target(
+    dsn: str, allowed_targets: Iterable[str] = (), field: str = "target_dsn"
+) -> str:
+    """Check that every host `dsn` may reach is loopback (or allowed); return the first.
+
+    Raises TargetError naming `field`, the problem and the fix; the password is masked.
+    """
+    parsed = parse_dsn(dsn)
+    if parsed is None:
+        raise TargetError(
+            f"{field} {redact_secrets(dsn)!r} is not a PostgreSQL target: use "
+            "postgresql://user:password@127.0.0.1:5432/db or host=127.0.0.1 dbname=db"
+        )
+    if not parsed.hosts:
+        raise TargetError(f"{field} {redact_secrets(dsn)!r} names no host: add one, e.g. 127.0.0.1")
+    allowed = set(allowed_targets)
+    for host in parsed.hosts:
+        _check_host(host, allowed, field)
+    return parsed.hosts[0]
+
+
+def check_load_targets(value: Any, allowed_targets: Iterable[str], field: str) -> None:
+    """`check_load_target` for every target named anywhere in `value`."""
+    for dsn in find_dsns(value):
+        check_load_target(dsn.text, allowed_targets, field)
+
+
+def postgres_urls(value: Any) -> list[str]:
+    """Every database target named anywhere in `value`, in whatever form."""
+    return [dsn.text for dsn in find_dsns(value)]

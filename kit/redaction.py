@@ -1,32 +1,36 @@
-"""Keeping credentials out of everything the kit writes: journals, reports, logs, stdout."""
+"""Keeping credentials out of everything the kit writes: journals, reports, logs, stdout.
+
+Passwords are masked in every form a target comes in (URL userinfo, a `password=` query
+parameter, a keyword DSN's `password=...`), and values under keys named like secrets
+(`password`, `secret`, `token`, ...) are hidden whole.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["redact_dsn", "redact_secrets"]
+__all__ = ["RedactingFilter", "redact_dsn", "redact_secrets"]
 
-
-def redact_dsn(dsn: str) -> str:
-    """The DSN with its password replaced by `***`, fit for journals and logs."""
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    userinfo = f"{parts.username or ''}:***"
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
-
-
-_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)([^@\s/]+)(@)", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s'\"]*:)([^@\s/'\"]+)(@)", re.I)
+_KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&'\",)}]+)", re.I)
 _SECRET_KEYS = re.compile(r"password|passwd|secret|token|private_key|credentials", re.I)
 
 
+def _redact_text(text: str) -> str:
+    return _KEYWORD_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***\3", text))
+
+
+def redact_dsn(dsn: str) -> str:
+    """The target with its password replaced by `***`, fit for journals and logs."""
+    return _redact_text(dsn)
+
+
 def redact_secrets(value: Any) -> Any:
-    """A copy of `value` with URL passwords masked and secret-named keys' values hidden."""
+    """A copy of `value` with passwords masked and secret-named keys' values hidden."""
     if isinstance(value, str):
-        return _URL_PASSWORD.sub(r"\1***\3", value)
+        return _redact_text(value)
     if isinstance(value, dict):
         return {
             k: "***" if isinstance(k, str) and _SECRET_KEYS.search(k) and v else redact_secrets(v)
@@ -35,3 +39,14 @@ def redact_secrets(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact_secrets(v) for v in value]
     return value
+
+
+class RedactingFilter(logging.Filter):
+    """Masks passwords in every record a logger passes on (console and log file alike)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _redact_text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True

@@ -12,6 +12,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
 from chaoskit.kit.configuration import given_or_configured
+from chaoskit.kit.dsn import connection_url
 from chaoskit.kit.errors import activity
 from chaoskit.kit.failures import classify_connect_error
 from chaoskit.kit.stats import percentiles
@@ -23,10 +24,11 @@ _PROBE_APPLICATION = "chaos-probe"
 
 
 def _dsn(database_url: str | None, configuration: Configuration | None, *keys: str) -> str:
-    return given_or_configured(
+    dsn = given_or_configured(
         database_url, configuration, *keys,
         argument="database_url", hint="the embedded testbed's control fills them in",
     )  # fmt: skip
+    return connection_url(dsn)
 
 
 async def _connect(dsn: str, timeout_s: float) -> asyncpg.Connection:

@@ -1,4 +1,4 @@
-"""Compound pressure and early warning: the seeds' monitoring, as probes.
+"""Compound pressure and early warning: the incident's test plan's monitoring, as probes.
 
 Three indicators: the connector's utilisation (active over capacity), the database's
 (connections in use over `max_connections`, Cloud SQL's "pool"), and connection
@@ -126,7 +126,7 @@ def early_warning(
     Samples every `interval_s` seconds for at most `window_s`. It warns, and returns,
     as soon as an indicator passes `threshold` or its trend (a least-squares line over
     the last `trend_samples` samples) forecasts exhaustion (100 %) within `horizon_s`
-    seconds: the seeds ask for a warning at least 30 s before Phase 3's 75 s timeout.
+    seconds: the test plan asks for a warning at least 30 s before Phase 3's 75 s timeout.
 
     Returns `warned`, `warned_at` (ISO 8601), `indicator` and `reason`, `utilisation`
     at the warning, `forecast_exhaustion_at`, and the `samples` taken.

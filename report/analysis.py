@@ -3,7 +3,7 @@
 Everything here is read from structured journal data: the kit's section (verdict,
 expectations, recovery, timeline) and the outputs of the kit's probes (startup
 reports, floods, storms, connector states). Error text is used only as a fallback for
-failed activities, as the seeds' analyser did.
+failed activities, as the test plan's analyser did.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ CATEGORIES = (
     "container_exit_code_3",
     "golden_path_offline",
 )
-_TEXT_RULES = (  # the seeds' analyser, for failed activities' messages only
+_TEXT_RULES = (  # the test plan's analyser, for failed activities' messages only
     ("smd_phase3_timeout", ("phase 3", "timeout")),
     ("vpc_connector_capacity", ("connector",)),
     ("cloud_sql_pool_exhaustion", ("pool",)),

@@ -14,6 +14,8 @@ __all__ = ["phase_chart", "timeline_chart", "trend_chart", "verdict_colours"]
 verdict_colours = {
     "reproduced": "#c0392b",
     "tolerated": "#27ae60",
+    "deviated": "#e67e22",
+    "inconclusive": "#95a5a6",
     "not-recovered": "#8e44ad",
     "aborted": "#7f8c8d",
     "error": "#d35400",

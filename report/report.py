@@ -59,32 +59,32 @@ def _metrics(current: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
             "metric": "vpc_connector_utilisation",
-            "seeds": "> 70 %",
+            "test_plan": "> 70 %",
             "observed": connector,
             "met": connector is not None and connector > 0.7,
         },
         {
             "metric": "cloud_sql_pool_utilisation",
-            "seeds": "> 80 %",
+            "test_plan": "> 80 %",
             "observed": database,
             "met": database is not None and database > 0.8,
         },
         {
             "metric": "connection_establishment_time_s",
-            "seeds": "> 35 s (staging)",
+            "test_plan": "> 35 s (staging)",
             "observed": connect,
             "met": any(e["met"] for e in delays),
         },
         {
             "metric": "startup_sequence_time_s",
-            "seeds": "> 75 s (staging)",
+            "test_plan": "> 75 s (staging)",
             "observed": max(phase3) if phase3 else None,
             "met": any(t is not None and elapsed >= t for elapsed, t in timeouts),
         },
-        {"metric": "container_exit_code", "seeds": "3", "observed": codes, "met": 3 in codes},
+        {"metric": "container_exit_code", "test_plan": "3", "observed": codes, "met": 3 in codes},
         {
             "metric": "golden_path_availability",
-            "seeds": "0 (offline)",
+            "test_plan": "0 (offline)",
             "observed": f"{ready} of {len(started)} fresh starts ready",
             "met": bool(started) and not ready,
         },
@@ -252,11 +252,11 @@ def render_html(report: dict[str, Any]) -> str:
             )
         )
     parts += [
-        "<h2>Expected metrics (the seeds') and what was observed</h2>",
+        "<h2>The test plan's expected metrics, and what was observed</h2>",
         _table(
             ["metric", "expected", "observed", ""],
             [
-                [_e(m["metric"]), _e(m["seeds"]), _e(m["observed"]), _mark(m["met"])]
+                [_e(m["metric"]), _e(m["test_plan"]), _e(m["observed"]), _mark(m["met"])]
                 for m in report["metrics"]
             ],
         ),

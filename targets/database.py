@@ -11,25 +11,32 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 
 from chaoskit.kit import registry
+from chaoskit.kit.dsn import connection_url
 from chaoskit.kit.errors import KitError
 from chaoskit.kit.failures import classify_connect_error
 
 __all__ = [
     "OBSERVER_APPLICATION",
+    "OBSERVER_SESSIONS",
     "DatabaseObserver",
     "database_sessions",
     "observe_database",
     "open_observer",
     "server_pressure_sample",
+    "wait_until_sessions_left",
 ]
 
 OBSERVER_APPLICATION = "chaos-observer"
+# a run's observer holds one session through the method: arithmetic of the database's
+# room during a run accounts for it
+OBSERVER_SESSIONS = 1
 KIND = "database-observer"
 _QUERY_TIMEOUT_S = 10.0
 
@@ -39,7 +46,7 @@ Observation = Callable[[asyncpg.Connection], Awaitable[Any]]
 async def _connect(dsn: str) -> asyncpg.Connection:
     try:
         return await asyncpg.connect(
-            dsn,
+            connection_url(dsn),
             timeout=_QUERY_TIMEOUT_S,
             server_settings={"application_name": OBSERVER_APPLICATION},
         )
@@ -57,6 +64,9 @@ class DatabaseObserver:
 
     def __init__(self, dsn: str) -> None:
         self.name = dsn
+        # one query at a time on one connection: the timeline and background probes
+        # observe from threads of their own
+        self._turn = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, daemon=True, name="kit-database-observer"
@@ -73,6 +83,20 @@ class DatabaseObserver:
         return future.result(timeout=_QUERY_TIMEOUT_S * 2)
 
     def observe(self, observation: Observation) -> Any:
+        """Run `observation` on the connection; reconnect once if the server dropped it
+        (the database was restarted, say with another `max_connections`)."""
+        with self._turn:
+            return self._observe(observation)
+
+    def _observe(self, observation: Observation) -> Any:
+        if self._conn.is_closed():
+            self._conn = self._run(_connect(self.name))
+        try:
+            return self._run(observation(self._conn))
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            if not self._conn.is_closed():
+                raise
+        self._conn = self._run(_connect(self.name))
         return self._run(observation(self._conn))
 
     def _close_loop(self) -> None:
@@ -165,3 +189,20 @@ def server_pressure_sample(dsn: str) -> dict[str, float]:
         return dict(await conn.fetchrow(_PRESSURE_QUERY, timeout=_QUERY_TIMEOUT_S))
 
     return observe_database(dsn, query)
+
+
+_LEAVE_TIMEOUT_S = 10.0
+
+
+def wait_until_sessions_left(dsn: str, application_prefix: str) -> bool:
+    """Wait (at most 10 s) until no session whose application_name starts with
+    `application_prefix` remains; a closed client's backend takes a moment to exit.
+    Returns whether they left."""
+    deadline = time.monotonic() + _LEAVE_TIMEOUT_S
+    while True:
+        held = database_sessions(dsn)["by_application"]
+        if not any(app.startswith(application_prefix) for app in held):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)

@@ -1,7 +1,8 @@
-"""A fresh instance of the service, wherever the experiment acts: a process of the
-reference service on the embedded testbed, a Cloud Run cold start (a new revision of the
-same image) on staging. Either way it is registered under its name, observed in the same
-shape, and stopped by the run's end."""
+"""A fresh instance of the system under test, wherever the experiment acts: a process of
+the service the configuration describes (`service`, the reference service by default)
+on the embedded testbed, a Cloud Run cold start (a new revision of the same image) on
+staging. Either way it is registered under its name, observed in the same shape, and
+stopped by the run's end."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoskit.kit import registry
 from chaoskit.kit.errors import KitError
+from chaoskit.kit.load_targets import check_load_target, postgres_urls
 from chaoskit.kit.redaction import redact_dsn
+from chaoskit.targets.database import wait_until_sessions_left
 from chaoskit.targets.deployment import on_staging, staging_setting
 from chaoskit.targets.gcp.cloud_run import CloudRunColdStart, begin_cold_start
 from chaoskit.targets.gcp.logging import wait_for_cloud_run_startup
-from chaoskit.testbed.instances import KIND, ServiceInstance, launch_service, service_settings
+from chaoskit.testbed.instances import KIND, ServiceInstance, launch_instance
 from chaoskit.testbed.state import testbed_home
+from chaoskit.testbed.system import SystemUnderTest, system_under_test
 
 __all__ = [
     "observe_fresh_instance",
@@ -26,34 +30,52 @@ __all__ = [
     "throwaway_startup",
 ]
 
+Instance = ServiceInstance | CloudRunColdStart
+
+
+def _system(configuration: Configuration) -> SystemUnderTest:
+    return system_under_test(configuration.get("service"))
+
+
+def _launch(name: str, database_url: str | None, configuration: Configuration) -> ServiceInstance:
+    """A process of the system under test, its environment free of any database URL the
+    guardrails would refuse."""
+    values = dict(configuration)
+    if database_url:
+        values["database_url"] = database_url
+    system = _system(configuration)
+    _, env = system.resolve({**values, "port": 0, "instance": name, "python": "python"})
+    allowed = (configuration.get("guardrails") or {}).get("allowed_targets") or ()
+    for variable, text in env.items():
+        for url in postgres_urls(text):
+            check_load_target(url, allowed, field=f"service.env.{variable}")
+    return launch_instance(name, system, values, testbed_home() / "instances")
+
 
 def _start(
     name: str,
-    settings: dict[str, Any],
+    database_url: str | None,
     configuration: Configuration | None,
     secrets: Secrets | None,
-) -> ServiceInstance | CloudRunColdStart:
+) -> Instance:
+    configuration = configuration or {}
     if on_staging(configuration):
         service = staging_setting(configuration, "gcp_cloud_run_service", "the cold start")
         return begin_cold_start(name, service, configuration=configuration, secrets=secrets)
-    database_url = settings.pop("database_url")
-    return launch_service(
-        name, service_settings(name, database_url, **settings), testbed_home() / "instances"
-    )
+    return _launch(name, database_url, configuration)
 
 
 def start_fresh_instance(
     name: str,
-    settings: dict[str, Any],
+    database_url: str | None,
     configuration: Configuration | None,
     secrets: Secrets | None,
 ) -> dict[str, Any]:
-    """Start the instance `name` with the service `settings` (`database_url` and the
-    reference service's settings; on staging the deployed service's own apply) and
+    """Start the instance `name` (against `database_url`, else the configuration's) and
     register it; return at once what identifies it."""
     if registry.lookup(KIND, name) is not None:
         raise KitError(f"an instance named {name!r} is already running: give another name")
-    instance = _start(name, dict(settings), configuration, secrets)
+    instance = _start(name, database_url, configuration, secrets)
     registry.register(instance)
     if isinstance(instance, CloudRunColdStart):
         return {
@@ -67,13 +89,11 @@ def start_fresh_instance(
         "url": instance.url,
         "pid": instance.process.pid,
         "log": str(instance.log_path),
-        "database": redact_dsn(instance.settings.database_url),
+        "database": redact_dsn(database_url or (configuration or {}).get("database_url", "")),
     }
 
 
-def observe_fresh_instance(
-    instance: ServiceInstance | CloudRunColdStart, timeout_s: float
-) -> dict[str, Any]:
+def observe_fresh_instance(instance: Instance, timeout_s: float) -> dict[str, Any]:
     """Wait until the instance is ready or its startup has ended; report the startup."""
     if isinstance(instance, ServiceInstance):
         return instance.observe_startup(timeout_s)
@@ -101,14 +121,20 @@ def observe_named_instance(name: str, timeout_s: float) -> dict[str, Any]:
 
 
 def throwaway_startup(
-    settings: dict[str, Any],
     timeout_s: float,
+    database_url: str | None,
     configuration: Configuration | None,
     secrets: Secrets | None,
 ) -> dict[str, Any]:
-    """Start an instance nobody else knows of, observe its startup, stop it."""
-    instance = _start(f"cold-start-{uuid.uuid4().hex[:8]}", dict(settings), configuration, secrets)
+    """Start an instance nobody else knows of, observe its startup, stop it, and wait
+    until its database sessions are gone, so that what runs next finds the database as
+    it was."""
+    name = f"cold-start-{uuid.uuid4().hex[:8]}"
+    instance = _start(name, database_url, configuration, secrets)
     try:
         return observe_fresh_instance(instance, timeout_s)
     finally:
         instance.stop()
+        admin = (configuration or {}).get("admin_database_url")
+        if isinstance(instance, ServiceInstance) and instance.system.reference and admin:
+            wait_until_sessions_left(admin, f"service-{name}")

@@ -6,13 +6,17 @@ import click
 from rich.table import Table
 
 from chaoskit.kit.console import output_console
+from chaoskit.kit.errors import KitError
+from chaoskit.testbed.baseline import find_drift
 from chaoskit.testbed.lifecycle import (
     DEFAULT_MAX_CONNECTIONS,
     TestbedError,
+    is_up,
     testbed_down,
     testbed_status,
     testbed_up,
 )
+from chaoskit.testbed.state import read_state
 
 __all__ = ["testbed"]
 
@@ -36,7 +40,23 @@ def _print_status() -> None:
         table.add_column(column)
     for row in rows:
         table.add_row(*row.values())
-    output_console().print(table)
+    console = output_console()
+    console.print(table)
+    state = read_state()
+    if not is_up(state):
+        return
+    try:
+        drift = find_drift(state)
+    except KitError as error:
+        console.print(f"Baseline: cannot tell ({error})", highlight=False)
+        return
+    if drift:
+        console.print(
+            "Drifted from its baseline (the next run resets it): " + "; ".join(drift),
+            highlight=False,
+        )
+    else:
+        console.print("At its baseline.", highlight=False)
 
 
 @testbed.command()

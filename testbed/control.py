@@ -22,6 +22,8 @@ from chaoslib.exceptions import InterruptExecution
 from chaoslib.types import Configuration
 
 from chaoskit.kit import registry
+from chaoskit.kit.errors import KitError
+from chaoskit.testbed.baseline import reset_drift
 from chaoskit.testbed.lifecycle import TestbedError, testbed_down, testbed_endpoints, testbed_up
 from chaoskit.testbed.state import read_state
 
@@ -46,6 +48,13 @@ def before_experiment_control(
         raise InterruptExecution(f"the embedded testbed could not start: {error}") from None
     if state["started_by"] == _owner():
         logger.info("Embedded testbed started for this run (it stops when the run ends)")
+    try:
+        reset = reset_drift(state)
+    except KitError as error:
+        raise InterruptExecution(str(error)) from None
+    for what in reset:
+        logger.warning(f"The testbed had drifted from its baseline: reset {what}")
+    configuration["baseline_reset"] = reset
     for key, value in testbed_endpoints(state).items():
         if not configuration.get(key):
             configuration[key] = value

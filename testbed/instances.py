@@ -1,147 +1,216 @@
-"""Service instances as processes: start one, watch its startup, stop it.
+"""Instances of the system under test, as processes: start one, watch its startup, stop it.
 
-Each instance is a real `python -m chaoskit.testbed.service` process (real uvicorn), writing its
-phase lines to `<log dir>/<name>.log`. An instance started for an experiment exits with
-the process that started it; the testbed's long-running instance is detached.
+An instance is a real process of the service the configuration describes (by default
+the reference service, real uvicorn) on a free port of loopback, writing its output to
+`<log dir>/<name>.log`. Its startup is read from that output by the service's startup
+log (`chaoskit.testbed.startup_log`). An instance started for an experiment is stopped
+with the process that started it; the testbed's long-running instance is detached.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import dataclasses
 import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from chaoskit.kit.errors import KitError
 from chaoskit.kit.processes import stop_popen
 from chaoskit.testbed.postgres import find_free_port
 from chaoskit.testbed.service.settings import ServiceSettings
+from chaoskit.testbed.system import SystemUnderTest, reference_service
 
 __all__ = [
+    "KIND",
     "ServiceInstance",
+    "launch_instance",
     "launch_service",
     "phase_ended_at",
-    "read_startup_log",
     "service_settings",
+    "startup_report",
 ]
 
 KIND = "service-instance"
-
-
-def read_startup_log(log_path: Path) -> tuple[list[dict[str, Any]], bool | None]:
-    """The phase records an instance logged, in order, and its lifespan's
-    `startup_failed` (None until the lifespan has said); other lines are ignored."""
-    phases, startup_failed = [], None
-    try:
-        lines = log_path.read_text().splitlines()
-    except FileNotFoundError:
-        return [], None
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(record, dict):
-            continue
-        if record.get("event") == "phase":
-            record.pop("event")
-            phases.append(record)
-        elif record.get("event") == "lifespan":
-            startup_failed = record["startup_failed"]
-    return phases, startup_failed
+_LAST_LINES = 10
+_STOP_GRACE_S = 10.0
 
 
 def phase_ended_at(phase: dict[str, Any] | None) -> str | None:
     """When a failed phase gave up (ISO 8601), for lead-time comparisons."""
-    if phase is None or phase.get("started_at") is None:
+    if phase is None or phase.get("started_at") is None or phase.get("elapsed_s") is None:
         return None
     started = datetime.fromisoformat(phase["started_at"])
     return (started + timedelta(seconds=phase["elapsed_s"])).isoformat()
 
 
+def startup_report(
+    phases: list[dict[str, Any]],
+    startup_failed: bool | None,
+    reports_phases: bool,
+    **known: Any,
+) -> dict[str, Any]:
+    """The startup, in the one shape every target and every startup log gives: `ready`,
+    `exit_code`, `duration_s`, `phases`, `failed_phase`, `failure_at`, `startup_failed`
+    and `unreported` (what this service's log does not say), with `known`'s keys."""
+    failed = next((p for p in phases if p.get("status") in ("timeout", "failed")), None)
+    unreported = [] if reports_phases else ["phases", "failed_phase", "failure_at"]
+    if startup_failed is None and not (reports_phases and phases):
+        unreported.append("startup_failed")
+    return {
+        **known,
+        "startup_failed": startup_failed,
+        "failed_phase": failed,
+        "failure_at": phase_ended_at(failed),
+        "phases": phases,
+        "unreported": unreported,
+    }
+
+
 @dataclass
 class ServiceInstance:
     name: str
-    settings: ServiceSettings
+    system: SystemUnderTest
     process: subprocess.Popen
     log_path: Path
+    port: int
+    initialization_timeout_s: float | None = None
     started_monotonic: float = field(default_factory=time.monotonic)
     kind: str = KIND
 
     @property
     def url(self) -> str:
-        return f"http://{self.settings.host}:{self.settings.port}"
+        return f"http://127.0.0.1:{self.port}"
+
+    def _lines(self) -> list[str]:
+        try:
+            return self.log_path.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return []
+
+    def _is_ready(self, client: httpx.Client) -> bool:
+        ready = self.system.ready
+        if ready.log is not None:
+            return any(ready.log.search(line) for line in self._lines())
+        try:
+            return client.get(f"{self.url}{ready.http}").is_success
+        except httpx.TransportError:
+            return False
 
     def observe_startup(self, timeout_s: float) -> dict[str, Any]:
-        """Wait until the instance is ready (`/health` 200) or has exited, at most `timeout_s`."""
+        """Wait until the instance is ready or has exited, at most `timeout_s` (or the
+        service's own `ready.timeout_s`); report its startup."""
+        timeout_s = self.system.ready.timeout_s or timeout_s
         deadline = time.monotonic() + timeout_s
         ready = False
         with httpx.Client(timeout=1.0) as client:
             while time.monotonic() < deadline and self.process.poll() is None:
-                try:
-                    if client.get(f"{self.url}/health").status_code == 200:
-                        ready = True
-                        break
-                except httpx.TransportError:
-                    pass
+                if self._is_ready(client):
+                    ready = True
+                    break
                 time.sleep(0.05)
         if not ready:
-            # the last phase lines may still be on their way out of a dying process
+            # the last lines may still be on their way out of a dying process
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(min(1.0, max(0.0, deadline - time.monotonic())))
-        phases, startup_failed = read_startup_log(self.log_path)
-        failed = next((p for p in phases if p["status"] in ("timeout", "failed")), None)
-        return {
-            "instance": self.name,
-            "ready": ready,
-            "exit_code": self.process.poll(),
-            "duration_s": round(time.monotonic() - self.started_monotonic, 3),
-            "startup_failed": startup_failed,
-            "failed_phase": failed,
-            "failure_at": phase_ended_at(failed),
-            "initialization_timeout_s": self.settings.initialization_timeout_s,
-            "phases": phases,
-        }
+        lines = self._lines()
+        log = self.system.startup_log
+        phases, startup_failed = log.read(lines)
+        exit_code = self.process.poll()
+        report = startup_report(
+            phases,
+            startup_failed,
+            log.reports_phases,
+            instance=self.name,
+            ready=ready,
+            exit_code=exit_code,
+            duration_s=round(time.monotonic() - self.started_monotonic, 3),
+            initialization_timeout_s=self.initialization_timeout_s,
+        )
+        if not ready:
+            report["last_lines"] = lines[-_LAST_LINES:]
+            unobserved = _unobserved(log.reports_phases, phases, exit_code, timeout_s)
+            if unobserved:
+                report.update(observed=False, reason=unobserved)
+        return report
 
     def stop(self) -> dict[str, Any]:
-        return {"exit_code": stop_popen(self.process)}
+        """SIGTERM; SIGKILL when it ignores it for the grace period."""
+        return {"exit_code": stop_popen(self.process, grace_s=_STOP_GRACE_S)}
 
 
-def service_settings(name: str, database_url: str, **overrides: Any) -> ServiceSettings:
-    """Settings for an instance named `name`; raises SettingsError naming a bad value."""
-    return ServiceSettings.parse({"database_url": database_url, "instance_name": name, **overrides})
+def _unobserved(
+    reports_phases: bool, phases: list[dict[str, Any]], exit_code: int | None, timeout_s: float
+) -> str | None:
+    """Why a startup that did not become ready says nothing about the system, if so."""
+    if reports_phases and not phases:
+        ended = f"exited with code {exit_code}" if exit_code is not None else "is still running"
+        return (
+            f"the instance {ended} without logging a phase its startup log recognises: "
+            "check service.command and service.startup_log against its last lines"
+        )
+    if exit_code is None and not reports_phases:
+        return f"the instance did not become ready within {timeout_s:g}s and is still running"
+    return None
 
 
-def launch_service(
+def launch_instance(
     name: str,
-    settings: ServiceSettings,
+    system: SystemUnderTest,
+    values: Mapping[str, Any],
     log_dir: Path,
     *,
     detach: bool = False,
 ) -> ServiceInstance:
-    """Start a fresh instance on a free port (the settings' port is not used).
+    """Start an instance of `system` on a free port of loopback, with `${name}` in its
+    command and environment taken from `values`.
 
     With `detach`, the instance outlives this process (the testbed's own service);
-    otherwise it exits when this process goes away, however it goes.
+    otherwise the reference service exits when this process goes away, however it goes.
     """
-    settings = replace(settings, port=find_free_port(settings.host))
+    port = find_free_port()
+    argv, env = system.resolve({**values, "port": port, "instance": name, "python": sys.executable})
+    if system.reference:
+        env["SERVICE_EXIT_WITH_PARENT"] = "0" if detach else "1"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
-    env = {**os.environ, **settings.to_env(), "SERVICE_EXIT_WITH_PARENT": "0" if detach else "1"}
     with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "chaoskit.testbed.service"],
-            env=env,
-            stdin=subprocess.DEVNULL if detach else subprocess.PIPE,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=detach,
-        )
-    return ServiceInstance(name, settings, process, log_path)
+        try:
+            process = subprocess.Popen(
+                argv,
+                cwd=system.cwd,
+                env={**os.environ, **env},
+                stdin=subprocess.DEVNULL if detach else subprocess.PIPE,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=detach,
+            )
+        except (FileNotFoundError, PermissionError, NotADirectoryError) as error:
+            raise KitError(
+                f"service.command: {argv[0]!r} cannot be started ({error.strerror}): give "
+                "the program's path, or run from the folder service.cwd names"
+            ) from None
+    timeout = values.get("initialization_timeout_s")
+    return ServiceInstance(name, system, process, log_path, port, timeout)
+
+
+def service_settings(name: str, database_url: str, **overrides: Any) -> ServiceSettings:
+    """Reference service settings for an instance named `name`; SettingsError names a bad
+    value."""
+    return ServiceSettings.parse({"database_url": database_url, "instance_name": name, **overrides})
+
+
+def launch_service(
+    name: str, settings: ServiceSettings, log_dir: Path, *, detach: bool = False
+) -> ServiceInstance:
+    """Start an instance of the reference service with `settings`."""
+    values = dataclasses.asdict(settings)
+    return launch_instance(name, reference_service(), values, log_dir, detach=detach)

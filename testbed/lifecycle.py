@@ -120,6 +120,8 @@ def testbed_up(
             "pid": server.pid(),
             "port": server.port(),
             "max_connections": server.max_connections(),
+            # what runs are reset to, whatever a run (or a killed one) changed
+            "baseline_max_connections": server.max_connections(),
             "app_dsn": endpoint.app_dsn,
             "admin_dsn": endpoint.admin_dsn,
             "log": str(server.log_path),

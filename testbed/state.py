@@ -14,12 +14,17 @@ from typing import Any
 
 from chaoskit.kit.files import write_json_atomically
 
-__all__ = ["read_state", "remove_state", "testbed_home", "write_state"]
+__all__ = ["read_state", "remove_state", "target_lock_path", "testbed_home", "write_state"]
 
 
 def testbed_home() -> Path:
     """The testbed's folder: `$TESTBED_HOME`, or `.testbed/` in the current directory."""
     return Path(os.environ.get("TESTBED_HOME") or Path.cwd() / ".testbed").resolve()
+
+
+def target_lock_path(target: str) -> Path:
+    """The lock that keeps one run at a time on `target` (`embedded` or `staging`)."""
+    return testbed_home() / f"{target}.lock"
 
 
 def _state_path() -> Path:

@@ -17,6 +17,7 @@ import pytest
 from chaoskit.kit import registry
 from chaoskit.kit.processes import pid_alive
 from chaoskit.testbed.postgres import EmbeddedPostgres, PostgresEndpoint
+from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.service.database import ensure_schema
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,3 +108,9 @@ def eventually(check: Callable[[], bool], timeout_s: float = 10.0) -> bool:
 
 def gone(pid: int) -> bool:
     return not pid_alive(pid)
+
+
+def service_configuration(database_url: str, **settings: object) -> dict:
+    """A run's configuration for the reference service against `database_url`: the
+    embedded profile's values, with `settings` over them."""
+    return {**embedded_profile(), "database_url": database_url, **settings}

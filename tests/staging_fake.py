@@ -145,8 +145,9 @@ class FakeStaging:
             labels = {"instanceId": revision.instance_id}
             for record in _read_json_lines(revision.instance.log_path):
                 entries.append({"labels": labels, "jsonPayload": record})
-            if revision.instance.process.poll() == 3:
-                entries.append({"labels": labels, "textPayload": "Container called exit(3)."})
+            code = revision.instance.process.poll()
+            if code is not None:  # Cloud Run's own line, for any exit
+                entries.append({"labels": labels, "textPayload": f"Container called exit({code})."})
         return entries
 
     # --- Cloud Run Jobs ----------------------------------------------------------------

@@ -27,7 +27,7 @@ from chaoskit.probes.service import repeated_cold_starts
 from chaoskit.testbed.instances import launch_service, service_settings
 from chaoskit.testbed.lifecycle import testbed_down, testbed_up
 from chaoskit.testbed.postgres import PostgresEndpoint
-from tests.conftest import eventually, running_postgres, sessions
+from tests.conftest import eventually, running_postgres, service_configuration, sessions
 
 FAST = {"initialization_timeout_s": 2.0, "connect_timeout_s": 1.0, "connect_retry_s": 0.1}
 
@@ -222,15 +222,16 @@ def test_connection_time_and_pool_utilisation(postgres: PostgresEndpoint) -> Non
 def test_repeated_cold_starts_exit_3_every_time_under_pressure(
     small_postgres: PostgresEndpoint,
 ) -> None:
+    configuration = service_configuration(small_postgres.app_dsn, pool_size=2, **FAST)
     start_connection_flood(17, small_postgres.app_dsn)
     try:
-        starts = repeated_cold_starts(3, small_postgres.app_dsn, pool_size=2, **FAST)
+        starts = repeated_cold_starts(3, configuration=configuration)
     finally:
         stop_connection_flood()
     assert starts["exit_codes"] == {"3": 3}
     assert starts["startup_failed"] == 3
     assert starts["failed_phases"] == {"3:timeout:too_many_connections": 3}
-    clean = repeated_cold_starts(2, small_postgres.app_dsn, pool_size=2, **FAST)
+    clean = repeated_cold_starts(2, configuration=configuration)
     assert clean["ready"] == 2 and clean["startup_failed"] == 0
 
 

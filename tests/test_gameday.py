@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from chaoskit.gameday.lock import gameday_lock
 from chaoskit.gameday.schedule import CronError, next_ticks, run_schedule
 from chaoskit.gameday.suite import SuiteError, load_suite
+from chaoskit.kit.lock import TargetLock
 from chaoskit.kit.processes import pid_alive
 from chaoskit.testbed.state import read_state
 from tests.conftest import REPO, eventually, sessions
@@ -178,13 +178,13 @@ def test_a_second_game_day_on_the_same_target_is_refused(
     testbed_home: Path, tmp_path: Path
 ) -> None:
     suite = write_suite(tmp_path, ("smd-phase3-timeout", "reproduced"))
-    with gameday_lock(testbed_home / "gameday-embedded.lock", "gd-first"):
+    with TargetLock(testbed_home / "embedded.lock", "game day gd-first"):
         result = chaos("gameday", "run", "--suite", str(suite), "--journals",
                        str(tmp_path / "journals"), home=testbed_home)  # fmt: skip
     assert result.returncode == 4
     assert result.stderr.strip().splitlines() == [
         f"Error: game day gd-first (pid {os.getpid()}) is running on this target "
-        f"(lock {testbed_home / 'gameday-embedded.lock'}); wait for it to finish"
+        f"(lock {testbed_home / 'embedded.lock'}); wait for it to finish"
     ]
     assert not (tmp_path / "journals").exists()
 

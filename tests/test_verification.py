@@ -15,7 +15,12 @@ import pytest
 from chaoskit.kit.processes import pid_alive
 from chaoskit.testbed.lifecycle import testbed_down, testbed_up
 from chaoskit.testbed.state import read_state
-from chaoskit.verification.expectations import ExpectationError, evaluate_expectations
+from chaoskit.verification.expectations import (
+    ExpectationError,
+    check_expectation,
+    evaluate_expectation,
+)
+from chaoskit.verification.extension import read_extension
 from chaoskit.verification.verdict import decide_verdict
 from tests.conftest import REPO, eventually, sessions
 from tests.test_testbed import CHAOS, chaos
@@ -34,60 +39,163 @@ def kit(journal: dict) -> dict:
 
 # --- the expectation language and the verdict rules (fast) ---------------------------
 
+OUTPUTS = {
+    "obs": {
+        "phases": [{"status": s} for s in ("succeeded", "timeout", "blocked", "blocked")],
+        "failure_at": "2026-01-01T00:00:05+00:00", "codes": {"3": 4}, "held": 10,
+    },
+    "warn": {"at": "2026-01-01T00:00:01+00:00"},
+}  # fmt: skip
 
-def test_expectations_compare_paths_lists_and_timestamps() -> None:
-    journal = {
-        "run": [
-            {"activity": {"name": "obs"}, "output": {
-                "phases": [{"status": s} for s in ("succeeded", "timeout", "blocked", "blocked")],
-                "failure_at": "2026-01-01T00:00:05+00:00", "codes": {"3": 4}}},
-            {"activity": {"name": "warn"}, "output": {"at": "2026-01-01T00:00:01+00:00"}},
-        ]
-    }  # fmt: skip
-    results = evaluate_expectations(
-        [
-            {"name": "blocked", "observe": "obs.phases[2:].status", "expect": "all == blocked"},
-            {"name": "some_timeout", "observe": "obs.phases.status", "expect": "any == timeout"},
-            {"name": "codes", "observe": "obs.codes.3", "expect": "== ${starts}"},
-            {"name": "lead", "observe_seconds_between": ["warn.at", "obs.failure_at"],
-             "expect": ">= 3.5"},
-            {"name": "absent", "observe": "nothing.here", "expect": "> 0.7"},
-            {"name": "wrong_type", "observe": "obs.failure_at", "expect": "> 0.7"},
-        ],
-        journal,
-        {"starts": 4},
-    )  # fmt: skip
-    assert [(r["name"], r["met"]) for r in results] == [
-        ("blocked", True), ("some_timeout", True), ("codes", True), ("lead", True),
-        ("absent", False), ("wrong_type", False),
+
+def evaluate(expectation: dict, **configuration: object) -> dict:
+    return evaluate_expectation(expectation, OUTPUTS, configuration)
+
+
+def test_expectations_compare_paths_lists_timestamps_and_configuration_arithmetic() -> None:
+    cases = [
+        ({"observe": "obs.phases[2:].status", "expect": "all == blocked"}, True),
+        ({"observe": "obs.phases.status", "expect": "any == timeout"}, True),
+        ({"observe": "obs.codes.3", "expect": "== ${starts}"}, True),
+        ({"observe": "obs.held", "expect": "== ${pool_size} + ${max_overflow}"}, True),
+        ({"observe": "obs.held", "expect": "== (${pool_size} + 1) * 2"}, False),
+        ({"observe_seconds_between": ["warn.at", "obs.failure_at"], "expect": ">= 3.5"}, True),
+        ({"observe_ratio": ["obs.codes.3", "obs.held"], "expect": "== 0.4"}, True),
+        ({"observe": "obs.failure_at", "expect": "> 0.7"}, False),
+        ({"observe": "nothing.here", "expect": "> 0.7"}, False),
+    ]
+    for expectation, met in cases:
+        result = evaluate({"name": "x", "step": 3, **expectation}, starts=4, pool_size=6,
+                          max_overflow=4)  # fmt: skip
+        assert result["met"] is met, (expectation, result)
+    arithmetic = evaluate({"name": "x", "observe": "obs.held", "expect": "== ${pool_size} + 4"},
+                          pool_size=6)  # fmt: skip
+    assert (arithmetic["expected"], arithmetic["observed"]) == ("== 10", 10)
+    assert evaluate({"name": "x", "observe": "nothing.here", "expect": "> 1"})["missing"] is True
+
+
+def test_kind_follows_the_failure_chain_unless_given() -> None:
+    assert evaluate({"name": "a", "step": 1, "observe": "obs.held", "expect": "> 0"})["kind"] == (
+        "pressure"
+    )
+    assert evaluate({"name": "b", "step": 3, "observe": "obs.held", "expect": "> 0"})["kind"] == (
+        "outcome"
+    )
+    assert (
+        evaluate(
+            {"name": "c", "step": 2, "kind": "outcome", "observe": "obs.held", "expect": "> 0"}
+        )["kind"]
+        == "outcome"
+    )
+
+
+BAD_EXPECTATIONS = [
+    ({"name": "x", "observe": "obs.held", "expect": "=~ 10"}, r"expect: '=~ 10': start with one"),
+    ({"name": "x", "observe": "ghost.held", "expect": "> 0"}, r"the method has no activity"),
+    ({"name": "x", "observe": "obs.failed_phase[[.status", "expect": "> 0"}, r"malformed path"),
+    ({"name": "x", "observe": "obs.held", "expect": "== ${pool_sise}"}, r"\{pool_sise\} is not"),
+    ({"name": "x", "observe": "obs.held", "expect": "> 0", "step": 7}, r"step: 7: give the"),
+    ({"name": "x", "observe": "obs.held", "expect": "> 0", "kind": "cause"}, r"kind: 'cause'"),
+    ({"name": "x", "expect": "> 0"}, r"observe: give one of `observe`"),
+    ({"name": "x", "observe": "obs.held"}, r"expect: give an operator and a value"),
+    ({"observe": "obs.held", "expect": "> 0"}, r"name: give every expectation a name"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("expectation", "message"), BAD_EXPECTATIONS)
+def test_a_malformed_expectation_is_refused_in_one_line(expectation: dict, message: str) -> None:
+    with pytest.raises(ExpectationError, match=message) as refused:
+        check_expectation(expectation, "e.expectations[0]", {"obs", "warn"}, {"pool_size"})
+    assert str(refused.value).startswith("e.expectations[0].")
+    assert "\n" not in str(refused.value)
+
+
+def _experiment(**extension: object) -> dict:
+    return {
+        "title": "t",
+        "method": [{"type": "probe", "name": "obs"}],
+        "configuration": {"pool_size": 5},
+        "extensions": [{"name": "startup-chaos-kit", **extension}],
+    }
+
+
+STARTUP = {"observe": "obs.ready", "expect": "== true"}
+
+
+@pytest.mark.parametrize(
+    ("extension", "message"),
+    [
+        ({"recovery_timout_s": 5}, r"recovery_timout_s: unknown key \(did you mean recovery_"),
+        ({"recovery_timeout_s": "soon"}, r"recovery_timeout_s: 'soon': give seconds"),
+        ({"sample_interval_s": 0}, r"sample_interval_s: 0: give seconds"),
+        ({"chain": {"name": "phase4-timeout", "startup": "obs"}}, r"chain: name 'phase4-timeout'"),
+        ({"expectations": [{"name": "a", "observe": "obs.x", "expect": "> 0"}]},
+         r"startup: say what counts as the startup having succeeded"),
+        ({"expectations": {"name": "a"}}, r"expectations: give a list"),
+        ({"startup": STARTUP, "expectations": [{"name": "a", "observe": "obs.x", "expect": "> 0"},
+                                               {"name": "a", "observe": "obs.y", "expect": "> 0"}]},
+         r"a declared twice"),
+    ],
+)  # fmt: skip
+def test_a_malformed_extension_is_refused_naming_the_experiment(
+    extension: dict, message: str
+) -> None:
+    with pytest.raises(ExpectationError, match=message) as refused:
+        read_extension(_experiment(**extension))
+    assert str(refused.value).startswith("experiment 't': extensions.startup-chaos-kit.")
+
+
+def test_a_named_chain_brings_its_expectations_and_its_startup() -> None:
+    extension = read_extension(
+        _experiment(chain={"name": "phase3-timeout", "startup": "obs", "cause": "x"})
+    )
+    assert [e["name"] for e in extension.expectations] == [
+        "phase3_timeout", "phase3_is_database", "phase3_cause", "lifespan_startup_failed",
+        "phases_4_7_blocked", "exit_code_3", "fresh_instance_offline",
     ]  # fmt: skip
-    assert results[3]["observed"] == 4.0
-    assert results[4]["missing"] is True
+    assert {e["kind"] for e in extension.expectations} == {"outcome"}
+    assert extension.startup == {"observe": "obs.ready", "expect": "== true"}
+    without_cause = read_extension(_experiment(chain={"name": "phase3-timeout", "startup": "obs"}))
+    assert "phase3_cause" not in [e["name"] for e in without_cause.expectations]
 
 
-def test_malformed_expectation_names_itself() -> None:
-    with pytest.raises(ExpectationError, match=r"^expectation 'x': give one of `observe`"):
-        evaluate_expectations([{"name": "x", "expect": "> 1"}], {"run": []})
-    with pytest.raises(ExpectationError, match=r"`expect` is missing"):
-        evaluate_expectations([{"name": "y", "observe": "a.b"}], {"run": []})
+def _result(name: str, kind: str, met: bool) -> dict:
+    return {"name": name, "kind": kind, "met": met, "expected": "== x", "observed": "y"}
 
 
-def test_verdict_precedence() -> None:
-    met = [{"name": "a", "met": True, "expected": "1", "observed": 1}]
-    unmet = [{"name": "a", "met": False, "expected": "== 3", "observed": 0}]
+def test_verdicts_follow_pressure_and_outcome() -> None:
+    base = {"status": "completed", "steady_states": {"before": {"steady_state_met": True}}}
     ok = {"recovered": True, "recovery_timeout_s": 30}
     stuck = {"recovered": False, "recovery_timeout_s": 30}
-    base = {"status": "completed", "steady_states": {"before": {"steady_state_met": True}}}
+    applied = _result("flood_applied", "pressure", True)
+    not_applied = _result("flood_applied", "pressure", False)
+    phase3 = _result("phase3_timeout", "outcome", True)
+    other_cause = _result("phase3_cause", "outcome", False)
+    up, down = _result("s", "outcome", True), _result("s", "outcome", False)
     traceback = ["Traceback (most recent call last):\n", "ActivityFailed: boom\n"]
-    failure = {"status": "failed", "activity": {"name": "x"}, "exception": traceback}
-    failed_run = {**base, "run": [failure]}
-    assert decide_verdict(base, met, ok, None)[0] == "reproduced"
-    assert decide_verdict(base, unmet, ok, None) == ("tolerated", "a expected == 3, observed 0")
-    assert decide_verdict(base, met, stuck, None)[0] == "not-recovered"
-    assert decide_verdict(failed_run, met, stuck, None) == ("error", "x: ActivityFailed: boom")
-    assert decide_verdict(base, met, ok, "guardrail refused 'x'") == (
-        "aborted",
-        "guardrail refused 'x'",
+    failed_run = {**base, "run": [{"status": "failed", "activity": {"name": "x"},
+                                   "exception": traceback}]}  # fmt: skip
+
+    def verdict(journal: dict, results: list, startup: dict | None, recovery: dict | None = ok,
+                interruption: str | None = None, dry: bool = False) -> str:  # fmt: skip
+        return decide_verdict(journal, results, startup, recovery, interruption, dry)[0]
+
+    assert verdict(base, [applied, phase3], down) == "reproduced"
+    assert verdict(base, [applied, phase3, other_cause], down) == "deviated"
+    assert verdict(base, [applied, phase3], up) == "tolerated"
+    assert verdict(base, [not_applied, phase3], down) == "inconclusive"
+    assert verdict(base, [not_applied, phase3], up) == "inconclusive"
+    assert verdict(base, [applied, phase3], down, dry=True) == "inconclusive"
+    assert verdict(base, [], None) == "inconclusive"
+    assert verdict(base, [applied, phase3], {**down, "missing": True}) == "inconclusive"
+    assert verdict(base, [applied, phase3], down, stuck) == "not-recovered"
+    assert verdict(failed_run, [applied, phase3], down, stuck) == "error"
+    assert verdict(base, [applied, phase3], down, interruption="guardrail refused 'x'") == (
+        "aborted"
+    )
+    reason = decide_verdict(base, [applied, phase3, other_cause], down, ok, None)[1]
+    assert reason == "the startup failed, but not as declared: phase3_cause expected == x, " + (
+        "observed 'y'"
     )
 
 
@@ -105,10 +213,109 @@ def test_enough_capacity_is_tolerated(testbed_home: Path, tmp_path: Path) -> Non
     )  # fmt: skip
     assert code == 0
     assert kit(journal)["verdict"] == "tolerated"
-    assert kit(journal)["reason"].startswith("database_refuses_connections expected > 0")
-    assert not any(e["met"] for e in kit(journal)["expectations"] if e["step"] in (3, 5))
+    assert kit(journal)["reason"].startswith("the startup succeeded under pressure")
+    assert not any(e["met"] for e in kit(journal)["expectations"] if e["kind"] == "outcome")
     observed = journal["run"][-1]["output"]
     assert observed["ready"] is True and observed["exit_code"] is None
+
+
+@slow
+def test_a_flood_that_holds_nothing_is_inconclusive_not_tolerated(
+    testbed_home: Path, tmp_path: Path
+) -> None:
+    # every connection of the flood fails authentication: no pressure was applied
+    state = testbed_up()
+    try:
+        wrong = state["postgres"]["app_dsn"].replace("app:", "app:wrong", 1).split("@")
+        code, journal = run(
+            "experiments/smd-phase3-timeout.json", testbed_home, tmp_path / "j.json",
+            CHAOS_DIRECT_DATABASE_URL=f"postgresql://app:wrong@{wrong[-1]}",
+        )  # fmt: skip
+    finally:
+        testbed_down()
+    assert code == 1
+    assert kit(journal)["verdict"] == "inconclusive"
+    assert kit(journal)["reason"] == (
+        "pressure not applied as declared: flood_applied expected == true, observed False"
+    )
+    flood = journal["run"][0]["output"]
+    assert flood["established"] == 0 and flood["failed"] == {"auth_failed": 120}
+    assert "wrong" not in (tmp_path / "j.json").read_text()
+
+
+@slow
+def test_a_dry_run_is_inconclusive(testbed_home: Path, tmp_path: Path) -> None:
+    code, journal = run(
+        "experiments/smd-phase3-timeout.json", testbed_home, tmp_path / "j.json",
+        "--dry", "activities",
+    )  # fmt: skip
+    assert code == 1
+    assert (kit(journal)["verdict"], kit(journal)["reason"]) == (
+        "inconclusive",
+        "a dry run: no activity was applied",
+    )
+
+
+BAD_EXTENSIONS = {
+    "operator": (
+        {"expectations": [{"name": "x", "step": 2, "observe": "flood-database-connections.applied",
+                           "expect": "=~ true"}]},
+        "expect: '=~ true': start with one of",
+    ),
+    "activity": (
+        {"expectations": [{"name": "x", "step": 2, "observe": "flood-everything.applied",
+                           "expect": "== true"}]},
+        "the method has no activity 'flood-everything'",
+    ),
+    "path": (
+        {"expectations": [{"name": "x", "step": 3,
+                           "observe": "observe-fresh-instance-startup.failed_phase[[.status",
+                           "expect": "== timeout"}]},
+        "malformed path",
+    ),
+    "key": (
+        {"expectations": [{"name": "x", "step": 2,
+                           "observe": "flood-database-connections.established",
+                           "expect": "== ${flood_conections}"}]},
+        "${flood_conections} is not a configuration key",
+    ),
+    "step": (
+        {"expectations": [{"name": "x", "step": 9,
+                           "observe": "flood-database-connections.established",
+                           "expect": "> 0"}]},
+        "step: 9: give the failure chain's step, 1 to 6",
+    ),
+    "extension-key": ({"recovery_timout_s": 5}, "unknown key (did you mean recovery_timeout_s?)"),
+    "setting-type": ({"recovery_timeout_s": "soon"}, "recovery_timeout_s: 'soon': give seconds"),
+}  # fmt: skip
+
+
+def _with_extension(tmp_path: Path, extra: dict) -> Path:
+    experiment = json.loads((REPO / "experiments" / "smd-phase3-timeout.json").read_text())
+    extension = experiment["extensions"][0]
+    for key, value in extra.items():
+        extension[key] = [*extension.get(key, []), *value] if key == "expectations" else value
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(experiment))
+    return path
+
+
+@pytest.mark.parametrize("fault", BAD_EXTENSIONS)
+def test_chaos_validate_and_chaos_run_refuse_a_bad_expectation(
+    testbed_home: Path, tmp_path: Path, fault: str
+) -> None:
+    extra, message = BAD_EXTENSIONS[fault]
+    experiment = _with_extension(tmp_path, extra)
+    validated = chaos("validate", str(experiment), home=testbed_home)
+    assert validated.returncode == 1
+    errors = [line for line in validated.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and message in errors[0], validated.stderr
+    assert 'experiment "Phase 3 (database) times out' in errors[0]
+    ran = chaos("run", "--journal-path", str(tmp_path / "j.json"), str(experiment),
+                home=testbed_home)  # fmt: skip
+    assert ran.returncode == 1 and message in ran.stderr
+    assert not (tmp_path / "j.json").exists()  # refused before anything ran
+    assert not (testbed_home / "state.json").exists()
 
 
 @slow

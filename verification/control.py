@@ -2,40 +2,52 @@
 
 Declared first in every experiment's `controls` (before the testbed's), it:
 
-- before the experiment: unfolds the profile's `gcp` settings (see `chaoskit.targets.deployment`),
-  checks the expectations are well formed and the guardrails
-  hold, or refuses the run (status `interrupted`, nothing touched, nothing to undo);
-  arms a watchdog that interrupts the run, rollbacks included, at `max_run_duration_s`;
-- before the method: starts sampling the connector and the database for the timeline;
+- validates: `chaos validate` (and `chaos run` before it starts) refuses a malformed
+  extension in one line (`validate_control`);
+- before the experiment: settles the configuration (defaults, types, ranges), reads the
+  extension, checks the guardrails, or refuses the run (status `interrupted`, nothing
+  touched, nothing to undo); records when the run started; arms a watchdog that
+  interrupts the run, rollbacks included, at `max_run_duration_s`;
+- before the method: opens the one connection the run observes the database through,
+  waits until the steady state's throwaway instances have left the database, and starts
+  sampling the connector and the database for the timeline;
 - after the experiment: plays the rollbacks if Chaos Toolkit did not (the `default` and
-  `never` strategies skip them), evaluates the expectations, waits for the steady state
-  to come back (`recovery_timeout_s`), decides the verdict, and writes it all to the
-  journal under `startup_chaos_kit`, with credentials masked everywhere in the journal.
+  `never` strategies skip them), evaluates the expectations and the startup, waits for
+  the steady state to come back (`recovery_timeout_s`), decides the verdict, and writes it
+  all to the journal under `startup_chaos_kit`, credentials masked everywhere.
 
-A run whose steady state was not met before the method ends `aborted`; one that did not
-recover, or in which an activity failed, ends `failed`: `chaos run` exits non-zero.
+`chaos run` exits 0 only on `reproduced` or `tolerated`.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from chaoslib.exceptions import InterruptExecution
+from chaoslib.exceptions import InterruptExecution, InvalidControl
 from chaoslib.exit import exit_gracefully
 from chaoslib.rollback import run_rollbacks
 from chaoslib.types import Configuration, Experiment, Journal, Secrets
 
+from chaoskit.kit import registry
+from chaoskit.kit.errors import KitError
+from chaoskit.kit.lock import TargetLock
 from chaoskit.kit.redaction import redact_secrets
-from chaoskit.targets.deployment import unfold_gcp_settings
-from chaoskit.verification.expectations import ExpectationError, evaluate_expectations
-from chaoskit.verification.guardrails import GuardrailRefusal, check_guardrails
+from chaoskit.targets.database import DatabaseObserver, open_observer, wait_until_sessions_left
+from chaoskit.targets.deployment import deployment_target
+from chaoskit.testbed.state import target_lock_path
+from chaoskit.verification.configuration import settle_configuration
+from chaoskit.verification.expectations import evaluate_expectation, outputs_by_activity
+from chaoskit.verification.extension import EXTENSION, KitExtension, read_extension
+from chaoskit.verification.guardrails import check_guardrails
 from chaoskit.verification.recovery import wait_for_recovery
 from chaoskit.verification.timeline import TimelineSampler
-from chaoskit.verification.verdict import decide_verdict
+from chaoskit.verification.verdict import decide_verdict, journal_status
 
 __all__ = [
     "EXTENSION",
@@ -44,37 +56,61 @@ __all__ = [
     "before_experiment_control",
     "before_method_control",
     "before_rollback_control",
+    "validate_control",
 ]
 
-EXTENSION = "startup-chaos-kit"
 JOURNAL_KEY = "startup_chaos_kit"
 _RUN_KEY = "_startup_chaos_kit_run"  # per-run state; added after the journal copied the experiment
 _DEFAULT_RECOVERY_TIMEOUT_S = 30.0
 _DEFAULT_SAMPLE_INTERVAL_S = 0.5
+# the steady state's throwaway instances; the method starts once they have left
+_THROWAWAY_PREFIX = "service-cold-start-"
 
 logger = logging.getLogger("chaostoolkit")
 
 
 @dataclass
 class _RunState:
-    extension: dict[str, Any]
+    extension: KitExtension = field(default_factory=KitExtension)
     limits: dict[str, Any] = field(default_factory=dict)
     refusal: str | None = None
     interruption: str | None = None
     watchdog: threading.Timer | None = None
     sampler: TimelineSampler | None = None
+    observer: DatabaseObserver | None = None
+    lock: TargetLock | None = None
     method_started: bool = False
 
 
-def _extension(experiment: Experiment) -> dict[str, Any]:
-    for entry in experiment.get("extensions") or []:
-        if isinstance(entry, dict) and entry.get("name") == EXTENSION:
-            return entry
-    return {}
+def _setting(
+    run: _RunState, configuration: Configuration | None, key: str, default: float
+) -> float:
+    if key in run.extension.settings:
+        return run.extension.settings[key]
+    return float((configuration or {}).get(key, default))
 
 
-def _setting(state: _RunState, configuration: Configuration, key: str, default: float) -> float:
-    return float(state.extension.get(key, (configuration or {}).get(key, default)))
+def _experiment_being_validated() -> Experiment | None:
+    """chaoslib hands `validate_control` the control alone: the experiment it validates
+    is a local of its `validate_controls` caller, found up the stack."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        candidate = frame.f_locals.get("experiment")
+        if isinstance(candidate, dict) and "method" in candidate:
+            return candidate
+        frame = frame.f_back
+    return None
+
+
+def validate_control(control: dict[str, Any]) -> None:
+    """`chaos validate`: refuse a malformed kit extension in one line."""
+    experiment = _experiment_being_validated()
+    if experiment is None:
+        return
+    try:
+        read_extension(experiment)
+    except KitError as error:
+        raise InvalidControl(str(error)) from None
 
 
 def before_experiment_control(
@@ -84,48 +120,59 @@ def before_experiment_control(
     **kwargs: Any,
 ) -> None:
     experiment = context
-    if configuration is not None:
-        unfold_gcp_settings(configuration)
-    state = _RunState(_extension(experiment))
-    experiment[_RUN_KEY] = state
+    configuration = configuration if configuration is not None else {}
+    run = _RunState()
+    experiment[_RUN_KEY] = run
     try:
-        expectations = state.extension.get("expectations", [])
-        if not isinstance(expectations, list):
-            raise ExpectationError("extensions.startup-chaos-kit.expectations must be a list")
-        evaluate_expectations(expectations, {"run": []}, configuration)  # shape only
-        state.limits = check_guardrails(experiment, configuration, secrets, state.extension)
-    except (ExpectationError, GuardrailRefusal) as refusal:
-        state.refusal = str(refusal)
+        settle_configuration(experiment, configuration)
+        run.extension = read_extension(experiment)
+        run.limits = check_guardrails(experiment, configuration, secrets, run.extension.guardrails)
+        target = deployment_target(configuration)
+        lock = TargetLock(target_lock_path(target), f"chaos run of {experiment.get('title')!r}")
+        if lock.acquire():  # a game day of this very process holds it otherwise
+            run.lock = lock
+    except KitError as refusal:
+        run.refusal = str(refusal)
         experiment["rollbacks"] = []  # nothing ran, so nothing to undo
-        raise InterruptExecution(state.refusal) from None
-    max_run_duration_s = float(state.limits["max_run_duration_s"])
+        raise InterruptExecution(run.refusal) from None
+    configuration["run_started_at"] = time.time()
+    max_run_duration_s = float(run.limits["max_run_duration_s"])
 
     def interrupt() -> None:
-        state.interruption = f"interrupted at max_run_duration_s={max_run_duration_s:g}"
+        run.interruption = f"interrupted at max_run_duration_s={max_run_duration_s:g}"
         logger.error(f"The run exceeded {max_run_duration_s:g}s: interrupting it, with rollbacks")
         exit_gracefully()
 
-    state.watchdog = threading.Timer(max_run_duration_s, interrupt)
-    state.watchdog.daemon = True
-    state.watchdog.start()
+    run.watchdog = threading.Timer(max_run_duration_s, interrupt)
+    run.watchdog.daemon = True
+    run.watchdog.start()
 
 
 def before_method_control(
     context: Experiment, configuration: Configuration | None = None, **kwargs: Any
 ) -> None:
-    state: _RunState | None = context.get(_RUN_KEY)
-    if state is None:
+    run: _RunState | None = context.get(_RUN_KEY)
+    if run is None:
         return
-    state.method_started = True
-    interval = _setting(state, configuration, "sample_interval_s", _DEFAULT_SAMPLE_INTERVAL_S)
-    state.sampler = TimelineSampler(configuration, interval)
-    state.sampler.start()
+    run.method_started = True
+    dsn = (configuration or {}).get("admin_database_url")
+    if dsn:
+        try:
+            run.observer = open_observer(dsn)
+            # the method starts from the same sessions every run
+            if not wait_until_sessions_left(dsn, _THROWAWAY_PREFIX):
+                logger.warning("Throwaway instances of the steady state still hold sessions")
+        except KitError as error:
+            logger.warning(f"The kit cannot observe the database: {error}")
+    interval = _setting(run, configuration, "sample_interval_s", _DEFAULT_SAMPLE_INTERVAL_S)
+    run.sampler = TimelineSampler(configuration, interval)
+    run.sampler.start()
 
 
 def before_rollback_control(context: Experiment, **kwargs: Any) -> None:
-    state: _RunState | None = context.get(_RUN_KEY)
-    if state is not None and state.watchdog is not None:
-        state.watchdog.cancel()  # rollbacks are never cut short
+    run: _RunState | None = context.get(_RUN_KEY)
+    if run is not None and run.watchdog is not None:
+        run.watchdog.cancel()  # rollbacks are never cut short
 
 
 def _play_skipped_rollbacks(
@@ -153,54 +200,70 @@ def after_experiment_control(
     if run is None or journal is None:
         return
     try:
-        _verify(experiment, journal, run, configuration, secrets)
+        _verify(experiment, journal, run, configuration or {}, secrets)
     except Exception as error:  # noqa: BLE001 - Chaos Toolkit would swallow it silently
         logger.error(f"The kit could not verify the run: {type(error).__name__}: {error}")
         journal[JOURNAL_KEY] = redact_secrets(
             {"verdict": "error", "reason": f"verification failed: {type(error).__name__}: {error}"}
         )
         journal["status"] = "failed"
+    finally:
+        if run.observer is not None:
+            registry.unregister(run.observer.kind, run.observer.name)
+            run.observer.stop()
+        if run.lock is not None:
+            run.lock.release()
 
 
 def _verify(
     experiment: Experiment,
     journal: Journal,
     run: _RunState,
-    configuration: Configuration | None,
+    configuration: Configuration,
     secrets: Secrets | None,
 ) -> None:
     if run.watchdog is not None:
         run.watchdog.cancel()
     section: dict[str, Any] = {"guardrails": {"limits": run.limits, "refused": run.refusal}}
-    recovery = None
+    recovery = startup = None
     expectations: list[dict[str, Any]] = []
     if run.refusal is None:
         section["rollbacks_forced"] = _play_skipped_rollbacks(
             experiment, journal, configuration, secrets
         )
         if run.method_started:
-            expectations = evaluate_expectations(
-                run.extension.get("expectations", []), journal, configuration
-            )
+            outputs = outputs_by_activity(journal)
+            expectations = [
+                evaluate_expectation(e, outputs, configuration) for e in run.extension.expectations
+            ]
+            if run.extension.startup is not None:
+                startup = evaluate_expectation(
+                    {"name": "startup_succeeded", **run.extension.startup}, outputs, configuration
+                )
             timeout_s = _setting(
                 run, configuration, "recovery_timeout_s", _DEFAULT_RECOVERY_TIMEOUT_S
             )
             recovery = wait_for_recovery(experiment, configuration, secrets, timeout_s)
     if run.sampler is not None:
         section["timeline"] = run.sampler.stop()
-    interruption = run.refusal or run.interruption
-    verdict, reason = decide_verdict(journal, expectations, recovery, interruption)
+    verdict, reason = decide_verdict(
+        journal,
+        expectations,
+        startup,
+        recovery,
+        run.refusal or run.interruption,
+        dry=bool(experiment.get("dry")),
+    )
     section.update(
+        baseline_reset=configuration.get("baseline_reset", []),
         verdict=verdict,
         reason=reason,
         decided_at=datetime.now(UTC).isoformat(),
         expectations=expectations,
+        startup=startup,
         recovery=recovery,
     )
-    if verdict == "aborted" and journal.get("status") != "interrupted":
-        journal["status"] = "aborted"
-    elif verdict in ("not-recovered", "error"):
-        journal["status"] = "failed"
+    journal["status"] = journal_status(verdict, journal.get("status", "completed"))
     journal[JOURNAL_KEY] = section
     for key, value in list(journal.items()):
         journal[key] = redact_secrets(value)

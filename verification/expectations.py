@@ -1,35 +1,51 @@
-"""Expectations: the failure chain an experiment declares, checked against its journal.
+"""Expectations: what an experiment declares it will observe, checked against its journal.
 
-Declared in the experiment's `extensions` entry named `startup-chaos-kit`:
+Each is declared in the experiment's `extensions` entry named `startup-chaos-kit`:
 
     {"name": "phase3_timeout", "step": 3,
      "observe": "observe-fresh-instance-startup.failed_phase.status", "expect": "== timeout"}
 
-`observe` names an activity of the run (its last output) and a path into that output:
+`observe` names an activity of the method (its last output) and a path into that output:
 dotted keys, list indexes (`phases[2]`), slices (`phases[3:7]`), whose values then form a
 list, and filters (`events[type=scaled_out][0].at`). `observe_seconds_between` takes
 two such references to ISO timestamps and observes the seconds from the first to the
 second; `observe_ratio` observes the first number over the second. `expect` is an
-operator and a value (`== timeout`, `> 0.7`, `>= ${warning_lead_time_s}`), prefixed by
-`all` or `any` for a list. Values are read as JSON when they parse (numbers, true,
-null), else as text.
+operator and a value (`== timeout`, `> 0.7`, `== ${pool_size} + ${max_overflow}`),
+prefixed by `all` or `any` for a list. The value may name configuration keys (`${key}`)
+and compute with them (`+ - * /`, parentheses); otherwise it is read as JSON when it
+parses (numbers, true, null), else as text.
+
+`step` (1-6) places it in the incident's failure chain; `kind` says whether it is
+evidence that the fault was applied as declared (`pressure`, steps 1-2 by default) or
+what the startup did (`outcome`, steps 3-6 by default).
+
+Every expectation is checked before anything runs (`check_expectation`): a malformed
+one is refused with one line naming it, the field and the fix.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from chaoslib import substitute
-
 from chaoskit.kit.errors import KitError
 
-__all__ = ["ExpectationError", "evaluate_expectations", "outputs_by_activity", "resolve_path"]
+__all__ = [
+    "KINDS",
+    "MISSING",
+    "ExpectationError",
+    "check_expectation",
+    "evaluate_expectation",
+    "outputs_by_activity",
+    "resolve_path",
+]
 
+KINDS = ("pressure", "outcome")
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,
     "!=": operator.ne,
@@ -38,12 +54,24 @@ _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
     "<": operator.lt,
 }
-_EXPECT = re.compile(r"^\s*(?:(all|any)\s+)?(==|!=|>=|<=|>|<)?\s*(.*?)\s*$")
-_STEP = re.compile(r"([^.\[\]]+)|\[(-?\d*):(-?\d*)\]|\[(-?\d+)\]|\[([A-Za-z_][\w]*)=([^\]]*)\]")
+_EXPECT = re.compile(r"^\s*(?:(all|any)\s+)?(==|!=|>=|<=|>|<)\s*(.*?)\s*$")
+_STEP = re.compile(
+    r"\.?(?:(?P<key>[^.\[\]]+)|\[(?P<start>-?\d*):(?P<stop>-?\d*)\]|\[(?P<index>-?\d+)\]"
+    r"|\[(?P<field>[A-Za-z_]\w*)=(?P<wanted>[^\]]*)\])"
+)
+_REFERENCE = re.compile(r"^([^.\[]+)(.*)$")
+_KEY = re.compile(r"\$\{([^}]*)\}")
+_ARITHMETIC = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
+_OBSERVERS = ("observe", "observe_seconds_between", "observe_ratio")
 
 
 class ExpectationError(KitError):
-    """An expectation is malformed; the message names it and the field."""
+    """An expectation is malformed; the message names it, the field and the fix."""
 
 
 class _Missing:
@@ -54,21 +82,26 @@ class _Missing:
 MISSING = _Missing()
 
 
-def outputs_by_activity(journal: Mapping[str, Any]) -> dict[str, Any]:
-    """Each activity's last output in the run, by activity name."""
-    outputs: dict[str, Any] = {}
-    for run in journal.get("run") or []:
-        outputs[run["activity"]["name"]] = run.get("output")
-    return outputs
+def _steps(path: str) -> list[re.Match[str]]:
+    """The steps of `path`, every character accounted for; ValueError otherwise."""
+    steps, position = [], 0
+    while position < len(path):
+        match = _STEP.match(path, position)
+        if match is None or match.end() == position:
+            raise ValueError(f"cannot read {path[position:]!r}")
+        steps.append(match)
+        position = match.end()
+    return steps
 
 
 def resolve_path(value: Any, path: str) -> Any:
     """Follow `path` into `value`; MISSING when a step does not exist."""
-    for match in _STEP.finditer(path):
-        key, start, stop, index, field, wanted = match.groups()
+    for step in _steps(path):
+        key, start, stop, index, field = step.group("key", "start", "stop", "index", "field")
         if field is not None:
             if not isinstance(value, list):
                 return MISSING
+            wanted = step.group("wanted")
             value = [v for v in value if isinstance(v, dict) and str(v.get(field)) == wanted]
         elif key is not None:
             if isinstance(value, list):
@@ -88,18 +121,162 @@ def resolve_path(value: Any, path: str) -> Any:
     return value
 
 
+def outputs_by_activity(journal: Mapping[str, Any]) -> dict[str, Any]:
+    """Each activity's last output in the run, by activity name."""
+    outputs: dict[str, Any] = {}
+    for run in journal.get("run") or []:
+        outputs[run["activity"]["name"]] = run.get("output")
+    return outputs
+
+
+def _references(expectation: Mapping[str, Any]) -> list[str]:
+    if "observe" in expectation:
+        return [expectation["observe"]]
+    key = next(k for k in _OBSERVERS[1:] if k in expectation)
+    return list(expectation[key])
+
+
 def _reference(outputs: Mapping[str, Any], reference: str) -> Any:
-    activity, path = re.match(r"^([^.\[]+)(.*)$", reference).groups()
+    activity, path = _REFERENCE.match(reference).groups()
     if activity not in outputs:
         return MISSING
     return resolve_path(outputs[activity], path) if path else outputs[activity]
 
 
-def _literal(text: str) -> Any:
+def _substitute(text: str, configuration: Mapping[str, Any]) -> str:
+    return _KEY.sub(lambda m: str(configuration[m.group(1)]), text)
+
+
+def _arithmetic(node: ast.AST) -> float:
+    if isinstance(node, ast.Expression):
+        return _arithmetic(node.body)
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        value = _arithmetic(node.operand)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+        return _ARITHMETIC[type(node.op)](_arithmetic(node.left), _arithmetic(node.right))
+    raise ValueError("not arithmetic")
+
+
+def _value(text: str) -> Any:
+    """The expected value: arithmetic of numbers, else JSON, else the text itself."""
+    try:
+        return _arithmetic(ast.parse(text, mode="eval"))
+    except (SyntaxError, ValueError, ZeroDivisionError):
+        pass
     try:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def default_kind(step: int | None) -> str:
+    """Steps 1-2 of the failure chain are evidence of pressure; 3-6 are the outcome."""
+    return "pressure" if step in (1, 2) else "outcome"
+
+
+def check_expectation(
+    expectation: Any,
+    where: str,
+    activities: Collection[str],
+    configuration_keys: Collection[str],
+    named: bool = True,
+) -> None:
+    """Refuse a malformed expectation in one line naming `where`, the field and the fix:
+    a missing name, no or several observations, a path that does not parse or names an
+    activity the method does not have, an unknown operator, an unknown `${key}`, a step
+    outside 1-6 or an unknown kind."""
+
+    def refuse(field: str, message: str) -> None:
+        raise ExpectationError(f"{where}.{field}: {message}")
+
+    if not isinstance(expectation, dict):
+        raise ExpectationError(f"{where}: give an object with `observe` and `expect`")
+    if named and not (isinstance(expectation.get("name"), str) and expectation["name"]):
+        refuse("name", "give every expectation a name, e.g. phase3_timeout")
+    ways = [key for key in _OBSERVERS if key in expectation]
+    if len(ways) != 1:
+        refuse(
+            "observe",
+            'give one of `observe` ("activity.path"), `observe_seconds_between` '
+            "([from, to]) or `observe_ratio` ([numerator, denominator])",
+        )
+    way = ways[0]
+    references = expectation[way]
+    if way == "observe":
+        references = [references]
+    if not (
+        isinstance(references, list)
+        and len(references) == (1 if way == "observe" else 2)
+        and all(isinstance(r, str) and r for r in references)
+    ):
+        refuse(way, "give an activity name and a path, e.g. observe-startup.failed_phase.status")
+    for reference in references:
+        activity, path = (
+            _REFERENCE.match(reference).groups() if reference[0] not in ".[" else ("", reference)
+        )
+        if activity not in activities:
+            known = ", ".join(sorted(activities)) or "none"
+            refuse(way, f"{reference!r}: the method has no activity {activity!r} (it has {known})")
+        try:
+            _steps(path)
+        except ValueError as error:
+            refuse(way, f"{reference!r}: malformed path, {error}: use keys, [2], [3:7] or [type=x]")
+    expect = expectation.get("expect")
+    if not isinstance(expect, str | int | float | bool) or expect == "":
+        refuse("expect", 'give an operator and a value, e.g. "> 0.7" or "== timeout"')
+    text = str(expect)
+    if not isinstance(expect, bool | int | float) and not _EXPECT.match(text):
+        refuse(
+            "expect",
+            f"{text!r}: start with one of {', '.join(_OPERATORS)} (after `all` or `any` "
+            'for a list), e.g. "== timeout"',
+        )
+    for key in _KEY.findall(text):
+        if key not in configuration_keys:
+            refuse("expect", f"${{{key}}} is not a configuration key: declare it, or fix the name")
+    step = expectation.get("step")
+    if step is not None and (isinstance(step, bool) or step not in range(1, 7)):
+        refuse("step", f"{step!r}: give the failure chain's step, 1 to 6")
+    kind = expectation.get("kind")
+    if kind is not None and kind not in KINDS:
+        refuse("kind", f"{kind!r}: use pressure (the fault was applied) or outcome")
+
+
+def evaluate_expectation(
+    expectation: Mapping[str, Any],
+    outputs: Mapping[str, Any],
+    configuration: Mapping[str, Any],
+) -> dict[str, Any]:
+    """`{name, step, kind, expected, observed, met}` (and `missing` when the observed
+    value is not in the journal) for one well-formed expectation."""
+    expect = expectation["expect"]
+    if isinstance(expect, bool | int | float):
+        expect = f"== {json.dumps(expect)}"
+    expected_text = _substitute(str(expect), configuration)
+    quantifier, symbol, value_text = _EXPECT.match(expected_text).groups()
+    op, expected = _OPERATORS[symbol], _value(value_text)
+    observed = _observe(expectation, outputs)
+    if observed is MISSING:
+        met = False
+    elif quantifier:
+        values = observed if isinstance(observed, list) else [observed]
+        checks = [_compare(op, v, expected) for v in values]
+        met = bool(checks) and (all(checks) if quantifier == "all" else any(checks))
+    else:
+        met = _compare(op, observed, expected)
+    shown = f"{quantifier + ' ' if quantifier else ''}{symbol} {json.dumps(expected)}"
+    return {
+        "name": expectation.get("name"),
+        "step": expectation.get("step"),
+        "kind": expectation.get("kind") or default_kind(expectation.get("step")),
+        "expected": shown if isinstance(expected, int | float) else expected_text.strip(),
+        "observed": None if observed is MISSING else observed,
+        "met": met,
+        **({"missing": True} if observed is MISSING else {}),
+    }
 
 
 def _compare(op: Callable[[Any, Any], bool], observed: Any, expected: Any) -> bool:
@@ -110,71 +287,21 @@ def _compare(op: Callable[[Any, Any], bool], observed: Any, expected: Any) -> bo
 
 
 def _observe(expectation: Mapping[str, Any], outputs: Mapping[str, Any]) -> Any:
+    values = [_reference(outputs, r) for r in _references(expectation)]
+    if any(v is MISSING for v in values):
+        return MISSING
     if "observe_ratio" in expectation:
-        numerator, denominator = (_reference(outputs, r) for r in expectation["observe_ratio"])
+        numerator, denominator = values
         try:
             return round(numerator / denominator, 3)
         except (TypeError, ZeroDivisionError):
             return MISSING
     if "observe_seconds_between" in expectation:
-        start, end = (_reference(outputs, r) for r in expectation["observe_seconds_between"])
+        start, end = values
         try:
             return round(
                 (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 3
             )
         except (TypeError, ValueError):
             return MISSING
-    return _reference(outputs, expectation["observe"])
-
-
-def _check_shape(expectation: Any, position: int) -> None:
-    if not isinstance(expectation, dict) or not expectation.get("name"):
-        raise ExpectationError(f"expectations[{position}]: give an object with a `name`")
-    name = expectation["name"]
-    pairs = ("observe_seconds_between", "observe_ratio")
-    ways = [isinstance(expectation.get("observe"), str)] + [
-        isinstance(expectation.get(key), list) and len(expectation[key]) == 2 for key in pairs
-    ]
-    if sum(ways) != 1:
-        raise ExpectationError(
-            f'expectation {name!r}: give one of `observe` ("activity.path"), '
-            "`observe_seconds_between` ([from, to]) or `observe_ratio` ([numerator, denominator])"
-        )
-    if not isinstance(expectation.get("expect"), str | int | float | bool):
-        raise ExpectationError(f'expectation {name!r}: `expect` is missing, e.g. "> 0.7"')
-
-
-def evaluate_expectations(
-    expectations: list[dict[str, Any]],
-    journal: Mapping[str, Any],
-    configuration: Mapping[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """`{name, step, expected, observed, met}` for each expectation, in order."""
-    outputs = outputs_by_activity(journal)
-    results = []
-    for position, expectation in enumerate(expectations):
-        _check_shape(expectation, position)
-        expected_text = str(substitute(str(expectation["expect"]), configuration or {}, {}))
-        quantifier, symbol, value_text = _EXPECT.match(expected_text).groups()
-        op = _OPERATORS[symbol or "=="]
-        expected = _literal(value_text)
-        observed = _observe(expectation, outputs)
-        if observed is MISSING:
-            met = False
-        elif quantifier:
-            values = observed if isinstance(observed, list) else [observed]
-            checks = [_compare(op, v, expected) for v in values]
-            met = bool(checks) and (all(checks) if quantifier == "all" else any(checks))
-        else:
-            met = _compare(op, observed, expected)
-        results.append(
-            {
-                "name": expectation["name"],
-                "step": expectation.get("step"),
-                "expected": expected_text.strip(),
-                "observed": None if observed is MISSING else observed,
-                "met": met,
-                **({"missing": True} if observed is MISSING else {}),
-            }
-        )
-    return results
+    return values[0]

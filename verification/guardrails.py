@@ -30,7 +30,7 @@ DEFAULT_LIMITS: dict[str, Any] = {
     "max_startups": 200,
     "max_cpu_workers": 64,
     "max_starts": 50,
-    "max_duration_s": 5400.0,  # any one duration argument: the seeds' 90 minutes
+    "max_duration_s": 5400.0,  # any one duration argument: the test plan's 90 minutes
     "max_run_duration_s": 5400.0,  # the whole run, enforced while it runs
     "allowed_targets": [],
 }
@@ -63,9 +63,11 @@ _CONNECTIONS_OPENED: dict[tuple[str, str], Callable[[Mapping[str, Any]], int]] =
 }
 
 
-def effective_limits(configuration: Configuration, extension: Mapping[str, Any]) -> dict:
+def effective_limits(configuration: Configuration, raised: Mapping[str, Any]) -> dict:
+    """The kit's limits, then the configuration's `guardrails`, then the experiment's own
+    (`raised`, from its extension)."""
     limits = dict(DEFAULT_LIMITS)
-    for source in ((configuration or {}).get("guardrails"), extension.get("guardrails")):
+    for source in ((configuration or {}).get("guardrails"), raised):
         if isinstance(source, Mapping):
             limits.update(source)
     return limits
@@ -148,10 +150,10 @@ def check_guardrails(
     experiment: Experiment,
     configuration: Configuration,
     secrets: Secrets,
-    extension: Mapping[str, Any],
+    raised: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Return the limits applied; raise GuardrailRefusal when the run must not start."""
-    limits = effective_limits(configuration, extension)
+    limits = effective_limits(configuration, raised)
     try:
         target = deployment_target(configuration)
     except KitError as error:

@@ -1,11 +1,19 @@
-"""The verdict: the one word a reader looks at first.
+"""The verdict: the one word a reader looks at first, decided from the physics of the run.
 
-- `reproduced`: every expectation met, and the system recovered after the rollbacks;
-- `tolerated`: the system withstood the pressure (some expectation not met) and recovered;
+Expectations are of two kinds: `pressure` (evidence that the fault was applied as
+declared) and `outcome` (what the startup did). In order of precedence:
+
+- `aborted`: the run did not get to judge (a guardrail refused it, it was interrupted,
+  the steady state was not met before the method);
+- `error`: an activity failed;
 - `not-recovered`: the steady state did not come back after the rollbacks;
-- `aborted`: the run did not get to judge (steady state not met before the method, a
-  guardrail refused it, it was interrupted): not a pass;
-- `error`: an activity failed.
+- `inconclusive`: it was a dry run, the pressure was not applied as declared (a pressure
+  expectation not met, say 0 connections established), or the startup was not
+  observed: nothing can be said about the system;
+- `tolerated`: the pressure was applied and the startup succeeded: the system withstood it;
+- `reproduced`: the pressure was applied and the startup failed as declared;
+- `deviated`: the pressure was applied and the startup failed, but not as declared
+  (another phase, cause or exit code): neither a reproduction nor a pass.
 """
 
 from __future__ import annotations
@@ -13,9 +21,21 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["VERDICTS", "decide_verdict"]
+__all__ = ["EXPECTABLE", "PASSING", "VERDICTS", "decide_verdict", "journal_status"]
 
-VERDICTS = ("reproduced", "tolerated", "not-recovered", "aborted", "error")
+VERDICTS = (
+    "reproduced",
+    "tolerated",
+    "deviated",
+    "inconclusive",
+    "not-recovered",
+    "aborted",
+    "error",
+)
+# what a game day may expect: the others never count as "as expected"
+EXPECTABLE = ("reproduced", "tolerated", "deviated", "not-recovered")
+# `chaos run` exits 0 on these, 1 on every other verdict
+PASSING = ("reproduced", "tolerated")
 
 
 def _first_failed_activity(journal: dict[str, Any]) -> dict[str, Any] | None:
@@ -29,13 +49,20 @@ def _failed_hypothesis_probe(before: dict[str, Any]) -> str:
     return "a steady-state probe"
 
 
+def _describe(result: dict[str, Any]) -> str:
+    return f"{result['name']} expected {result['expected']}, observed {result['observed']!r}"
+
+
 def decide_verdict(
     journal: dict[str, Any],
     expectations: list[dict[str, Any]],
+    startup: dict[str, Any] | None,
     recovery: dict[str, Any] | None,
     interruption: str | None,
+    dry: bool = False,
 ) -> tuple[str, str]:
-    """(verdict, reason) for a finished run."""
+    """(verdict, reason) for a finished run: `expectations` are the evaluated results,
+    `startup` the evaluated startup-succeeded criterion (None when none is declared)."""
     if interruption:
         return "aborted", interruption
     if journal.get("status") == "interrupted":
@@ -51,16 +78,32 @@ def decide_verdict(
         # Chaos Toolkit repeats the exception's type before its message: say it once
         last = re.sub(r"^(\S+: )\1+", r"\1", text.strip().splitlines()[-1].strip())
         return "error", f"{failed['activity']['name']}: {last}"
+    if dry:
+        return "inconclusive", "a dry run: no activity was applied"
     if recovery is not None and not recovery["recovered"]:
         return "not-recovered", (
             f"steady state not back {recovery['recovery_timeout_s']}s after the rollbacks"
         )
-    unmet = [e for e in expectations if not e["met"]]
-    if expectations and not unmet:
-        return "reproduced", f"all {len(expectations)} expectations met, and recovered"
-    if not expectations:
-        return "tolerated", "no expectations declared; the system recovered"
-    first = unmet[0]
-    return "tolerated", (
-        f"{first['name']} expected {first['expected']}, observed {first['observed']!r}"
-    )
+    unapplied = [e for e in expectations if e["kind"] == "pressure" and not e["met"]]
+    if unapplied:
+        return "inconclusive", f"pressure not applied as declared: {_describe(unapplied[0])}"
+    if startup is None:
+        return "inconclusive", "no expectations declared: nothing to judge the startup by"
+    if startup.get("missing"):
+        return "inconclusive", "the startup was not observed: its report is not in the journal"
+    if startup["met"]:
+        return "tolerated", f"the startup succeeded under pressure ({_describe(startup)})"
+    outcome = [e for e in expectations if e["kind"] == "outcome"]
+    unmet = [e for e in outcome if not e["met"]]
+    if not unmet:
+        return "reproduced", f"pressure applied and all {len(outcome)} outcome expectations met"
+    return "deviated", f"the startup failed, but not as declared: {_describe(unmet[0])}"
+
+
+def journal_status(verdict: str, status: str) -> str:
+    """The Chaos Toolkit status that makes `chaos run` exit 0 only on a passing verdict."""
+    if verdict in PASSING:
+        return status
+    if verdict == "aborted":
+        return status if status == "interrupted" else "aborted"
+    return "failed"

@@ -21,6 +21,7 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoskit.kit import registry
 from chaoskit.kit.errors import KitError, activity
+from chaoskit.kit.failures import flood_applied, misconfigured
 from chaoskit.targets.gcp.api import (
     call,
     gcp_client,
@@ -101,10 +102,13 @@ def _combine_ramps(ramps: list[dict[str, Any]], connections: int) -> dict[str, A
         key: max((lat[key] for lat in latencies if lat.get(key) is not None), default=None)
         for key in ("p50_s", "p95_s", "p99_s", "max_s")
     }
+    established = sum(r.get("established", 0) for r in ramps)
     return {
         "attempted": sum(r.get("attempted", 0) for r in ramps),
-        "established": sum(r.get("established", 0) for r in ramps),
+        "established": established,
         "failed": dict(failed),
+        "misconfigured": misconfigured(failed),
+        "applied": flood_applied(established, failed),
         "failed_share": round(sum(failed.values()) / connections, 4),
         "connect_latency": worst,
         "ramp_elapsed_s": max((r.get("ramp_elapsed_s") or 0.0 for r in ramps), default=None),

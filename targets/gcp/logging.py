@@ -1,12 +1,15 @@
 """A Cloud Run instance's startup, read from Cloud Logging, in the shape of
 `chaoskit.probes.service.observe_startup`, so the same expectations apply in staging.
 
-The service logs one JSON line per phase and one for its lifespan, as the reference
-service does; Cloud Run adds "Container called exit(3)" when the container exits.
+The service's lines are read by its startup log (the configuration's
+`service.startup_log`: the reference service's JSON lines, or patterns for a service
+that logs its own way), from `jsonPayload` or `textPayload`; Cloud Run adds "Container
+called exit(N)." when the container exits.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,21 +18,40 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoskit.kit.errors import activity
 from chaoskit.targets.gcp.api import log_poll_s, project_and_region, read_log_entries
-from chaoskit.testbed.instances import phase_ended_at
+from chaoskit.testbed.instances import startup_report
 from chaoskit.testbed.service.startup import PHASE_NAMES
+from chaoskit.testbed.system import system_under_test
 
 __all__ = ["observe_cloud_run_startup", "wait_for_cloud_run_startup"]
 
-EXIT_3 = "Container called exit(3)"
-
-
-def _payload(entry: dict[str, Any]) -> dict[str, Any]:
-    payload = entry.get("jsonPayload")
-    return payload if isinstance(payload, dict) else {}
+_EXIT = re.compile(r"Container called exit\((\d+)\)")
 
 
 def _instance_id(entry: dict[str, Any]) -> str | None:
     return (entry.get("labels") or {}).get("instanceId")
+
+
+def _newest_instance(entries: list[dict[str, Any]]) -> str | None:
+    """The instance that logged last: the one the rollout started."""
+    ids = [_instance_id(e) for e in entries if _instance_id(e)]
+    return ids[-1] if ids else None
+
+
+def _lines(entries: list[dict[str, Any]]) -> list[Any]:
+    """What the service printed: `jsonPayload` objects as they are, `textPayload` text."""
+    lines: list[Any] = []
+    for entry in entries:
+        if isinstance(entry.get("jsonPayload"), dict):
+            lines.append(entry["jsonPayload"])
+        elif isinstance(entry.get("textPayload"), str):
+            lines.append(entry["textPayload"])
+    return lines
+
+
+def _exit_code(entry: dict[str, Any]) -> int | None:
+    """N of Cloud Run's own line "Container called exit(N).", if this is it."""
+    match = _EXIT.search(str(entry.get("textPayload", "")))
+    return int(match.group(1)) if match else None
 
 
 def _timestamp(moment: datetime) -> str:
@@ -64,31 +86,24 @@ def observe_cloud_run_startup(
     records = read_log_entries(
         project, query, f"reading the logs of Cloud Run service {service}", configuration, secrets
     )
-    starts = [
-        e for e in records if _payload(e).get("event") == "phase" and _payload(e).get("phase") == 1
-    ]
-    instance = _instance_id(starts[-1]) if starts else None
+    log = system_under_test((configuration or {}).get("service")).startup_log
+    instance = _newest_instance(records)
     mine = [e for e in records if _instance_id(e) == instance]
-    phases = [
-        {k: v for k, v in _payload(e).items() if k != "event"}
-        for e in mine
-        if _payload(e).get("event") == "phase"
-    ]
-    lifespan = [
-        _payload(e)["startup_failed"] for e in mine if _payload(e).get("event") == "lifespan"
-    ]
-    exited = any(EXIT_3 in str(e.get("textPayload", "")) for e in mine)
-    failed = next((p for p in phases if p.get("status") in ("timeout", "failed")), None)
-    return {
-        "instance": instance,
-        "ready": len(phases) == len(PHASE_NAMES)
-        and all(p.get("status") == "succeeded" for p in phases),
-        "exit_code": 3 if exited else None,
-        "startup_failed": lifespan[-1] if lifespan else None,
-        "failed_phase": failed,
-        "failure_at": phase_ended_at(failed),
-        "phases": phases,
-    }
+    phases, startup_failed = log.read(_lines(mine))
+    exit_code = next((_exit_code(e) for e in reversed(mine) if _exit_code(e) is not None), None)
+    known_ready = None
+    if log.format == "kit-json" and phases:
+        known_ready = len(phases) == len(PHASE_NAMES) and all(
+            p.get("status") == "succeeded" for p in phases
+        )
+    return startup_report(
+        phases,
+        startup_failed,
+        log.reports_phases,
+        instance=instance,
+        ready=bool(known_ready),
+        exit_code=exit_code,
+    )
 
 
 @activity
@@ -117,7 +132,10 @@ def wait_for_cloud_run_startup(
             configuration=configuration, secrets=secrets,
         )  # fmt: skip
         # the exit line can overtake the service's own last lines on their way to Logging
-        exited = report["exit_code"] is not None and report["startup_failed"] is not None
+        lifespan_said = report["startup_failed"] is not None or (
+            "startup_failed" in report["unreported"]
+        )
+        exited = report["exit_code"] is not None and lifespan_said
         ended = report["ready"] or exited
         if ended or time.monotonic() >= deadline:
             return {**report, "duration_s": round(time.monotonic() - started, 3)}

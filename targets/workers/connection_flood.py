@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from chaoskit.kit.failures import classify_connect_error
+from chaoskit.kit.failures import classify_connect_error, flood_applied, misconfigured
 from chaoskit.kit.stats import percentiles
 from chaoskit.targets.workers.lifeline import Lifeline, emit
 
@@ -55,6 +55,8 @@ class ConnectionFlood:
             "attempted": count,
             "established": len(self.connections),
             "failed": dict(self.failures),
+            "misconfigured": misconfigured(self.failures),
+            "applied": flood_applied(len(self.connections), self.failures),
             "failed_share": round(sum(self.failures.values()) / count, 4),
             "connect_latency": percentiles(self.latencies),
             "ramp_elapsed_s": round(elapsed, 3),

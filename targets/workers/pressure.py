@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from chaoskit.kit import registry
+from chaoskit.kit.dsn import connection_url
 from chaoskit.kit.errors import KitError
 from chaoskit.targets.workers.process import WorkerError, WorkerProcess
 
@@ -69,6 +70,8 @@ def start_pressure(
             f"a {kind} named {name!r} is already running: stop it first or give another name"
         )
     application_name = f"{APPLICATION_PREFIX}{kind}-{uuid.uuid4().hex[:12]}"
+    # the worker connects with asyncpg, which takes URLs only
+    params = {**params, "target_dsn": connection_url(params["target_dsn"])}
     worker = WorkerProcess(
         module, application_name, {**params, "application_name": application_name}
     )

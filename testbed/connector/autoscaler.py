@@ -28,7 +28,25 @@ class Autoscaler:
         return self._requested_at is not None
 
     def reset(self) -> None:
+        """Forget every request and scale-out: no cooldown, nothing pending."""
         self._requested_at = self._last_scale_at = None
+
+    def status(self, now: float, config: ConnectorConfig) -> dict[str, Any]:
+        """`pending` (a scale-out requested), `due_in_s` (when it comes, if demand stays
+        high), `cooldown_remaining_s`, and `clock_running` (any request or scale-out
+        since the start or the last reset, which a later run would feel)."""
+        due = None
+        if self._requested_at is not None:
+            due = round(max(0.0, self._requested_at + config.scaling_delay_s - now), 3)
+        cooling = 0.0
+        if self._last_scale_at is not None:
+            cooling = round(max(0.0, self._last_scale_at + config.cooldown_s - now), 3)
+        return {
+            "pending": self._requested_at is not None,
+            "due_in_s": due,
+            "cooldown_remaining_s": cooling,
+            "clock_running": self._requested_at is not None or self._last_scale_at is not None,
+        }
 
     def tick(self, now: float, demand: float, config: ConnectorConfig) -> int:
         """Advance to `now`; return the instance count it decides on."""

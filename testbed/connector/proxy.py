@@ -326,6 +326,18 @@ class ConnectorProxy:
 
     # --- observation ---------------------------------------------------------------
 
+    def drift(self) -> list[str]:
+        """What differs from the starting configuration: settings by name, and the
+        autoscaler's clock when a scale-out was requested or made since the start or
+        the last reset (`POST /reset` clears all of it)."""
+        changed = [
+            name for name, value in self.config.to_dict().items()
+            if self.baseline.to_dict()[name] != value
+        ]  # fmt: skip
+        if self.autoscaler.status(self.loop.time(), self.config)["clock_running"]:
+            changed.append("autoscaler_clock")
+        return changed
+
     def demand(self) -> float:
         return (self.capacity.active + self.capacity.waiting) / self.config.capacity
 
@@ -340,6 +352,7 @@ class ConnectorProxy:
             "utilisation": round(self.capacity.active / config.capacity, 4),
             "demand": round(self.demand(), 4),
             "scale_out_pending": self.autoscaler.pending,
+            "autoscaler": self.autoscaler.status(self.loop.time(), config),
             "throughput_mbps": config.throughput_mbps,
             "bytes_per_s": rates,
             "bytes_total": dict(self.bytes),
@@ -356,6 +369,8 @@ class ConnectorProxy:
                 )
             },
             "config": config.to_dict(),
+            "baseline": self.baseline.to_dict(),
+            "drift": self.drift(),
             "recent_events": self.events.recent(),
         }
 

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from chaoskit.kit.dsn import connection_url
 from chaoskit.kit.failures import RETRYABLE_CAUSES, classify_connect_error
 from chaoskit.testbed.service.settings import ServiceSettings
 from chaoskit.testbed.service.startup import PhaseFailure
@@ -43,7 +44,7 @@ BULK_QUERY = "SELECT repeat('x', :n)"
 
 def async_url(dsn: str) -> str:
     """`dsn` for SQLAlchemy's asyncpg driver."""
-    url = make_url(dsn)
+    url = make_url(connection_url(dsn))
     return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 

@@ -1,0 +1,180 @@
+"""The system under test: how to start one instance of the service, how to know it is up,
+and how to read its startup. The kit's reference service is the default; a team's own
+backend is described the same way, in the configuration's `service` object:
+
+    "service": {
+      "command": ["python", "-m", "myapp"], "cwd": "/srv/myapp",
+      "env": {"DATABASE_URL": "${database_url}", "PORT": "${port}", "POOL_SIZE": "${pool_size}"},
+      "ready": {"http": "/healthz"},            (or {"log": "Application started"})
+      "startup_log": {"format": "regex", "succeeded": "...", "timeout": "..."}
+    }
+
+`${name}` in `command` and `env` takes a configuration value, or what the kit provides
+for each instance: `database_url` (through the connector), `direct_database_url`,
+`port`, `instance` (its name) and `python` (this interpreter).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from chaoskit.kit.errors import KitError
+from chaoskit.testbed.service.settings import ServiceSettings
+from chaoskit.testbed.startup_log import StartupLog, startup_log
+
+__all__ = [
+    "PROVIDED",
+    "Readiness",
+    "SystemUnderTest",
+    "SystemUnderTestError",
+    "reference_service",
+    "system_under_test",
+]
+
+# what the kit provides for every instance, besides the configuration's keys
+PROVIDED = ("database_url", "direct_database_url", "port", "instance", "python")
+_KEY = re.compile(r"\$\{([^}]*)\}")
+# the reference service's settings the kit sets; the others keep the service's defaults
+_REFERENCE_SETTINGS = {"database_url": "database_url", "port": "port", "instance_name": "instance"}
+_REFERENCE_CONFIGURED = (
+    "initialization_timeout_s",
+    "connect_timeout_s",
+    "pool_size",
+    "max_overflow",
+    "pool_timeout_s",
+    "connect_retry_s",
+    "schema_load_bytes",
+)
+
+
+class SystemUnderTestError(KitError):
+    """The `service` description cannot be used; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Up when `http` (a path on the instance's port) answers 2xx, or when a line of its
+    output matches `log`; `timeout_s` bounds the wait (None: the caller's)."""
+
+    http: str | None = "/health"
+    log: re.Pattern[str] | None = None
+    timeout_s: float | None = None
+
+
+@dataclass(frozen=True)
+class SystemUnderTest:
+    command: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    ready: Readiness = field(default_factory=Readiness)
+    startup_log: StartupLog = field(default_factory=StartupLog)
+    reference: bool = False
+
+    def resolve(self, values: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
+        """The argv and environment with every `${name}` taken from `values`;
+        SystemUnderTestError names a `${name}` that `values` lacks."""
+
+        def fill(text: str, where: str) -> str:
+            def value(match: re.Match[str]) -> str:
+                name = match.group(1)
+                if values.get(name) is None:
+                    raise SystemUnderTestError(
+                        f"{where}: ${{{name}}} is not known: use a configuration key or one "
+                        f"of {', '.join(PROVIDED)}"
+                    )
+                return str(values[name])
+
+            return _KEY.sub(value, text)
+
+        argv = [fill(part, f"service.command[{i}]") for i, part in enumerate(self.command)]
+        env = {name: fill(text, f"service.env.{name}") for name, text in self.env.items()}
+        return argv, env
+
+
+def reference_service() -> SystemUnderTest:
+    """The kit's reference service: `python -m chaoskit.testbed.service`, its settings
+    from the configuration, up when `/health` answers, its phases as JSON lines."""
+    env = {}
+    for setting in fields(ServiceSettings):
+        env_name = setting.metadata["env"]
+        if setting.name in _REFERENCE_SETTINGS:
+            env[env_name] = "${" + _REFERENCE_SETTINGS[setting.name] + "}"
+        elif setting.name in _REFERENCE_CONFIGURED:
+            env[env_name] = "${" + setting.name + "}"
+    return SystemUnderTest(
+        command=("${python}", "-m", "chaoskit.testbed.service"),
+        env=env,
+        reference=True,
+    )
+
+
+def _readiness(description: Any) -> Readiness:
+    if description is None:
+        return Readiness()
+    if not isinstance(description, Mapping) or not ({"http", "log"} & set(description)):
+        raise SystemUnderTestError(
+            'service.ready: give {"http": "/health"} (a path answering 2xx on ${port}) '
+            'or {"log": "a line it prints when up"}'
+        )
+    unknown = sorted(set(description) - {"http", "log", "timeout_s"})
+    if unknown:
+        raise SystemUnderTestError(f"service.ready: unknown {', '.join(unknown)}")
+    http, log, timeout_s = (description.get(k) for k in ("http", "log", "timeout_s"))
+    if http is not None and not (isinstance(http, str) and http.startswith("/")):
+        raise SystemUnderTestError(f"service.ready.http: {http!r}: give a path, e.g. /health")
+    pattern = None
+    if log is not None:
+        try:
+            pattern = re.compile(log)
+        except (re.error, TypeError) as error:
+            raise SystemUnderTestError(
+                f"service.ready.log: not a regular expression ({error})"
+            ) from None
+    if timeout_s is not None and (
+        isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0
+    ):
+        raise SystemUnderTestError(f"service.ready.timeout_s: {timeout_s!r}: give seconds, > 0")
+    return Readiness(http, pattern, timeout_s)
+
+
+def system_under_test(description: Mapping[str, Any] | None) -> SystemUnderTest:
+    """The system an experiment starts instances of: the reference service when
+    `description` is empty; SystemUnderTestError names a bad field."""
+    if not description:
+        return reference_service()
+    if not isinstance(description, Mapping):
+        raise SystemUnderTestError("service: give an object with `command` (and env, ready, ...)")
+    unknown = sorted(set(description) - {"command", "cwd", "env", "ready", "startup_log"})
+    if unknown:
+        raise SystemUnderTestError(
+            f"service: unknown {', '.join(unknown)}; give command, cwd, env, ready, startup_log"
+        )
+    command = description.get("command")
+    if (
+        not isinstance(command, list)
+        or not command
+        or not all(isinstance(part, str) and part for part in command)
+    ):
+        raise SystemUnderTestError(
+            'service.command: give the argv that starts one instance, e.g. ["python", "-m", '
+            '"myapp"]'
+        )
+    env = description.get("env") or {}
+    if not isinstance(env, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str | int | float) for k, v in env.items()
+    ):
+        raise SystemUnderTestError("service.env: give an object of variable names to text")
+    cwd = description.get("cwd")
+    if cwd is not None and not isinstance(cwd, str):
+        raise SystemUnderTestError("service.cwd: give a folder")
+    return SystemUnderTest(
+        command=tuple(command),
+        env={k: str(v) for k, v in env.items()},
+        cwd=cwd,
+        ready=_readiness(description.get("ready")),
+        startup_log=startup_log(description.get("startup_log", {"format": "none"}),
+                                "service.startup_log"),
+    )  # fmt: skip

@@ -1,0 +1,99 @@
+"""The run's configuration, settled before anything else: the kit's defaults for keys
+left unset, values from the environment converted to their types, every value checked.
+
+Experiments declare the shared keys as `{"type": "env", "key": "CHAOS_<KEY>", "default":
+null}`: a var-file or the environment variable sets them; left unset, they take the
+embedded testbed's compressed-time figures (`testbed/embedded-profile.json`), written
+once for every experiment. A value that is not of its key's type, not finite, or a
+negative duration is refused with one line naming the environment variable or the key.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+from chaoslib.types import Configuration, Experiment
+
+from chaoskit.kit.errors import KitError
+from chaoskit.targets.deployment import unfold_gcp_settings
+from chaoskit.testbed.profile import embedded_profile
+
+__all__ = ["ConfigurationError", "settle_configuration"]
+
+_TYPES = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+
+
+class ConfigurationError(KitError):
+    """A configuration value cannot be used; the message names where it came from."""
+
+
+def _source(experiment: Experiment, key: str) -> str:
+    """`CHAOS_<KEY>=...` when the value came from the environment, else the key."""
+    declaration = (experiment.get("configuration") or {}).get(key)
+    if isinstance(declaration, dict) and declaration.get("type") == "env":
+        variable = declaration.get("key")
+        if variable in os.environ:
+            return f"{variable}={os.environ[variable]!r}"
+    return key
+
+
+def _converted(value: Any, kind: type, source: str, example: Any) -> Any:
+    if isinstance(value, str) and kind is not str:
+        text = value.strip()
+        try:
+            if kind is bool:
+                if text.lower() not in ("true", "false"):
+                    raise ValueError(text)
+                return text.lower() == "true"
+            return kind(text)
+        except ValueError:
+            raise ConfigurationError(
+                f"{source} is not {_TYPES[kind]}: give e.g. {json.dumps(example)}"
+            ) from None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigurationError(
+            f"{source}: {value!r} is not {_TYPES[kind]}: give e.g. {json.dumps(example)}"
+        )
+    return value
+
+
+def _check(key: str, value: Any, source: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigurationError(f"{source} is not a finite number: give a real figure")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+        unit = "seconds" if key.endswith("_s") else "a count"
+        raise ConfigurationError(f"{source} is negative: give {unit}, 0 or more")
+
+
+def _example(declaration: Any, default: Any) -> Any:
+    """The key's declared default, else the embedded profile's: its type is the key's."""
+    if isinstance(declaration, dict) and declaration.get("type") == "env":
+        declaration = declaration.get("default")
+    for value in (declaration, default):
+        if value is not None and not isinstance(value, dict | list) and value != "":
+            return value
+    return None
+
+
+def settle_configuration(experiment: Experiment, configuration: Configuration) -> None:
+    """Fill, convert and check `configuration` in place (see the module's docstring);
+    ConfigurationError names the first value that cannot be used."""
+    unfold_gcp_settings(configuration)
+    defaults = embedded_profile()
+    for key, default in defaults.items():
+        if configuration.get(key) is None:
+            configuration[key] = default
+    declared = experiment.get("configuration") or {}
+    for key in set(declared) | set(defaults):
+        example = _example(declared.get(key), defaults.get(key))
+        if example is None or configuration.get(key) is None:
+            continue
+        source = _source(experiment, key)
+        value = _converted(configuration[key], type(example), source, example)
+        _check(key, value, source)
+        configuration[key] = value

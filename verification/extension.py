@@ -1,0 +1,159 @@
+"""The kit's extension of an experiment, read and checked whole before anything runs.
+
+    "extensions": [{"name": "startup-chaos-kit",
+                    "chain": {"name": "phase3-timeout", "startup": "observe-startup"},
+                    "expectations": [...], "startup": {...},
+                    "recovery_timeout_s": 30, "sample_interval_s": 0.5, "guardrails": {...},
+                    "knobs": {...}}]
+
+`expectations` are the experiment's own; a named `chain` adds the outcome expectations of
+a failure chain (see `chaoskit.verification.chains`). `startup` says what counts as the
+startup having succeeded (a chain brings its own). An unknown key, a wrong-typed setting
+or a malformed expectation is refused with one line naming the experiment, the field and
+the fix: by `chaos validate` (the control's `validate_control`) and again before a run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from chaoskit.verification.chains import ChainError, expand_chain
+from chaoskit.verification.expectations import (
+    ExpectationError,
+    check_expectation,
+    default_kind,
+)
+
+__all__ = ["EXTENSION", "PROVIDED_KEYS", "KitExtension", "read_extension"]
+
+EXTENSION = "startup-chaos-kit"
+# configuration keys the kit's controls fill in, whatever the experiment declares
+PROVIDED_KEYS = frozenset(
+    {
+        "database_url",
+        "direct_database_url",
+        "admin_database_url",
+        "connector_url",
+        "service_url",
+        "run_started_at",
+        "baseline_reset",
+    }
+)
+_SETTINGS = {
+    "recovery_timeout_s": (0.0, 5400.0),
+    "sample_interval_s": (0.05, 60.0),
+}
+_KEYS = ("name", "chain", "expectations", "startup", "guardrails", "knobs", *_SETTINGS)
+
+
+@dataclass
+class KitExtension:
+    """What the kit verifies a run against."""
+
+    expectations: list[dict[str, Any]] = field(default_factory=list)
+    startup: dict[str, Any] | None = None
+    settings: dict[str, float] = field(default_factory=dict)
+    guardrails: dict[str, Any] = field(default_factory=dict)
+    knobs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def declared(self) -> bool:
+        return bool(self.expectations or self.startup)
+
+
+def _entry(experiment: Mapping[str, Any]) -> dict[str, Any]:
+    for entry in experiment.get("extensions") or []:
+        if isinstance(entry, dict) and entry.get("name") == EXTENSION:
+            return entry
+    return {}
+
+
+def _method_activities(experiment: Mapping[str, Any]) -> set[str]:
+    return {
+        activity["name"]
+        for activity in experiment.get("method") or []
+        if isinstance(activity, dict) and isinstance(activity.get("name"), str)
+    }
+
+
+class _Keys(set):
+    """Keys an expectation may name: those the experiment declares, those the kit fills
+    in, and any `gcp_<name>` when the experiment declares `gcp`."""
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(key) or (
+            isinstance(key, str) and key.startswith("gcp_") and super().__contains__("gcp")
+        )
+
+
+def read_extension(experiment: Mapping[str, Any]) -> KitExtension:
+    """The experiment's extension, checked; ExpectationError names the first fault."""
+    title = experiment.get("title") or "untitled"
+    where = f"experiment {title!r}: extensions.{EXTENSION}"
+    entry = _entry(experiment)
+
+    def refuse(key: str, message: str) -> None:
+        raise ExpectationError(f"{where}.{key}: {message}")
+
+    for key in entry:
+        if key not in _KEYS:
+            close = difflib.get_close_matches(key, _KEYS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            refuse(key, f"unknown key{hint}; known: {', '.join(sorted(_KEYS[1:]))}")
+    extension = KitExtension()
+    for key, (low, high) in _SETTINGS.items():
+        if key in entry:
+            value = entry[key]
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or not low <= value <= high
+            ):
+                refuse(key, f"{value!r}: give seconds, from {low:g} to {high:g}")
+            extension.settings[key] = float(value)
+    for key in ("guardrails", "knobs"):
+        if key in entry and not isinstance(entry[key], dict):
+            refuse(key, "give an object")
+    extension.guardrails = dict(entry.get("guardrails") or {})
+    extension.knobs = dict(entry.get("knobs") or {})
+
+    activities = _method_activities(experiment)
+    keys = _Keys(set(experiment.get("configuration") or {}) | PROVIDED_KEYS)
+    expectations = entry.get("expectations", [])
+    if not isinstance(expectations, list):
+        refuse("expectations", "give a list of expectations")
+    for position, expectation in enumerate(expectations):
+        check_expectation(expectation, f"{where}.expectations[{position}]", activities, keys)
+    chained: list[dict[str, Any]] = []
+    startup = entry.get("startup")
+    if "chain" in entry:
+        try:
+            chained, chain_startup = expand_chain(entry["chain"])
+        except ChainError as error:
+            refuse("chain", str(error))
+        for expectation in chained:
+            check_expectation(expectation, f"{where}.chain", activities, keys)
+        startup = startup if startup is not None else chain_startup
+    if startup is not None:
+        check_expectation(startup, f"{where}.startup", activities, keys, named=False)
+    names = [e["name"] for e in [*expectations, *chained]]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        refuse("expectations", f"{', '.join(repeated)} declared twice: give each its own name")
+    if (expectations or chained) and startup is None:
+        refuse(
+            "startup",
+            'say what counts as the startup having succeeded, e.g. {"observe": '
+            '"observe-fresh-instance-startup.ready", "expect": "== true"}, or name a chain',
+        )
+    extension.expectations = [
+        {**e, "kind": e.get("kind") or default_kind(e.get("step"))}
+        for e in [*expectations, *chained]
+    ]
+    extension.startup = startup
+    return extension
