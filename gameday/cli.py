@@ -13,10 +13,40 @@ from chaoskit.gameday.runner import EXIT_CODES, run_gameday
 from chaoskit.gameday.schedule import CronError, next_ticks, run_schedule
 from chaoskit.gameday.suite import SuiteError, load_suite
 from chaoskit.kit.console import output_console
+from chaoskit.kit.errors import KitError
 from chaoskit.kit.lock import LockHeld
+from chaoskit.kit.redaction import mask_passwords_in_logs
+from chaoskit.kit.var_files import check_var_file
 from chaoskit.report.report import write_reports
 
 __all__ = ["gameday"]
+
+
+def _refuse_unreadable_var_files(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...]:
+    for path in value or ():
+        try:
+            check_var_file(path)
+        except KitError as error:
+            raise click.BadParameter(str(error), ctx, param) from None
+    return value
+
+
+def _guard_chaos_run() -> None:
+    """`chaos run --var-file` would log a file it cannot parse and go on with the
+    defaults: the kit's plugin, loaded before any command, makes it an error."""
+    from chaostoolkit.commands.run import run
+
+    for param in run.params:
+        if param.name == "var_file":
+            param.callback = _refuse_unreadable_var_files
+
+
+# the chaos CLI loads this plugin before any command: nothing it logs shows a password,
+# and no var-file it cannot read is passed over
+mask_passwords_in_logs()
+_guard_chaos_run()
 
 DEFAULT_SUITE = Path("experiments/gameday.toml")
 DEFAULT_JOURNALS = Path("journals")
@@ -51,6 +81,9 @@ def _hold(
     suite_path: Path, profile: tuple[Path, ...], only: tuple[str, ...], journals: Path
 ) -> tuple[int, str | None]:
     """One game day; returns its exit code (see `run`) and its id, if it started."""
+    # Chaos Toolkit logs each validation and run to the console; the progress view, and
+    # one line for a mistake, say it better
+    logging.getLogger("chaostoolkit").setLevel(logging.ERROR)
     try:
         suite = load_suite(suite_path, profile)
         if only:
@@ -58,8 +91,6 @@ def _hold(
     except SuiteError as error:
         click.echo(f"Error: {error}", err=True)
         return EXIT_CODES["usage"], None
-    # Chaos Toolkit logs each run to the console; the progress view says it better
-    logging.getLogger("chaostoolkit").setLevel(logging.ERROR)
     console = output_console()
     try:
         result = run_gameday(suite, journals, console)
@@ -111,7 +142,7 @@ def schedule(
     try:
         upcoming = next_ticks(cron, datetime.now(UTC), 3)
     except CronError as error:
-        raise click.ClickException(str(error)) from None
+        raise click.BadParameter(str(error), param_hint="--cron") from None
     click.echo("Next game days: " + ", ".join(t.isoformat() for t in upcoming))
 
     def hold() -> str:
@@ -155,7 +186,15 @@ def report(
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise click.ClickException(f"no such journal or folder: {', '.join(missing)}")
-    content = write_reports(paths, html_path, markdown_path, json_path)
+    try:
+        content = write_reports(paths, html_path, markdown_path, json_path)
+    except OSError as error:
+        click.echo(
+            f"Error: cannot write the report to {error.filename}: {error.strerror}: give a "
+            "path in a folder you may write to",
+            err=True,
+        )
+        sys.exit(EXIT_CODES["usage"])
     written = ", ".join(str(p) for p in (html_path, markdown_path, json_path) if p)
     click.echo(
         f"Report of {content['runs_read']} journals ({len(content['corrupt'])} unreadable) "

@@ -21,16 +21,17 @@ from typing import Any
 from chaoslib import merge_vars
 from chaoslib.configuration import load_configuration
 from chaoslib.exceptions import ChaosException
-from chaoslib.experiment import ensure_experiment_is_valid, run_experiment
-from chaoslib.loader import load_experiment
+from chaoslib.experiment import run_experiment
 from chaoslib.types import Strategy
 from chaostoolkit.signals import SignalRecorder
 from rich.console import Console
 
+from chaoskit.gameday.experiment_file import load_experiment_file
 from chaoskit.gameday.preflight import run_preflight
 from chaoskit.gameday.progress import GameDayProgress
 from chaoskit.gameday.suite import Suite, SuiteExperiment
 from chaoskit.kit import registry
+from chaoskit.kit.errors import KitError
 from chaoskit.kit.files import write_json_atomically
 from chaoskit.kit.lock import TargetLock
 from chaoskit.kit.redaction import redact_secrets
@@ -109,8 +110,7 @@ def _run_one(
     progress: GameDayProgress,
     stop: _Stop,
 ) -> tuple[dict[str, Any], SignalRecorder]:
-    experiment = load_experiment(str(item.path))
-    ensure_experiment_is_valid(experiment)
+    experiment = load_experiment_file(item.path)
     guardrails = {**(config_vars.get("guardrails") or {}), "max_run_duration_s": budget_s}
     variables = {**config_vars, **item.vars, "guardrails": guardrails}
     recorder = SignalRecorder()
@@ -188,6 +188,8 @@ def run_gameday(suite: Suite, journals: Path, console: Console | None = None) ->
         "started_at": started_at.isoformat(),
         "time_limit_s": suite.time_limit_s,
         "experiments": [],
+        # until the game day says otherwise: a summary always has its status
+        "status": "error",
     }
     progress = GameDayProgress(gameday_id, len(suite.experiments), suite.time_limit_s, console)
     lock = TargetLock(target_lock_path(target), f"game day {gameday_id}")
@@ -228,9 +230,7 @@ def _run_all(
     """Run the experiments in order; return the game day's status."""
     status = "completed"
     for index, item in enumerate(suite.experiments, 1):
-        if stop.signal:
-            status = "interrupted"
-        elif status == "completed" and progress.remaining_s() < _MIN_EXPERIMENT_BUDGET_S:
+        if status == "completed" and progress.remaining_s() < _MIN_EXPERIMENT_BUDGET_S:
             status = "time_limit"
         if status != "completed":
             summary["experiments"].append(_entry(item, None, None))
@@ -244,9 +244,13 @@ def _run_all(
             # interrupted outside the part Chaos Toolkit guards: undo what is registered
             registry.stop_all()
             stop.signal = stop.signal or "SIGINT"
-            summary["experiments"].append(_entry(item, None, None))
+            reason = f"interrupted by {stop.signal} before its journal was complete"
+            entry = {**_entry(item, None, None), "verdict": "aborted", "reason": reason}
+            summary["experiments"].append(entry)
+            progress.finished(item.name, "aborted", False)
+            status = "interrupted"
             continue
-        except ChaosException as error:
+        except (ChaosException, KitError) as error:
             entry = {**_entry(item, None, None), "verdict": "error", "reason": str(error)}
             summary["experiments"].append(entry)
             progress.finished(item.name, "error", False)
@@ -256,7 +260,11 @@ def _run_all(
         entry = _entry(item, journal, path)
         summary["experiments"].append(entry)
         progress.finished(item.name, entry["verdict"], entry["as_expected"])
-        stop.signal = stop.signal or recorder.received
-        if not entry["as_expected"] and suite.on_failure == "stop":
+        # a signal during the kit's verification is recorded in the journal, not raised
+        kit = journal.get(JOURNAL_KEY) or {}
+        stop.signal = stop.signal or recorder.received or kit.get("interrupted_by")
+        if stop.signal:
+            status = "interrupted"
+        elif not entry["as_expected"] and suite.on_failure == "stop":
             status = "stopped"
     return status

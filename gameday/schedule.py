@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from croniter import CroniterBadCronError, croniter
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
 from chaoskit.kit.errors import KitError
 
@@ -30,9 +30,15 @@ def _iterator(expression: str, start: datetime) -> croniter:
 
 
 def next_ticks(expression: str, start: datetime, count: int) -> list[datetime]:
-    """The `count` ticks of `expression` after `start` (UTC)."""
+    """The `count` ticks of `expression` after `start` (UTC); CronError when there are
+    none (say the 30th of February)."""
     ticks = _iterator(expression, start)
-    return [ticks.get_next(datetime) for _ in range(count)]
+    try:
+        return [ticks.get_next(datetime) for _ in range(count)]
+    except CroniterBadDateError:
+        raise CronError(
+            f"--cron {expression!r} never comes (no such day): give a date that exists"
+        ) from None
 
 
 def run_schedule(

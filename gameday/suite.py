@@ -6,13 +6,16 @@ See `experiments/gameday.toml` for the format. Loading checks everything a run n
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from chaoskit.gameday.experiment_file import load_experiment_file
 from chaoskit.kit.errors import KitError
+from chaoskit.kit.var_files import check_var_file
 from chaoskit.verification.verdict import EXPECTABLE
 
 __all__ = ["Suite", "SuiteError", "SuiteExperiment", "load_suite"]
@@ -55,6 +58,14 @@ def _fail(path: Path, where: str, message: str) -> SuiteError:
     return SuiteError(f"{path}: {where}: {message}")
 
 
+def _known(path: Path, where: str, table: dict[str, Any], known: tuple[str, ...]) -> None:
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise _fail(path, f"{where}{key}", f"unknown key{hint}; known: {', '.join(known)}")
+
+
 def load_suite(path: Path, profiles: Sequence[Path] = ()) -> Suite:
     """Read and check the suite; `profiles` (var-files) are layered on the suite's own
     profile, later ones winning."""
@@ -65,9 +76,11 @@ def load_suite(path: Path, profiles: Sequence[Path] = ()) -> Suite:
     except tomllib.TOMLDecodeError as error:
         raise SuiteError(f"{path}: not valid TOML: {error}") from None
     base = path.parent
+    _known(path, "", document, ("gameday", "experiment"))
     header = document.get("gameday", {})
     if not isinstance(header, dict):
         raise _fail(path, "[gameday]", "must be a table")
+    _known(path, "gameday.", header, ("name", "profile", "time_limit_min", "on_failure"))
     on_failure = header.get("on_failure", "continue")
     if on_failure not in ("continue", "stop"):
         raise _fail(path, "gameday.on_failure", f"{on_failure!r}: use 'continue' or 'stop'")
@@ -79,6 +92,10 @@ def load_suite(path: Path, profiles: Sequence[Path] = ()) -> Suite:
     for profile in profiles:
         if not profile.is_file():
             raise _fail(path, "profile", f"{profile} does not exist")
+        try:
+            check_var_file(profile)
+        except KitError as error:
+            raise _fail(path, "profile", str(error)) from None
 
     entries = document.get("experiment", [])
     if not isinstance(entries, list) or not entries:
@@ -88,12 +105,17 @@ def load_suite(path: Path, profiles: Sequence[Path] = ()) -> Suite:
         where = f"experiment[{index}]"
         if not isinstance(entry, dict) or not entry.get("name") or not entry.get("file"):
             raise _fail(path, where, "give `name` and `file`")
+        _known(path, f"{where}.", entry, ("name", "file", "expect", "vars"))
         if entry["name"] in seen:
             raise _fail(path, f"{where}.name", f"{entry['name']!r} appears twice")
         seen.add(entry["name"])
         file = base / entry["file"]
         if not file.is_file():
             raise _fail(path, f"{where}.file", f"{file} does not exist")
+        try:
+            load_experiment_file(file)
+        except KitError as error:
+            raise _fail(path, f"{where}.file", str(error)) from None
         expect = entry.get("expect", "reproduced")
         if expect not in EXPECTABLE:
             raise _fail(

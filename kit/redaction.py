@@ -11,7 +11,7 @@ import logging
 import re
 from typing import Any
 
-__all__ = ["RedactingFilter", "redact_dsn", "redact_secrets"]
+__all__ = ["RedactingFilter", "mask_passwords_in_logs", "redact_dsn", "redact_secrets"]
 
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s'\"]*:)([^@\s/'\"]+)(@)", re.I)
 _KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&'\",)}]+)", re.I)
@@ -50,3 +50,11 @@ class RedactingFilter(logging.Filter):
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
+
+
+def mask_passwords_in_logs(name: str = "chaostoolkit") -> None:
+    """Mask passwords in every record of the logger `name` (Chaos Toolkit's console and
+    `chaostoolkit.log` both hang off it); idempotent."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter())

@@ -14,6 +14,32 @@ from typing import Any
 __all__ = ["Corrupt", "GameDay", "Journals", "RunRecord", "read_journals"]
 
 _REQUIRED = ("experiment", "status", "start")
+# what the report reads from a journal, and the type each must have
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "experiment": dict,
+    "status": str,
+    "start": str,
+    "run": list,
+    "rollbacks": list,
+    "duration": (int, float),
+    "startup_chaos_kit": dict,
+}
+
+
+def _malformed(journal: dict[str, Any]) -> str | None:
+    """Why a journal with every required key still cannot be read, if it cannot."""
+    for key, kind in _TYPES.items():
+        if key in journal and journal[key] is not None and not isinstance(journal[key], kind):
+            return f"malformed journal: {key} is {type(journal[key]).__name__}, not as written"
+    for key in ("run", "rollbacks"):
+        for run in journal.get(key) or []:
+            if not isinstance(run, dict) or not isinstance(run.get("activity"), dict):
+                return f"malformed journal: an entry of {key} is not an activity's run"
+    kit = journal.get("startup_chaos_kit") or {}
+    for key in ("expectations", "timeline"):
+        if not isinstance(kit.get(key) or [], list):
+            return f"malformed journal: startup_chaos_kit.{key} is not a list"
+    return None
 
 
 @dataclass
@@ -95,6 +121,10 @@ def read_journals(sources: list[Path]) -> Journals:
         missing = [key for key in _REQUIRED if key not in document]
         if missing:
             corrupt.append(Corrupt(path, f"partial journal: no {', '.join(missing)}"))
+            continue
+        problem = _malformed(document)
+        if problem:
+            corrupt.append(Corrupt(path, problem))
             continue
         parent = path.parent.name
         runs.append(RunRecord(path, parent if parent.startswith("gd-") else None, document))

@@ -21,6 +21,7 @@ from chaoskit.kit import registry
 from chaoskit.kit.dsn import connection_url
 from chaoskit.kit.errors import KitError
 from chaoskit.kit.failures import classify_connect_error
+from chaoskit.kit.sessions import OBSERVER_APPLICATION
 
 __all__ = [
     "OBSERVER_APPLICATION",
@@ -33,7 +34,6 @@ __all__ = [
     "wait_until_sessions_left",
 ]
 
-OBSERVER_APPLICATION = "chaos-observer"
 # a run's observer holds one session through the method: arithmetic of the database's
 # room during a run accounts for it
 OBSERVER_SESSIONS = 1
@@ -43,12 +43,12 @@ _QUERY_TIMEOUT_S = 10.0
 Observation = Callable[[asyncpg.Connection], Awaitable[Any]]
 
 
-async def _connect(dsn: str) -> asyncpg.Connection:
+async def _connect(dsn: str, application: str = OBSERVER_APPLICATION) -> asyncpg.Connection:
     try:
         return await asyncpg.connect(
             connection_url(dsn),
             timeout=_QUERY_TIMEOUT_S,
-            server_settings={"application_name": OBSERVER_APPLICATION},
+            server_settings={"application_name": application},
         )
     except Exception as error:  # noqa: BLE001 - one clear line for the user
         raise KitError(
@@ -62,8 +62,9 @@ class DatabaseObserver:
 
     kind = KIND
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, application: str = OBSERVER_APPLICATION) -> None:
         self.name = dsn
+        self.application = application
         # one query at a time on one connection: the timeline and background probes
         # observe from threads of their own
         self._turn = threading.Lock()
@@ -73,7 +74,7 @@ class DatabaseObserver:
         )
         self._thread.start()
         try:
-            self._conn = self._run(_connect(dsn))
+            self._conn = self._run(_connect(dsn, application))
         except KitError:
             self._close_loop()
             raise
@@ -90,13 +91,13 @@ class DatabaseObserver:
 
     def _observe(self, observation: Observation) -> Any:
         if self._conn.is_closed():
-            self._conn = self._run(_connect(self.name))
+            self._conn = self._run(_connect(self.name, self.application))
         try:
             return self._run(observation(self._conn))
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
             if not self._conn.is_closed():
                 raise
-        self._conn = self._run(_connect(self.name))
+        self._conn = self._run(_connect(self.name, self.application))
         return self._run(observation(self._conn))
 
     def _close_loop(self) -> None:

@@ -15,13 +15,11 @@ from typing import Any
 import asyncpg
 
 from chaoskit.kit.errors import KitError
+from chaoskit.kit.sessions import KIT_PREFIX, OBSERVER_APPLICATION
 from chaoskit.testbed.connector.client import ConnectorClient
 from chaoskit.testbed.lifecycle import restart_postgres
 
-__all__ = ["KIT_SESSIONS", "find_drift", "reset_drift"]
-
-# every session the kit opens carries an application_name starting so
-KIT_SESSIONS = "chaos-"
+__all__ = ["find_drift", "reset_drift"]
 
 
 async def _kit_sessions(admin_dsn: str, terminate: bool) -> int:
@@ -30,8 +28,10 @@ async def _kit_sessions(admin_dsn: str, terminate: bool) -> int:
         action = "pg_terminate_backend(pid)" if terminate else "pid"
         return await conn.fetchval(
             f"SELECT count({action}) FROM pg_stat_activity "
-            "WHERE application_name LIKE $1 AND pid <> pg_backend_pid()",
-            KIT_SESSIONS + "%",
+            "WHERE application_name LIKE $1 AND application_name <> $2 "
+            "AND pid <> pg_backend_pid()",
+            KIT_PREFIX + "%",
+            OBSERVER_APPLICATION,
         )
     finally:
         await conn.close()

@@ -7,11 +7,13 @@ from rich.table import Table
 
 from chaoskit.kit.console import output_console
 from chaoskit.kit.errors import KitError
+from chaoskit.kit.redaction import mask_passwords_in_logs
 from chaoskit.testbed.baseline import find_drift
 from chaoskit.testbed.lifecycle import (
     DEFAULT_MAX_CONNECTIONS,
     TestbedError,
     is_up,
+    orphaned,
     testbed_down,
     testbed_status,
     testbed_up,
@@ -19,6 +21,9 @@ from chaoskit.testbed.lifecycle import (
 from chaoskit.testbed.state import read_state
 
 __all__ = ["testbed"]
+
+# the chaos CLI loads this plugin before any command: nothing it logs shows a password
+mask_passwords_in_logs()
 
 
 @click.group()
@@ -45,6 +50,12 @@ def _print_status() -> None:
     state = read_state()
     if not is_up(state):
         return
+    if orphaned(state):
+        console.print(
+            f"Started by a run that is gone (pid {state['owner_pid']}): the next run takes it "
+            "over and stops it at its end; or stop it now with chaos testbed down",
+            highlight=False,
+        )
     try:
         drift = find_drift(state)
     except KitError as error:
@@ -63,16 +74,16 @@ def _print_status() -> None:
 @click.option(
     "--max-connections",
     type=click.IntRange(min=5),
-    default=DEFAULT_MAX_CONNECTIONS,
-    show_default=True,
-    help="PostgreSQL's max_connections for the embedded server.",
+    default=None,
+    help=f"PostgreSQL's max_connections for the embedded server [default: "
+    f"{DEFAULT_MAX_CONNECTIONS}]; refused while it is up with another.",
 )
 @click.option(
     "--database-url",
     envvar="TESTBED_DATABASE_URL",
     help="Use this PostgreSQL instead of the embedded one [env: TESTBED_DATABASE_URL].",
 )
-def up(max_connections: int, database_url: str | None) -> None:
+def up(max_connections: int | None, database_url: str | None) -> None:
     """Start the testbed (PostgreSQL and the reference service) and leave it running."""
     try:
         testbed_up(max_connections=max_connections, database_url=database_url)

@@ -23,6 +23,7 @@ from chaoslib.types import Configuration
 
 from chaoskit.kit import registry
 from chaoskit.kit.errors import KitError
+from chaoskit.kit.signals import Deferred, deferred_signals
 from chaoskit.testbed.baseline import reset_drift
 from chaoskit.testbed.lifecycle import TestbedError, testbed_down, testbed_endpoints, testbed_up
 from chaoskit.testbed.state import read_state
@@ -66,14 +67,25 @@ def _stop_leftovers() -> None:
 
 
 def after_experiment_control(context: dict[str, Any], **kwargs: Any) -> None:
-    _stop_leftovers()
+    with deferred_signals() as interrupted:
+        _stop_leftovers()
+    _say_deferred(interrupted)
 
 
 def cleanup_control() -> None:
     """Last of all, once every control's after-hook has run (the kit's recovery check
-    needs the testbed): take down the testbed if this run brought it up."""
-    _stop_leftovers()
-    state = read_state()
-    if state and state.get("started_by") == _owner():
-        testbed_down()
-        logger.info("Embedded testbed stopped")
+    needs the testbed): take down the testbed if this run brought it up. A signal
+    meanwhile waits until it is down, so that nothing is left half stopped and the
+    journal is still written."""
+    with deferred_signals() as interrupted:
+        _stop_leftovers()
+        state = read_state()
+        if state and state.get("started_by") == _owner():
+            testbed_down()
+            logger.info("Embedded testbed stopped")
+    _say_deferred(interrupted)
+
+
+def _say_deferred(interrupted: Deferred) -> None:
+    if interrupted.received:
+        logger.warning(f"{interrupted.received} came while the run was ending: it ended first")

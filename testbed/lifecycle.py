@@ -35,6 +35,7 @@ __all__ = [
     "SERVICE_SETTINGS",
     "TestbedError",
     "is_up",
+    "orphaned",
     "restart_postgres",
     "testbed_down",
     "testbed_endpoints",
@@ -86,6 +87,13 @@ def _postgres_running(state: dict[str, Any]) -> bool:
     return pid is None or pid_alive(pid)  # no pid: the user's own server
 
 
+def orphaned(state: dict[str, Any]) -> bool:
+    """Started for a run (not by `chaos testbed up`) whose process is gone: killed before
+    it could take its testbed down."""
+    owner = state.get("owner_pid")
+    return state.get("started_by") != "cli" and owner is not None and not pid_alive(owner)
+
+
 def is_up(state: dict[str, Any] | None) -> bool:
     return (
         bool(state)
@@ -96,13 +104,25 @@ def is_up(state: dict[str, Any] | None) -> bool:
 
 
 def testbed_up(
-    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    max_connections: int | None = None,
     database_url: str | None = None,
     started_by: str = "cli",
 ) -> dict[str, Any]:
-    """Start what is not running and return the state; an up testbed is left as it is."""
+    """Start what is not running and return the state; an up testbed is left as it is,
+    save that one whose owner run is gone (killed) passes to this caller, which stops it
+    in its owner's place. Asking an up testbed for another `max_connections` is refused:
+    it keeps the one it runs with."""
     state = read_state()
     if is_up(state):
+        running = state["postgres"].get("baseline_max_connections")
+        if max_connections is not None and running not in (None, max_connections):
+            raise TestbedError(
+                f"the testbed is up with max_connections={running}, not {max_connections}: "
+                "take it down first (chaos testbed down), then bring it up again"
+            )
+        if orphaned(state):
+            state.update(started_by=started_by, owner_pid=os.getpid())
+            write_state(state)
         return state
     if state:
         testbed_down()
@@ -113,7 +133,7 @@ def testbed_up(
     else:
         server = _postgres()
         try:
-            endpoint = server.start(max_connections=max_connections)
+            endpoint = server.start(max_connections=max_connections or DEFAULT_MAX_CONNECTIONS)
         except PostgresError as error:
             raise TestbedError(str(error)) from None
         postgres = {
@@ -133,6 +153,7 @@ def testbed_up(
     state = {
         "started_at": datetime.now(UTC).isoformat(),
         "started_by": started_by,
+        "owner_pid": os.getpid(),
         "postgres": postgres,
         "connector": {
             "pid": connector.pid,

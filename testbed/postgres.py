@@ -5,9 +5,10 @@ The wheel's `get_server()` listens on a Unix socket only, so the kit drives the 
 `max_connections`. PostgreSQL refuses to run as root; when we are root every server
 command runs as the wheel's own system user, as the wheel does.
 
-Two roles exist: `postgres` (superuser, trusted from loopback, for the kit's own admin
-queries, which can use the superuser-reserved slots) and `app` (password login, what
-the service and the flood use, like the production application user).
+Two roles exist, both logging in with their password (scram-sha-256), which the kit keeps
+in owner-only files: `postgres` (superuser, for the kit's own admin queries, which can
+use the superuser-reserved slots) and `app` (what the service and the flood use, like
+the production application user). No one on the machine gets a session without one.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ class EmbeddedPostgres:
         self.data_dir = home / "data"
         self.log_path = self.data_dir / "server.log"
         self._password_path = home / "app-password"
+        self._admin_password_path = home / "admin-password"
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -159,9 +161,10 @@ class EmbeddedPostgres:
     def endpoint(self) -> PostgresEndpoint:
         port = self.port()
         password = quote(self._password_path.read_text().strip(), safe="")
+        admin = quote(self._admin_password_path.read_text().strip(), safe="")
         return PostgresEndpoint(
             app_dsn=f"postgresql://{_APP_ROLE}:{password}@127.0.0.1:{port}/{_APP_ROLE}",
-            admin_dsn=f"postgresql://postgres@127.0.0.1:{port}/postgres",
+            admin_dsn=f"postgresql://postgres:{admin}@127.0.0.1:{port}/postgres",
         )
 
     # --- internals -------------------------------------------------------------
@@ -183,29 +186,36 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
         if _as_root():
             self._let_system_user_in()
-        self._run(
-            "initdb",
-            "-D",
-            str(self.data_dir),
-            "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-            "--encoding=UTF8",
-            "--username=postgres",
-        )
-        hba = self.data_dir / "pg_hba.conf"
-        # the kit's admin connections are trusted from loopback only; every other role
-        # (the application) logs in with its password, as in production
-        hba.write_text(
-            "host all postgres 127.0.0.1/32 trust\n"
-            "host all postgres ::1/128 trust\n"
-            "host all all 127.0.0.1/32 scram-sha-256\n"
-            "host all all ::1/128 scram-sha-256\n"
+        for path in (self._password_path, self._admin_password_path):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(18))
+        # initdb reads the superuser's password from a file the server's user can read:
+        # one made for it alone, beside the data folder, and gone after
+        pwfile = self.home / ".initdb-pwfile"
+        pwfile.write_text(self._admin_password_path.read_text())
+        pwfile.chmod(0o600)
+        if _as_root():
+            entry = pwd.getpwnam(_SYSTEM_USER)
+            os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+        try:
+            self._run(
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "--encoding=UTF8",
+                "--username=postgres",
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        # every role, the kit's superuser included, logs in with its password
+        (self.data_dir / "pg_hba.conf").write_text(
+            "host all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 scram-sha-256\n"
         )
         with (self.data_dir / "postgresql.conf").open("a") as conf:
             conf.write(f"\ninclude_if_exists = '{_KIT_CONF}'\n")
-        fd = os.open(self._password_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(18))
 
     def _let_system_user_in(self) -> None:
         try:

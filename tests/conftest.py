@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import re
 import shutil
 import tempfile
@@ -16,9 +17,11 @@ import pytest
 
 from chaoskit.kit import registry
 from chaoskit.kit.processes import pid_alive
+from chaoskit.targets.database import DatabaseObserver
 from chaoskit.testbed.postgres import EmbeddedPostgres, PostgresEndpoint
 from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.service.database import ensure_schema
+from chaoskit.testbed.state import read_state
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,20 +83,31 @@ def testbed_home(
     assert not leftovers, f"perturbations left running by the test: {leftovers}"
 
 
+_WATCHERS: dict[str, DatabaseObserver] = {}
+
+
+@pytest.fixture(autouse=True)
+def close_watchers() -> Iterator[None]:
+    yield
+    while _WATCHERS:
+        _WATCHERS.popitem()[1].stop()
+
+
 def sessions(admin_dsn: str, application_prefix: str) -> int:
-    """How many server sessions carry an application_name starting with the prefix."""
+    """How many server sessions carry an application_name starting with the prefix.
 
-    async def count() -> int:
-        conn = await asyncpg.connect(admin_dsn)
-        try:
-            return await conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE $1",
-                application_prefix + "%",
-            )
-        finally:
-            await conn.close()
+    Counted through one connection the test keeps (as the kit's own observer does): a
+    test polling a full database must not take the reserved slots one by one."""
+    if admin_dsn not in _WATCHERS:
+        _WATCHERS[admin_dsn] = DatabaseObserver(admin_dsn, application="tests-watcher")
 
-    return asyncio.run(count())
+    async def count(conn: asyncpg.Connection) -> int:
+        return await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE $1",
+            application_prefix + "%",
+        )
+
+    return _WATCHERS[admin_dsn].observe(count)
 
 
 def eventually(check: Callable[[], bool], timeout_s: float = 10.0) -> bool:
@@ -108,6 +122,27 @@ def eventually(check: Callable[[], bool], timeout_s: float = 10.0) -> bool:
 
 def gone(pid: int) -> bool:
     return not pid_alive(pid)
+
+
+def leftovers(home: Path) -> list[str]:
+    """The live processes a run on the testbed home `home` started and left behind
+    (flood and pressure workers, service instances), not the testbed's own, whatever
+    else runs on the machine: they inherit the run's TESTBED_HOME."""
+    marker = f"TESTBED_HOME={home}".encode()
+    state = read_state() if os.environ.get("TESTBED_HOME") == str(home) else None
+    testbed = {state[c]["pid"] for c in ("connector", "service") if c in state} if state else set()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) in testbed | {os.getpid()}:
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in environ and "chaoskit" in command and pid_alive(int(proc.name)):
+            found.append(command)
+    return found
 
 
 def service_configuration(database_url: str, **settings: object) -> dict:

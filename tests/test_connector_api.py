@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +49,61 @@ def test_bad_config_is_a_400_naming_the_field_and_changes_nothing(
     }
     assert httpx.get(f"{connector.api_url}/state").json()["config"] == before
     assert httpx.put(f"{connector.api_url}/config", json=[1]).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('{"latency_s": 1e308}', "latency_s: 1e+308 is out of range: give 0 to 60"),
+        ('{"rate_per_min": 1e-300}', "rate_per_min: 1e-300 is out of range: give 1 to 1e+07"),
+        ('{"throughput_cap_mbps": 1e-300}', "throughput_cap_mbps: 1e-300 is out of range"),
+        ('{"connections_per_instance": 1e18}', "connections_per_instance: 1000000000000000000"),
+        ('{"latency_s": Infinity}', "latency_s: inf is out of range: give 0 to 60"),
+    ],
+)
+def test_no_setting_can_wedge_the_connector(
+    connector: RunningConnector, body: str, message: str
+) -> None:
+    before = httpx.get(f"{connector.api_url}/state").json()["config"]
+    response = httpx.put(
+        f"{connector.api_url}/config", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(message)
+    assert httpx.get(f"{connector.api_url}/state").json()["config"] == before
+
+
+async def _connect(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn, timeout=10)
+    await conn.close()
+
+
+@pytest.mark.parametrize(
+    "wedge",
+    [{"latency_s": 60}, {"rate_per_min": 1}, {"throughput_cap_mbps": 0.01}],
+    ids=["latency", "rate", "throughput"],
+)
+def test_a_reset_frees_connections_already_waiting(
+    connector: RunningConnector, wedge: dict
+) -> None:
+    async def scenario() -> None:
+        if "rate_per_min" in wedge:
+            httpx.put(f"{connector.api_url}/config", json=wedge).raise_for_status()
+            await _connect(connector.database_url)  # the minute's one connect
+        else:
+            httpx.put(f"{connector.api_url}/config", json=wedge).raise_for_status()
+        waiting = asyncio.ensure_future(_connect(connector.database_url))
+        # the connect is held back: by the minute's budget, the latency, or the bandwidth
+        while not waiting.done():
+            state = httpx.get(f"{connector.api_url}/state").json()
+            if state["counts"]["accepted"] >= (2 if "rate_per_min" in wedge else 1):
+                break
+            await asyncio.sleep(0.05)
+        assert not waiting.done()
+        httpx.post(f"{connector.api_url}/reset").raise_for_status()
+        await waiting  # within its 10 s connect timeout, not the wedge's minute
+
+    asyncio.run(scenario())
 
 
 def test_metrics_are_prometheus_text(connector: RunningConnector) -> None:

@@ -98,6 +98,12 @@ def test_autoscaler_stops_at_max_instances() -> None:
         ({"latency_s": "slow"}, "latency_s"),
         ({"autoscale": 1}, "autoscale"),
         ({"colour": "blue"}, "colour"),
+        ({"latency_s": 1e308}, "latency_s"),
+        ({"rate_per_min": 1e-300}, "rate_per_min"),
+        ({"throughput_cap_mbps": 1e-300}, "throughput_cap_mbps"),
+        ({"connections_per_instance": 10**18}, "connections_per_instance"),
+        ({"queue_timeout_s": float("inf")}, "queue_timeout_s"),
+        ({"scaling_delay_s": float("nan")}, "scaling_delay_s"),
     ],
 )
 def test_invalid_config_names_the_field(changes: dict, field: str) -> None:

@@ -396,3 +396,28 @@ def test_every_shipped_experiment_is_tested_here() -> None:
     tested = (Path(__file__)).read_text()
     for experiment in (REPO / "experiments").glob("*.json"):
         assert f'"{experiment.stem}"' in tested, experiment.name
+
+
+def test_a_keyword_dsn_works_and_its_password_is_masked_everywhere(
+    testbed: Testbed, tmp_path: Path
+) -> None:
+    from urllib.parse import unquote, urlsplit
+
+    url = urlsplit(testbed.state["postgres"]["app_dsn"])
+    password = unquote(url.password)
+    keyword_dsn = (
+        f"host={url.hostname} port={url.port} user={url.username} password={password} dbname=app"
+    )
+    journal, log = tmp_path / "journal.json", tmp_path / "chaostoolkit.log"
+    result = chaos(
+        "run", "--journal-path", str(journal), "experiments/smd-phase3-timeout.json",
+        home=testbed.home, timeout_s=300, log_file=log, CHAOS_DIRECT_DATABASE_URL=keyword_dsn,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(journal.read_text())["startup_chaos_kit"]["verdict"] == "reproduced"
+    report = tmp_path / "report.json"
+    chaos("gameday", "report", str(journal), "-o", str(tmp_path / "r.html"), "--json",
+          str(report), home=testbed.home)  # fmt: skip
+    for text in (result.stdout, result.stderr, journal.read_text(), log.read_text(),
+                 report.read_text(), (tmp_path / "r.html").read_text()):  # fmt: skip
+        assert password not in text

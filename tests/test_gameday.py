@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from chaoskit.gameday.suite import SuiteError, load_suite
 from chaoskit.kit.lock import TargetLock
 from chaoskit.kit.processes import pid_alive
 from chaoskit.testbed.state import read_state
-from tests.conftest import REPO, eventually, sessions
+from tests.conftest import REPO, eventually, leftovers, sessions
 from tests.test_testbed import CHAOS, chaos
 
 EXPERIMENTS = REPO / "experiments"
@@ -206,8 +205,9 @@ def test_sigterm_mid_game_day_rolls_back_and_writes_the_summary(
     assert eventually(lambda: read_state() is not None, timeout_s=60)
     state = read_state()
     admin, postgres_pid = state["postgres"]["admin_dsn"], state["postgres"]["pid"]
+    # into the cold starts: the flood holds, an instance of the run is starting
     assert eventually(lambda: sessions(admin, "chaos-flood-") > 0, timeout_s=60)
-    time.sleep(1.0)
+    assert eventually(lambda: sessions(admin, "service-cold-start-") > 0, timeout_s=60)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 130
     (folder,) = journals.iterdir()
@@ -218,6 +218,29 @@ def test_sigterm_mid_game_day_rolls_back_and_writes_the_summary(
     journal = json.loads(Path(first["journal"]).read_text())
     assert journal["rollbacks"][0]["output"]["released"] > 0
     assert read_state() is None and not pid_alive(postgres_pid)
-    leftovers = subprocess.run(["pgrep", "-f", "chaos-flood-|cold-start-"],
-                               capture_output=True, text=True).stdout.split()  # fmt: skip
-    assert [pid for pid in leftovers if pid_alive(int(pid))] == []
+    assert leftovers(testbed_home) == []
+
+
+@slow
+def test_sigint_during_the_last_experiment_is_an_interrupted_game_day(
+    testbed_home: Path, tmp_path: Path
+) -> None:
+    suite = write_suite(tmp_path, ("smd-phase3-timeout", "reproduced"))
+    journals = tmp_path / "journals"
+    process = subprocess.Popen(
+        [CHAOS, "--no-version-check", "--no-log-file", "gameday", "run", "--suite", str(suite),
+         "--journals", str(journals)],
+        cwd=REPO, env={**os.environ, "TESTBED_HOME": str(testbed_home)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert eventually(lambda: read_state() is not None, timeout_s=60)
+    admin = read_state()["postgres"]["admin_dsn"]
+    assert eventually(lambda: sessions(admin, "chaos-flood-") > 0, timeout_s=60)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=120) == 130
+    (folder,) = journals.iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    (only,) = summary["experiments"]
+    assert only["verdict"] == "aborted" and Path(only["journal"]).is_file()
+    assert leftovers(testbed_home) == []

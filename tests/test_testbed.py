@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
 import httpx
+import pytest
 
 from chaoskit.kit.processes import pid_alive
 from chaoskit.testbed.state import read_state
@@ -18,11 +21,13 @@ CHAOS = str(Path(sys.executable).with_name("chaos"))
 
 
 def chaos(
-    *args: str, home: Path, timeout_s: float = 120, **env: str
+    *args: str, home: Path, timeout_s: float = 120, log_file: Path | None = None, **env: str
 ) -> subprocess.CompletedProcess:
-    """Run `chaos ARGS` as a user would, on the testbed home `home`, with `env` added."""
+    """Run `chaos ARGS` as a user would, on the testbed home `home`, with `env` added
+    (and its log in `log_file`, when given)."""
+    log = ["--log-file", str(log_file)] if log_file else ["--no-log-file"]
     return subprocess.run(
-        [CHAOS, "--no-version-check", "--no-log-file", *args],
+        [CHAOS, "--no-version-check", *log, *args],
         cwd=REPO,
         env={**os.environ, "TESTBED_HOME": str(home), **env},
         capture_output=True,
@@ -46,6 +51,14 @@ def test_up_status_down_leaves_no_process(testbed_home: Path) -> None:
     assert "2 instances" in status.stdout
     password = state["postgres"]["app_dsn"].split(":")[2].split("@")[0]
     assert password not in status.stdout
+    # no session without a password, not even the superuser's, from anyone on the machine
+    admin = (
+        state["postgres"]["admin_dsn"]
+        .replace(state["postgres"]["admin_dsn"].split(":")[2].split("@")[0], "", 1)
+        .replace(":@", "@")
+    )
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        asyncio.run(asyncpg.connect(admin))
 
     again = chaos("testbed", "up", home=testbed_home)  # already up: nothing restarted
     assert again.returncode == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from chaoskit.kit.processes import pid_alive
+from chaoskit.testbed.connector.client import ConnectorClient
 from chaoskit.testbed.lifecycle import testbed_down, testbed_up
 from chaoskit.testbed.state import read_state
 from chaoskit.verification.expectations import (
@@ -22,7 +24,7 @@ from chaoskit.verification.expectations import (
 )
 from chaoskit.verification.extension import read_extension
 from chaoskit.verification.verdict import decide_verdict
-from tests.conftest import REPO, eventually, sessions
+from tests.conftest import REPO, eventually, leftovers, sessions
 from tests.test_testbed import CHAOS, chaos
 
 
@@ -415,6 +417,7 @@ def test_rollbacks_run_even_when_the_caller_asks_for_none(
 
 @slow
 def test_run_watchdog_interrupts_with_rollbacks(testbed_home: Path, tmp_path: Path) -> None:
+    # the watchdog counts from the method's start, whatever the testbed took to come up
     var_file = tmp_path / "short.json"
     var_file.write_text(json.dumps({"configuration": {"guardrails": {"max_run_duration_s": 4}}}))
     code, journal = run(
@@ -426,6 +429,7 @@ def test_run_watchdog_interrupts_with_rollbacks(testbed_home: Path, tmp_path: Pa
     assert kit(journal)["reason"] == "interrupted at max_run_duration_s=4"
     assert journal["rollbacks"][0]["output"]["running"] is True  # the flood was released
     assert read_state() is None
+    assert leftovers(testbed_home) == []
 
 
 @slow
@@ -442,8 +446,9 @@ def test_signal_during_the_method_still_rolls_back_and_leaves_nothing(
             cwd=REPO, env={**os.environ, "TESTBED_HOME": str(testbed_home)},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
+        # into the cold starts: the flood holds, an instance of the run is starting
         assert eventually(lambda: sessions(admin, "chaos-flood-") > 0, timeout_s=60)
-        time.sleep(1.0)  # into the cold starts
+        assert eventually(lambda: sessions(admin, "service-cold-start-") > 0, timeout_s=60)
         process.send_signal(signum)
         assert process.wait(timeout=120) != 0
         journal = json.loads(journal_path.read_text())
@@ -451,9 +456,97 @@ def test_signal_during_the_method_still_rolls_back_and_leaves_nothing(
         assert kit(journal)["verdict"] == "aborted"
         assert journal["rollbacks"][0]["activity"]["name"] == "stop-connection-flood"
         assert eventually(lambda: sessions(admin, "chaos-") == 0, timeout_s=10)
-        leftovers = subprocess.run(
-            ["pgrep", "-f", "chaos-flood-|cold-start-"], capture_output=True, text=True
-        ).stdout.split()
-        assert [pid for pid in leftovers if pid_alive(int(pid))] == []
+        assert eventually(lambda: leftovers(testbed_home) == [], timeout_s=10)
+    finally:
+        testbed_down()
+
+
+@slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_the_verification_still_writes_the_journal_whole(
+    testbed_home: Path, tmp_path: Path, signum: signal.Signals
+) -> None:
+    admin = testbed_up()["postgres"]["admin_dsn"]
+    journal_path = tmp_path / "j.json"
+    try:
+        process = subprocess.Popen(
+            [CHAOS, "--no-version-check", "--no-log-file", "run", "--journal-path",
+             str(journal_path), "experiments/smd-phase3-timeout.json"],
+            cwd=REPO, env={**os.environ, "TESTBED_HOME": str(testbed_home)},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        # the flood held, was rolled back, and the recovery's fresh instance is starting
+        assert eventually(lambda: sessions(admin, "chaos-flood-") > 0, timeout_s=60)
+        assert eventually(lambda: sessions(admin, "chaos-flood-") == 0, timeout_s=60)
+        assert eventually(lambda: sessions(admin, "service-cold-start-") > 0, timeout_s=60)
+        process.send_signal(signum)
+        assert process.wait(timeout=120) == 1
+        journal = json.loads(journal_path.read_text())
+        assert journal["status"] == "interrupted"
+        assert kit(journal)["verdict"] == "aborted"
+        assert kit(journal)["reason"] == (f"interrupted by {signum.name} during the verification")
+        assert [r["status"] for r in journal["rollbacks"]] == ["succeeded", "succeeded"]
+        assert eventually(lambda: leftovers(testbed_home) == [], timeout_s=10)
+    finally:
+        testbed_down()
+
+
+@slow
+def test_a_testbed_whose_run_was_killed_is_taken_over_by_the_next(
+    testbed_home: Path, tmp_path: Path
+) -> None:
+    process = subprocess.Popen(
+        [CHAOS, "--no-version-check", "--no-log-file", "run", "--journal-path",
+         str(tmp_path / "killed.json"), "experiments/lifespan-exit-code.json"],
+        cwd=REPO, env={**os.environ, "TESTBED_HOME": str(testbed_home)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert eventually(lambda: (read_state() or {}).get("owner_pid") == process.pid, timeout_s=60)
+    admin = read_state()["postgres"]["admin_dsn"]
+    assert eventually(lambda: sessions(admin, "chaos-flood-") > 0, timeout_s=60)
+    process.kill()
+    process.wait()
+    orphan = read_state()
+    status = chaos("testbed", "status", home=testbed_home)
+    assert f"Started by a run that is gone (pid {process.pid})" in status.stdout
+    # the killed run's workers and instances release by themselves
+    assert eventually(lambda: leftovers(testbed_home) == [], timeout_s=30)
+    code, journal = run("experiments/smd-phase3-timeout.json", testbed_home, tmp_path / "next.json")
+    assert code == 0 and kit(journal)["verdict"] == "reproduced"
+    assert read_state() is None  # the next run took it over, and stopped it at its end
+    assert not pid_alive(orphan["service"]["pid"]) and not pid_alive(orphan["connector"]["pid"])
+
+
+@slow
+def test_interrupts_at_random_moments_leave_nothing_and_a_whole_journal_or_none(
+    testbed_home: Path, tmp_path: Path
+) -> None:
+    state = testbed_up()
+    admin, connector_url = state["postgres"]["admin_dsn"], state["connector"]["url"]
+    seed = random.randrange(1_000_000)
+    chance = random.Random(seed)
+    try:
+        for trial in range(6):
+            signum = chance.choice([signal.SIGINT, signal.SIGTERM])
+            delay_s = chance.uniform(0.0, 10.0)
+            journal_path = tmp_path / f"trial-{trial}.json"
+            process = subprocess.Popen(
+                [CHAOS, "--no-version-check", "--no-log-file", "run", "--journal-path",
+                 str(journal_path), "experiments/vpc-connector-concurrent-connections.json"],
+                cwd=REPO, env={**os.environ, "TESTBED_HOME": str(testbed_home)},
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            if process.poll() is None:
+                time.sleep(delay_s)  # a random moment of the run: what is asserted is not time
+                process.send_signal(signum)
+            process.wait(timeout=120)
+            where = f"seed {seed}, trial {trial}: {signum.name} after {delay_s:.2f}s"
+            if journal_path.exists():  # whole, or not written at all
+                journal = json.loads(journal_path.read_text())
+                assert "startup_chaos_kit" in journal, where
+            assert eventually(lambda: sessions(admin, "chaos-flood-") == 0, timeout_s=15), where
+            assert eventually(lambda: leftovers(testbed_home) == [], timeout_s=15), where
+            drift = ConnectorClient(connector_url).state()["drift"]
+            assert drift in ([], ["autoscaler_clock"]), where  # the next run resets the clock
     finally:
         testbed_down()

@@ -5,10 +5,11 @@ Declared first in every experiment's `controls` (before the testbed's), it:
 - validates: `chaos validate` (and `chaos run` before it starts) refuses a malformed
   extension in one line (`validate_control`);
 - before the experiment: settles the configuration (defaults, types, ranges), reads the
-  extension, checks the guardrails, or refuses the run (status `interrupted`, nothing
-  touched, nothing to undo); records when the run started; arms a watchdog that
-  interrupts the run, rollbacks included, at `max_run_duration_s`;
-- before the method: opens the one connection the run observes the database through,
+  extension, checks the guardrails, takes the target's lock, or refuses the run (status
+  `interrupted`, nothing touched, nothing to undo); records when the run started;
+- before the method: arms a watchdog that interrupts the run, rollbacks included, once
+  the method has lasted `max_run_duration_s`; opens the one connection the run observes
+  the database through,
   waits until the steady state's throwaway instances have left the database, and starts
   sampling the connector and the database for the timeline;
 - after the experiment: plays the rollbacks if Chaos Toolkit did not (the `default` and
@@ -37,7 +38,8 @@ from chaoslib.types import Configuration, Experiment, Journal, Secrets
 from chaoskit.kit import registry
 from chaoskit.kit.errors import KitError
 from chaoskit.kit.lock import TargetLock
-from chaoskit.kit.redaction import redact_secrets
+from chaoskit.kit.redaction import mask_passwords_in_logs, redact_secrets
+from chaoskit.kit.signals import Deferred, deferred_signals
 from chaoskit.targets.database import DatabaseObserver, open_observer, wait_until_sessions_left
 from chaoskit.targets.deployment import deployment_target
 from chaoskit.testbed.state import target_lock_path
@@ -67,6 +69,7 @@ _DEFAULT_SAMPLE_INTERVAL_S = 0.5
 _THROWAWAY_PREFIX = "service-cold-start-"
 
 logger = logging.getLogger("chaostoolkit")
+mask_passwords_in_logs()
 
 
 @dataclass
@@ -136,16 +139,6 @@ def before_experiment_control(
         experiment["rollbacks"] = []  # nothing ran, so nothing to undo
         raise InterruptExecution(run.refusal) from None
     configuration["run_started_at"] = time.time()
-    max_run_duration_s = float(run.limits["max_run_duration_s"])
-
-    def interrupt() -> None:
-        run.interruption = f"interrupted at max_run_duration_s={max_run_duration_s:g}"
-        logger.error(f"The run exceeded {max_run_duration_s:g}s: interrupting it, with rollbacks")
-        exit_gracefully()
-
-    run.watchdog = threading.Timer(max_run_duration_s, interrupt)
-    run.watchdog.daemon = True
-    run.watchdog.start()
 
 
 def before_method_control(
@@ -155,6 +148,17 @@ def before_method_control(
     if run is None:
         return
     run.method_started = True
+    max_run_duration_s = float(run.limits["max_run_duration_s"])
+
+    def interrupt() -> None:
+        run.interruption = f"interrupted at max_run_duration_s={max_run_duration_s:g}"
+        logger.error(f"The run exceeded {max_run_duration_s:g}s: interrupting it, with rollbacks")
+        exit_gracefully()
+
+    # from the method's start: how long a testbed takes to come up never counts
+    run.watchdog = threading.Timer(max_run_duration_s, interrupt)
+    run.watchdog.daemon = True
+    run.watchdog.start()
     dsn = (configuration or {}).get("admin_database_url")
     if dsn:
         try:
@@ -200,7 +204,9 @@ def after_experiment_control(
     if run is None or journal is None:
         return
     try:
-        _verify(experiment, journal, run, configuration or {}, secrets)
+        # a signal now would cost the journal: it is recorded, and the verdict says so
+        with deferred_signals() as interrupted:
+            _verify(experiment, journal, run, configuration or {}, secrets, interrupted)
     except Exception as error:  # noqa: BLE001 - Chaos Toolkit would swallow it silently
         logger.error(f"The kit could not verify the run: {type(error).__name__}: {error}")
         journal[JOURNAL_KEY] = redact_secrets(
@@ -221,6 +227,7 @@ def _verify(
     run: _RunState,
     configuration: Configuration,
     secrets: Secrets | None,
+    interrupted: Deferred,
 ) -> None:
     if run.watchdog is not None:
         run.watchdog.cancel()
@@ -243,9 +250,14 @@ def _verify(
             timeout_s = _setting(
                 run, configuration, "recovery_timeout_s", _DEFAULT_RECOVERY_TIMEOUT_S
             )
-            recovery = wait_for_recovery(experiment, configuration, secrets, timeout_s)
+            recovery = wait_for_recovery(
+                experiment, configuration, secrets, timeout_s, interrupted.event
+            )
     if run.sampler is not None:
         section["timeline"] = run.sampler.stop()
+    if interrupted.received and run.interruption is None:
+        run.interruption = f"interrupted by {interrupted.received} during the verification"
+        journal["status"] = "interrupted"
     verdict, reason = decide_verdict(
         journal,
         expectations,
@@ -255,6 +267,7 @@ def _verify(
         dry=bool(experiment.get("dry")),
     )
     section.update(
+        interrupted_by=interrupted.received,
         baseline_reset=configuration.get("baseline_reset", []),
         verdict=verdict,
         reason=reason,

@@ -4,22 +4,25 @@ Limits come from the kit's defaults, then the configuration's `guardrails` objec
 staging profile lowers them), then the experiment's own `guardrails` (to raise one
 explicitly). Every activity's arguments are checked with the configuration substituted:
 counts and durations against their caps, the database connections it would open against
-`max_database_connections`, and every PostgreSQL URL against loopback and
-`allowed_targets`. On staging, an activity with no staging equivalent (it would act on
+`max_database_connections`, every number finite, and every database target (in any
+form: URLs with a driver, host= parameters, keyword DSNs) against loopback and
+`allowed_targets`; so are the system under test's pool figures and the configuration's
+database URLs. On staging, an activity with no staging equivalent (it would act on
 the embedded testbed instead) is refused too.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from chaoslib import substitute
 from chaoslib.types import Configuration, Experiment, Secrets
 
 from chaoskit.kit.errors import KitError
-from chaoskit.kit.load_targets import TargetError, check_load_target
+from chaoskit.kit.load_targets import TargetError, check_load_targets
 from chaoskit.targets.deployment import deployment_target, without_staging_equivalent
 
 __all__ = ["DEFAULT_LIMITS", "GuardrailRefusal", "check_guardrails", "effective_limits"]
@@ -30,15 +33,22 @@ DEFAULT_LIMITS: dict[str, Any] = {
     "max_startups": 200,
     "max_cpu_workers": 64,
     "max_starts": 50,
+    "max_pool_size": 200,  # a pool's size, and its overflow, each
     "max_duration_s": 5400.0,  # any one duration argument: the test plan's 90 minutes
     "max_run_duration_s": 5400.0,  # the whole run, enforced while it runs
     "allowed_targets": [],
 }
+# arguments (and configuration keys) that are counts, and the limit that caps each
 _COUNT_CAPS = {
     "startups": "max_startups",
     "workers": "max_cpu_workers",
     "count": "max_starts",
+    "pool_size": "max_pool_size",
+    "max_overflow": "max_pool_size",
 }
+_AT_LEAST_ONE = {"connections", "startups", "workers", "count", "pool_size", "samples"}
+# the system under test's settings a user can set, checked like an activity's arguments
+_SERVICE_KEYS = ("pool_size", "max_overflow")
 
 
 class GuardrailRefusal(KitError):
@@ -57,19 +67,45 @@ _CONNECTIONS_OPENED: dict[tuple[str, str], Callable[[Mapping[str, Any]], int]] =
     ("chaoskit.actions.database", "start_cpu_pressure"): lambda a: int(a.get("workers", 0)),
     ("chaoskit.actions.database", "start_lock_pressure"): lambda a: 1,
     ("chaoskit.actions.database", "run_acquisition_storm"): _storm_connections,
-    ("chaoskit.actions.gcp.cloud_run_flood", "start_cloud_run_flood"): lambda a: int(
-        a.get("connections", 0)
+    ("chaoskit.actions.gcp.cloud_run_flood", "start_cloud_run_flood"): (
+        lambda a: int(a.get("connections", 0))
     ),
 }
 
 
 def effective_limits(configuration: Configuration, raised: Mapping[str, Any]) -> dict:
     """The kit's limits, then the configuration's `guardrails`, then the experiment's own
-    (`raised`, from its extension)."""
+    (`raised`, from its extension); GuardrailRefusal names a malformed limit."""
     limits = dict(DEFAULT_LIMITS)
-    for source in ((configuration or {}).get("guardrails"), raised):
-        if isinstance(source, Mapping):
-            limits.update(source)
+    for where, source in (
+        ("configuration guardrails", (configuration or {}).get("guardrails")),
+        ("extension guardrails", raised),
+    ):
+        if source in (None, {}):
+            continue
+        if not isinstance(source, Mapping):
+            raise GuardrailRefusal(
+                f"{where}: {source!r} is not an object of limits: give e.g. "
+                '{"max_database_connections": 150}, or {} for the defaults'
+            )
+        for key, value in source.items():
+            if key not in DEFAULT_LIMITS:
+                close = difflib.get_close_matches(key, DEFAULT_LIMITS, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise GuardrailRefusal(
+                    f"{where}.{key}: unknown limit{hint}; known: {', '.join(DEFAULT_LIMITS)}"
+                )
+            wanted = list if key == "allowed_targets" else (int, float)
+            if (
+                not isinstance(value, wanted)
+                or isinstance(value, bool)
+                or (isinstance(value, int | float) and not (math.isfinite(value) and value >= 0))
+            ):
+                raise GuardrailRefusal(
+                    f"{where}.{key}: {value!r}: give "
+                    + ("a list of host names" if key == "allowed_targets" else "a number")
+                )
+        limits.update(source)
     return limits
 
 
@@ -82,14 +118,26 @@ def _activities(experiment: Experiment) -> list[dict[str, Any]]:
     ]
 
 
-def _postgres_urls(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value] if urlsplit(value).scheme in ("postgres", "postgresql") else []
-    if isinstance(value, Mapping):
-        return [url for v in value.values() for url in _postgres_urls(v)]
-    if isinstance(value, list):
-        return [url for v in value for url in _postgres_urls(v)]
-    return []
+def _check_values(values: Mapping[str, Any], limits: dict, refuse: Callable[[str], None]) -> None:
+    """Durations and counts against their limits; every number finite."""
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if not math.isfinite(value):
+            refuse(f"{key}={value} is not a finite number: give a real figure")
+        if key.endswith("_s"):
+            if value < 0:
+                refuse(f"{key}={value} is negative: give seconds, 0 or more")
+            if value > limits["max_duration_s"]:
+                refuse(
+                    f"{key}={value} exceeds max_duration_s={limits['max_duration_s']}; raise "
+                    "guardrails.max_duration_s in the configuration if you mean it"
+                )
+        if key in _AT_LEAST_ONE and (not isinstance(value, int) or value < 1):
+            refuse(f"{key}={value}: give a whole number, 1 or more")
+        cap = _COUNT_CAPS.get(key)
+        if cap and value > limits[cap]:
+            refuse(f"{key}={value} exceeds {cap}={limits[cap]}; raise guardrails.{cap} to allow it")
 
 
 def _check_activity(activity: Mapping[str, Any], args: Mapping[str, Any], limits: dict) -> None:
@@ -99,16 +147,7 @@ def _check_activity(activity: Mapping[str, Any], args: Mapping[str, Any], limits
     def refuse(message: str) -> None:
         raise GuardrailRefusal(f"guardrail refused '{name}': {message}")
 
-    longest = limits["max_duration_s"]
-    for key, value in args.items():
-        if key.endswith("_s") and isinstance(value, int | float) and value > longest:
-            refuse(
-                f"{key}={value} exceeds max_duration_s={limits['max_duration_s']}; raise "
-                "guardrails.max_duration_s in the configuration if you mean it"
-            )
-        cap = _COUNT_CAPS.get(key)
-        if cap and isinstance(value, int) and value > limits[cap]:
-            refuse(f"{key}={value} exceeds {cap}={limits[cap]}; raise guardrails.{cap} to allow it")
+    _check_values(args, limits, refuse)
     opened = _CONNECTIONS_OPENED.get((provider.get("module"), provider.get("func")))
     if opened is not None:
         try:
@@ -121,9 +160,9 @@ def _check_activity(activity: Mapping[str, Any], args: Mapping[str, Any], limits
                 f"max_database_connections={limits['max_database_connections']}; raise "
                 "guardrails.max_database_connections explicitly to allow it"
             )
-    for url in _postgres_urls(args):
+    for key, value in args.items():
         try:
-            check_load_target(url, limits["allowed_targets"])
+            check_load_targets(value, limits["allowed_targets"], key)
         except TargetError as error:
             refuse(str(error))
 
@@ -160,12 +199,19 @@ def check_guardrails(
         raise GuardrailRefusal(f"guardrail refused the run: {error}") from None
     if target == "staging":
         _check_staging_equivalents(experiment)
-    for key in ("database_url", "direct_database_url"):
-        for url in _postgres_urls((configuration or {}).get(key)):
-            try:
-                check_load_target(url, limits["allowed_targets"])
-            except TargetError as error:
-                raise GuardrailRefusal(f"guardrail refused configuration {key}: {error}") from None
+    configuration = configuration or {}
+
+    def refuse_configuration(message: str) -> None:
+        raise GuardrailRefusal(f"guardrail refused the configuration: {message}")
+
+    _check_values(
+        {key: configuration.get(key) for key in _SERVICE_KEYS}, limits, refuse_configuration
+    )
+    for key in ("database_url", "direct_database_url", "admin_database_url"):
+        try:
+            check_load_targets(configuration.get(key), limits["allowed_targets"], key)
+        except TargetError as error:
+            raise GuardrailRefusal(f"guardrail refused configuration {key}: {error}") from None
     for activity in _activities(experiment):
         provider = activity.get("provider") or {}
         args = substitute(provider.get("arguments") or {}, configuration or {}, secrets or {})

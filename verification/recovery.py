@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -18,12 +19,15 @@ def wait_for_recovery(
     configuration: Configuration,
     secrets: Secrets,
     recovery_timeout_s: float,
+    give_up: threading.Event | None = None,
 ) -> dict[str, Any] | None:
-    """Re-run the steady-state probes until they pass or `recovery_timeout_s` passes.
+    """Re-run the steady-state probes until they pass, `recovery_timeout_s` passes, or
+    `give_up` is set (the run was interrupted meanwhile).
 
     Returns `{recovered, time_to_recover_s, attempts, recovery_timeout_s}`, or None when
     the experiment declares no steady state.
     """
+    give_up = give_up or threading.Event()
     if not (experiment.get("steady-state-hypothesis") or {}).get("probes"):
         return None
     started = time.monotonic()
@@ -39,11 +43,11 @@ def wait_for_recovery(
                 "attempts": attempts,
                 "recovery_timeout_s": recovery_timeout_s,
             }
-        if elapsed >= recovery_timeout_s:
+        if elapsed >= recovery_timeout_s or give_up.is_set():
             return {
                 "recovered": False,
                 "time_to_recover_s": None,
                 "attempts": attempts,
                 "recovery_timeout_s": recovery_timeout_s,
             }
-        time.sleep(_RETRY_EVERY_S)
+        give_up.wait(_RETRY_EVERY_S)

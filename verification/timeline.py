@@ -44,6 +44,7 @@ class TimelineSampler:
         self._thread = threading.Thread(target=self._run, daemon=True, name="kit-timeline")
 
     def start(self) -> None:
+        self._started = time.monotonic()  # the method's first sample is its zero
         self._thread.start()
 
     def stop(self) -> list[dict[str, Any]]:
@@ -58,9 +59,10 @@ class TimelineSampler:
             self._stop.wait(self.interval_s)
 
     def sample(self) -> dict[str, Any]:
+        elapsed = 0.0 if not self.samples else time.monotonic() - self._started
         sample: dict[str, Any] = {
             "at": datetime.now(UTC).isoformat(),
-            "elapsed_s": round(time.monotonic() - self._started, 3),
+            "elapsed_s": round(elapsed, 3),
         }
         try:
             connector = connector_load(self.configuration)

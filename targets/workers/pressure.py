@@ -16,11 +16,12 @@ import asyncpg
 from chaoskit.kit import registry
 from chaoskit.kit.dsn import connection_url
 from chaoskit.kit.errors import KitError
+from chaoskit.kit.sessions import KIT_PREFIX
 from chaoskit.targets.workers.process import WorkerError, WorkerProcess
 
 __all__ = ["APPLICATION_PREFIX", "PressureWorker", "start_pressure", "stop_pressure"]
 
-APPLICATION_PREFIX = "chaos-"
+APPLICATION_PREFIX = KIT_PREFIX
 _RELEASE_WAIT_S = 15.0
 
 

@@ -16,6 +16,10 @@ class Throughput:
     def __init__(self) -> None:
         self._next_free = {"upstream": 0.0, "downstream": 0.0}
 
+    def reset(self) -> None:
+        """Forget the bandwidth reserved so far (the limit changed: chunks re-pace)."""
+        self._next_free = {"upstream": 0.0, "downstream": 0.0}
+
     def departure(self, direction: str, nbytes: int, now: float, mbps: float | None) -> float:
         """The time at which `nbytes` may start to leave, reserving the bandwidth they use."""
         if mbps is None:

@@ -44,8 +44,22 @@ class _Pipe:
         self._finishing = False
 
     def send(self, data: bytes) -> None:
+        self.link.proxy.bytes[self.direction] += len(data)
+        self._schedule(data)
+
+    def repace(self) -> None:
+        """The pacing changed: schedule the chunks still waiting anew, from now, at the
+        pacing in force, so that a reset connector does not hold them to an old delay."""
+        waiting = [data for _, data in self._queue]
+        self.cancel()
+        self._last_at = self._throttled_until = 0.0
+        if "throttle" in self._pauses:
+            self.resume("throttle")
+        for data in waiting:
+            self._schedule(data)
+
+    def _schedule(self, data: bytes) -> None:
         proxy = self.link.proxy
-        proxy.bytes[self.direction] += len(data)
         latency_s, mbps = proxy.pacing
         if not latency_s and mbps is None and not self._queue and self.dest is not None:
             self.dest.write(data)  # no pacing set: the fast path
@@ -270,8 +284,7 @@ class ConnectorProxy:
         link.admission = asyncio.ensure_future(self._admit(link))
 
     async def _admit(self, link: _Link) -> None:
-        config = self.config
-        if await self.rate.acquire(config.rate_per_min):
+        if await self.rate.acquire(lambda: self.config.rate_per_min):
             self.counts["rate_delayed"] += 1
         try:
             await self.capacity.acquire(self.config.overflow, self.config.queue_timeout_s)
@@ -320,9 +333,20 @@ class ConnectorProxy:
         return self.baseline
 
     def _apply(self, config: ConnectorConfig) -> None:
+        previous = getattr(self, "config", None)
         self.config = config
         self.pacing = (config.latency_s, config.throughput_mbps)
         self.capacity.resize(config.capacity)
+        if previous is None:
+            return
+        # what waits at this moment waits by the new settings, not the old ones
+        if previous.rate_per_min != config.rate_per_min:
+            self.rate.changed()
+        if (previous.latency_s, previous.throughput_mbps) != self.pacing:
+            self.throughput.reset()
+            for link in self._links:
+                link.up.repace()
+                link.down.repace()
 
     # --- observation ---------------------------------------------------------------
 

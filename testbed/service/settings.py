@@ -7,6 +7,7 @@ testbed pass compressed values.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -21,8 +22,14 @@ class SettingsError(KitError):
     """A setting has a value the service cannot run with; the message names it."""
 
 
-def _setting(env: str, default: Any, minimum: float | None = None, doc: str = "") -> Any:
-    return field(default=default, metadata={"env": env, "min": minimum, "doc": doc})
+def _setting(
+    env: str,
+    default: Any,
+    minimum: float | None = None,
+    doc: str = "",
+    maximum: float | None = None,
+) -> Any:
+    return field(default=default, metadata={"env": env, "min": minimum, "max": maximum, "doc": doc})
 
 
 @dataclass(frozen=True)
@@ -39,8 +46,8 @@ class ServiceSettings:
     connect_timeout_s: float = _setting(
         "SERVICE_CONNECT_TIMEOUT_S", 35.0, 0.1, "one connection attempt's deadline"
     )
-    pool_size: int = _setting("SERVICE_POOL_SIZE", 10, 1, "connections Phase 3 opens")
-    max_overflow: int = _setting("SERVICE_MAX_OVERFLOW", 15, 0, "connections beyond the pool")
+    pool_size: int = _setting("SERVICE_POOL_SIZE", 10, 1, "connections Phase 3 opens", 1000)
+    max_overflow: int = _setting("SERVICE_MAX_OVERFLOW", 15, 0, "connections beyond the pool", 1000)
     pool_timeout_s: float = _setting(
         "SERVICE_POOL_TIMEOUT_S", 90.0, 0.1, "wait for a pooled connection"
     )
@@ -48,7 +55,11 @@ class ServiceSettings:
         "SERVICE_CONNECT_RETRY_S", 0.5, 0.01, "pause between connection attempts"
     )
     schema_load_bytes: int = _setting(
-        "SERVICE_SCHEMA_LOAD_BYTES", 0, 0, "bytes Phase 3's schema step reads (a bulk load)"
+        "SERVICE_SCHEMA_LOAD_BYTES",
+        0,
+        0,
+        "bytes Phase 3's schema step reads (a bulk load)",
+        1_000_000_000,
     )
     phase_timeout_s: float = _setting(
         "SERVICE_PHASE_TIMEOUT_S", 30.0, 0.1, "deadline of every phase but Phase 3"
@@ -84,9 +95,14 @@ class ServiceSettings:
                 raise SettingsError(
                     f"{env}={raw!r} is not a valid {kind.__name__}: {f.metadata['doc']}"
                 ) from None
-            minimum = f.metadata["min"]
+            if isinstance(value, float) and not math.isfinite(value):
+                raise SettingsError(f"{env}={raw!r} is not a finite number ({f.metadata['doc']})")
+            minimum, maximum = f.metadata["min"], f.metadata["max"]
             if minimum is not None and value < minimum:
                 raise SettingsError(f"{env}={raw!r} must be >= {minimum} ({f.metadata['doc']})")
+            # bounded so that building the pool cannot outlast the startup's deadline
+            if maximum is not None and value > maximum:
+                raise SettingsError(f"{env}={raw!r} must be <= {maximum} ({f.metadata['doc']})")
             converted[f.name] = value
         settings = cls(**converted)
         if not settings.database_url:

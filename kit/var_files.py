@@ -1,0 +1,55 @@
+"""Var-files (profiles), checked before anything uses them: a file that does not parse,
+or is not of the shape Chaos Toolkit reads, is one line naming it, never a run that goes
+on with the defaults."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chaoskit.kit.errors import KitError
+
+__all__ = ["VarFileError", "check_var_file"]
+
+_SECTIONS = {"configuration", "secrets"}
+
+
+class VarFileError(KitError):
+    """A var-file cannot be read; the message names it and why."""
+
+
+def check_var_file(path: Path | str) -> dict[str, Any] | None:
+    """The var-file's content (None for a `.env` file); VarFileError says what is wrong."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise VarFileError(f"{path}: cannot be read ({type(error).__name__})") from None
+    if path.suffix in (".yaml", ".yml"):
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            reason = str(error).splitlines()[0]
+            raise VarFileError(f"{path}: not valid YAML ({reason})") from None
+    elif path.suffix == ".json":
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise VarFileError(
+                f"{path}: not valid JSON ({error.msg} at line {error.lineno})"
+            ) from None
+    else:
+        return None
+    if (
+        not isinstance(document, dict)
+        or not set(document) <= _SECTIONS
+        or not all(isinstance(document[k], dict) for k in document)
+    ):
+        raise VarFileError(
+            f"{path}: give an object with `configuration` (and `secrets`), e.g. "
+            '{"configuration": {"pool_size": 10}}'
+        )
+    return document
