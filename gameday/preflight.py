@@ -1,8 +1,9 @@
 """Preflight: is the target healthy enough to hold a game day on?
 
 The service answers `/health`, the database accepts a connection, the connector's
-control API answers; on staging, the Cloud Run service can be read with the credentials
-at hand. An unhealthy target means the game day is skipped, with reasons.
+control API answers; on staging, the kit's account has every permission the staging
+experiments need and every resource the profile names exists (one reason for each
+missing). An unhealthy target means the game day is skipped, with reasons.
 """
 
 from __future__ import annotations
@@ -13,12 +14,9 @@ from typing import Any
 import asyncpg
 import httpx
 
-from chaoskit.kit.errors import KitError
 from chaoskit.kit.failures import classify_connect_error
-from chaoskit.targets.deployment import on_staging, staging_setting, unfold_gcp_settings
-from chaoskit.targets.gcp.api import project_and_region
-from chaoskit.targets.gcp.cloud_run import get_service
-from chaoskit.targets.gcp.resources import service_name
+from chaoskit.targets.deployment import on_staging, unfold_gcp_settings
+from chaoskit.targets.gcp.access import staging_access_problems
 
 __all__ = ["run_preflight"]
 
@@ -58,18 +56,6 @@ def _connector(url: str) -> str | None:
     return None
 
 
-def _cloud_run(configuration: dict[str, Any]) -> str | None:
-    """Staging: the credentials work and reach the service the cold starts roll out."""
-    unfold_gcp_settings(configuration)
-    try:
-        service = staging_setting(configuration, "gcp_cloud_run_service", "the cold starts")
-        project, region = project_and_region(configuration, None, None)
-        get_service(service_name(service, project, region), configuration, None)
-    except KitError as error:
-        return str(error)
-    return None
-
-
 def run_preflight(configuration: dict[str, Any]) -> dict[str, Any]:
     """`{"healthy", "checks": {name: "ok" | reason}, "reasons": [...]}`."""
     checks: dict[str, str] = {}
@@ -83,7 +69,11 @@ def run_preflight(configuration: dict[str, Any]) -> dict[str, Any]:
     )
     if configuration.get("connector_url"):
         checks["connector"] = _connector(configuration["connector_url"]) or "ok"
-    if on_staging(configuration):
-        checks["cloud_run"] = _cloud_run(dict(configuration)) or "ok"
     reasons = [reason for reason in checks.values() if reason != "ok"]
+    if on_staging(configuration):
+        staging = dict(configuration)
+        unfold_gcp_settings(staging)
+        problems = staging_access_problems(staging, None)
+        checks["google_cloud"] = "; ".join(problems) or "ok"
+        reasons += problems
     return {"healthy": not reasons, "checks": checks, "reasons": reasons}

@@ -50,6 +50,9 @@ def start_flood(
                 configuration, "gcp_flood_dsn_secret", "the flood job's database URL"
             ),
             connector=staging_setting(configuration, "gcp_vpc_connector", "the flood's egress"),
+            service_account=staging_setting(
+                configuration, "gcp_flood_service_account", "the flood job's identity"
+            ),
             connections_per_task=int(
                 (configuration or {}).get("gcp_flood_connections_per_task", CONNECTIONS_PER_TASK)
             ),

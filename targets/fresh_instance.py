@@ -81,6 +81,7 @@ def start_fresh_instance(
         return {
             "instance": name,
             "service": instance.service,
+            "revision": instance.revision,
             "rollout": instance.operation,
             "since": instance.since,
         }
@@ -101,6 +102,7 @@ def observe_fresh_instance(instance: Instance, timeout_s: float) -> dict[str, An
         instance.service,
         instance.since,
         timeout_s,
+        instance.revision,
         instance.project,
         instance.region,
         configuration=instance.configuration,

@@ -17,8 +17,8 @@ import re
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,24 +27,29 @@ import asyncpg
 from chaoskit.kit.processes import stop_popen
 from chaoskit.testbed.instances import ServiceInstance, launch_service
 from chaoskit.testbed.service.settings import ServiceSettings
-from tests.gcp_fake import FakeGoogle, Request
+from tests.gcp_fake import FakeGoogle, Request, error
+from tests.google_cloud import CloudLogging, CloudRunService
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT, REGION, SERVICE = "netra-staging", "us-central1", "backend"
 LOCATION = f"projects/{PROJECT}/locations/{REGION}"
 CONNECTOR = f"{LOCATION}/connectors/staging-vpc-connector"
+SQL_INSTANCE = "netra-staging-db"
+IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/backend/api:latest"
+FLOOD_ACCOUNT = f"chaos-flood@{PROJECT}.iam.gserviceaccount.com"
 
 
 @dataclass
 class RunningRevision:
+    revision: str
     instance_id: str
-    started_at: datetime
     instance: ServiceInstance
 
 
 @dataclass
 class Execution:
     name: str
+    job: str
     tasks: list[tuple[subprocess.Popen, Path]] = field(default_factory=list)
     cancelled: bool = False
 
@@ -61,14 +66,9 @@ def _read_json_lines(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def _filter_value(query: str, pattern: str) -> str:
-    match = re.search(pattern, query)
-    assert match, f"the log filter lacks {pattern!r}: {query}"
-    return match.group(1)
-
-
 class FakeStaging:
-    """Cloud Run service `backend`, Cloud Run Jobs, Logging and Monitoring."""
+    """The staging project: Cloud Run service `backend` and Cloud Run Jobs, Logging and
+    Monitoring, and the resources the staging profile names."""
 
     def __init__(
         self,
@@ -85,69 +85,67 @@ class FakeStaging:
         self.revisions: list[RunningRevision] = []
         self.jobs: dict[str, dict[str, Any]] = {}
         self.executions: dict[str, Execution] = {}
-        self.service = {
-            "name": f"{LOCATION}/services/{SERVICE}",
-            "template": {
-                "containers": [{"image": "us-docker.pkg.dev/netra-staging/backend:1"}],
-                "vpcAccess": {"connector": CONNECTOR, "egress": "PRIVATE_RANGES_ONLY"},
-            },
-            "latestReadyRevision": f"{SERVICE}-00001",
-        }
+        self.service = CloudRunService(
+            google, LOCATION, SERVICE, IMAGE, start=self._start_revision,
+            vpc_access={"connector": CONNECTOR, "egress": "PRIVATE_RANGES_ONLY"},
+            service_account=f"backend@{PROJECT}.iam.gserviceaccount.com",
+        )  # fmt: skip
+        self.logging = CloudLogging(google, PROJECT, page_size=20)
+        self.logging.sources += [self._revision_entries, self._job_entries]
         v2 = f"/v2/{LOCATION}"
-        google.on("GET", f"{v2}/services/{SERVICE}", lambda r, m: (200, self.service))
-        google.on("PATCH", f"{v2}/services/{SERVICE}", self._roll_out)
-        google.on("GET", f"{v2}/operations/rollout-([0-9]+)", self._rollout_operation)
         google.on("GET", f"{v2}/operations/(.+)", lambda r, m: (200, {"done": True}))
         google.on("GET", f"{v2}/jobs/([a-z0-9-]+)", self._get_job)
         google.on("POST", f"{v2}/jobs", self._create_job)
         google.on("PATCH", f"{v2}/jobs/([a-z0-9-]+)", self._update_job)
         google.on("POST", f"{v2}/jobs/([a-z0-9-]+):run", self._run_job)
         google.on("POST", f"/v2/({LOCATION}/jobs/[a-z0-9-]+/executions/[^:]+):cancel", self._cancel)
-        google.on("POST", "/v2/entries:list", self._logs)
         google.on("GET", f"/v3/projects/{PROJECT}/timeSeries", self._metrics)
+        # what the preflight reads
+        google.on("GET", f"/v1/{CONNECTOR}", (200, {"name": CONNECTOR, "state": "READY"}))
+        google.on("GET", f"/v1/projects/{PROJECT}/instances/{SQL_INSTANCE}",
+                  (200, {"name": SQL_INSTANCE, "state": "RUNNABLE"}))  # fmt: skip
+        for secret in secrets:
+            name = f"projects/{PROJECT}/secrets/{secret}"
+            google.on("GET", f"/v1/{name}", (200, {"name": name}))
+        tag = f"{LOCATION}/repositories/chaos/packages/flood-job/tags/latest"
+        google.on("GET", f"/v1/{tag}", (200, {"name": tag, "version": "sha256:0"}))
 
-    # --- Cloud Run services ------------------------------------------------------------
+    # --- Cloud Run services: a rollout starts a real instance -----------------------------
 
-    def _roll_out(self, request: Request, match: re.Match[str]) -> tuple[int, Any]:
-        assert request.body["template"]["labels"]["chaos-kit-cold-start"]
-        assert request.body["template"]["vpcAccess"] == self.service["template"]["vpcAccess"]
-        number = len(self.revisions) + 2
-        started_at = datetime.now(UTC)
-        instance = launch_service(
-            f"{SERVICE}-{number:05d}", self.deployed, self.work_dir / "revisions"
-        )
-        self.revisions.append(RunningRevision(uuid.uuid4().hex, started_at, instance))
-        self.service = {**request.body, "latestCreatedRevision": f"{SERVICE}-{number:05d}"}
-        return 200, {"name": f"{LOCATION}/operations/rollout-{number}"}
+    def _start_revision(self, revision: str) -> Callable[[], dict[str, Any]]:
+        instance = launch_service(revision, self.deployed, self.work_dir / "revisions")
+        running = RunningRevision(revision, uuid.uuid4().hex, instance)
+        self.revisions.append(running)
 
-    def _rollout_operation(self, request: Request, match: re.Match[str]) -> tuple[int, Any]:
-        """Done once the revision's instance is ready, failed once it exited."""
-        number = int(match.group(1))
-        revision = self.revisions[number - 2]
-        operation = {"name": f"{LOCATION}/operations/rollout-{number}", "done": False}
-        phases = [r for r in _read_json_lines(revision.instance.log_path)
-                  if r.get("event") == "phase"]  # fmt: skip
-        if revision.instance.process.poll() is not None:
-            operation.update(done=True, error={"code": 9, "message": (
-                f"Revision '{SERVICE}-{number:05d}' is not ready and cannot serve traffic. "
-                "The user-provided container failed to start and listen on the port")})  # fmt: skip
-        elif len(phases) == 7 and all(p["status"] == "succeeded" for p in phases):
-            operation["done"] = True
-        return 200, operation
+        def state() -> dict[str, Any]:
+            """Done once the revision's instance is ready, failed once it exited."""
+            phases = [r for r in _read_json_lines(instance.log_path) if r.get("event") == "phase"]
+            if instance.process.poll() is not None:
+                return {"done": True, "error": {"code": 9, "message": (
+                    f"Revision '{revision}' is not ready and cannot serve traffic. The "
+                    "user-provided container failed to start and listen on the port")}}  # fmt: skip
+            ready = len(phases) == 7 and all(p["status"] == "succeeded" for p in phases)
+            return {"done": ready}
 
-    def _revision_entries(self, query: str) -> list[dict[str, Any]]:
-        assert f'resource.labels.service_name = "{SERVICE}"' in query
-        since = datetime.fromisoformat(_filter_value(query, r'timestamp >= "([^"]+)"'))
-        entries = []
-        for revision in self.revisions:
-            if revision.started_at < since:
-                continue
-            labels = {"instanceId": revision.instance_id}
-            for record in _read_json_lines(revision.instance.log_path):
-                entries.append({"labels": labels, "jsonPayload": record})
-            code = revision.instance.process.poll()
-            if code is not None:  # Cloud Run's own line, for any exit
-                entries.append({"labels": labels, "textPayload": f"Container called exit({code})."})
+        return state
+
+    def _revision_entries(self) -> list[tuple[Hashable, dict[str, Any]]]:
+        """What every revision's instance printed, then Cloud Run's line for its exit."""
+        entries: list[tuple[Hashable, dict[str, Any]]] = []
+        for running in self.revisions:
+            resource = {"type": "cloud_run_revision", "labels": {
+                "service_name": SERVICE, "revision_name": running.revision, "location": REGION,
+                "project_id": PROJECT}}  # fmt: skip
+            labels = {"instanceId": running.instance_id}
+            instance = running.instance
+            code = instance.process.poll()  # before reading: every line is in by then
+            for line, record in enumerate(_read_json_lines(instance.log_path)):
+                entry = {"resource": resource, "labels": labels, "jsonPayload": record}
+                entries.append(((running.revision, line), entry))
+            if code is not None:
+                entry = {"resource": resource, "labels": labels,
+                         "textPayload": f"Container called exit({code})."}  # fmt: skip
+                entries.append(((running.revision, "exit"), entry))
         return entries
 
     # --- Cloud Run Jobs ----------------------------------------------------------------
@@ -155,7 +153,7 @@ class FakeStaging:
     def _get_job(self, request: Request, match: re.Match[str]) -> tuple[int, Any]:
         job = self.jobs.get(match.group(1))
         if job is None:
-            return 404, {"error": {"code": 404, "message": f"Job {match.group(1)} not found"}}
+            return error(404, "NOT_FOUND", f"Job {match.group(1)} not found")
         return 200, job
 
     def _create_job(self, request: Request, match: re.Match[str]) -> tuple[int, Any]:
@@ -170,16 +168,22 @@ class FakeStaging:
     def _run_job(self, request: Request, match: re.Match[str]) -> tuple[int, Any]:
         job = match.group(1)
         template = self.jobs[job]["template"]
-        (container,) = template["template"]["containers"]
+        task = template["template"]
+        (container,) = task["containers"]
+        account = task.get("serviceAccount")
         env = {}
         for variable in container["env"]:
             if "value" in variable:
                 env[variable["name"]] = variable["value"]
+            elif account != FLOOD_ACCOUNT:  # the Compute Engine default may not read it
+                secret = variable["valueSource"]["secretKeyRef"]["secret"]
+                who = account or "the Compute Engine default service account"
+                return error(403, "PERMISSION_DENIED", f"Permission denied on {secret} for {who}")
             else:
                 secret = variable["valueSource"]["secretKeyRef"]["secret"]
                 env[variable["name"]] = self.secrets[secret]
         name = f"{job}-{len(self.executions) + 1}"
-        execution = Execution(f"{LOCATION}/jobs/{job}/executions/{name}")
+        execution = Execution(f"{LOCATION}/jobs/{job}/executions/{name}", job)
         count = template["taskCount"]
         for index in range(count):
             output = self.work_dir / f"{name}-task{index}.log"
@@ -197,6 +201,9 @@ class FakeStaging:
 
     def _cancel(self, request: Request, match: re.Match[str]) -> tuple[int, Any]:
         execution = self.executions[match.group(1).rsplit("/", 1)[-1]]
+        if all(process.poll() is not None for process, _ in execution.tasks):
+            return error(400, "FAILED_PRECONDITION",
+                         f"Execution {execution.name} has already finished.")  # fmt: skip
         execution.cancelled = True
         for process, _ in execution.tasks:
             process.terminate()  # Cloud Run sends SIGTERM to each task
@@ -204,27 +211,20 @@ class FakeStaging:
             process.wait(timeout=30)
         return 200, {"name": f"{LOCATION}/operations/cancel"}
 
-    def _job_entries(self, query: str) -> list[dict[str, Any]]:
-        job = _filter_value(query, r'resource.labels.job_name = "([^"]+)"')
-        name = _filter_value(query, r'labels."run.googleapis.com/execution_name" = "([^"]+)"')
-        assert name.startswith(f"{job}-")
-        entries = []
-        for index, (_, output) in enumerate(self.executions[name].tasks):
-            labels = {"run.googleapis.com/execution_name": name,
-                      "run.googleapis.com/task_index": str(index)}  # fmt: skip
-            entries += [{"labels": labels, "jsonPayload": r} for r in _read_json_lines(output)]
+    def _job_entries(self) -> list[tuple[Hashable, dict[str, Any]]]:
+        entries: list[tuple[Hashable, dict[str, Any]]] = []
+        for name, execution in self.executions.items():
+            resource = {"type": "cloud_run_job", "labels": {
+                "job_name": execution.job, "location": REGION, "project_id": PROJECT}}  # fmt: skip
+            for index, (_, output) in enumerate(execution.tasks):
+                labels = {"run.googleapis.com/execution_name": name,
+                          "run.googleapis.com/task_index": str(index)}  # fmt: skip
+                entries += [((name, index, line),
+                             {"resource": resource, "labels": labels, "jsonPayload": record})
+                            for line, record in enumerate(_read_json_lines(output))]  # fmt: skip
         return entries
 
-    # --- Logging and Monitoring --------------------------------------------------------
-
-    def _logs(self, request: Request, match: re.Match[str]) -> tuple[int, Any]:
-        assert request.body["resourceNames"] == [f"projects/{PROJECT}"]
-        query = request.body["filter"]
-        if 'resource.type = "cloud_run_revision"' in query:
-            return 200, {"entries": self._revision_entries(query)}
-        if 'resource.type = "cloud_run_job"' in query:
-            return 200, {"entries": self._job_entries(query)}
-        return 400, {"error": {"code": 400, "message": f"unexpected filter {query}"}}
+    # --- Monitoring --------------------------------------------------------------------
 
     def _metrics(self, request: Request, match: re.Match[str]) -> tuple[int, Any]:
         """The connector's CPU is a set figure (nothing here measures it); Cloud SQL's

@@ -1,9 +1,13 @@
 """The Google Cloud actions and probes against a local fake of Google's APIs that
-checks the exact requests: method, path, query and body, undo paths and API errors."""
+checks every request against Google's published specification, answers as the real
+APIs do (tests/google_cloud.py), and lets each test check the exact requests: method,
+path, query and body, undo paths and API errors."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from chaoslib.exceptions import ActivityFailed
@@ -20,11 +24,14 @@ from chaoskit.actions.gcp.cloud_sql import (
 )
 from chaoskit.actions.gcp.vpc_connector import restore_vpc_connector, set_vpc_connector_scaling
 from chaoskit.probes.gcp.cloud_run import cloud_run_status
+from chaoskit.targets.gcp.access import PERMISSIONS, staging_access_problems
+from chaoskit.targets.gcp.api import GoogleApiError, call, gcp_client
 from chaoskit.targets.gcp.cloud_run_flood import start_cloud_run_flood, stop_cloud_run_flood
 from chaoskit.targets.gcp.logging import observe_cloud_run_startup
 from chaoskit.targets.gcp.monitoring import cloud_sql_backends, connector_metrics
 from chaoskit.targets.workers.flood_task import task_share
-from tests.gcp_fake import TOKEN, FakeGoogle, private_key_pem, service_account
+from tests.gcp_fake import TOKEN, FakeGoogle, Request, error, private_key_pem, service_account
+from tests.google_cloud import CloudLogging, CloudRunService
 
 PROJECT, REGION = "netra-staging", "us-central1"
 LOCATION = f"/v1/projects/{PROJECT}/locations/{REGION}"
@@ -39,6 +46,7 @@ def google() -> Iterator[FakeGoogle]:
     yield fake
     fake.close()
     assert all(r.authorization == f"Bearer {TOKEN}" for r in fake.requests)
+    assert fake.violations == []  # every request the kit sent follows Google's specification
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +57,9 @@ def key_pem() -> str:
 @pytest.fixture
 def gcp(google: FakeGoogle, key_pem: str) -> dict:
     """The activities' keyword arguments: configuration aimed at the fake, and secrets."""
-    endpoints = {
-        api: google.url for api in ("vpcaccess", "run", "sqladmin", "monitoring", "logging")
-    }
     return {
         "configuration": {"gcp_project_id": PROJECT, "gcp_region": REGION,
-                          "gcp_api_endpoints": endpoints, "gcp_operation_poll_s": 0.01},
+                          "gcp_api_endpoints": google.endpoints(), "gcp_operation_poll_s": 0.01},
         "secrets": {"service_account_info": service_account(f"{google.url}token", key_pem)},
     }  # fmt: skip
 
@@ -82,8 +87,10 @@ def test_connector_scaling_patches_and_the_undo_restores_the_machine_type(
                                       min_instances=3, **gcp)  # fmt: skip
     assert after["machineType"] == "e2-standard-4"
     patch = next(r for r in google.requests if r.method == "PATCH")
-    assert patch.query == {"updateMask": ["machineType,minInstances"], "alt": ["json"]}
-    assert patch.body == {"machineType": "e2-standard-4", "minInstances": 3}
+    # both bounds, always: the API checks min < max on what it is sent
+    assert patch.query == {
+        "updateMask": ["minInstances,maxInstances,machineType"], "alt": ["json"]}  # fmt: skip
+    assert patch.body == {"minInstances": 3, "maxInstances": 10, "machineType": "e2-standard-4"}
 
     google.requests.clear()
     restored = restore_vpc_connector("staging-vpc-connector", **gcp)
@@ -126,7 +133,7 @@ def test_an_unreachable_google_is_one_clear_line(gcp: dict) -> None:
     closed = FakeGoogle()
     closed.close()  # nothing listens there any more
     closed.server.server_close()
-    configuration = {**gcp["configuration"], "gcp_api_endpoints": {"vpcaccess": closed.url}}
+    configuration = {**gcp["configuration"], "gcp_api_endpoints": closed.endpoints("vpcaccess")}
     with pytest.raises(ActivityFailed) as failure:
         set_vpc_connector_scaling("staging-vpc-connector", max_instances=12,
                                   configuration=configuration, secrets=gcp["secrets"])  # fmt: skip
@@ -148,50 +155,89 @@ def test_a_failed_operation_is_reported(google: FakeGoogle, gcp: dict) -> None:
 
 # --- Cloud Run -------------------------------------------------------------------------------
 
-BACKEND = {
-    "name": SERVICE[4:],
-    "latestCreatedRevision": "backend-00001",
-    "latestReadyRevision": "backend-00001",
-    "template": {"vpcAccess": {"connector": CONNECTOR[4:], "egress": "PRIVATE_RANGES_ONLY"}},
-}
-SMALL = f"projects/{PROJECT}/locations/{REGION}/connectors/tiny-connector"
+RUN_LOCATION = f"projects/{PROJECT}/locations/{REGION}"
+IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/backend/api:latest"
+VPC_ACCESS = {"connector": CONNECTOR[4:], "egress": "PRIVATE_RANGES_ONLY"}
+SMALL = f"{RUN_LOCATION}/connectors/tiny-connector"
 
 
-def test_use_a_small_connector_and_restore_the_original(google: FakeGoogle, gcp: dict) -> None:
-    small_access = {"connector": SMALL, "egress": "PRIVATE_RANGES_ONLY"}
-    moved = {**BACKEND, "latestCreatedRevision": "backend-00002",
-             "template": {"vpcAccess": small_access}}  # fmt: skip
-    google.on("GET", SERVICE, (200, BACKEND), (200, moved), (200, moved), (200, BACKEND))
-    google.on("PATCH", SERVICE, (200, {"name": f"{RUN_OPS[4:]}/op1"}))
-    google.on("GET", f"{RUN_OPS}/op1", (200, {"done": False}), (200, {"done": True}))
-    google.on("GET", f"{RUN_OPS}/op1", (200, {"done": True}))
+@pytest.fixture
+def backend(google: FakeGoogle) -> CloudRunService:
+    """The service as `gcloud run deploy --revision-suffix=v1` leaves it."""
+    return CloudRunService(google, RUN_LOCATION, "backend", IMAGE, vpc_access=VPC_ACCESS)
+
+
+def _patches(google: FakeGoogle) -> list[Request]:
+    return [r for r in google.requests if r.method == "PATCH"]
+
+
+def test_use_a_small_connector_and_restore_the_original(
+    google: FakeGoogle, backend: CloudRunService, gcp: dict
+) -> None:
     result = use_vpc_connector("backend", "tiny-connector", **gcp)
     assert result["vpc_access"]["connector"] == SMALL
-    (patch,) = [r for r in google.requests if r.method == "PATCH"]
+    (patch,) = _patches(google)
+    # only what changes: a revision of the kit's naming, the serving image, the connector
+    assert patch.query["updateMask"] == ["template.revision,template.containers,template.vpcAccess"]
     assert patch.body["template"]["vpcAccess"] == {
         "connector": SMALL,
         "egress": "PRIVATE_RANGES_ONLY",
     }
+    assert backend.service["template"]["vpcAccess"]["connector"] == SMALL
 
     google.requests.clear()
     restored = restore_service_vpc_access("backend", **gcp)
     assert restored["restored"] is True
-    (patch,) = [r for r in google.requests if r.method == "PATCH"]
-    assert patch.body["template"]["vpcAccess"] == BACKEND["template"]["vpcAccess"]
+    assert backend.service["template"]["vpcAccess"] == VPC_ACCESS
+    assert restored["latest_ready_revision"] == restored["latest_created_revision"]
     assert restore_service_vpc_access("backend", **gcp) == {"restored": False}
 
 
-def test_force_cold_start_rolls_out_a_labelled_revision(google: FakeGoogle, gcp: dict) -> None:
-    google.on(
-        "GET", SERVICE, (200, BACKEND), (200, {**BACKEND, "latestCreatedRevision": "backend-00002"})
+def test_cold_starts_run_the_serving_image_in_revisions_of_their_own(
+    google: FakeGoogle, backend: CloudRunService, gcp: dict
+) -> None:
+    serving = backend.revision(backend.service["latestReadyRevision"])
+    (deployed,) = [status["imageDigest"] for status in serving["containerStatuses"]]
+    backend.push(IMAGE)  # a newer :latest since the deployment
+    revisions = []
+    for _ in range(2):  # the service names its revision (backend-v1): no 409, twice
+        result = force_cold_start("backend", **gcp)
+        assert result["latest_ready_revision"] == result["latest_created_revision"]
+        revisions.append(backend.revision(result["latest_created_revision"]))
+    for revision in revisions:
+        assert revision["name"].rsplit("/", 1)[-1].startswith("backend-chaos-")
+        assert [s["imageDigest"] for s in revision["containerStatuses"]] == [deployed]
+        assert "chaos-kit-cold-start" in revision["labels"]
+        assert revision["vpcAccess"] == VPC_ACCESS  # untouched: not in the mask
+    assert revisions[0]["name"] != revisions[1]["name"]
+    for patch in _patches(google):
+        assert patch.query["updateMask"] == [
+            "template.revision,template.containers,template.labels"
+        ]
+        assert set(patch.body) == {"template"}
+
+
+def test_the_fake_refuses_a_service_sent_back_whole_as_cloud_run_does(
+    google: FakeGoogle, backend: CloudRunService, gcp: dict
+) -> None:
+    """What the kit once sent: the `services.get` answer with a new label. Output-only
+    fields are refused; without them, the revision name it carries gets the 409."""
+    client = gcp_client("run", "v2", gcp["configuration"], gcp["secrets"])
+    services = client.projects().locations().services()
+    answer = call(services.get(name=backend.name), "reading")
+    answer["template"]["labels"] = {"chaos-kit-cold-start": "1"}
+    with pytest.raises(GoogleApiError, match="latestReadyRevision is output only"):
+        call(services.patch(name=backend.name, body=answer), "updating")
+    google.violations.clear()
+    writable = {k: v for k, v in answer.items() if k not in CloudRunService.OUTPUT_ONLY}
+    with pytest.raises(GoogleApiError) as conflict:
+        call(services.patch(name=backend.name, body=writable), "updating Cloud Run service")
+    assert conflict.value.status == 409 and conflict.value.reason == "ALREADY_EXISTS"
+    assert str(conflict.value) == (
+        "updating Cloud Run service: conflict: what the request names already exists in "
+        "another form, or it changed since it was read (Revision named 'backend-v1' with "
+        "different configuration already exists.)"
     )
-    google.on("PATCH", SERVICE, (200, {"name": f"{RUN_OPS[4:]}/op2"}))
-    google.on("GET", f"{RUN_OPS}/op2", (200, {"done": True}))
-    result = force_cold_start("backend", **gcp)
-    assert result["latest_created_revision"] == "backend-00002"
-    (patch,) = [r for r in google.requests if r.method == "PATCH"]
-    assert "chaos-kit-cold-start" in patch.body["template"]["labels"]
-    assert patch.body["template"]["vpcAccess"] == BACKEND["template"]["vpcAccess"]  # kept
 
 
 # --- Cloud SQL ---------------------------------------------------------------------------------
@@ -243,6 +289,7 @@ def test_bad_max_connections_is_refused_before_any_request(google: FakeGoogle, g
 # --- the flood on Cloud Run Jobs ---------------------------------------------------------------
 
 JOB = f"/v2/projects/{PROJECT}/locations/{REGION}/jobs/chaos-flood"
+FLOOD_ACCOUNT = f"chaos-flood@{PROJECT}.iam.gserviceaccount.com"
 
 
 def _flood_job_routes(google: FakeGoogle, execution: str) -> None:
@@ -275,8 +322,8 @@ def test_flood_job_is_created_run_and_cancelled(google: FakeGoogle, gcp: dict) -
     google.on("POST", "/v2/entries:list", (200, {"entries": early}), (200, {"entries": late}))
     image = "us-docker.pkg.dev/p/chaos/flood-job:1"
     started = start_cloud_run_flood(
-        20, image, "staging-database-url", "staging-vpc-connector", connections_per_task=6,
-        hold_s=120, **gcp,
+        20, image, "staging-database-url", "staging-vpc-connector", FLOOD_ACCOUNT,
+        connections_per_task=6, hold_s=120, **gcp,
     )  # fmt: skip
     assert started["execution"] == execution and started["tasks"] == 4
     assert (started["attempted"], started["established"]) == (20, 13)
@@ -294,11 +341,13 @@ def test_flood_job_is_created_run_and_cancelled(google: FakeGoogle, gcp: dict) -
         "secretKeyRef": {"secret": "staging-database-url", "version": "latest"}
     }
     assert template["template"]["vpcAccess"]["connector"] == CONNECTOR[4:]
+    # the tasks run as the profile's account (it may read the secret), not Compute's
+    assert template["template"]["serviceAccount"] == FLOOD_ACCOUNT
     logs = [r for r in google.requests if r.path == "/v2/entries:list"]
     assert len(logs) == 2
-    assert (
-        'labels."run.googleapis.com/execution_name" = "chaos-flood-abc"' in (logs[0].body["filter"])
-    )
+    query = logs[0].body["filter"]
+    assert 'labels."run.googleapis.com/execution_name" = "chaos-flood-abc"' in query
+    assert re.search(r' AND timestamp >= "[^"]+"$', query)  # every read is bounded in time
 
     assert stop_cloud_run_flood() == {"job": "chaos-flood", "running": True, "cancelled": execution}
     assert google.calls()[-1] == ("POST", f"/v2/{execution}:cancel")
@@ -311,11 +360,28 @@ def test_a_flood_whose_tasks_never_report_is_cancelled(google: FakeGoogle, gcp: 
     google.on("POST", "/v2/entries:list", (200, {}))
     with pytest.raises(ActivityFailed, match=r"did not report their ramp within 2s \(0 of 1 did\)"):
         start_cloud_run_flood(
-            5, "image", "secret", "staging-vpc-connector", connect_timeout_s=0.5,
+            5, "image", "secret", "staging-vpc-connector", FLOOD_ACCOUNT, connect_timeout_s=0.5,
             **{**gcp, "configuration": {**gcp["configuration"], "gcp_log_poll_s": 0.1,
                                                 "gcp_flood_task_start_s": 1.0}},
         )  # fmt: skip
     assert google.calls()[-1] == ("POST", f"/v2/{execution}:cancel")
+
+
+def test_stopping_a_flood_whose_execution_already_ended_is_no_error(
+    google: FakeGoogle, gcp: dict
+) -> None:
+    execution = f"{JOB[4:]}/executions/chaos-flood-abc"
+    _flood_job_routes(google, execution)
+    google.on("POST", "/v2/entries:list", (200, {"entries": [_ramped(0, 5, 0, 0.02)]}))
+    start_cloud_run_flood(5, "image", "secret", "staging-vpc-connector", FLOOD_ACCOUNT, **gcp)
+    # its hold ran out: Cloud Run answers a cancel as it documents for a finished one
+    google.routes.clear()
+    google.on("POST", f"/v2/{execution}:cancel", error(400, "FAILED_PRECONDITION",
+              f"Execution {execution} has already finished."))  # fmt: skip
+    stopped = stop_cloud_run_flood()
+    assert stopped == {"job": "chaos-flood", "running": True, "cancelled": None,
+                       "finished": execution}  # fmt: skip
+    assert stop_cloud_run_flood() == {"job": "chaos-flood", "running": False}
 
 
 @pytest.mark.parametrize(("total", "tasks"), [(120, 5), (121, 5), (7, 3), (1, 1)])
@@ -338,7 +404,7 @@ def test_bad_flood_job_arguments_are_refused_before_any_request(
     with pytest.raises(ActivityFailed, match=message):
         start_cloud_run_flood(
             image="image", dsn_secret="secret", connector="staging-vpc-connector",
-            **arguments, **gcp,
+            service_account=FLOOD_ACCOUNT, **arguments, **gcp,
         )  # fmt: skip
     assert google.requests == []
 
@@ -371,10 +437,16 @@ def test_connector_metrics_and_cloud_sql_backends_from_monitoring(
     )
 
 
-def test_startup_from_cloud_logging_has_the_local_shape(google: FakeGoogle, gcp: dict) -> None:
-    def line(instance: str, **payload: object) -> dict:
-        return {"labels": {"instanceId": instance}, "jsonPayload": payload}
+SINCE = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 
+
+def _revision_line(instance: str, revision: str = "backend-chaos-1", **payload: object) -> dict:
+    resource = {"type": "cloud_run_revision", "labels": {
+        "service_name": "backend", "revision_name": revision, "location": REGION}}  # fmt: skip
+    return {"resource": resource, "labels": {"instanceId": instance}, "jsonPayload": payload}
+
+
+def _startup_lines(instance: str) -> list[dict]:
     phases = [
         {"event": "phase", "phase": n, "name": name, "status": status, "elapsed_s": elapsed,
          "started_at": f"2026-11-21T02:00:0{n}+00:00", "cause": cause}
@@ -384,12 +456,25 @@ def test_startup_from_cloud_logging_has_the_local_shape(google: FakeGoogle, gcp:
             (5, "services", "blocked", 0.0, None), (6, "websocket", "blocked", 0.0, None),
             (7, "finalize", "blocked", 0.0, None)]
     ]  # fmt: skip
-    entries = [line("old", event="phase", phase=1, status="succeeded")]
-    entries += [line("new", **p) for p in phases]
-    exit_line = {"labels": {"instanceId": "new"}, "textPayload": "Container called exit(3)."}
-    entries += [line("new", event="lifespan", startup_failed=True), exit_line]
-    google.on("POST", "/v2/entries:list", (200, {"entries": entries}))
-    report = observe_cloud_run_startup("backend", since="2026-11-21T02:00:00+00:00", **gcp)
+    lines = [_revision_line(instance, **p) for p in phases]
+    lines.append(_revision_line(instance, event="lifespan", startup_failed=True))
+    exit_line = _revision_line(instance)
+    del exit_line["jsonPayload"]
+    return [*lines, {**exit_line, "textPayload": "Container called exit(3)."}]
+
+
+def test_startup_from_cloud_logging_has_the_local_shape(google: FakeGoogle, gcp: dict) -> None:
+    logging = CloudLogging(google, PROJECT, page_size=2)
+    # an instance of the revision before, logging before the rollout began: out of bounds
+    logging.write(_revision_line("old", "backend-v1", event="phase", phase=1,
+                                 status="succeeded"), at=SINCE - timedelta(minutes=1))  # fmt: skip
+    for entry in _startup_lines("new"):
+        logging.write(entry, at=SINCE + timedelta(seconds=len(logging.entries)))
+    # and the revision before again, still serving, after it: not this revision
+    logging.write(_revision_line("old", "backend-v1", event="request"))
+    report = observe_cloud_run_startup(
+        "backend", since=SINCE.isoformat(), revision="backend-chaos-1", **gcp
+    )
     assert report["instance"] == "new" and report["exit_code"] == 3
     assert report["startup_failed"] is True and report["ready"] is False
     assert [p["status"] for p in report["phases"]] == ["succeeded"] * 2 + ["timeout"] + [
@@ -397,20 +482,34 @@ def test_startup_from_cloud_logging_has_the_local_shape(google: FakeGoogle, gcp:
     ] * 4
     assert report["failed_phase"]["cause"] == "connect_timeout"
     assert report["failure_at"] == "2026-11-21T02:01:18+00:00"
-    (request,) = google.requests
-    assert request.body["resourceNames"] == [f"projects/{PROJECT}"]
-    assert 'resource.labels.service_name = "backend"' in request.body["filter"]
-    assert 'timestamp >= "2026-11-21T02:00:00+00:00"' in request.body["filter"]
+    requests = [r for r in google.requests if r.path == "/v2/entries:list"]
+    # an empty first page, then five pages of two: every token was followed
+    assert len(requests) == 1 + 5
+    (query,) = logging.filters
+    assert query == (
+        'resource.type = "cloud_run_revision" AND resource.labels.service_name = "backend" '
+        f'AND resource.labels.location = "{REGION}" AND resource.labels.revision_name = '
+        f'"backend-chaos-1" AND timestamp >= "{SINCE.isoformat()}"'
+    )
+    assert {r.body["orderBy"] for r in requests} == {"timestamp desc"}
+
+
+def test_a_long_log_since_the_rollout_keeps_the_newest_lines(google: FakeGoogle, gcp: dict) -> None:
+    """More lines than one page: the exit line, the newest, must not be cut off."""
+    logging = CloudLogging(google, PROJECT, page_size=1000)
+    for index in range(1500):
+        logging.write(_revision_line("new", event="request", n=index), at=SINCE)
+    for entry in _startup_lines("new"):
+        logging.write(entry, at=SINCE + timedelta(seconds=1))
+    report = observe_cloud_run_startup("backend", since=SINCE.isoformat(), **gcp)
+    assert report["exit_code"] == 3 and len(report["phases"]) == 7
 
 
 def test_a_startup_still_under_way_is_not_ready(google: FakeGoogle, gcp: dict) -> None:
-    entries = [
-        {"labels": {"instanceId": "new"},
-         "jsonPayload": {"event": "phase", "phase": n, "status": "succeeded"}}
-        for n in (1, 2)
-    ]  # fmt: skip
-    google.on("POST", "/v2/entries:list", (200, {"entries": entries}))
-    report = observe_cloud_run_startup("backend", since="2026-11-21T02:00:00+00:00", **gcp)
+    logging = CloudLogging(google, PROJECT)
+    for n in (1, 2):
+        logging.write(_revision_line("new", event="phase", phase=n, status="succeeded"))
+    report = observe_cloud_run_startup("backend", **gcp)
     assert report["ready"] is False and report["exit_code"] is None
 
 
@@ -421,7 +520,14 @@ def test_cloud_run_status_says_the_newest_revision_did_not_become_ready(
     google.on(
         "GET",
         SERVICE,
-        (200, {**BACKEND, "latestCreatedRevision": f"{SERVICE[4:]}/revisions/backend-00002"}),
+        (
+            200,
+            {
+                "name": SERVICE[4:],
+                "latestReadyRevision": "backend-00001",
+                "latestCreatedRevision": f"{SERVICE[4:]}/revisions/backend-00002",
+            },
+        ),
     )
     google.on("GET", f"{SERVICE}/revisions/backend-00002", (200, {"conditions": [
         {"type": "Active", "state": "CONDITION_SUCCEEDED"},
@@ -444,3 +550,72 @@ def test_cloud_run_status_says_the_newest_revision_did_not_become_ready(
         'metric.type = "run.googleapis.com/container/instance_count" AND '
         'resource.labels.service_name = "backend" AND resource.labels.location = "us-central1"'
     ]
+
+
+# --- can the kit hold a game day on staging? ----------------------------------------------------
+
+FLOOD_IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/chaos/flood-job:latest"
+STAGING = {
+    "gcp_cloud_run_service": "backend", "gcp_vpc_connector": "staging-vpc-connector",
+    "gcp_cloud_sql_instance": "netra-staging-db", "gcp_flood_image": FLOOD_IMAGE,
+    "gcp_flood_dsn_secret": "chaos-flood-database-url", "gcp_flood_service_account": FLOOD_ACCOUNT,
+}  # fmt: skip
+
+
+@pytest.fixture
+def staging_project(google: FakeGoogle, backend: CloudRunService, gcp: dict) -> dict:
+    """Every resource the staging profile names exists; the activities' arguments."""
+    google.on("GET", CONNECTOR, (200, connector()))
+    google.on("GET", SQL, (200, {"name": "netra-staging-db", "state": "RUNNABLE"}))
+    google.on("GET", f"/v1/projects/{PROJECT}/secrets/chaos-flood-database-url",
+              (200, {"name": "projects/1234/secrets/chaos-flood-database-url"}))  # fmt: skip
+    tag = f"/v1/{RUN_LOCATION}/repositories/chaos/packages/flood-job/tags/latest"
+    google.on("GET", tag, (200, {"name": tag[4:], "version": "sha256:abc"}))
+    return {**gcp, "configuration": {**gcp["configuration"], **STAGING}}
+
+
+def test_staging_access_is_checked_for_every_permission_and_resource(
+    google: FakeGoogle, staging_project: dict
+) -> None:
+    assert staging_access_problems(**staging_project) == []
+    (asked,) = [r for r in google.requests if r.path.endswith(":testIamPermissions")
+                and r.api == "cloudresourcemanager"]  # fmt: skip
+    assert asked.path == f"/v1/projects/{PROJECT}:testIamPermissions"
+    assert set(asked.body["permissions"]) == {p.name for p in PERMISSIONS}
+    read = {r.path for r in google.requests if r.method == "GET"}
+    secret = f"/v1/projects/{PROJECT}/secrets/chaos-flood-database-url"
+    tag = f"/v1/{RUN_LOCATION}/repositories/chaos/packages/flood-job/tags/latest"
+    assert {SERVICE, CONNECTOR, SQL, secret, tag} <= read
+    (act_as,) = [r for r in google.requests if r.api == "iam"]
+    assert act_as.path == f"/v1/projects/-/serviceAccounts/{FLOOD_ACCOUNT}:testIamPermissions"
+
+
+def test_each_missing_role_or_resource_is_one_line(
+    google: FakeGoogle, staging_project: dict
+) -> None:
+    google.deny("run.services.update", "logging.logEntries.list", "iam.serviceAccounts.actAs")
+    google.routes = [r for r in google.routes if "netra-staging-db" not in r[1].pattern]
+    assert staging_access_problems(**staging_project) == [
+        f"the kit's account lacks run.services.update in project {PROJECT}: grant "
+        "roles/run.developer (needed for rolling out cold starts)",
+        f"the kit's account lacks logging.logEntries.list in project {PROJECT}: grant "
+        "roles/logging.viewer (needed for startups and flood ramps)",
+        "Cloud SQL instance netra-staging-db (gcp.cloud_sql_instance) does not exist: check "
+        "the profile",
+        f"the kit's account cannot act as {FLOOD_ACCOUNT} (gcp.flood_service_account): grant "
+        "it roles/iam.serviceAccountUser on that account",
+    ]
+    assert not [r for r in google.requests if r.method in ("PATCH", "POST")
+                and not r.path.endswith(":testIamPermissions")]  # fmt: skip
+
+
+def test_a_permission_denied_by_google_is_one_line_naming_the_role_list(
+    google: FakeGoogle, backend: CloudRunService, gcp: dict
+) -> None:
+    google.deny("run.services.update")
+    with pytest.raises(ActivityFailed) as failure:
+        force_cold_start("backend", **gcp)
+    assert str(failure.value) == (
+        f"updating Cloud Run service {SERVICE[4:]}: permission denied: grant the role the "
+        "README lists for this call (Permission 'run.services.update' denied on resource)"
+    )

@@ -20,7 +20,7 @@ from chaoskit.testbed.instances import service_settings
 from chaoskit.testbed.lifecycle import testbed_down, testbed_endpoints, testbed_up
 from tests.conftest import eventually, sessions
 from tests.gcp_fake import TOKEN, FakeGoogle, private_key_pem, service_account
-from tests.staging_fake import LOCATION, FakeStaging
+from tests.staging_fake import FLOOD_ACCOUNT, LOCATION, SERVICE, FakeStaging
 from tests.test_testbed import chaos
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,15 +65,15 @@ def staging(
         google.close()
         testbed_down()
     assert google.requests and all(r.authorization == f"Bearer {TOKEN}" for r in google.requests)
+    assert google.violations == []  # every request followed Google's specification
 
 
 def layer(folder: Path, google: FakeGoogle, **configuration: object) -> Path:
     """A var-file to layer on the staging profile: Google's APIs at the fake (the `gcp`
     object is replaced whole, so it starts from the profile's), and `configuration`."""
     gcp = json.loads(STAGING_PROFILE.read_text())["configuration"]["gcp"]
-    endpoints = {api: google.url for api in ("run", "logging", "monitoring")}
     gcp = {**gcp, "operation_poll_s": 0.05, "log_poll_s": 0.1, "timeline_interval_s": 0.5,
-           "api_endpoints": endpoints}  # fmt: skip
+           "api_endpoints": google.endpoints()}  # fmt: skip
     path = folder / "at-the-fake.json"
     path.write_text(json.dumps({"configuration": {"gcp": gcp, **configuration}}))
     return path
@@ -110,6 +110,7 @@ def test_phase3_timeout_reproduces_on_staging_by_switching_profile(
     assert env_vars["FLOOD_CONNECTIONS"]["value"] == "170"
     assert env_vars["FLOOD_DSN"]["valueSource"]["secretKeyRef"]["secret"] == FLOOD_SECRET
     assert task["vpcAccess"]["connector"] == f"{LOCATION}/connectors/staging-vpc-connector"
+    assert task["serviceAccount"] == FLOOD_ACCOUNT  # which may read the secret
     assert runs["stop-connection-flood"]["cancelled"] == flood["execution"]
 
     # the fresh instance: a cold start of Cloud Run, observed from Cloud Logging
@@ -124,6 +125,11 @@ def test_phase3_timeout_reproduces_on_staging_by_switching_profile(
     steady = journal["steady_states"]["before"]["probes"][1]["output"]
     assert steady["ready"] is True and steady["rollout"]["succeeded"] is True
     patches = [r for r in fake.google.requests if r.method == "PATCH" and "/services/" in r.path]
+    # every cold start ran the deployed image's digest, in a revision the kit named
+    deployed = fake.service.revision(f"{SERVICE}-v1")["containerStatuses"]
+    for running in fake.revisions:
+        assert running.revision.startswith(f"{SERVICE}-chaos-")
+        assert fake.service.revision(running.revision)["containerStatuses"] == deployed
     # steady state before, the fresh instance, and the steady state back after the rollback
     assert len(patches) == len(fake.revisions) >= 3
     assert journal["startup_chaos_kit"]["recovery"]["recovered"] is True
@@ -235,14 +241,13 @@ def test_the_staging_suite_lists_every_experiment_that_can_run_on_staging() -> N
     assert [p.name for p in suite.profiles] == ["staging.json"]
 
 
-def test_a_staging_game_day_without_access_to_cloud_run_is_skipped(
+def test_a_staging_game_day_without_a_role_is_skipped_before_anything_changes(
     testbed_home: Path, tmp_path: Path, key_pem: str
 ) -> None:
     google = FakeGoogle()
-    google.on(
-        "GET", f"/v2/{LOCATION}/services/backend",
-        (403, {"error": {"code": 403, "message": "Permission 'run.services.get' denied"}}),
-    )  # fmt: skip
+    deployed = service_settings("backend", "postgresql://app@127.0.0.1:9/app")
+    FakeStaging(google, deployed, {FLOOD_SECRET: ""}, tmp_path, "postgresql://127.0.0.1:9/")
+    google.deny("run.services.update")
     key_file = tmp_path / "key.json"
     key_file.write_text(json.dumps(service_account(f"{google.url}token", key_pem)))
     journals = tmp_path / "journals"
@@ -253,6 +258,7 @@ def test_a_staging_game_day_without_access_to_cloud_run_is_skipped(
             home=testbed_home, GOOGLE_APPLICATION_CREDENTIALS=str(key_file),
             CHAOS_DATABASE_URL="postgresql://app@127.0.0.1:9/app",
             CHAOS_DIRECT_DATABASE_URL="postgresql://app@127.0.0.1:9/app",
+            CHAOS_SERVICE_URL="https://backend.invalid",
         )  # fmt: skip
     finally:
         google.close()
@@ -260,8 +266,11 @@ def test_a_staging_game_day_without_access_to_cloud_run_is_skipped(
     (summary_path,) = journals.glob("*/summary.json")
     summary = json.loads(summary_path.read_text())
     assert summary["status"] == "skipped" and summary["experiments"] == []
-    assert summary["preflight"]["checks"]["cloud_run"] == (
-        f"reading Cloud Run service {LOCATION}/services/backend: permission denied: grant "
-        "the role the README lists for this call (Permission 'run.services.get' denied)"
+    assert summary["preflight"]["checks"]["google_cloud"] == (
+        "the kit's account lacks run.services.update in project netra-staging: grant "
+        "roles/run.developer (needed for rolling out cold starts)"
     )
-    assert google.calls() == [("GET", f"/v2/{LOCATION}/services/backend")]
+    assert "lacks run.services.update" in result.stdout + result.stderr
+    changes = [r for r in google.requests
+               if r.method != "GET" and not r.path.endswith(":testIamPermissions")]  # fmt: skip
+    assert changes == [] and google.violations == []

@@ -42,6 +42,7 @@ from chaoskit.kit.redaction import mask_passwords_in_logs, redact_secrets
 from chaoskit.kit.signals import Deferred, deferred_signals
 from chaoskit.targets.database import DatabaseObserver, open_observer, wait_until_sessions_left
 from chaoskit.targets.deployment import deployment_target
+from chaoskit.targets.gcp.access import staging_access_problems
 from chaoskit.testbed.state import target_lock_path
 from chaoskit.verification.configuration import settle_configuration
 from chaoskit.verification.expectations import evaluate_expectation, outputs_by_activity
@@ -131,6 +132,10 @@ def before_experiment_control(
         run.extension = read_extension(experiment)
         run.limits = check_guardrails(experiment, configuration, secrets, run.extension.guardrails)
         target = deployment_target(configuration)
+        if target == "staging":
+            problems = staging_access_problems(configuration, secrets)
+            if problems:
+                raise KitError("staging is not ready: " + "; ".join(problems))
         lock = TargetLock(target_lock_path(target), f"chaos run of {experiment.get('title')!r}")
         if lock.acquire():  # a game day of this very process holds it otherwise
             run.lock = lock

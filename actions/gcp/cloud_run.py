@@ -11,7 +11,7 @@ from chaoslib.types import Configuration, Secrets
 from chaoskit.actions.undo import remember_first, undo
 from chaoskit.kit.errors import activity
 from chaoskit.targets.gcp.api import project_and_region
-from chaoskit.targets.gcp.cloud_run import cold_start_body, get_service, replace_service
+from chaoskit.targets.gcp.cloud_run import cold_start_changes, get_service, update_service
 from chaoskit.targets.gcp.resources import connector_name, service_name
 
 __all__ = ["force_cold_start", "restore_service_vpc_access", "use_vpc_connector"]
@@ -37,12 +37,12 @@ def force_cold_start(
     configuration: Configuration | None = None,
     secrets: Secrets | None = None,
 ) -> dict[str, Any]:
-    """Roll out a new revision of the same image, so that every instance starts cold,
-    as after a deployment. Returns the service's revisions afterwards."""
+    """Roll out a new revision of the image the service runs (its digest, not its tag),
+    so that every instance starts cold, as after a deployment; wait for it. Returns
+    the service's revisions afterwards."""
     project, region = project_and_region(configuration, project, region)
     name = service_name(service, project, region)
-    body = cold_start_body(name, configuration, secrets)
-    return _summary(replace_service(name, body, configuration, secrets))
+    return _summary(update_service(name, cold_start_changes, configuration, secrets))
 
 
 @activity
@@ -68,17 +68,15 @@ def use_vpc_connector(
         previous = copy.deepcopy((current.get("template") or {}).get("vpcAccess"))
 
         def restore() -> dict[str, Any]:
-            body = copy.deepcopy(get_service(name, configuration, secrets))
-            body.setdefault("template", {})["vpcAccess"] = previous
-            return _summary(replace_service(name, body, configuration, secrets))
+            back = {"vpcAccess": previous}
+            return _summary(update_service(name, lambda _: back, configuration, secrets))
 
         return restore
 
     remember_first(KIND, name, save)
-    body = copy.deepcopy(current)
-    vpc_access = body.setdefault("template", {}).setdefault("vpcAccess", {})
-    vpc_access["connector"] = connector_name(connector, project, region)
-    return _summary(replace_service(name, body, configuration, secrets))
+    vpc_access = copy.deepcopy((current.get("template") or {}).get("vpcAccess") or {})
+    moved = {"vpcAccess": {**vpc_access, "connector": connector_name(connector, project, region)}}
+    return _summary(update_service(name, lambda _: moved, configuration, secrets))
 
 
 @activity

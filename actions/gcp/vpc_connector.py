@@ -4,7 +4,8 @@ a deliberately small connector, and undo either.
 chaostoolkit-google-cloud-platform has no Serverless VPC Access module; this calls the
 `vpcaccess v1` REST API. `connectors.patch` accepts `machineType`, `minInstances` and
 `maxInstances`, within 2..10 instances, and a connector never scales in: the API refuses
-a lower instance count, and so does this module, before sending anything.
+a lower instance count, and so does this module, before sending anything. A change of
+either bound sends both.
 """
 
 from __future__ import annotations
@@ -108,6 +109,13 @@ def set_vpc_connector_scaling(
         )
     current = describe_connector(name, configuration, secrets)
     _check(current, changes)
+    # both bounds, as Google's Terraform provider sends them: the API checks min < max
+    # on what it is sent
+    changes = {
+        "minInstances": current.get("minInstances", 2),
+        "maxInstances": current.get("maxInstances", 10),
+        **changes,
+    }
 
     def save() -> Any:
         baseline = current.get("machineType")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httplib2
@@ -28,9 +29,11 @@ from googleapiclient.errors import HttpError
 from chaoskit.kit.errors import KitError
 
 __all__ = [
+    "GoogleApiError",
     "call",
     "gcp_client",
     "log_poll_s",
+    "log_window_start",
     "project_and_region",
     "read_log_entries",
     "wait_for_operation",
@@ -39,11 +42,25 @@ __all__ = [
 _POLL_EVERY_S = 2.0
 _LOG_POLL_S = 5.0  # log lines take seconds to reach Cloud Logging
 OPERATION_TIMEOUT_S = 900.0
+_LOG_PAGE_SIZE = 1000
+_CLOCK_SKEW = timedelta(seconds=60)
 _HINTS = {
     403: "permission denied: grant the role the README lists for this call",
     404: "not found: check the project, region and name",
-    409: "conflict: another change is in progress, retry when it is done",
+    # ALREADY_EXISTS (a name sent that another resource has, with other settings) or
+    # ABORTED (the resource changed since it was read): Google's message says which
+    409: "conflict: what the request names already exists in another form, or it changed "
+    "since it was read",
 }
+
+
+class GoogleApiError(KitError):
+    """An API's error answer: its HTTP `status` and Google's status word (`reason`,
+    e.g. FAILED_PRECONDITION), in one line."""
+
+    def __init__(self, message: str, status: int, reason: str | None) -> None:
+        super().__init__(message)
+        self.status, self.reason = status, reason
 
 
 def gcp_client(
@@ -86,30 +103,50 @@ def call(request: Any, what: str) -> dict[str, Any]:
     except HttpError as error:
         status = error.resp.status
         try:
-            message = json.loads(error.content)["error"]["message"]
+            detail = json.loads(error.content)["error"]
+            message, reason = detail["message"], detail.get("status")
         except (ValueError, KeyError, TypeError):
-            message = error.reason
+            message, reason = error.reason, None
         hint = _HINTS.get(status, f"HTTP {status}")
-        raise KitError(f"{what}: {hint} ({message})") from None
+        raise GoogleApiError(f"{what}: {hint} ({message})", status, reason) from None
 
 
 def read_log_entries(
     project: str,
     query: str,
+    since: str,
     what: str,
     configuration: Configuration | None,
     secrets: Secrets | None,
 ) -> list[dict[str, Any]]:
     """Cloud Logging entries (API v2 `entries.list`, as chaosgcp's
-    `get_logs_between_timestamps`) matching `query`, oldest first."""
-    body = {
+    `get_logs_between_timestamps`) matching `query` from `since` (ISO 8601) on, oldest
+    first.
+
+    Every page is read: Logging may answer an empty page with a `nextPageToken` (the
+    search goes on) and cuts a long answer into pages. The newest entries come first,
+    as the API recommends for recent ones, and are turned round here.
+    """
+    body: dict[str, Any] = {
         "resourceNames": [f"projects/{project}"],
-        "filter": query,
-        "orderBy": "timestamp asc",
-        "pageSize": 1000,
+        "filter": f'{query} AND timestamp >= "{since}"',
+        "orderBy": "timestamp desc",
+        "pageSize": _LOG_PAGE_SIZE,
     }
     entries = gcp_client("logging", "v2", configuration, secrets).entries()
-    return call(entries.list(body=body), what).get("entries") or []
+    found: list[dict[str, Any]] = []
+    while True:
+        page = call(entries.list(body=body), what)
+        found += page.get("entries") or []
+        if not page.get("nextPageToken"):
+            return found[::-1]
+        body["pageToken"] = page["nextPageToken"]
+
+
+def log_window_start() -> str:
+    """Where a read of what is about to happen starts in Cloud Logging: now, less a
+    minute for this machine's clock running ahead of Google's (ISO 8601)."""
+    return (datetime.now(UTC) - _CLOCK_SKEW).isoformat()
 
 
 def log_poll_s(configuration: Configuration | None) -> float:

@@ -5,7 +5,8 @@ Cloud Run Jobs is the distributed engine: `start_cloud_run_flood` creates the jo
 updates it, runs it, and waits until every task has reported its ramp in Cloud Logging;
 `stop_cloud_run_flood` cancels the execution (its tasks get SIGTERM and release their
 connections). The image is built from `deploy/flood-job/Dockerfile`; the database URL
-comes from Secret Manager, never from the experiment.
+comes from Secret Manager, never from the experiment; the tasks run as the service
+account given (one that may read that secret), not as the Compute Engine default.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from chaoskit.kit import registry
 from chaoskit.kit.errors import KitError, activity
 from chaoskit.kit.failures import flood_applied, misconfigured
 from chaoskit.targets.gcp.api import (
+    GoogleApiError,
     call,
     gcp_client,
     log_poll_s,
+    log_window_start,
     project_and_region,
     read_log_entries,
     wait_for_operation,
@@ -54,7 +57,14 @@ class _RunningExecution:
             gcp_client("run", "v2", self._configuration, self._secrets)
             .projects().locations().jobs().executions()
         )  # fmt: skip
-        call(executions.cancel(name=self.execution, body={}), f"cancelling {self.execution}")
+        try:
+            call(executions.cancel(name=self.execution, body={}), f"cancelling {self.execution}")
+        except GoogleApiError as refused:
+            # an execution that already ended (its hold ran out) cannot be cancelled:
+            # its tasks have released their connections, which is what stop is for
+            if refused.reason != "FAILED_PRECONDITION":
+                raise
+            return {"cancelled": None, "finished": self.execution}
         return {"cancelled": self.execution}
 
 
@@ -64,6 +74,7 @@ def _job_body(
     flood: dict[str, Any],
     dsn_secret: str,
     connector: str,
+    service_account: str,
     application_name: str,
 ) -> dict[str, Any]:
     env = [
@@ -84,6 +95,7 @@ def _job_body(
             "template": {
                 "containers": [{"image": image, "env": env}],
                 "maxRetries": 0,
+                "serviceAccount": service_account,
                 "timeout": f"{int(flood['ramp_s'] + flood['hold_s'] + _TASK_START_S)}s",
                 "vpcAccess": {"connector": connector, "egress": "PRIVATE_RANGES_ONLY"},
             },
@@ -119,6 +131,7 @@ def _combine_ramps(ramps: list[dict[str, Any]], connections: int) -> dict[str, A
 def _wait_for_ramps(
     job: str,
     execution: str,
+    since: str,
     tasks: int,
     timeout_s: float,
     project: str,
@@ -136,7 +149,7 @@ def _wait_for_ramps(
     deadline = time.monotonic() + timeout_s
     what = f"reading the logs of Cloud Run Job {job}"
     while True:
-        entries = read_log_entries(project, query, what, configuration, secrets)
+        entries = read_log_entries(project, query, since, what, configuration, secrets)
         by_task = {}
         for entry in entries:
             payload = entry.get("jsonPayload") or {}
@@ -159,6 +172,7 @@ def start_cloud_run_flood(
     image: str,
     dsn_secret: str,
     connector: str,
+    service_account: str,
     connections_per_task: int = CONNECTIONS_PER_TASK,
     hold_s: float = 300.0,
     ramp_s: float = 0.0,
@@ -178,6 +192,8 @@ def start_cloud_run_flood(
         image: the flood image (deploy/flood-job/Dockerfile), in Artifact Registry.
         dsn_secret: the Secret Manager secret holding the database URL.
         connector: the Serverless VPC Access connector the tasks go through.
+        service_account: the e-mail of the service account the tasks run as; it needs
+            roles/secretmanager.secretAccessor on `dsn_secret`.
         connections_per_task: at most this many per task; tasks = connections / this,
             rounded up (at most 100 tasks).
         hold_s: seconds the connections are held; then the tasks release them and end.
@@ -216,7 +232,7 @@ def start_cloud_run_flood(
              "connect_timeout_s": connect_timeout_s}  # fmt: skip
     body = _job_body(
         image, tasks, flood, dsn_secret, connector_name(connector, project, region),
-        application_name,
+        service_account, application_name,
     )  # fmt: skip
     client = gcp_client("run", "v2", configuration, secrets)
     jobs = client.projects().locations().jobs()
@@ -225,11 +241,12 @@ def start_cloud_run_flood(
     try:
         call(jobs.get(name=name), what)
         operation = call(jobs.patch(name=name, body=body), what)
-    except KitError as missing:
-        if "not found" not in str(missing):
+    except GoogleApiError as missing:
+        if missing.status != 404:
             raise
         operation = call(jobs.create(parent=parent, jobId=job, body=body), what)
     wait_for_operation(lambda: operations.get(name=operation["name"]), what, configuration)
+    since = log_window_start()
     started = call(jobs.run(name=name, body={}), f"running Cloud Run Job {name}")
     execution = (started.get("metadata") or {}).get("name")
     if not execution:
@@ -239,7 +256,7 @@ def start_cloud_run_flood(
     task_start_s = float((configuration or {}).get("gcp_flood_task_start_s", _TASK_START_S))
     try:
         ramps = _wait_for_ramps(
-            job, execution.rsplit("/", 1)[-1], tasks,
+            job, execution.rsplit("/", 1)[-1], since, tasks,
             ramp_s + 2 * connect_timeout_s + task_start_s, project, configuration, secrets,
         )  # fmt: skip
     except KitError:
@@ -257,8 +274,9 @@ def start_cloud_run_flood(
 
 @activity
 def stop_cloud_run_flood(job: str = "chaos-flood") -> dict[str, Any]:
-    """Cancel the flood's execution (its tasks release their connections); idempotent.
-    Returns `{"job", "running", "cancelled"}`."""
+    """Cancel the flood's execution (its tasks release their connections); idempotent,
+    also once the execution has ended by itself. Returns `{"job", "running",
+    "cancelled"}` (and `finished`, the execution that had already ended)."""
     running = registry.unregister(KIND, job)
     if running is None:
         return {"job": job, "running": False}

@@ -63,13 +63,15 @@ def observe_cloud_run_startup(
     service: str,
     since: str | None = None,
     minutes: float = 10.0,
+    revision: str | None = None,
     project: str | None = None,
     region: str | None = None,
     configuration: Configuration | None = None,
     secrets: Secrets | None = None,
 ) -> dict[str, Any]:
-    """The last instance of `service` to start, since `since` (ISO 8601; default: the
-    last `minutes`): its phase lines and whether it called exit(3).
+    """The last instance of `service` (of its `revision`, if given) to start, since
+    `since` (ISO 8601; default: the last `minutes`): its phase lines and whether it
+    called exit(3).
 
     Returns `{"instance", "ready", "exit_code", "startup_failed", "failed_phase",
     "failure_at", "phases"}` as `observe_startup` does (`exit_code` 3 when the container
@@ -80,12 +82,12 @@ def observe_cloud_run_startup(
     query = (
         'resource.type = "cloud_run_revision" '
         f'AND resource.labels.service_name = "{service}" '
-        f'AND resource.labels.location = "{region}" '
-        f'AND timestamp >= "{start}"'
+        f'AND resource.labels.location = "{region}"'
     )
-    records = read_log_entries(
-        project, query, f"reading the logs of Cloud Run service {service}", configuration, secrets
-    )
+    if revision:
+        query += f' AND resource.labels.revision_name = "{revision}"'
+    what = f"reading the logs of Cloud Run service {service}"
+    records = read_log_entries(project, query, start, what, configuration, secrets)
     log = system_under_test((configuration or {}).get("service")).startup_log
     instance = _newest_instance(records)
     mine = [e for e in records if _instance_id(e) == instance]
@@ -111,12 +113,14 @@ def wait_for_cloud_run_startup(
     service: str,
     since: str,
     timeout_s: float = 180.0,
+    revision: str | None = None,
     project: str | None = None,
     region: str | None = None,
     configuration: Configuration | None = None,
     secrets: Secrets | None = None,
 ) -> dict[str, Any]:
-    """Read the logs of the instance that started after `since` until its startup has
+    """Read the logs of the instance (of `revision`, if given) that started after
+    `since` until its startup has
     ended (ready, or its lifespan failed and it called exit(3)) or `timeout_s` seconds
     pass; polls every `gcp_log_poll_s` seconds of the configuration (default 5: log
     lines take seconds to arrive).
@@ -128,7 +132,7 @@ def wait_for_cloud_run_startup(
     deadline = started + timeout_s
     while True:
         report = observe_cloud_run_startup(
-            service, since, project=project, region=region,
+            service, since, revision=revision, project=project, region=region,
             configuration=configuration, secrets=secrets,
         )  # fmt: skip
         # the exit line can overtake the service's own last lines on their way to Logging
