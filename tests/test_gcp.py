@@ -32,6 +32,7 @@ from chaoskit.targets.gcp.monitoring import cloud_sql_backends, connector_metric
 from chaoskit.targets.workers.flood_task import task_share
 from tests.gcp_fake import TOKEN, FakeGoogle, Request, error, private_key_pem, service_account
 from tests.google_cloud import CloudLogging, CloudRunService
+from tests.google_spec import spec
 
 PROJECT, REGION = "netra-staging", "us-central1"
 LOCATION = f"/v1/projects/{PROJECT}/locations/{REGION}"
@@ -619,3 +620,29 @@ def test_a_permission_denied_by_google_is_one_line_naming_the_role_list(
         f"updating Cloud Run service {SERVICE[4:]}: permission denied: grant the role the "
         "README lists for this call (Permission 'run.services.update' denied on resource)"
     )
+
+
+def test_the_fake_checks_requests_against_googles_published_specification() -> None:
+    run, service = spec("run"), f"/v2/{RUN_LOCATION}/services/backend"
+    patch = "run.projects.locations.services.patch"
+    assert run.violations("PATCH", service, {"updateMask": ["template.revision"]}, {}) == []
+    assert run.violations("PATCH", service, {"updateMask": ["template.revison"]}, {}) == [
+        f"{patch}: updateMask path 'template.revison' names no field"
+    ]
+    assert run.violations("PATCH", service, {"updateMask": ["latestReadyRevision"]}, {}) == [
+        f"{patch}: updateMask path 'latestReadyRevision' is output only"
+    ]
+    assert run.violations("PATCH", service, {"forceNewRevisions": ["true"]}, {}) == [
+        f"{patch}: unknown query parameter 'forceNewRevisions'"
+    ]
+    body = {"template": {"containers": [{"image": 3}], "vpcAcess": {}}}
+    assert run.violations("PATCH", service, {}, body) == [
+        "GoogleCloudRunV2Service.template.containers[0].image: expected a string, got 3",
+        "GoogleCloudRunV2Service.template: unknown field 'vpcAcess'",
+    ]
+    assert spec("logging").violations("POST", "/v2/entries:list", {}, {"filters": "x"}) == [
+        "ListLogEntriesRequest: unknown field 'filters'"
+    ]
+    assert run.violations("POST", "/v2/entries:list", {}, {}) == [
+        "run: no method answers POST /v2/entries:list"
+    ]
