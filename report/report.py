@@ -3,12 +3,13 @@ and JSON (for machines), from journals alone."""
 
 from __future__ import annotations
 
-import html
 import json
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from chaoskit.kit.redaction import redact_secrets
 from chaoskit.report.analysis import (
@@ -163,145 +164,18 @@ def _charts(report: dict[str, Any]) -> dict[str, list[str]]:
     }
 
 
-def _e(value: Any) -> str:
-    return html.escape("-" if value is None else str(value))
-
-
-def _verdict(verdict: str) -> str:
-    colour = verdict_colours.get(verdict, "#95a5a6")
-    return f'<span class="verdict" style="background:{colour}">{_e(verdict)}</span>'
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _mark(met: bool) -> str:
-    return '<span class="met">&#10003;</span>' if met else '<span class="unmet">&#10007;</span>'
-
-
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#2c3e50}
-table{border-collapse:collapse;margin:.5em 0 1.5em;width:100%}
-th,td{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
-th{background:#f4f6f7}.verdict{color:#fff;border-radius:3px;padding:.1em .4em}
-.met{color:#27ae60;font-weight:bold}.unmet{color:#c0392b;font-weight:bold}
-.stale{color:#c0392b}.charts svg{max-width:100%;height:auto;margin:.5em 0}
-.totals span{margin-right:1em}code{font-size:.9em}
-"""
+_TEMPLATES = Environment(
+    loader=PackageLoader("chaoskit.report", "templates"),
+    autoescape=select_autoescape(["html", "html.j2"]),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
 
 
 def render_html(report: dict[str, Any]) -> str:
-    charts = _charts(report)
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        "<title>Startup Chaos Kit report</title>",
-        f"<style>{_CSS}</style></head><body>",
-        "<h1>Startup Chaos Kit report</h1>",
-        f"<p>Generated {_e(report['generated_at'])} from {report['runs_read']} journals"
-        f" ({len(report['gamedays'])} game days); latest game day:"
-        f" <code>{_e(report['latest_gameday'])}</code>.</p>",
-        "<h2>Summary</h2><p class='totals'>"
-        + "".join(f"<span>{_verdict(v)} {n}</span>" for v, n in report["totals"].items())
-        + "</p>",
-        _table(
-            [
-                "experiment",
-                "verdict",
-                "status",
-                "duration (s)",
-                "time to recover (s)",
-                "first unmet expectation",
-            ],
-            [
-                [
-                    _e(r["experiment"]),
-                    _verdict(r["verdict"]),
-                    _e(r["status"]),
-                    _e(r["duration_s"]),
-                    _e(r["time_to_recover_s"]),
-                    _e(r["first_unmet"]),
-                ]
-                for r in report["summary"]
-            ],
-        ),
-    ]
-    for chain in report["failure_chains"]:
-        parts.append(
-            f"<h2>Failure chain: {_e(chain['experiment'])} {_verdict(chain['verdict'])}</h2>"
-        )
-        parts.append(
-            _table(
-                ["step", "", "what", "evidence"],
-                [
-                    [
-                        str(s["step"]),
-                        _mark(s["observed"]) if s["checked"] else "-",
-                        _e(s["title"]),
-                        "<br>".join(
-                            f"{_mark(e['met'])} {_e(e['name'])}: expected {_e(e['expected'])},"
-                            f" observed {_e(e['observed'])}"
-                            for e in s["evidence"]
-                        )
-                        or "not checked",
-                    ]
-                    for s in chain["steps"]
-                ],
-            )
-        )
-    parts += [
-        "<h2>The test plan's expected metrics, and what was observed</h2>",
-        _table(
-            ["metric", "expected", "observed", ""],
-            [
-                [_e(m["metric"]), _e(m["test_plan"]), _e(m["observed"]), _mark(m["met"])]
-                for m in report["metrics"]
-            ],
-        ),
-        "<h2>Failure categories, across all runs</h2>",
-        _table(["category", "runs"], [[_e(c), str(n)] for c, n in report["categories"].items()]),
-        "<h2>Compared with the previous game day</h2>",
-        _table(
-            ["experiment", "before", "now"],
-            [
-                [_e(t["experiment"]), _verdict(t["before"]), _verdict(t["now"])]
-                for t in report["changed_verdicts"]
-            ],
-        )
-        if report["changed_verdicts"]
-        else "<p>No verdict changed.</p>",
-        "<h2>Freshness</h2>",
-        _table(
-            ["experiment", "expected", "last as expected", "days since"],
-            [
-                [
-                    _e(f["experiment"]),
-                    _e(f["expected"]),
-                    _e(f["last_as_expected"]),
-                    f"<span class='stale'>{_e(f['days_since'])} (stale)</span>"
-                    if f["stale"]
-                    else _e(f["days_since"]),
-                ]
-                for f in report["freshness"]
-            ],
-        ),
-        "<h2>Startup phases against the timeout</h2><div class='charts' id='phase-charts'>",
-        *charts["phases"],
-        "</div><h2>Timelines</h2><div class='charts' id='timeline-charts'>",
-        *charts["timelines"],
-        "</div><h2>Across game days</h2><div class='charts' id='trend-charts'>",
-        *charts["trend"],
-        "</div>",
-    ]
-    if report["corrupt"]:
-        parts += [
-            "<h2>Journals that could not be read</h2>",
-            _table(["file", "why"], [[_e(c["path"]), _e(c["reason"])] for c in report["corrupt"]]),
-        ]
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    """The report as one HTML page (templates/report.html.j2), charts inline."""
+    template = _TEMPLATES.get_template("report.html.j2")
+    return template.render(report=report, charts=_charts(report), colours=verdict_colours)
 
 
 def render_markdown(report: dict[str, Any]) -> str:

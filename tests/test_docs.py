@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from chaoskit import ACTION_MODULES, PROBE_MODULES
 from chaoskit.testbed.service.settings import ServiceSettings
 from tests.conftest import REPO
 
@@ -12,15 +19,7 @@ def test_readme_lists_every_service_setting_with_its_default() -> None:
         assert f"| `{env}` | `{default}` | {meaning} |" in readme
 
 
-def test_chaos_discover_lists_every_activity_with_its_documentation(tmp_path) -> None:
-    import importlib
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from chaoskit import ACTION_MODULES, PROBE_MODULES
-
+def test_chaos_discover_lists_every_activity_with_its_documentation(tmp_path: Path) -> None:
     chaos = Path(sys.executable).with_name("chaos")
     result = subprocess.run(
         [str(chaos), "--no-version-check", "--no-log-file", "discover", "--no-install",

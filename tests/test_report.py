@@ -72,6 +72,22 @@ def test_corrupt_and_partial_journals_are_listed_not_fatal(journals: Path, tmp_p
     assert "Unreadable journals: 2" in render_markdown(report)
 
 
+def test_what_a_journal_says_is_text_on_the_page_never_markup(
+    journals: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "journals"
+    shutil.copytree(journals, copy)
+    # the latest game day's journal of the full chain: its expectations are on the page
+    path = next(sorted(copy.iterdir())[-1].glob("issue-1278-full-chain*.json"))
+    journal = json.loads(path.read_text())
+    for expectation in journal["startup_chaos_kit"]["expectations"]:
+        expectation["name"] = "<script>alert(1)</script>"
+    path.write_text(json.dumps(journal))
+    write_reports([copy], tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>" not in page
+
+
 def test_no_secret_reaches_the_report(journals: Path, tmp_path: Path) -> None:
     write_reports([journals], tmp_path / "r.html", tmp_path / "r.md", tmp_path / "r.json")
     texts = [(tmp_path / name).read_text() for name in ("r.html", "r.md", "r.json")]
