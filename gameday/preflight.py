@@ -12,24 +12,26 @@ import asyncio
 from typing import Any
 
 import asyncpg
-import httpx
 
+from chaoskit.kit.errors import KitError
 from chaoskit.kit.failures import classify_connect_error
+from chaoskit.kit.health import service_health
 from chaoskit.targets.deployment import on_staging, unfold_gcp_settings
 from chaoskit.targets.gcp.access import staging_access_problems
+from chaoskit.testbed.connector.client import ConnectorClient
+from chaoskit.testbed.system import health_path
 
 __all__ = ["run_preflight"]
 
 _TIMEOUT_S = 5.0
 
 
-def _service(url: str) -> str | None:
-    try:
-        response = httpx.get(f"{url.rstrip('/')}/health", timeout=_TIMEOUT_S)
-    except httpx.HTTPError as error:
-        return f"service {url} is unreachable ({type(error).__name__})"
-    if response.status_code != 200:
-        return f"service {url}/health answered {response.status_code}"
+def _service(url: str, path: str) -> str | None:
+    health = service_health(url, path, _TIMEOUT_S)
+    if health["status_code"] is None:
+        return f"service {url} is unreachable ({health['error']})"
+    if not health["healthy"]:
+        return f"service {url}{path} answered {health['status_code']}"
     return None
 
 
@@ -50,9 +52,9 @@ def _database(dsn: str) -> str | None:
 
 def _connector(url: str) -> str | None:
     try:
-        httpx.get(f"{url.rstrip('/')}/state", timeout=_TIMEOUT_S).raise_for_status()
-    except httpx.HTTPError as error:
-        return f"connector control API {url} does not answer ({type(error).__name__})"
+        ConnectorClient(url, _TIMEOUT_S).state()
+    except KitError as error:
+        return f"connector control API {url} does not answer ({error})"
     return None
 
 
@@ -62,7 +64,8 @@ def run_preflight(configuration: dict[str, Any]) -> dict[str, Any]:
     if not configuration.get("service_url"):
         checks["service"] = "service_url is not configured"
     else:
-        checks["service"] = _service(configuration["service_url"]) or "ok"
+        path = health_path(configuration)
+        checks["service"] = _service(configuration["service_url"], path) or "ok"
     database = configuration.get("direct_database_url") or configuration.get("database_url")
     checks["database"] = (
         (_database(database) or "ok") if database else "database_url is not configured"

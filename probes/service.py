@@ -13,6 +13,7 @@ from chaoskit.kit.configuration import given_or_configured
 from chaoskit.kit.errors import activity
 from chaoskit.kit.health import service_health as check_health
 from chaoskit.targets.fresh_instance import observe_named_instance, throwaway_startup
+from chaoskit.testbed.system import health_path
 
 __all__ = ["cold_start", "observe_startup", "repeated_cold_starts", "service_health"]
 
@@ -30,7 +31,8 @@ def _timeout(timeout_s: float | None, configuration: Configuration | None) -> fl
 def service_health(
     url: str | None = None, timeout_s: float = 5.0, configuration: Configuration | None = None
 ) -> dict[str, Any]:
-    """Ask `<url>/health` whether the service is healthy.
+    """Ask the service whether it is healthy: `GET <url><path>`, the path being the
+    system under test's `ready.http` (the reference service's `/health`).
 
     Arguments:
         url: the service's base URL, e.g. http://127.0.0.1:8000 (default: the
@@ -46,7 +48,7 @@ def service_health(
         url, configuration, "service_url", argument="url",
         hint="the embedded testbed's control fills it in",
     )  # fmt: skip
-    return check_health(url, timeout_s)
+    return check_health(url, health_path(configuration), timeout_s)
 
 
 @activity
@@ -105,7 +107,8 @@ def repeated_cold_starts(
     report how consistently they end.
 
     Returns `starts`, `ready` (how many started), `startup_failed` (how many lifespans
-    reported a failed startup), `exit_codes` (count per exit code, as strings),
+    reported a failed startup), `exited_as_declared` (how many exited with the system
+    under test's `failure_exit_code`), `exit_codes` (count per exit code, as strings),
     `failed_phases` (count per `phase:status:cause`) and every `reports` entry without
     its phase list.
     """
@@ -122,9 +125,11 @@ def repeated_cold_starts(
         if p is not None
     )
     unobserved = [r for r in reports if r.get("observed") is False]
+    failure_exit_code = (configuration or {}).get("failure_exit_code", 3)
     summary = {
         "starts": count,
         "ready": sum(1 for r in reports if r["ready"]),
+        "exited_as_declared": sum(1 for r in reports if r["exit_code"] == failure_exit_code),
         "startup_failed": sum(1 for r in reports if r["startup_failed"]),
         "exit_codes": dict(exit_codes),
         "failed_phases": dict(failed_phases),

@@ -44,7 +44,8 @@ def _launch(name: str, database_url: str | None, configuration: Configuration) -
     if database_url:
         values["database_url"] = database_url
     system = _system(configuration)
-    _, env = system.resolve({**values, "port": 0, "instance": name, "python": "python"})
+    _, env = system.resolve({**values, "port": 0, "instance": name, "python": "python",
+                             "application_name": name})  # fmt: skip
     allowed = (configuration.get("guardrails") or {}).get("allowed_targets") or ()
     for variable, text in env.items():
         for url in postgres_urls(text):
@@ -138,5 +139,5 @@ def throwaway_startup(
     finally:
         instance.stop()
         admin = (configuration or {}).get("admin_database_url")
-        if isinstance(instance, ServiceInstance) and instance.system.reference and admin:
+        if isinstance(instance, ServiceInstance) and admin:
             wait_until_sessions_left(admin, f"service-{name}")

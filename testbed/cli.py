@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import click
 from rich.table import Table
 
@@ -83,13 +87,39 @@ def _print_status() -> None:
     envvar="TESTBED_DATABASE_URL",
     help="Use this PostgreSQL instead of the embedded one [env: TESTBED_DATABASE_URL].",
 )
-def up(max_connections: int | None, database_url: str | None) -> None:
-    """Start the testbed (PostgreSQL and the reference service) and leave it running."""
+@click.option(
+    "--service",
+    "service_profile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A var-file whose configuration's `service` is the long-running system under test "
+    "(e.g. experiments/profiles/example-service.json) [default: the reference service].",
+)
+def up(max_connections: int | None, database_url: str | None, service_profile: Path | None) -> None:
+    """Start the testbed (PostgreSQL, the connector and the service) and leave it running."""
     try:
-        testbed_up(max_connections=max_connections, database_url=database_url)
+        service = _service_from(service_profile) if service_profile else None
+        testbed_up(max_connections=max_connections, database_url=database_url, service=service)
     except TestbedError as error:
         _fail(error)
     _print_status()
+
+
+def _service_from(profile: Path) -> dict[str, Any]:
+    """The `service` object of a var-file's configuration; TestbedError says what is wrong."""
+    try:
+        content = json.loads(profile.read_text())
+    except (OSError, ValueError) as error:
+        raise TestbedError(f"--service {profile}: cannot read it as JSON ({error})") from None
+    service = ((content if isinstance(content, dict) else {}).get("configuration") or {}).get(
+        "service"
+    )
+    if not isinstance(service, dict) or not service:
+        raise TestbedError(
+            f"--service {profile}: its configuration has no `service` object: see "
+            "experiments/profiles/example-service.json"
+        )
+    return service
 
 
 @testbed.command()

@@ -44,7 +44,7 @@ def before_experiment_control(
     if configuration.get("target", "embedded") != "embedded":
         return
     try:
-        state = testbed_up(started_by=_owner())
+        state = testbed_up(started_by=_owner(), service=configuration.get("service"))
     except TestbedError as error:
         raise InterruptExecution(f"the embedded testbed could not start: {error}") from None
     if state["started_by"] == _owner():

@@ -27,6 +27,7 @@ from chaoskit.kit.errors import KitError
 from chaoskit.kit.processes import stop_popen
 from chaoskit.testbed.postgres import find_free_port
 from chaoskit.testbed.service.settings import ServiceSettings
+from chaoskit.testbed.startup_log import StartupLog
 from chaoskit.testbed.system import SystemUnderTest, reference_service
 
 __all__ = [
@@ -55,22 +56,27 @@ def phase_ended_at(phase: dict[str, Any] | None) -> str | None:
 def startup_report(
     phases: list[dict[str, Any]],
     startup_failed: bool | None,
-    reports_phases: bool,
+    log: StartupLog,
     **known: Any,
 ) -> dict[str, Any]:
     """The startup, in the one shape every target and every startup log gives: `ready`,
-    `exit_code`, `duration_s`, `phases`, `failed_phase`, `failure_at`, `startup_failed`
-    and `unreported` (what this service's log does not say), with `known`'s keys."""
+    `exit_code`, `duration_s`, `phases`, `failed_phase`, `failure_at`,
+    `phases_after_failure` (their statuses), `startup_failed` and `unreported` (what
+    this service's log does not say), with `known`'s keys."""
     failed = next((p for p in phases if p.get("status") in ("timeout", "failed")), None)
-    unreported = [] if reports_phases else ["phases", "failed_phase", "failure_at"]
-    if startup_failed is None and not (reports_phases and phases):
+    unreported = [] if log.reports_phases else ["phases", "failed_phase", "failure_at"]
+    if not log.reports_blocked_phases:
+        unreported.append("phases_after_failure")
+    if startup_failed is None and not (log.reports_phases and phases):
         unreported.append("startup_failed")
+    after = phases[phases.index(failed) + 1 :] if failed is not None else []
     return {
         **known,
         "startup_failed": startup_failed,
         "failed_phase": failed,
         "failure_at": phase_ended_at(failed),
         "phases": phases,
+        "phases_after_failure": [p.get("status") for p in after],
         "unreported": unreported,
     }
 
@@ -128,7 +134,7 @@ class ServiceInstance:
         report = startup_report(
             phases,
             startup_failed,
-            log.reports_phases,
+            log,
             instance=self.name,
             ready=ready,
             exit_code=exit_code,
@@ -177,7 +183,9 @@ def launch_instance(
     otherwise the reference service exits when this process goes away, however it goes.
     """
     port = find_free_port()
-    argv, env = system.resolve({**values, "port": port, "instance": name, "python": sys.executable})
+    provided = {"port": port, "instance": name, "application_name": f"service-{name}",
+                "python": sys.executable}  # fmt: skip
+    argv, env = system.resolve({**values, **provided})
     if system.reference:
         env["SERVICE_EXIT_WITH_PARENT"] = "0" if detach else "1"
     log_dir.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,12 @@ from chaoskit.kit.processes import pid_alive, stop_pid
 from chaoskit.kit.redaction import redact_dsn
 from chaoskit.testbed.connector.client import ConnectorClient
 from chaoskit.testbed.connector.launch import ConnectorError, launch_connector
-from chaoskit.testbed.instances import launch_service, service_settings
+from chaoskit.testbed.instances import launch_instance
 from chaoskit.testbed.postgres import EmbeddedPostgres, PostgresError
+from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.service.database import ensure_schema
-from chaoskit.testbed.service.settings import SettingsError
 from chaoskit.testbed.state import read_state, remove_state, testbed_home, write_state
+from chaoskit.testbed.system import system_under_test
 
 __all__ = [
     "CONNECTOR_SETTINGS",
@@ -107,11 +109,17 @@ def testbed_up(
     max_connections: int | None = None,
     database_url: str | None = None,
     started_by: str = "cli",
+    service: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Start what is not running and return the state; an up testbed is left as it is,
     save that one whose owner run is gone (killed) passes to this caller, which stops it
-    in its owner's place. Asking an up testbed for another `max_connections` is refused:
-    it keeps the one it runs with."""
+    in its owner's place. `service` describes the long-running system under test (the
+    configuration's `service`; the reference service when empty). Asking an up testbed
+    for another `max_connections` or another service is refused: it keeps its own."""
+    try:  # a bad description is refused before anything starts
+        system = system_under_test(service)
+    except KitError as error:
+        raise TestbedError(str(error)) from None
     state = read_state()
     if is_up(state):
         running = state["postgres"].get("baseline_max_connections")
@@ -119,6 +127,11 @@ def testbed_up(
             raise TestbedError(
                 f"the testbed is up with max_connections={running}, not {max_connections}: "
                 "take it down first (chaos testbed down), then bring it up again"
+            )
+        if _process_of(state["service"].get("system")) != _process_of(service):
+            raise TestbedError(
+                "the testbed is up with another service than this run's `service`: take it "
+                "down first (chaos testbed down), then bring it up again"
             )
         if orphaned(state):
             state.update(started_by=started_by, owner_pid=os.getpid())
@@ -165,28 +178,44 @@ def testbed_up(
     write_state(state)
     try:
         connector.wait_ready(_CONNECTOR_START_TIMEOUT_S)
-        settings = service_settings("testbed", connector.database_url, **SERVICE_SETTINGS)
-    except (ConnectorError, SettingsError) as error:
+    except ConnectorError as error:
         testbed_down()
         raise TestbedError(str(error)) from None
     # the service reaches the database through the connector, as in production
-    instance = launch_service("testbed", settings, testbed_home() / "instances", detach=True)
+    values = {**embedded_profile(), **SERVICE_SETTINGS, "database_url": connector.database_url,
+              "direct_database_url": postgres["app_dsn"]}  # fmt: skip
+    try:
+        instance = launch_instance(
+            "testbed", system, values, testbed_home() / "instances", detach=True
+        )
+    except KitError as error:
+        testbed_down()
+        raise TestbedError(str(error)) from None
     state["service"] = {
         "pid": instance.process.pid,
         "url": instance.url,
         "log": str(instance.log_path),
+        "system": dict(service or {}) or None,
+        "health_path": system.ready.http or "/health",
     }
     write_state(state)
     startup = instance.observe_startup(_SERVICE_START_TIMEOUT_S)
     if not startup["ready"]:
         testbed_down()
         failed = startup["failed_phase"] or {}
+        which = "the reference service" if system.reference else "the service"
         raise TestbedError(
-            f"the reference service did not start (exit code {startup['exit_code']}, "
+            f"{which} did not start (exit code {startup['exit_code']}, "
             f"phase {failed.get('phase')} {failed.get('status')}: {failed.get('cause')}); "
             f"see {instance.log_path}"
         )
     return state
+
+
+def _process_of(service: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What makes the long-running service the process it is: how the kit reads its
+    startup or what its failure looks like does not."""
+    return {key: (service or {}).get(key) for key in ("command", "cwd", "env", "ready")}
 
 
 def _check_reachable(database_url: str) -> None:
@@ -255,8 +284,8 @@ def testbed_down() -> dict[str, Any]:
     return {"stopped": stopped}
 
 
-def _health(url: str) -> str:
-    health = service_health(url, timeout_s=2.0)
+def _health(url: str, path: str) -> str:
+    health = service_health(url, path, timeout_s=2.0)
     if health["status_code"] is None:
         return f"unreachable ({health['error']})"
     return "healthy" if health["healthy"] else f"unhealthy ({health['status_code']})"
@@ -299,7 +328,11 @@ def testbed_status() -> list[dict[str, str]]:
                 "component": "service",
                 "endpoint": service["url"],
                 "pid": str(service["pid"]),
-                "status": _health(service["url"]) if _running(state, "service") else "stopped",
+                "status": (
+                    _health(service["url"], service.get("health_path", "/health"))
+                    if _running(state, "service")
+                    else "stopped"
+                ),
                 "detail": f"log {_relative(service['log'])}",
             }
         )

@@ -8,7 +8,9 @@ staging) into the same shape: the phases in order (`phase`, `name`, `status`,
   `{"event": "lifespan", "startup_failed": ...}`);
 - `regex`: named patterns a user writes for their own service's lines: `started`,
   `succeeded`, `failed`, `timeout` (each with a `phase` group, and optionally
-  `elapsed_s` and `cause`) and `startup_failed`;
+  `elapsed_s` and `cause`) and `startup_failed`; with `phases`, the service's phase
+  names in order, the phases a failure kept from running are reported `blocked`, and
+  each phase is numbered by its place in that list;
 - `none`: the service says nothing about its phases; only readiness, the exit code and
   the duration are known.
 """
@@ -40,10 +42,16 @@ class StartupLog:
 
     format: str = "kit-json"
     patterns: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    phases: tuple[str, ...] = ()
 
     @property
     def reports_phases(self) -> bool:
         return self.format != "none"
+
+    @property
+    def reports_blocked_phases(self) -> bool:
+        """Whether the phases a failure kept from running appear (as `blocked`)."""
+        return self.format == "kit-json" or bool(self.phases)
 
     def read(self, lines: Iterable[Any]) -> tuple[list[dict[str, Any]], bool | None]:
         """The phases, in order, and `startup_failed` (None until the service says).
@@ -58,6 +66,10 @@ class StartupLog:
 
     def _read_regex(self, lines: Iterable[Any]) -> tuple[list[dict[str, Any]], bool | None]:
         phases: dict[str, dict[str, Any]] = {}
+
+        def number(name: str) -> int:
+            return self.phases.index(name) + 1 if name in self.phases else len(phases) + 1
+
         startup_failed = None
         for line in lines:
             if not isinstance(line, str):
@@ -73,7 +85,7 @@ class StartupLog:
                 name = groups["phase"]
                 phase = phases.setdefault(
                     name,
-                    {"phase": len(phases) + 1, "name": name, "status": "started",
+                    {"phase": number(name), "name": name, "status": "started",
                      "started_at": None, "elapsed_s": None, "cause": None},
                 )  # fmt: skip
                 phase["status"] = status
@@ -82,7 +94,16 @@ class StartupLog:
                 if groups.get("cause"):
                     phase["cause"] = groups["cause"]
                 break
-        return list(phases.values()), startup_failed
+        found = sorted(phases.values(), key=lambda p: p["phase"])
+        if any(p["status"] in ("failed", "timeout") for p in found):
+            found += [
+                {"phase": index, "name": name, "status": "blocked", "started_at": None,
+                 "elapsed_s": None, "cause": None}
+                for index, name in enumerate(self.phases, 1)
+                if name not in phases
+            ]  # fmt: skip
+            found.sort(key=lambda p: p["phase"])
+        return found, startup_failed
 
 
 def _read_kit_json(lines: Iterable[Any]) -> tuple[list[dict[str, Any]], bool | None]:
@@ -113,7 +134,9 @@ def startup_log(description: Mapping[str, Any] | None, where: str = "startup_log
     kind = description.get("format")
     if kind not in FORMATS:
         raise StartupLogError(f"{where}.format: {kind!r}: use one of {', '.join(FORMATS)}")
-    unknown = sorted(set(description) - {"format", *(_PATTERNS if kind == "regex" else ())})
+    unknown = sorted(
+        set(description) - {"format", *((*_PATTERNS, "phases") if kind == "regex" else ())}
+    )
     if unknown:
         raise StartupLogError(f"{where}: unknown {', '.join(unknown)} for format {kind}")
     if kind != "regex":
@@ -138,4 +161,7 @@ def startup_log(description: Mapping[str, Any] | None, where: str = "startup_log
             f"{where}: give at least one of succeeded, failed, timeout: patterns for the "
             "lines your service logs when a phase ends"
         )
-    return StartupLog(kind, patterns)
+    phases = description.get("phases", [])
+    if not isinstance(phases, list) or not all(isinstance(p, str) and p for p in phases):
+        raise StartupLogError(f"{where}.phases: give the phase names in order, as it logs them")
+    return StartupLog(kind, patterns, tuple(phases))

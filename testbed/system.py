@@ -6,19 +6,26 @@ backend is described the same way, in the configuration's `service` object:
       "command": ["python", "-m", "myapp"], "cwd": "/srv/myapp",
       "env": {"DATABASE_URL": "${database_url}", "PORT": "${port}", "POOL_SIZE": "${pool_size}"},
       "ready": {"http": "/healthz"},            (or {"log": "Application started"})
-      "startup_log": {"format": "regex", "succeeded": "...", "timeout": "..."}
+      "startup_log": {"format": "regex", "phases": [...], "succeeded": "...", ...},
+      "database_phase": "connect-database",     (the phase that opens its pool)
+      "failure_exit_code": 1                    (how it exits when its startup fails)
     }
 
 `${name}` in `command` and `env` takes a configuration value, or what the kit provides
 for each instance: `database_url` (through the connector), `direct_database_url`,
-`port`, `instance` (its name) and `python` (this interpreter).
+`port`, `instance` (its name), `application_name` (`service-<instance>`: pass it as the
+service's PostgreSQL application_name, and the kit tells its sessions apart) and
+`python` (this interpreter).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from chaoskit.kit.errors import KitError
@@ -30,12 +37,15 @@ __all__ = [
     "Readiness",
     "SystemUnderTest",
     "SystemUnderTestError",
+    "check_startable",
+    "health_path",
     "reference_service",
     "system_under_test",
 ]
 
+_FIELDS = ("command", "cwd", "env", "ready", "startup_log", "database_phase", "failure_exit_code")
 # what the kit provides for every instance, besides the configuration's keys
-PROVIDED = ("database_url", "direct_database_url", "port", "instance", "python")
+PROVIDED = ("database_url", "direct_database_url", "port", "instance", "application_name", "python")
 _KEY = re.compile(r"\$\{([^}]*)\}")
 # the reference service's settings the kit sets; the others keep the service's defaults
 _REFERENCE_SETTINGS = {"database_url": "database_url", "port": "port", "instance_name": "instance"}
@@ -71,6 +81,9 @@ class SystemUnderTest:
     cwd: str | None = None
     ready: Readiness = field(default_factory=Readiness)
     startup_log: StartupLog = field(default_factory=StartupLog)
+    # what the failure chains expect of it: the reference service's Phase 3 and exit(3)
+    database_phase: str = "database"
+    failure_exit_code: int = 3
     reference: bool = False
 
     def resolve(self, values: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
@@ -92,6 +105,31 @@ class SystemUnderTest:
         argv = [fill(part, f"service.command[{i}]") for i, part in enumerate(self.command)]
         env = {name: fill(text, f"service.env.{name}") for name, text in self.env.items()}
         return argv, env
+
+
+def check_startable(system: SystemUnderTest) -> None:
+    """Refuse, before anything runs, a `cwd` that is not a folder or a program that is
+    not found (one given as `${...}` is found when it is filled in)."""
+    cwd = Path(system.cwd or ".")
+    if not cwd.is_dir():
+        raise SystemUnderTestError(
+            f"service.cwd: {system.cwd!r} is not a folder (relative to {Path.cwd()})"
+        )
+    program = system.command[0]
+    if "${" in program:
+        return
+    found = (cwd / program).is_file() if "/" in program else shutil.which(program)
+    if not found or ("/" in program and not os.access(cwd / program, os.X_OK)):
+        raise SystemUnderTestError(
+            f"service.command[0]: {program!r} is not found (or not executable) from "
+            f"{cwd.resolve()}: give the program's path, or put it on PATH"
+        )
+
+
+def health_path(configuration: Mapping[str, Any] | None) -> str:
+    """Where the configured system under test answers whether it is up (`ready.http`;
+    `/health` for one that tells it by a log line)."""
+    return system_under_test((configuration or {}).get("service")).ready.http or "/health"
 
 
 def reference_service() -> SystemUnderTest:
@@ -147,10 +185,10 @@ def system_under_test(description: Mapping[str, Any] | None) -> SystemUnderTest:
         return reference_service()
     if not isinstance(description, Mapping):
         raise SystemUnderTestError("service: give an object with `command` (and env, ready, ...)")
-    unknown = sorted(set(description) - {"command", "cwd", "env", "ready", "startup_log"})
+    unknown = sorted(set(description) - set(_FIELDS))
     if unknown:
         raise SystemUnderTestError(
-            f"service: unknown {', '.join(unknown)}; give command, cwd, env, ready, startup_log"
+            f"service: unknown {', '.join(unknown)}; give {', '.join(_FIELDS)}"
         )
     command = description.get("command")
     if (
@@ -170,6 +208,14 @@ def system_under_test(description: Mapping[str, Any] | None) -> SystemUnderTest:
     cwd = description.get("cwd")
     if cwd is not None and not isinstance(cwd, str):
         raise SystemUnderTestError("service.cwd: give a folder")
+    database_phase = description.get("database_phase", "database")
+    if not isinstance(database_phase, str) or not database_phase:
+        raise SystemUnderTestError(
+            "service.database_phase: give the name of the phase that opens its pool"
+        )
+    exit_code = description.get("failure_exit_code", 3)
+    if isinstance(exit_code, bool) or not isinstance(exit_code, int) or not 1 <= exit_code <= 255:
+        raise SystemUnderTestError(f"service.failure_exit_code: {exit_code!r}: give 1 to 255")
     return SystemUnderTest(
         command=tuple(command),
         env={k: str(v) for k, v in env.items()},
@@ -177,4 +223,6 @@ def system_under_test(description: Mapping[str, Any] | None) -> SystemUnderTest:
         ready=_readiness(description.get("ready")),
         startup_log=startup_log(description.get("startup_log", {"format": "none"}),
                                 "service.startup_log"),
+        database_phase=database_phase,
+        failure_exit_code=exit_code,
     )  # fmt: skip

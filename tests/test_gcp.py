@@ -5,6 +5,7 @@ path, query and body, undo paths and API errors."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,7 @@ from chaoskit.targets.gcp.cloud_run_flood import start_cloud_run_flood, stop_clo
 from chaoskit.targets.gcp.logging import observe_cloud_run_startup
 from chaoskit.targets.gcp.monitoring import cloud_sql_backends, connector_metrics
 from chaoskit.targets.workers.flood_task import task_share
+from tests.conftest import REPO
 from tests.gcp_fake import TOKEN, FakeGoogle, Request, error, private_key_pem, service_account
 from tests.google_cloud import CloudLogging, CloudRunService
 from tests.google_spec import spec
@@ -646,3 +648,37 @@ def test_the_fake_checks_requests_against_googles_published_specification() -> N
     assert run.violations("POST", "/v2/entries:list", {}, {}) == [
         "run: no method answers POST /v2/entries:list"
     ]
+
+
+def test_a_service_that_logs_text_is_read_by_its_own_patterns_on_staging(
+    google: FakeGoogle, gcp: dict
+) -> None:
+    """The example service's text lines, as Cloud Run sends them to Logging."""
+    example = REPO / "experiments" / "profiles" / "example-service.json"
+    service = json.loads(example.read_text())["configuration"]["service"]
+    logging = CloudLogging(google, PROJECT)
+    lines = [
+        "07:00:00,120 INFO inventory: step read-settings started",
+        "07:00:00,121 INFO inventory: step read-settings done in 0.001s",
+        "07:00:00,121 INFO inventory: step connect-database started",
+        "07:00:00,140 WARNING inventory: step connect-database attempt 1 failed "
+        "(too_many_connections): retrying in 0.20s",
+        "07:01:15,122 ERROR inventory: step connect-database gave up after 75.001s "
+        "(too_many_connections)",
+        "07:01:15,123 CRITICAL inventory: startup aborted, exiting with code 1",
+        "Container called exit(1).",
+    ]
+    for line in lines:
+        entry = _revision_line("new")
+        del entry["jsonPayload"]
+        logging.write({**entry, "textPayload": line})
+    configuration = {**gcp["configuration"], "service": service}
+    report = observe_cloud_run_startup(
+        "backend", configuration=configuration, secrets=gcp["secrets"]
+    )
+    assert report["exit_code"] == 1 and report["startup_failed"] is True
+    assert [(p["name"], p["status"]) for p in report["phases"]] == [
+        ("read-settings", "succeeded"), ("connect-database", "timeout"),
+        ("load-catalogue", "blocked"), ("serve-http", "blocked")]  # fmt: skip
+    assert report["failed_phase"]["cause"] == "too_many_connections"
+    assert report["unreported"] == []

@@ -153,7 +153,7 @@ def test_a_named_chain_brings_its_expectations_and_its_startup() -> None:
     )
     assert [e["name"] for e in extension.expectations] == [
         "phase3_timeout", "phase3_is_database", "phase3_cause", "lifespan_startup_failed",
-        "phases_4_7_blocked", "exit_code_3", "fresh_instance_offline",
+        "later_phases_blocked", "failure_exit_code", "fresh_instance_offline",
     ]  # fmt: skip
     assert {e["kind"] for e in extension.expectations} == {"outcome"}
     assert extension.startup == {"observe": "obs.ready", "expect": "== true"}

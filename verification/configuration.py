@@ -20,6 +20,7 @@ from chaoslib.types import Configuration, Experiment
 from chaoskit.kit.errors import KitError
 from chaoskit.targets.deployment import unfold_gcp_settings
 from chaoskit.testbed.profile import embedded_profile
+from chaoskit.testbed.system import check_startable, system_under_test
 
 __all__ = ["ConfigurationError", "settle_configuration"]
 
@@ -80,6 +81,26 @@ def _example(declaration: Any, default: Any) -> Any:
     return None
 
 
+def _settle_system_under_test(configuration: Configuration) -> None:
+    """Check the `service` (a JSON text from CHAOS_SERVICE is read), and provide what the
+    failure chains expect of it: `database_phase` and `failure_exit_code`."""
+    service = configuration.get("service")
+    if isinstance(service, str):
+        try:
+            service = json.loads(service) if service.strip() else None
+        except ValueError as error:
+            raise ConfigurationError(
+                f"service (CHAOS_SERVICE) is not JSON ({error}): give the object, or use a "
+                "var-file such as experiments/profiles/example-service.json"
+            ) from None
+        configuration["service"] = service
+    system = system_under_test(service)
+    if configuration.get("target") in (None, "", "embedded"):  # staging runs its own
+        check_startable(system)
+    configuration["database_phase"] = system.database_phase
+    configuration["failure_exit_code"] = system.failure_exit_code
+
+
 def settle_configuration(experiment: Experiment, configuration: Configuration) -> None:
     """Fill, convert and check `configuration` in place (see the module's docstring);
     ConfigurationError names the first value that cannot be used."""
@@ -89,6 +110,7 @@ def settle_configuration(experiment: Experiment, configuration: Configuration) -
         if configuration.get(key) is None:
             configuration[key] = default
     declared = experiment.get("configuration") or {}
+    _settle_system_under_test(configuration)
     for key in set(declared) | set(defaults):
         example = _example(declared.get(key), defaults.get(key))
         if example is None or configuration.get(key) is None:

@@ -143,6 +143,22 @@ def _reference(outputs: Mapping[str, Any], reference: str) -> Any:
     return resolve_path(outputs[activity], path) if path else outputs[activity]
 
 
+def _unobservable(expectation: Mapping[str, Any], outputs: Mapping[str, Any]) -> str | None:
+    """Why nothing can be said of this expectation, if so: the startup it reads was
+    not observed, or its service's log does not report what it reads."""
+    for reference in _references(expectation):
+        activity, path = _REFERENCE.match(reference).groups()
+        output = outputs.get(activity)
+        if not isinstance(output, Mapping):
+            continue
+        if output.get("observed") is False:
+            return str(output.get("reason") or f"{activity} was not observed")
+        field = re.match(r"^\.?([^.\[]+)", path)
+        if field and field.group(1) in (output.get("unreported") or []):
+            return f"the service's startup log does not report {field.group(1)}"
+    return None
+
+
 def _substitute(text: str, configuration: Mapping[str, Any]) -> str:
     return _KEY.sub(lambda m: str(configuration[m.group(1)]), text)
 
@@ -251,7 +267,9 @@ def evaluate_expectation(
     configuration: Mapping[str, Any],
 ) -> dict[str, Any]:
     """`{name, step, kind, expected, observed, met}` (and `missing` when the observed
-    value is not in the journal) for one well-formed expectation."""
+    value is not in the journal, `inconclusive` with the reason when nothing can be said:
+    the startup was not observed, or its log does not report the value) for one
+    well-formed expectation."""
     expect = expectation["expect"]
     if isinstance(expect, bool | int | float):
         expect = f"== {json.dumps(expect)}"
@@ -268,14 +286,17 @@ def evaluate_expectation(
     else:
         met = _compare(op, observed, expected)
     shown = f"{quantifier + ' ' if quantifier else ''}{symbol} {json.dumps(expected)}"
+    unobservable = _unobservable(expectation, outputs)
     return {
         "name": expectation.get("name"),
         "step": expectation.get("step"),
         "kind": expectation.get("kind") or default_kind(expectation.get("step")),
         "expected": shown if isinstance(expected, int | float) else expected_text.strip(),
         "observed": None if observed is MISSING else observed,
-        "met": met,
+        "met": met and unobservable is None,
         **({"missing": True} if observed is MISSING else {}),
+        # neither met nor unmet: the verdict does not count it either way
+        **({"inconclusive": unobservable} if unobservable else {}),
     }
 
 

@@ -41,6 +41,8 @@ PROVIDED_KEYS = frozenset(
         "service_url",
         "run_started_at",
         "baseline_reset",
+        "database_phase",
+        "failure_exit_code",
     }
 )
 _SETTINGS = {

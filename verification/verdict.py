@@ -9,7 +9,8 @@ declared) and `outcome` (what the startup did). In order of precedence:
 - `not-recovered`: the steady state did not come back after the rollbacks;
 - `inconclusive`: it was a dry run, the pressure was not applied as declared (a pressure
   expectation not met, say 0 connections established), or the startup was not
-  observed: nothing can be said about the system;
+  observed: nothing can be said about the system. An outcome expectation on what the
+  service's log does not report is itself inconclusive, and counts neither way;
 - `tolerated`: the pressure was applied and the startup succeeded: the system withstood it;
 - `reproduced`: the pressure was applied and the startup failed as declared;
 - `deviated`: the pressure was applied and the startup failed, but not as declared
@@ -43,9 +44,14 @@ def _first_failed_activity(journal: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _failed_hypothesis_probe(before: dict[str, Any]) -> str:
+    """The first steady-state probe not met, with why when its output says (an instance
+    of the system under test that never came up)."""
     for probe in before.get("probes") or []:
         if not probe.get("tolerance_met", True) or probe.get("status") != "succeeded":
-            return probe["activity"]["name"]
+            output = probe.get("output")
+            reason = output.get("reason") if isinstance(output, dict) else None
+            name = probe["activity"]["name"]
+            return f"{name} ({reason})" if reason else name
     return "a steady-state probe"
 
 
@@ -86,14 +92,21 @@ def decide_verdict(
         )
     unapplied = [e for e in expectations if e["kind"] == "pressure" and not e["met"]]
     if unapplied:
+        if unapplied[0].get("inconclusive"):
+            return "inconclusive", f"{unapplied[0]['name']}: {unapplied[0]['inconclusive']}"
         return "inconclusive", f"pressure not applied as declared: {_describe(unapplied[0])}"
     if startup is None:
         return "inconclusive", "no expectations declared: nothing to judge the startup by"
     if startup.get("missing"):
         return "inconclusive", "the startup was not observed: its report is not in the journal"
+    if startup.get("inconclusive"):
+        return "inconclusive", f"the startup was not observed: {startup['inconclusive']}"
     if startup["met"]:
         return "tolerated", f"the startup succeeded under pressure ({_describe(startup)})"
-    outcome = [e for e in expectations if e["kind"] == "outcome"]
+    # what the service's log does not say counts neither way
+    outcome = [e for e in expectations if e["kind"] == "outcome" and not e.get("inconclusive")]
+    if not outcome:
+        return "inconclusive", "the startup failed, but its log reports nothing the chain checks"
     unmet = [e for e in outcome if not e["met"]]
     if not unmet:
         return "reproduced", f"pressure applied and all {len(outcome)} outcome expectations met"

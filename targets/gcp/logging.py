@@ -101,7 +101,7 @@ def observe_cloud_run_startup(
     return startup_report(
         phases,
         startup_failed,
-        log.reports_phases,
+        log,
         instance=instance,
         ready=bool(known_ready),
         exit_code=exit_code,

@@ -1,0 +1,262 @@
+"""Your own service as the system under test: the example backend of examples/ (plain
+asyncio and asyncpg, text log lines, its own phase names, retries with backoff, exit 1)
+through the shipped experiments, as `experiments/profiles/example-service.json` runs it;
+and every way a service description or a service can go wrong, as one clear line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chaoslib.exceptions import ActivityFailed
+
+from chaoskit.actions.service import start_service_instance, stop_service_instance
+from chaoskit.kit import registry
+from chaoskit.kit.errors import KitError
+from chaoskit.kit.processes import pid_alive
+from chaoskit.probes.service import cold_start
+from chaoskit.testbed.lifecycle import testbed_down, testbed_up
+from chaoskit.testbed.system import system_under_test
+from tests.conftest import REPO, eventually, service_configuration
+from tests.test_experiments import Run, Testbed, assert_verdict
+from tests.test_testbed import chaos
+
+EXAMPLE = REPO / "experiments" / "profiles" / "example-service.json"
+SERVICE = json.loads(EXAMPLE.read_text())["configuration"]["service"]
+UNREACHABLE = "postgresql://app@127.0.0.1:9/app"  # nothing listens on port 9
+
+
+def python_service(code: str, **description: Any) -> dict[str, Any]:
+    """A service whose program is `code`, run by this interpreter."""
+    return {"command": [sys.executable, "-c", code], **description}
+
+
+# --- a description or a service that cannot be used: one clear line each ---------------------
+
+
+def test_a_pattern_without_a_phase_group_is_refused_by_name() -> None:
+    broken = {**SERVICE["startup_log"], "timeout": r"gave up after (?P<elapsed_s>[\d.]+)s"}
+    with pytest.raises(KitError) as refused:
+        system_under_test({**SERVICE, "startup_log": broken})
+    assert str(refused.value) == (
+        "service.startup_log.timeout: 'gave up after (?P<elapsed_s>[\\\\d.]+)s' has no named "
+        "group `phase`: write (?P<phase>...) around the phase's name"
+    )
+
+
+def test_an_instance_that_exits_at_once_is_unobserved_with_its_last_lines() -> None:
+    service = python_service(
+        "print('booting'); raise SystemExit(2)", startup_log=SERVICE["startup_log"]
+    )
+    report = cold_start(1.0, configuration=service_configuration(UNREACHABLE, service=service))
+    assert (report["ready"], report["exit_code"], report["observed"]) == (False, 2, False)
+    assert report["reason"] == (
+        "the instance exited with code 2 without logging a phase its startup log recognises: "
+        "check service.command and service.startup_log against its last lines"
+    )
+    assert report["last_lines"] == ["booting"]
+
+
+def test_an_instance_that_prints_nothing_recognisable_is_unobserved() -> None:
+    code = "import time; print('hello from my service', flush=True); time.sleep(60)"
+    service = python_service(code, startup_log=SERVICE["startup_log"])
+    report = cold_start(1.0, configuration=service_configuration(UNREACHABLE, service=service))
+    assert report["observed"] is False and report["exit_code"] is None
+    assert report["reason"].startswith("the instance is still running without logging a phase")
+    assert report["last_lines"] == ["hello from my service"]
+    assert registry.running() == []  # the throwaway instance was stopped
+
+
+def test_a_service_that_never_becomes_ready_says_so_with_the_none_adapter() -> None:
+    service = python_service("import time; time.sleep(60)", startup_log={"format": "none"})
+    report = cold_start(1.0, configuration=service_configuration(UNREACHABLE, service=service))
+    assert report["reason"] == "the instance did not become ready within 1s and is still running"
+    assert set(report["unreported"]) >= {"phases", "failed_phase", "phases_after_failure"}
+
+
+def test_an_instance_that_ignores_sigterm_is_killed_after_the_grace_period() -> None:
+    code = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "print('ignoring SIGTERM', flush=True); time.sleep(120)")  # fmt: skip
+    configuration = service_configuration(UNREACHABLE, service=python_service(code))
+    started = start_service_instance("stubborn", configuration=configuration)
+    assert eventually(lambda: "ignoring SIGTERM" in Path(started["log"]).read_text())
+    stopped = stop_service_instance("stubborn")
+    assert stopped["exit_code"] == -9 and not pid_alive(started["pid"])
+
+
+@pytest.mark.parametrize(
+    ("service", "message"),
+    [
+        ({"command": ["no-such-inventory-service"]},
+         "service.command[0]: 'no-such-inventory-service' is not found"),
+        ({**SERVICE, "startup_log": {**SERVICE["startup_log"], "succeeded": "done"}},
+         "service.startup_log.succeeded: 'done' has no named group `phase`"),
+        ({**SERVICE, "failure_exit_code": 300}, "service.failure_exit_code: 300: give 1 to 255"),
+        ({**SERVICE, "cwd": "no/such/folder"}, "service.cwd: 'no/such/folder' is not a folder"),
+    ],
+)  # fmt: skip
+def test_a_run_with_an_unusable_service_is_refused_before_anything(
+    testbed_home: Path, tmp_path: Path, service: dict, message: str
+) -> None:
+    profile = tmp_path / "mine.json"
+    profile.write_text(json.dumps({"configuration": {"service": service}}))
+    journal = tmp_path / "journal.json"
+    result = chaos(
+        "run", "--var-file", str(profile), "--journal-path", str(journal),
+        "experiments/smd-phase3-timeout.json", home=testbed_home,
+    )  # fmt: skip
+    assert result.returncode == 1
+    kit = json.loads(journal.read_text())["startup_chaos_kit"]
+    assert kit["verdict"] == "aborted" and message in kit["reason"]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (testbed_home / "state.json").exists()  # the testbed was not started
+
+
+def test_service_from_the_environment_must_be_json(testbed_home: Path, tmp_path: Path) -> None:
+    journal = tmp_path / "journal.json"
+    result = chaos(
+        "run", "--journal-path", str(journal), "experiments/smd-phase3-timeout.json",
+        home=testbed_home, CHAOS_SERVICE="{command: python}",
+    )  # fmt: skip
+    assert result.returncode == 1
+    reason = json.loads(journal.read_text())["startup_chaos_kit"]["reason"]
+    assert "service (CHAOS_SERVICE) is not JSON" in reason
+
+
+def test_testbed_up_with_a_profile_without_service_is_one_line(
+    testbed_home: Path, tmp_path: Path
+) -> None:
+    profile = tmp_path / "empty.json"
+    profile.write_text(json.dumps({"configuration": {"pool_size": 3}}))
+    result = chaos("testbed", "up", "--service", str(profile), home=testbed_home)
+    assert result.returncode != 0
+    assert "its configuration has no `service` object" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (testbed_home / "state.json").exists()
+
+
+# --- the example service through the shipped experiments (slow) -------------------------------
+
+
+@pytest.fixture(scope="module")
+def example_testbed(kit_dirs: Callable[[str], Path]) -> Iterator[Testbed]:
+    """`chaos testbed up --service experiments/profiles/example-service.json`, kept up."""
+    home = kit_dirs("example-service") / ".testbed"
+    result = chaos("testbed", "up", "--service", str(EXAMPLE), home=home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    previous = os.environ.get("TESTBED_HOME")
+    os.environ["TESTBED_HOME"] = str(home)
+    try:
+        state = testbed_up(service=SERVICE)  # already up: the same service is accepted
+        assert state["service"]["system"] == SERVICE
+        yield Testbed(home, state)
+        testbed_down()
+    finally:
+        if previous is None:
+            os.environ.pop("TESTBED_HOME", None)
+        else:
+            os.environ["TESTBED_HOME"] = previous
+
+
+def run_example(
+    testbed: Testbed, name: str, tmp_path: Path, *var_files: Path, **settings: object
+) -> Run:
+    journal = tmp_path / f"{name}-{len(list(tmp_path.glob('*.json')))}.json"
+    env = {f"CHAOS_{key.upper()}": str(value) for key, value in settings.items()}
+    layers = [a for path in (EXAMPLE, *var_files) for a in ("--var-file", str(path))]
+    result = chaos(
+        "run", *layers, "--journal-path", str(journal), f"experiments/{name}.json",
+        home=testbed.home, timeout_s=300, **env,
+    )  # fmt: skip
+    outcome = Run(result.returncode, json.loads(journal.read_text()))
+    assert outcome.journal["steady_states"]["before"]["steady_state_met"] is True, result.stdout
+    assert outcome.kit["recovery"]["recovered"] is True
+    return outcome
+
+
+def connect_database_gave_up(outcome: Run) -> dict[str, Any]:
+    startup = outcome.output("observe-fresh-instance-startup")
+    assert startup["exit_code"] == 1 and startup["startup_failed"] is True
+    statuses = [(p["name"], p["status"]) for p in startup["phases"]]
+    assert statuses == [("read-settings", "succeeded"), ("connect-database", "timeout"),
+                        ("load-catalogue", "blocked"), ("serve-http", "blocked")]  # fmt: skip
+    return startup["failed_phase"]
+
+
+@pytest.mark.slow
+def test_the_example_follows_the_database_room(example_testbed: Testbed, tmp_path: Path) -> None:
+    """Its connect-database step needs its whole pool at once, as the reference service's
+    Phase 3 does: the boundary is the same arithmetic, computed from the live testbed."""
+    pool = 4
+    inside = example_testbed.database_room() - pool
+    tolerated = run_example(example_testbed, "smd-phase3-timeout", tmp_path,
+                            flood_connections=inside, pool_size=pool)  # fmt: skip
+    assert_verdict(tolerated, "tolerated")
+    past = run_example(example_testbed, "smd-phase3-timeout", tmp_path,
+                       flood_connections=inside + 1, pool_size=pool)  # fmt: skip
+    assert_verdict(past, "reproduced")
+    assert connect_database_gave_up(past)["cause"] == "too_many_connections"
+    assert past.expectation("failure_exit_code")["expected"] == "== 1"
+
+
+@pytest.mark.slow
+def test_the_example_through_the_connector_and_its_pool(
+    example_testbed: Testbed, tmp_path: Path
+) -> None:
+    connector = run_example(example_testbed, "vpc-connector-concurrent-connections", tmp_path)
+    assert_verdict(connector, "reproduced")
+    assert connect_database_gave_up(connector)["cause"] == "connect_timeout"
+    storm = run_example(example_testbed, "cloudsql-pool-exhaustion", tmp_path)
+    assert_verdict(storm, "reproduced")
+
+
+@pytest.mark.slow
+def test_a_service_exiting_1_deviates_from_a_chain_that_expects_3(
+    example_testbed: Testbed, tmp_path: Path
+) -> None:
+    undeclared = tmp_path / "undeclared-exit-code.json"
+    service = {k: v for k, v in SERVICE.items() if k != "failure_exit_code"}
+    undeclared.write_text(json.dumps({"configuration": {"service": service}}))
+    outcome = run_example(example_testbed, "smd-phase3-timeout", tmp_path, undeclared)
+    assert_verdict(outcome, "deviated")
+    assert outcome.kit["reason"] == (
+        "the startup failed, but not as declared: failure_exit_code expected == 3, observed 1"
+    )
+
+
+@pytest.mark.slow
+def test_the_none_adapter_still_judges_readiness_and_exit_code(
+    example_testbed: Testbed, tmp_path: Path
+) -> None:
+    silent = tmp_path / "silent.json"
+    silent.write_text(json.dumps({"configuration": {"service": {
+        **SERVICE, "startup_log": {"format": "none"}}}}))  # fmt: skip
+    outcome = run_example(example_testbed, "smd-phase3-timeout", tmp_path, silent)
+    startup = outcome.output("observe-fresh-instance-startup")
+    assert (startup["ready"], startup["exit_code"]) == (False, 1)
+    # what its log does not say is neither met nor unmet; the rest decides
+    inconclusive = {e["name"] for e in outcome.kit["expectations"] if e.get("inconclusive")}
+    assert inconclusive == {"phase3_timeout", "phase3_is_database", "phase3_cause",
+                            "lifespan_startup_failed", "later_phases_blocked"}  # fmt: skip
+    assert_verdict(outcome, "reproduced")
+    assert outcome.kit["reason"] == "pressure applied and all 2 outcome expectations met"
+
+
+def test_the_example_profile_runs_only_what_the_kit_installs() -> None:
+    assert SERVICE["command"][1] == "examples/inventory-service/service.py"
+    source = (REPO / SERVICE["command"][1]).read_text()
+    imports = {line.split()[1].split(".")[0] for line in source.splitlines()
+               if line.startswith(("import ", "from "))}  # fmt: skip
+    assert imports <= {"__future__", "asyncio", "logging", "os", "sys", "time", "asyncpg"}
+
+
+def test_cold_start_of_a_missing_program_is_one_line() -> None:
+    configuration = service_configuration(UNREACHABLE, service={"command": ["/no/such/app"]})
+    with pytest.raises(ActivityFailed) as failure:
+        cold_start(1.0, configuration=configuration)
+    assert str(failure.value).startswith("service.command: '/no/such/app' cannot be started")
