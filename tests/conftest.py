@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import re
@@ -108,6 +109,20 @@ def sessions(admin_dsn: str, application_prefix: str) -> int:
         )
 
     return _WATCHERS[admin_dsn].observe(count)
+
+
+@contextlib.contextmanager
+def testbed_home_for_module(home: Path) -> Iterator[None]:
+    """TESTBED_HOME set to `home` for a module's kept testbed, and put back after."""
+    previous = os.environ.get("TESTBED_HOME")
+    os.environ["TESTBED_HOME"] = str(home)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("TESTBED_HOME", None)
+        else:
+            os.environ["TESTBED_HOME"] = previous
 
 
 def eventually(check: Callable[[], bool], timeout_s: float = 10.0) -> bool:

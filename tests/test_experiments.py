@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +28,7 @@ from chaoskit.testbed.connector.client import ConnectorClient
 from chaoskit.testbed.lifecycle import testbed_down, testbed_up
 from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.state import read_state
-from tests.conftest import REPO
+from tests.conftest import REPO, testbed_home_for_module
 from tests.test_testbed import chaos
 
 pytestmark = pytest.mark.slow
@@ -65,16 +64,9 @@ class Testbed:
 def testbed(kit_dirs: Callable[[str], Path]) -> Iterator[Testbed]:
     """One testbed for every run of the module, as `chaos testbed up` keeps one."""
     home = kit_dirs("experiments") / ".testbed"
-    previous = os.environ.get("TESTBED_HOME")
-    os.environ["TESTBED_HOME"] = str(home)
-    try:
+    with testbed_home_for_module(home):
         yield Testbed(home, testbed_up())
         testbed_down()
-    finally:
-        if previous is None:
-            os.environ.pop("TESTBED_HOME", None)
-        else:
-            os.environ["TESTBED_HOME"] = previous
 
 
 @dataclass

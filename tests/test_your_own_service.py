@@ -6,7 +6,6 @@ and every way a service description or a service can go wrong, as one clear line
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from chaoskit.kit.processes import pid_alive
 from chaoskit.probes.service import cold_start
 from chaoskit.testbed.lifecycle import testbed_down, testbed_up
 from chaoskit.testbed.system import system_under_test
-from tests.conftest import REPO, eventually, service_configuration
+from tests.conftest import REPO, eventually, service_configuration, testbed_home_for_module
 from tests.test_experiments import Run, Testbed, assert_verdict
 from tests.test_testbed import chaos
 
@@ -149,18 +148,11 @@ def example_testbed(kit_dirs: Callable[[str], Path]) -> Iterator[Testbed]:
     home = kit_dirs("example-service") / ".testbed"
     result = chaos("testbed", "up", "--service", str(EXAMPLE), home=home)
     assert result.returncode == 0, result.stdout + result.stderr
-    previous = os.environ.get("TESTBED_HOME")
-    os.environ["TESTBED_HOME"] = str(home)
-    try:
+    with testbed_home_for_module(home):
         state = testbed_up(service=SERVICE)  # already up: the same service is accepted
         assert state["service"]["system"] == SERVICE
         yield Testbed(home, state)
         testbed_down()
-    finally:
-        if previous is None:
-            os.environ.pop("TESTBED_HOME", None)
-        else:
-            os.environ["TESTBED_HOME"] = previous
 
 
 def run_example(
