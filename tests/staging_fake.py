@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -83,6 +84,9 @@ class FakeStaging:
         self.admin_dsn = admin_dsn
         self.work_dir, self.connector_cpu = work_dir, connector_cpu
         self.revisions: list[RunningRevision] = []
+        self._admin: asyncpg.Connection | None = None
+        self._loop = asyncio.new_event_loop()
+        threading.Thread(target=self._loop.run_forever, daemon=True).start()
         self.jobs: dict[str, dict[str, Any]] = {}
         self.executions: dict[str, Execution] = {}
         self.service = CloudRunService(
@@ -242,16 +246,17 @@ class FakeStaging:
         return 200, {"timeSeries": [{"points": [{"value": value}]}]}
 
     def _backends(self) -> int:
-        async def count() -> int:
-            conn = await asyncpg.connect(self.admin_dsn)
-            try:
-                return await conn.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
-                )
-            finally:
-                await conn.close()
+        """Counted through one connection the fake keeps, one query at a time, as Cloud
+        Monitoring is a single reader: requests come in on many threads, and PostgreSQL
+        keeps only a few slots for superusers once a flood fills the rest."""
+        return asyncio.run_coroutine_threadsafe(self._count(), self._loop).result(timeout=10)
 
-        return asyncio.run(count())
+    async def _count(self) -> int:
+        if self._admin is None:
+            self._admin = await asyncpg.connect(self.admin_dsn)
+        return await self._admin.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+        )
 
     # --- the test's view ---------------------------------------------------------------
 
@@ -259,6 +264,9 @@ class FakeStaging:
         return [p for e in self.executions.values() for p, _ in e.tasks]
 
     def close(self) -> None:
+        if self._admin is not None:
+            asyncio.run_coroutine_threadsafe(self._admin.close(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
         for revision in self.revisions:
             revision.instance.stop()
         for process in self.task_processes():

@@ -164,9 +164,8 @@ def test_unhealthy_target_skips_the_game_day(testbed_home: Path, tmp_path: Path)
     assert summary["preflight"]["reasons"] == [
         "service http://127.0.0.1:1 is unreachable (ConnectError)",
         "database is unreachable (refused)",
-        "configuration gcp.cloud_run_service is not set: staging needs it for the cold "
-        "starts (the staging profile sets it; give it in a var-file of your own if you use "
-        "another)",
+        "the Google Cloud project and region are not set: pass project and region, or use "
+        "a profile that sets gcp_project_id and gcp_region",
     ]
     assert summary["experiments"] == []
     assert "secret" not in (folder / "summary.json").read_text()

@@ -18,6 +18,7 @@ from chaoskit.kit.processes import pid_alive
 from chaoskit.targets.deployment import without_staging_equivalent
 from chaoskit.testbed.instances import service_settings
 from chaoskit.testbed.lifecycle import testbed_down, testbed_endpoints, testbed_up
+from chaoskit.testbed.state import read_state
 from tests.conftest import eventually, sessions
 from tests.gcp_fake import TOKEN, FakeGoogle, private_key_pem, service_account
 from tests.staging_fake import FLOOD_ACCOUNT, LOCATION, SERVICE, FakeStaging
@@ -70,10 +71,15 @@ def staging(
 
 def layer(folder: Path, google: FakeGoogle, **configuration: object) -> Path:
     """A var-file to layer on the staging profile: Google's APIs at the fake (the `gcp`
-    object is replaced whole, so it starts from the profile's), and `configuration`."""
+    object is replaced whole, so it starts from the profile's), and `configuration`.
+    Cloud SQL is the embedded testbed's PostgreSQL, when it is up: its max_connections
+    is the one Monitoring's backends count against."""
     gcp = json.loads(STAGING_PROFILE.read_text())["configuration"]["gcp"]
     gcp = {**gcp, "operation_poll_s": 0.05, "log_poll_s": 0.1, "timeline_interval_s": 0.5,
            "api_endpoints": google.endpoints()}  # fmt: skip
+    state = read_state()
+    if state:
+        gcp["cloud_sql_max_connections"] = state["postgres"]["max_connections"]
     path = folder / "at-the-fake.json"
     path.write_text(json.dumps({"configuration": {"gcp": gcp, **configuration}}))
     return path
