@@ -8,12 +8,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.table import Table
 
+from chaoskit.gameday.execution import load_run_settings, unload_run_settings
+from chaoskit.gameday.limit import run_limit
+from chaoskit.gameday.recommend import recommend as recommend_from
+from chaoskit.gameday.recommend import remediation_var_file, verify_recommendations
 from chaoskit.gameday.runner import EXIT_CODES, run_gameday
 from chaoskit.gameday.schedule import CronError, next_ticks, run_schedule
-from chaoskit.gameday.suite import SuiteError, load_suite
+from chaoskit.gameday.suite import load_suite
 from chaoskit.kit.console import output_console
 from chaoskit.kit.errors import KitError
+from chaoskit.kit.files import write_json_atomically
 from chaoskit.kit.lock import LockHeld
 from chaoskit.kit.redaction import mask_passwords_in_logs
 from chaoskit.kit.var_files import check_var_file
@@ -71,32 +78,55 @@ def _suite_options(command: click.Command) -> click.Command:
             click.option("--journals", type=click.Path(path_type=Path),
                          default=DEFAULT_JOURNALS, show_default=True,
                          help="Where <gameday id>/<experiment>.json go."),
+            click.option("--control-file", "control_files", multiple=True,
+                         type=click.Path(path_type=Path),
+                         help="Global controls for every run, as `chaos run --control-file` "
+                              "(JSON or YAML; repeatable). Those of the Chaos Toolkit "
+                              "settings file (`chaos --settings`) apply too."),
         ]
     ):  # fmt: skip
         command = option(command)
     return command
 
 
-def _hold(
-    suite_path: Path, profile: tuple[Path, ...], only: tuple[str, ...], journals: Path
-) -> tuple[int, str | None]:
-    """One game day; returns its exit code (see `run`) and its id, if it started."""
+def _settings_path() -> str | None:
+    """The Chaos Toolkit settings file the `chaos` command was given (`--settings`)."""
+    context = click.get_current_context(silent=True)
+    root = context.find_root() if context else None
+    return ((root.obj if root else None) or {}).get("settings_path")
+
+
+def _quiet_toolkit() -> None:
     # Chaos Toolkit logs each validation and run to the console; the progress view, and
     # one line for a mistake, say it better
     logging.getLogger("chaostoolkit").setLevel(logging.ERROR)
+
+
+def _hold(
+    suite_path: Path,
+    profile: tuple[Path, ...],
+    only: tuple[str, ...],
+    journals: Path,
+    control_files: tuple[Path, ...] = (),
+) -> tuple[int, str | None]:
+    """One game day; returns its exit code (see `run`) and its id, if it started."""
+    _quiet_toolkit()
     try:
         suite = load_suite(suite_path, profile)
         if only:
             suite = suite.only(list(only))
-    except SuiteError as error:
+        settings = load_run_settings(_settings_path(), list(control_files))
+    except KitError as error:
         click.echo(f"Error: {error}", err=True)
         return EXIT_CODES["usage"], None
     console = output_console()
     try:
-        result = run_gameday(suite, journals, console)
+        result = run_gameday(suite, journals, console, settings)
     except LockHeld as error:
         click.echo(f"Error: {error}", err=True)
         return EXIT_CODES["locked"], None
+    finally:
+        unload_run_settings()
     summary = result.summary
     folder = journals / summary["gameday_id"]
     console.print(
@@ -115,14 +145,20 @@ def _hold(
 
 @gameday.command()
 @_suite_options
-def run(suite: Path, profile: tuple[Path, ...], only: tuple[str, ...], journals: Path) -> None:
+def run(
+    suite: Path,
+    profile: tuple[Path, ...],
+    only: tuple[str, ...],
+    journals: Path,
+    control_files: tuple[Path, ...],
+) -> None:
     """Hold a game day now.
 
     Exit codes: 0 every verdict as the suite expects; 1 some verdict not as expected;
     2 bad suite or options; 3 skipped, the target failed its preflight; 4 another game
     day holds the target; 130 interrupted.
     """
-    sys.exit(_hold(suite, profile, only, journals)[0])
+    sys.exit(_hold(suite, profile, only, journals, control_files)[0])
 
 
 @gameday.command()
@@ -137,6 +173,7 @@ def schedule(
     profile: tuple[Path, ...],
     only: tuple[str, ...],
     journals: Path,
+    control_files: tuple[Path, ...],
 ) -> None:
     """Hold a game day at each tick of a cron expression, in the foreground."""
     try:
@@ -146,7 +183,7 @@ def schedule(
     click.echo("Next game days: " + ", ".join(t.isoformat() for t in upcoming))
 
     def hold() -> str:
-        code, gameday_id = _hold(suite, profile, only, journals)
+        code, gameday_id = _hold(suite, profile, only, journals, control_files)
         return f"{gameday_id or '(not started)'} (exit code {code})"
 
     try:
@@ -200,3 +237,183 @@ def report(
         f"Report of {content['runs_read']} journals ({len(content['corrupt'])} unreadable) "
         f"written to {written}"
     )
+
+
+@gameday.command()
+@click.argument("experiment", type=click.Path(path_type=Path))
+@click.option(
+    "--knob",
+    default=None,
+    help="The configuration key to sweep [default: the experiment's first knob].",
+)
+@click.option(
+    "--from",
+    "low",
+    type=float,
+    default=None,
+    help="The range's low end [default: the knob's declared range].",
+)
+@click.option("--to", "high", type=float, default=None, help="The range's high end.")
+@click.option(
+    "--repeat",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Runs at each side of the boundary, to tell a flaky one.",
+)
+@click.option(
+    "--profile",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    help="A var-file layered under the sweep (repeatable).",
+)
+@click.option(
+    "--journals",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_JOURNALS,
+    show_default=True,
+    help="Where limit-<id>/ with every probe's journal goes.",
+)
+@click.option("--control-file", "control_files", multiple=True, type=click.Path(path_type=Path),
+              help="Global controls for every probe, as `chaos run --control-file`.")  # fmt: skip
+def limit(
+    experiment: Path,
+    knob: str | None,
+    low: float | None,
+    high: float | None,
+    repeat: int,
+    profile: tuple[Path, ...],
+    journals: Path,
+    control_files: tuple[Path, ...],
+) -> None:
+    """Find the breaking point: the most pressure on one knob at which EXPERIMENT is
+    still `tolerated`, by real runs on one testbed kept up for the sweep.
+
+    Exit codes: 0 found; 1 no breaking point in the range, or a probe that is not a
+    verdict to sweep on; 2 bad experiment or options; 4 the target is busy; 130
+    interrupted (the journals so far are kept).
+    """
+    _quiet_toolkit()
+    console = output_console()
+    try:
+        for path in profile:
+            check_var_file(str(path))
+        settings = load_run_settings(_settings_path(), list(control_files))
+        result = run_limit(experiment, knob, low, high, repeat, list(profile), journals,
+                           settings, console)  # fmt: skip
+    except LockHeld as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(EXIT_CODES["locked"])
+    except KitError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(EXIT_CODES["usage"])
+    finally:
+        unload_run_settings()
+    _print_limit(result, console)
+    codes = {"found": 0, "interrupted": EXIT_CODES["interrupted"]}
+    sys.exit(codes.get(result["status"], 1))
+
+
+def _print_limit(result: dict, console: Console) -> None:
+    table = Table(title=f"{Path(result['experiment']).name}: {result['knob']}")
+    for column in ("probe", result["knob"], "verdict", "failed phase (s)", "cause"):
+        table.add_column(column)
+    for probe in sorted(result["probes"], key=lambda p: p["value"]):
+        elapsed = probe.get("phase_elapsed_s")
+        shown = "-" if elapsed is None else str(elapsed)
+        table.add_row(str(probe["probe"]), str(probe["value"]), probe["verdict"], shown,
+                      probe.get("cause") or "-")  # fmt: skip
+    console.print(table)
+    console.print(result["message"], highlight=False)
+    if result["status"] == "found":
+        flaky = "deterministic" if result["deterministic"] else "NOT deterministic"
+        console.print(f"broken at {result['broken_at']}; the boundary is {flaky} over "
+                      f"{result['repeat']} runs a side", highlight=False)  # fmt: skip
+    headroom = result.get("headroom")
+    if headroom:
+        side = "to spare" if headroom["room"] >= 0 else "past it"
+        console.print(f"headroom: {abs(headroom['room'])} {result['unit']} {side} at today's "
+                      f"{result['knob']}={headroom['current_value']}", highlight=False)  # fmt: skip
+    console.print(f"journals and limit.json in {Path(result['probes'][0]['journal']).parent}"
+                  if result["probes"] else "no probe ran", highlight=False)  # fmt: skip
+
+
+@gameday.command()
+@click.argument("sources", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("remediation.json"),
+    show_default=True,
+    help="The var-file of recommendations to write.",
+)
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Run again every experiment that reproduced, with the var-file layered on.",
+)
+@click.option(
+    "--profile",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    help="A var-file under the verification runs (repeatable).",
+)
+@click.option("--journals", type=click.Path(path_type=Path), default=DEFAULT_JOURNALS,
+              show_default=True, help="Where the verification's journals go.")  # fmt: skip
+def recommend(
+    sources: tuple[Path, ...],
+    output: Path,
+    verify: bool,
+    profile: tuple[Path, ...],
+    journals: Path,
+) -> None:
+    """What would have held: from the journals in SOURCES (default: the latest game day
+    under journals/), a var-file of configuration that would have withstood the pressure,
+    each figure with its margin and evidence, and the Google Cloud change it stands for.
+
+    Exit codes: 0 written (and, with --verify, every experiment tolerated); 1 some
+    experiment still not tolerated, or nothing to recommend; 2 bad options.
+    """
+    _quiet_toolkit()
+    console = output_console()
+    paths = list(sources) or _latest_gameday(DEFAULT_JOURNALS)
+    missing = [str(p) for p in paths if not p.exists()]
+    if not paths or missing:
+        click.echo(f"Error: no journals at {', '.join(missing) or DEFAULT_JOURNALS}: give a "
+                   "game day's folder", err=True)  # fmt: skip
+        sys.exit(EXIT_CODES["usage"])
+    recommendations, reproduced, unanswered = recommend_from(paths)
+    if not recommendations:
+        why = f"; no rule answers {', '.join(unanswered)}" if unanswered else ""
+        console.print(f"Nothing to recommend: {len(reproduced)} experiments reproduced in "
+                      f"{', '.join(map(str, paths))}{why}", highlight=False)  # fmt: skip
+        sys.exit(1)
+    for r in recommendations:
+        console.print(f"{r.key} = {r.value}  (x{r.margin} margin) from {r.evidence}\n"
+                      f"    on Google Cloud: {r.google_cloud}", highlight=False)  # fmt: skip
+    for name in unanswered:
+        console.print(f"{name}: reproduced, but no rule says what would hold", highlight=False)
+    verification = None
+    if verify:
+        try:
+            verification = verify_recommendations(
+                recommendations, reproduced, list(profile), journals, console
+            )
+        except LockHeld as error:
+            click.echo(f"Error: {error}", err=True)
+            sys.exit(EXIT_CODES["locked"])
+    try:
+        write_json_atomically(output, remediation_var_file(recommendations, verification))
+    except OSError as error:
+        click.echo(f"Error: cannot write {output}: {error.strerror}", err=True)
+        sys.exit(EXIT_CODES["usage"])
+    state = "verified" if verification else "NOT verified (run with --verify)"
+    console.print(f"Wrote {output} ({state})", highlight=False)
+    held = verification is None or all(v["after"] == "tolerated" for v in verification)
+    sys.exit(0 if held else 1)
+
+
+def _latest_gameday(journals: Path) -> list[Path]:
+    folders = sorted(p for p in journals.glob("gd-*") if p.is_dir()) if journals.exists() else []
+    return folders[-1:]

@@ -11,7 +11,6 @@ written, nothing is left running.
 
 from __future__ import annotations
 
-import signal
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,12 +20,11 @@ from typing import Any
 from chaoslib import merge_vars
 from chaoslib.configuration import load_configuration
 from chaoslib.exceptions import ChaosException
-from chaoslib.experiment import run_experiment
-from chaoslib.types import Strategy
+from chaoslib.types import Settings
 from chaostoolkit.signals import SignalRecorder
 from rich.console import Console
 
-from chaoskit.gameday.experiment_file import load_experiment_file
+from chaoskit.gameday.execution import StopSignals, run_experiment_file
 from chaoskit.gameday.preflight import run_preflight
 from chaoskit.gameday.progress import GameDayProgress
 from chaoskit.gameday.suite import Suite, SuiteExperiment
@@ -69,30 +67,6 @@ def new_gameday_id() -> str:
     return f"gd-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:4]}"
 
 
-class _Stop:
-    """SIGINT/SIGTERM between experiments: stop after this one. During an experiment
-    Chaos Toolkit handles them (it interrupts the run and plays the rollbacks)."""
-
-    def __init__(self) -> None:
-        self.signal: str | None = None
-        self.in_run = False
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _Stop:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.signal = signal.Signals(signum).name
-        if self.in_run and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # Chaos Toolkit turns it into an interrupted run
-
-
 def _endpoints(config_vars: dict[str, Any]) -> dict[str, Any]:
     """The target's endpoints, for the preflight: the running testbed's, or the
     profile's (environment variables resolved)."""
@@ -106,27 +80,14 @@ def _run_one(
     item: SuiteExperiment,
     config_vars: dict[str, Any],
     secret_vars: dict[str, Any],
+    settings: Settings,
     budget_s: float,
     progress: GameDayProgress,
-    stop: _Stop,
+    stop: StopSignals,
 ) -> tuple[dict[str, Any], SignalRecorder]:
-    experiment = load_experiment_file(item.path)
     guardrails = {**(config_vars.get("guardrails") or {}), "max_run_duration_s": budget_s}
     variables = {**config_vars, **item.vars, "guardrails": guardrails}
-    recorder = SignalRecorder()
-    strategy = (experiment.get("runtime") or {}).get("hypothesis", {}).get("strategy", "default")
-    stop.in_run = True
-    try:
-        journal = run_experiment(
-            experiment,
-            settings={"runtime": {"rollbacks": {"strategy": "always"}}},
-            strategy=Strategy.from_string(strategy),
-            experiment_vars=(variables, secret_vars),
-            event_handlers=[progress, recorder],
-        )
-    finally:
-        stop.in_run = False
-    return journal, recorder
+    return run_experiment_file(item.path, variables, secret_vars, settings, stop, [progress])
 
 
 def _entry(item: SuiteExperiment, journal: dict[str, Any] | None, path: Path | None) -> dict:
@@ -171,8 +132,12 @@ def _finish(summary: dict[str, Any], started_at: datetime, folder: Path) -> None
     write_json_atomically(folder / "summary.json", redact_secrets(summary))
 
 
-def run_gameday(suite: Suite, journals: Path, console: Console | None = None) -> GameDayResult:
-    """Hold the game day described by `suite`; journals go under `journals/<id>/`."""
+def run_gameday(
+    suite: Suite, journals: Path, console: Console | None = None, settings: Settings | None = None
+) -> GameDayResult:
+    """Hold the game day described by `suite`; journals go under `journals/<id>/`.
+    `settings` are the user's Chaos Toolkit settings (global controls, notifications)."""
+    settings = settings or {}
     console = console or Console()
     gameday_id = new_gameday_id()
     folder = journals / gameday_id
@@ -194,12 +159,12 @@ def run_gameday(suite: Suite, journals: Path, console: Console | None = None) ->
     progress = GameDayProgress(gameday_id, len(suite.experiments), suite.time_limit_s, console)
     lock = TargetLock(target_lock_path(target), f"game day {gameday_id}")
     started_testbed = False
-    with lock, _Stop() as stop, progress:
+    with lock, StopSignals() as stop, progress:
         try:
             summary["preflight"], started_testbed = _preflight(config_vars, progress, gameday_id)
             if summary["preflight"]["healthy"]:
                 summary["status"] = _run_all(
-                    suite, folder, config_vars, secret_vars, progress, stop, summary
+                    suite, folder, (config_vars, secret_vars), settings, progress, stop, summary
                 )
             else:
                 summary["status"] = "skipped"
@@ -221,10 +186,10 @@ def run_gameday(suite: Suite, journals: Path, console: Console | None = None) ->
 def _run_all(
     suite: Suite,
     folder: Path,
-    config_vars: dict[str, Any],
-    secret_vars: dict[str, Any],
+    variables: tuple[dict[str, Any], dict[str, Any]],
+    settings: Settings,
     progress: GameDayProgress,
-    stop: _Stop,
+    stop: StopSignals,
     summary: dict[str, Any],
 ) -> str:
     """Run the experiments in order; return the game day's status."""
@@ -238,7 +203,7 @@ def _run_all(
         progress.begin(index, item.name)
         try:
             journal, recorder = _run_one(
-                item, config_vars, secret_vars, progress.remaining_s(), progress, stop
+                item, *variables, settings, progress.remaining_s(), progress, stop
             )
         except KeyboardInterrupt:
             # interrupted outside the part Chaos Toolkit guards: undo what is registered

@@ -25,12 +25,19 @@ from chaoskit.kit import registry
 from chaoskit.kit.errors import KitError
 from chaoskit.kit.signals import Deferred, deferred_signals
 from chaoskit.testbed.baseline import reset_drift
-from chaoskit.testbed.lifecycle import TestbedError, testbed_down, testbed_endpoints, testbed_up
+from chaoskit.testbed.lifecycle import (
+    TestbedError,
+    restart_postgres,
+    testbed_down,
+    testbed_endpoints,
+    testbed_up,
+)
 from chaoskit.testbed.state import read_state
 
 __all__ = ["after_experiment_control", "before_experiment_control", "cleanup_control"]
 
 logger = logging.getLogger("chaostoolkit")
+_CAPACITY_RANGE = (5, 1000)
 
 
 def _owner() -> str:
@@ -56,9 +63,38 @@ def before_experiment_control(
     for what in reset:
         logger.warning(f"The testbed had drifted from its baseline: reset {what}")
     configuration["baseline_reset"] = reset
+    _set_database_capacity(state, configuration.get("database_max_connections"))
     for key, value in testbed_endpoints(state).items():
         if not configuration.get(key):
             configuration[key] = value
+
+
+def _set_database_capacity(state: dict[str, Any], wanted: Any) -> None:
+    """`database_max_connections`, the stand-in for a Cloud SQL tier or flag (a
+    remediation's capacity), for this run; the baseline comes back at the run's end."""
+    if wanted in (None, ""):
+        return
+    low, high = _CAPACITY_RANGE
+    if isinstance(wanted, bool) or not isinstance(wanted, int) or not low <= wanted <= high:
+        raise InterruptExecution(
+            f"database_max_connections={wanted!r}: give a whole number from {low} to {high}"
+        )
+    if wanted == state["postgres"].get("max_connections"):
+        return
+    try:
+        restart_postgres(wanted)
+    except KitError as error:
+        raise InterruptExecution(f"database_max_connections={wanted}: {error}") from None
+    logger.info(f"The database runs with max_connections={wanted} for this run")
+
+
+def _restore_database_capacity() -> None:
+    state = read_state()
+    postgres = (state or {}).get("postgres") or {}
+    baseline = postgres.get("baseline_max_connections")
+    if baseline is not None and postgres.get("max_connections") != baseline:
+        restart_postgres(baseline)
+        logger.info(f"The database is back at max_connections={baseline}")
 
 
 def _stop_leftovers() -> None:
@@ -74,11 +110,15 @@ def after_experiment_control(context: dict[str, Any], **kwargs: Any) -> None:
 
 def cleanup_control() -> None:
     """Last of all, once every control's after-hook has run (the kit's recovery check
-    needs the testbed): take down the testbed if this run brought it up. A signal
-    meanwhile waits until it is down, so that nothing is left half stopped and the
-    journal is still written."""
+    needs the testbed): put the database's capacity back, and take down the testbed if
+    this run brought it up. A signal meanwhile waits until it is done, so that nothing
+    is left half stopped and the journal is still written."""
     with deferred_signals() as interrupted:
         _stop_leftovers()
+        try:
+            _restore_database_capacity()
+        except KitError as error:
+            logger.error(f"The database's max_connections could not be put back: {error}")
         state = read_state()
         if state and state.get("started_by") == _owner():
             testbed_down()

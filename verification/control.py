@@ -47,6 +47,7 @@ from chaoskit.testbed.state import target_lock_path
 from chaoskit.verification.configuration import settle_configuration
 from chaoskit.verification.expectations import evaluate_expectation, outputs_by_activity
 from chaoskit.verification.extension import EXTENSION, KitExtension, read_extension
+from chaoskit.verification.figures import capacity_at_rest, run_figures
 from chaoskit.verification.guardrails import check_guardrails
 from chaoskit.verification.recovery import wait_for_recovery
 from chaoskit.verification.timeline import TimelineSampler
@@ -84,6 +85,7 @@ class _RunState:
     observer: DatabaseObserver | None = None
     lock: TargetLock | None = None
     method_started: bool = False
+    capacity: dict[str, Any] = field(default_factory=dict)
 
 
 def _setting(
@@ -173,6 +175,7 @@ def before_method_control(
                 logger.warning("Throwaway instances of the steady state still hold sessions")
         except KitError as error:
             logger.warning(f"The kit cannot observe the database: {error}")
+    run.capacity = capacity_at_rest(configuration or {})
     interval = _setting(run, configuration, "sample_interval_s", _DEFAULT_SAMPLE_INTERVAL_S)
     run.sampler = TimelineSampler(configuration, interval)
     run.sampler.start()
@@ -272,6 +275,10 @@ def _verify(
         dry=bool(experiment.get("dry")),
     )
     section.update(
+        # what recommendations are computed from: the run's figures and the capacity
+        # the method started with
+        figures=run_figures(configuration),
+        capacity=run.capacity,
         interrupted_by=interrupted.received,
         baseline_reset=configuration.get("baseline_reset", []),
         verdict=verdict,

@@ -6,11 +6,13 @@
                     "recovery_timeout_s": 30, "sample_interval_s": 0.5, "guardrails": {...},
                     "knobs": {...}}]
 
-`expectations` are the experiment's own; a named `chain` adds the outcome expectations of
-a failure chain (see `chaoskit.verification.chains`). `startup` says what counts as the
-startup having succeeded (a chain brings its own). An unknown key, a wrong-typed setting
-or a malformed expectation is refused with one line naming the experiment, the field and
-the fix: by `chaos validate` (the control's `validate_control`) and again before a run.
+`knobs` are the configuration keys a breaking-point sweep may turn (see
+`chaoskit.verification.knobs`). `expectations` are the experiment's own; a named `chain`
+adds the outcome expectations of a failure chain (see `chaoskit.verification.chains`).
+`startup` says what counts as the startup having succeeded (a chain brings its own).
+An unknown key, a wrong-typed setting or a malformed expectation or knob is refused with
+one line naming the experiment, the field and the fix: by `chaos validate` (the
+control's `validate_control`) and again before a run.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from chaoskit.verification.expectations import (
     check_expectation,
     default_kind,
 )
+from chaoskit.verification.knobs import Knob, read_knobs
 
 __all__ = ["EXTENSION", "PROVIDED_KEYS", "KitExtension", "read_extension"]
 
@@ -60,7 +63,7 @@ class KitExtension:
     startup: dict[str, Any] | None = None
     settings: dict[str, float] = field(default_factory=dict)
     guardrails: dict[str, Any] = field(default_factory=dict)
-    knobs: dict[str, Any] = field(default_factory=dict)
+    knobs: dict[str, Knob] = field(default_factory=dict)
 
     @property
     def declared(self) -> bool:
@@ -118,11 +121,12 @@ def read_extension(experiment: Mapping[str, Any]) -> KitExtension:
             ):
                 refuse(key, f"{value!r}: give seconds, from {low:g} to {high:g}")
             extension.settings[key] = float(value)
-    for key in ("guardrails", "knobs"):
-        if key in entry and not isinstance(entry[key], dict):
-            refuse(key, "give an object")
+    if "guardrails" in entry and not isinstance(entry["guardrails"], dict):
+        refuse("guardrails", "give an object")
     extension.guardrails = dict(entry.get("guardrails") or {})
-    extension.knobs = dict(entry.get("knobs") or {})
+    extension.knobs = read_knobs(
+        entry.get("knobs") or {}, set(experiment.get("configuration") or {}), f"{where}.knobs"
+    )
 
     activities = _method_activities(experiment)
     keys = _Keys(set(experiment.get("configuration") or {}) | PROVIDED_KEYS)

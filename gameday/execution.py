@@ -1,0 +1,163 @@
+"""Running experiment files in this process, as the game day and the sweeps do: through
+chaostoolkit-lib, with rollbacks always, the user's Chaos Toolkit settings (global
+controls, notifications) honoured, and SIGINT/SIGTERM turned into a stop after the
+current run."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from chaoslib.control import cleanup_global_controls, load_global_controls
+from chaoslib.experiment import run_experiment
+from chaoslib.run import RunEventHandler
+from chaoslib.types import Settings, Strategy
+from chaostoolkit.signals import SignalRecorder
+
+from chaoskit.gameday.experiment_file import load_experiment_file
+from chaoskit.kit import registry
+from chaoskit.kit.errors import KitError
+from chaoskit.kit.lock import TargetLock
+from chaoskit.testbed.lifecycle import is_up, testbed_down, testbed_up
+from chaoskit.testbed.state import read_state, target_lock_path
+
+__all__ = [
+    "StopSignals",
+    "held_target",
+    "load_run_settings",
+    "run_experiment_file",
+    "unload_run_settings",
+]
+
+
+def _parsed(path: Path, what: str) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise KitError(f"{what} {path}: cannot read it ({error.strerror})") from None
+    try:
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as error:
+        first = str(error).strip().splitlines()[0]
+        raise KitError(f"{what} {path}: it does not parse ({first}): fix its syntax") from None
+
+
+def _check_controls(controls: Any, where: str) -> None:
+    if controls in (None, {}):
+        return
+    if not isinstance(controls, dict):
+        raise KitError(f"{where}: give controls as an object of name to control")
+    for name, control in controls.items():
+        provider = (control or {}).get("provider") if isinstance(control, dict) else None
+        if not isinstance(provider, dict):
+            raise KitError(f"{where}: control {name!r} has no provider")
+        module = provider.get("module")
+        if provider.get("type") == "python" and not (
+            isinstance(module, str) and importlib.util.find_spec(module.split(".")[0])
+        ):
+            raise KitError(f"{where}: control {name!r}: module {module!r} is not installed")
+
+
+def load_run_settings(settings_path: str | None, control_files: list[Path]) -> Settings:
+    """The user's Chaos Toolkit settings, with its global controls and those of
+    `control_files` loaded, as `chaos run` does; KitError names a file that does not
+    parse or a control that cannot load, before anything runs."""
+    settings: Settings = {}
+    if settings_path and Path(settings_path).exists():
+        settings = _parsed(Path(settings_path), "--settings") or {}
+        if not isinstance(settings, dict):
+            raise KitError(f"--settings {settings_path}: give a YAML mapping")
+        _check_controls(settings.get("controls"), f"--settings {settings_path}")
+    for path in control_files:
+        if path.suffix not in (".json", ".yaml", ".yml"):
+            raise KitError(f"--control-file {path}: give a .json, .yaml or .yml file")
+        _check_controls(_parsed(path, "--control-file"), f"--control-file {path}")
+    load_global_controls(settings, [str(p) for p in control_files])
+    return settings
+
+
+def unload_run_settings() -> None:
+    cleanup_global_controls()
+
+
+class StopSignals:
+    """SIGINT/SIGTERM between runs: stop after this one. During a run Chaos Toolkit
+    handles them (it interrupts the run and plays the rollbacks)."""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self.in_run = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signal = signal.Signals(signum).name
+        if self.in_run and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # Chaos Toolkit turns it into an interrupted run
+
+
+def run_experiment_file(
+    path: Path,
+    variables: dict[str, Any],
+    secret_vars: dict[str, Any],
+    settings: Settings,
+    stop: StopSignals,
+    handlers: list[RunEventHandler] | None = None,
+) -> tuple[dict[str, Any], SignalRecorder]:
+    """Run the experiment at `path` with `variables` layered over its configuration;
+    return its journal and what signals it received. Rollbacks are always played,
+    whatever `settings` say."""
+    experiment = load_experiment_file(path)
+    recorder = SignalRecorder()
+    strategy = (experiment.get("runtime") or {}).get("hypothesis", {}).get("strategy", "default")
+    runtime = {**(settings.get("runtime") or {}), "rollbacks": {"strategy": "always"}}
+    stop.in_run = True
+    try:
+        journal = run_experiment(
+            experiment,
+            settings={**settings, "runtime": runtime},
+            strategy=Strategy.from_string(strategy),
+            # copies: chaoslib pops each declared key from the variables it is given
+            experiment_vars=(dict(variables), dict(secret_vars)),
+            event_handlers=[*(handlers or []), recorder],
+        )
+    finally:
+        stop.in_run = False
+    return journal, recorder
+
+
+@contextlib.contextmanager
+def held_target(
+    config_vars: dict[str, Any], owner: str, say: Callable[[str], None]
+) -> Iterator[StopSignals]:
+    """The target, held for a series of runs (a sweep, a verification): its lock taken,
+    the embedded testbed brought up (with the configured service) when it is down and
+    taken down after, whatever is left running stopped at the end, and SIGINT/SIGTERM
+    turned into a stop after the current run."""
+    target = config_vars.get("target", "embedded")
+    started = False
+    with TargetLock(target_lock_path(target), owner), StopSignals() as stop:
+        try:
+            if target == "embedded" and not is_up(read_state()):
+                say("starting the embedded testbed, kept up for these runs")
+                testbed_up(started_by=owner, service=config_vars.get("service"))
+                started = True
+            yield stop
+        finally:
+            registry.stop_all()
+            if started:
+                testbed_down()
