@@ -385,15 +385,15 @@ def recommend(
         sys.exit(EXIT_CODES["usage"])
     recommendations, reproduced, unanswered = recommend_from(paths)
     if not recommendations:
-        why = f"; no rule answers {', '.join(unanswered)}" if unanswered else ""
+        why = f"; nothing answers {', '.join(unanswered)}" if unanswered else ""
         console.print(f"Nothing to recommend: {len(reproduced)} experiments reproduced in "
                       f"{', '.join(map(str, paths))}{why}", highlight=False)  # fmt: skip
         sys.exit(1)
     for r in recommendations:
-        console.print(f"{r.key} = {r.value}  (x{r.margin} margin) from {r.evidence}\n"
+        console.print(f"{r.key} = {r.value}  (margin {r.margin}) from {r.evidence}\n"
                       f"    on Google Cloud: {r.google_cloud}", highlight=False)  # fmt: skip
-    for name in unanswered:
-        console.print(f"{name}: reproduced, but no rule says what would hold", highlight=False)
+    for name, why in unanswered.items():
+        console.print(f"{name}: reproduced; no recommendation: {why}", highlight=False)
     verification = None
     if verify:
         try:
@@ -408,9 +408,13 @@ def recommend(
     except OSError as error:
         click.echo(f"Error: cannot write {output}: {error.strerror}", err=True)
         sys.exit(EXIT_CODES["usage"])
-    state = "verified" if verification else "NOT verified (run with --verify)"
-    console.print(f"Wrote {output} ({state})", highlight=False)
     held = verification is None or all(v["after"] == "tolerated" for v in verification)
+    if verification is None:
+        state = "NOT verified (run with --verify)"
+    else:
+        tolerated = sum(v["after"] == "tolerated" for v in verification)
+        state = f"verified: {tolerated} of {len(verification)} experiments now tolerated"
+    console.print(f"Wrote {output} ({state})", highlight=False)
     sys.exit(0 if held else 1)
 
 

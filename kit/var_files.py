@@ -1,6 +1,7 @@
 """Var-files (profiles), checked before anything uses them: a file that does not parse,
 or is not of the shape Chaos Toolkit reads, is one line naming it, never a run that goes
-on with the defaults."""
+on with the defaults. Beside `configuration` and `secrets`, a var-file may say `about`
+itself (a remediation's evidence and verification): Chaos Toolkit reads nothing from it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from chaoskit.kit.errors import KitError
 
 __all__ = ["VarFileError", "check_var_file"]
 
-_SECTIONS = {"configuration", "secrets"}
+_SECTIONS = {"configuration", "secrets", "about"}
 
 
 class VarFileError(KitError):

@@ -5,7 +5,10 @@ Declared in an experiment's `controls`. Before the experiment, when the configur
 and fills the configuration's empty keys with the testbed's endpoints: `database_url`
 (through the connector, as the service reaches it), `direct_database_url` (straight to
 PostgreSQL), `admin_database_url` (a superuser's, for probes that read every session),
-`connector_url` (the connector's control API) and `service_url`.
+`connector_url` (the connector's control API) and `service_url`. Two keys stand in for
+the production capacity a remediation changes, for this run only: `database_max_connections`
+(Cloud SQL's flag or tier) and `connector_min_instances` (the connector's minimum
+instances, started at once).
 
 After the experiment it stops any perturbation still registered (a flood whose rollback
 never ran); at cleanup, after every control is done, it takes down what it brought up,
@@ -25,6 +28,7 @@ from chaoskit.kit import registry
 from chaoskit.kit.errors import KitError
 from chaoskit.kit.signals import Deferred, deferred_signals
 from chaoskit.testbed.baseline import reset_drift
+from chaoskit.testbed.connector.client import ConnectorClient
 from chaoskit.testbed.lifecycle import (
     TestbedError,
     restart_postgres,
@@ -38,6 +42,7 @@ __all__ = ["after_experiment_control", "before_experiment_control", "cleanup_con
 
 logger = logging.getLogger("chaostoolkit")
 _CAPACITY_RANGE = (5, 1000)
+_INSTANCES_RANGE = (1, 100)  # the connector's own bounds
 
 
 def _owner() -> str:
@@ -64,6 +69,7 @@ def before_experiment_control(
         logger.warning(f"The testbed had drifted from its baseline: reset {what}")
     configuration["baseline_reset"] = reset
     _set_database_capacity(state, configuration.get("database_max_connections"))
+    _set_connector_instances(state, configuration.get("connector_min_instances"))
     for key, value in testbed_endpoints(state).items():
         if not configuration.get(key):
             configuration[key] = value
@@ -88,6 +94,36 @@ def _set_database_capacity(state: dict[str, Any], wanted: Any) -> None:
     logger.info(f"The database runs with max_connections={wanted} for this run")
 
 
+def _set_connector_instances(state: dict[str, Any], wanted: Any) -> None:
+    """`connector_min_instances`, the stand-in for the connector's `--min-instances`: that
+    many instances run from the start of this run; the baseline comes back at its end."""
+    if wanted in (None, ""):
+        return
+    low, high = _INSTANCES_RANGE
+    if isinstance(wanted, bool) or not isinstance(wanted, int) or not low <= wanted <= high:
+        raise InterruptExecution(
+            f"connector_min_instances={wanted!r}: give a whole number from {low} to {high}"
+        )
+    connector = ConnectorClient(state["connector"]["url"])
+    try:
+        config = connector.state()["config"]
+        connector.configure({"max_instances": max(wanted, config["max_instances"]),
+                             "min_instances": wanted, "instances": wanted})  # fmt: skip
+    except KitError as error:
+        raise InterruptExecution(f"connector_min_instances={wanted}: {error}") from None
+    logger.info(f"The connector runs {wanted} instances from the start of this run")
+
+
+def _restore_connector_instances() -> None:
+    state = read_state()
+    if not state:
+        return
+    connector = ConnectorClient(state["connector"]["url"])
+    if {"min_instances", "max_instances"} & set(connector.state()["drift"]):
+        connector.reset()
+        logger.info("The connector is back at its baseline instances")
+
+
 def _restore_database_capacity() -> None:
     state = read_state()
     postgres = (state or {}).get("postgres") or {}
@@ -110,15 +146,19 @@ def after_experiment_control(context: dict[str, Any], **kwargs: Any) -> None:
 
 def cleanup_control() -> None:
     """Last of all, once every control's after-hook has run (the kit's recovery check
-    needs the testbed): put the database's capacity back, and take down the testbed if
-    this run brought it up. A signal meanwhile waits until it is done, so that nothing
-    is left half stopped and the journal is still written."""
+    needs the testbed): put the database's and the connector's capacity back, and take
+    down the testbed if this run brought it up. A signal meanwhile waits until it is done,
+    so that nothing is left half stopped and the journal is still written."""
     with deferred_signals() as interrupted:
         _stop_leftovers()
         try:
             _restore_database_capacity()
         except KitError as error:
             logger.error(f"The database's max_connections could not be put back: {error}")
+        try:
+            _restore_connector_instances()
+        except KitError as error:
+            logger.error(f"The connector's instances could not be put back: {error}")
         state = read_state()
         if state and state.get("started_by") == _owner():
             testbed_down()

@@ -175,14 +175,15 @@ def launch_instance(
     log_dir: Path,
     *,
     detach: bool = False,
+    port: int | None = None,
 ) -> ServiceInstance:
-    """Start an instance of `system` on a free port of loopback, with `${name}` in its
-    command and environment taken from `values`.
+    """Start an instance of `system` on `port` of loopback (default: a free one), with
+    `${name}` in its command and environment taken from `values`.
 
     With `detach`, the instance outlives this process (the testbed's own service);
     otherwise the reference service exits when this process goes away, however it goes.
     """
-    port = find_free_port()
+    port = port or find_free_port()
     provided = {"port": port, "instance": name, "application_name": f"service-{name}",
                 "python": sys.executable}  # fmt: skip
     argv, env = system.resolve({**values, **provided})

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -117,7 +118,7 @@ def testbed_up(
     configuration's `service`; the reference service when empty). Asking an up testbed
     for another `max_connections` or another service is refused: it keeps its own."""
     try:  # a bad description is refused before anything starts
-        system = system_under_test(service)
+        system_under_test(service)
     except KitError as error:
         raise TestbedError(str(error)) from None
     state = read_state()
@@ -181,15 +182,30 @@ def testbed_up(
     except ConnectorError as error:
         testbed_down()
         raise TestbedError(str(error)) from None
+    try:
+        _start_service(state, service)
+    except TestbedError:
+        testbed_down()
+        raise
+    return state
+
+
+def _start_service(
+    state: dict[str, Any], service: Mapping[str, Any] | None, port: int | None = None
+) -> None:
+    """Start the long-running service (on `port`, default a free one) and wait until it
+    is ready (its pool held), as the state records; raise TestbedError when it does not
+    start."""
+    system = system_under_test(service)
     # the service reaches the database through the connector, as in production
-    values = {**embedded_profile(), **SERVICE_SETTINGS, "database_url": connector.database_url,
-              "direct_database_url": postgres["app_dsn"]}  # fmt: skip
+    values = {**embedded_profile(), **SERVICE_SETTINGS,
+              "database_url": state["connector"]["database_url"],
+              "direct_database_url": state["postgres"]["app_dsn"]}  # fmt: skip
     try:
         instance = launch_instance(
-            "testbed", system, values, testbed_home() / "instances", detach=True
+            "testbed", system, values, testbed_home() / "instances", detach=True, port=port
         )
     except KitError as error:
-        testbed_down()
         raise TestbedError(str(error)) from None
     state["service"] = {
         "pid": instance.process.pid,
@@ -201,7 +217,6 @@ def testbed_up(
     write_state(state)
     startup = instance.observe_startup(_SERVICE_START_TIMEOUT_S)
     if not startup["ready"]:
-        testbed_down()
         failed = startup["failed_phase"] or {}
         which = "the reference service" if system.reference else "the service"
         raise TestbedError(
@@ -209,7 +224,6 @@ def testbed_up(
             f"phase {failed.get('phase')} {failed.get('status')}: {failed.get('cause')}); "
             f"see {instance.log_path}"
         )
-    return state
 
 
 def _process_of(service: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -234,7 +248,9 @@ def _check_reachable(database_url: str) -> None:
 
 
 def restart_postgres(max_connections: int) -> dict[str, Any]:
-    """Restart the embedded PostgreSQL with a new `max_connections`; return its state."""
+    """Restart the embedded PostgreSQL with a new `max_connections`, and the long-running
+    service after it, so that the testbed is as `testbed up` leaves it (the service's
+    pool held again, not refilled one request at a time); return PostgreSQL's state."""
     state = read_state()
     server = _postgres()
     if not state or state["postgres"].get("pid") is None or server.pid() is None:
@@ -248,6 +264,11 @@ def restart_postgres(max_connections: int) -> dict[str, Any]:
         raise TestbedError(str(error)) from None
     state["postgres"].update(pid=server.pid(), max_connections=server.max_connections())
     write_state(state)
+    if _running(state, "service"):
+        stop_pid(state["service"]["pid"])
+        # on its port as before: a run's configuration already has the service's URL
+        port = urlsplit(state["service"]["url"]).port
+        _start_service(state, state["service"].get("system"), port)
     return state["postgres"]
 
 

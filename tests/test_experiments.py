@@ -46,6 +46,9 @@ class Testbed:
     def admin_dsn(self) -> str:
         return self.state["postgres"]["admin_dsn"]
 
+    def max_connections(self) -> int:
+        return database_sessions(self.admin_dsn)["max_connections"]
+
     def database_room(self) -> int:
         """Connections an application may open during a run: max_connections less the
         slots only superusers may take, the sessions held at rest (the long-running

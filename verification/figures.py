@@ -27,9 +27,10 @@ def run_figures(configuration: Configuration) -> dict[str, int | float]:
 
 def capacity_at_rest(configuration: Configuration) -> dict[str, Any]:
     """The database's `max_connections`, `reserved` slots and sessions `in_use_at_rest`
-    (the kit's observer included), and the connector's `connector_instances` and
-    `connector_active_at_rest`: what the target could hold as the method began. Empty
-    where the kit cannot see it (on staging the timeline reads Cloud Monitoring)."""
+    (the kit's observer included), and the connector's `connector_instances`,
+    `connector_connections_per_instance` and `connector_active_at_rest`: what the target
+    could hold as the method began. Empty where the kit cannot see it (on staging the
+    timeline reads Cloud Monitoring)."""
     capacity: dict[str, Any] = {}
     admin = configuration.get("admin_database_url")
     if admin:
@@ -51,6 +52,8 @@ def capacity_at_rest(configuration: Configuration) -> dict[str, Any]:
             state = None
         if state is not None:
             capacity.update(
-                connector_instances=state["instances"], connector_active_at_rest=state["active"]
+                connector_instances=state["instances"],
+                connector_connections_per_instance=state["config"]["connections_per_instance"],
+                connector_active_at_rest=state["active"],
             )
     return capacity
