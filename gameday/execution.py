@@ -26,6 +26,7 @@ from chaoskit.kit.errors import KitError
 from chaoskit.kit.lock import TargetLock
 from chaoskit.testbed.lifecycle import is_up, testbed_down, testbed_up
 from chaoskit.testbed.state import read_state, target_lock_path
+from chaoskit.verification.control import JOURNAL_KEY
 
 __all__ = [
     "StopSignals",
@@ -119,8 +120,8 @@ def run_experiment_file(
     handlers: list[RunEventHandler] | None = None,
 ) -> tuple[dict[str, Any], SignalRecorder]:
     """Run the experiment at `path` with `variables` layered over its configuration;
-    return its journal and what signals it received. Rollbacks are always played,
-    whatever `settings` say."""
+    return its journal (the kit's section naming the file) and what signals it received.
+    Rollbacks are always played, whatever `settings` say."""
     experiment = load_experiment_file(path)
     recorder = SignalRecorder()
     strategy = (experiment.get("runtime") or {}).get("hypothesis", {}).get("strategy", "default")
@@ -137,6 +138,8 @@ def run_experiment_file(
         )
     finally:
         stop.in_run = False
+    # which file ran, for readers of the journal outside its game day (a sweep's probe)
+    journal.setdefault(JOURNAL_KEY, {})["experiment_file"] = str(path)
     return journal, recorder
 
 

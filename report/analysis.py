@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from chaoskit.report.agent import toolkit_outcome
 from chaoskit.report.journals import GameDay, RunRecord
 
 __all__ = [
     "CATEGORIES",
     "CHAIN_STEPS",
     "analyse_run",
+    "before_and_after",
     "categories_across",
     "freshness",
     "trends",
@@ -158,6 +161,7 @@ def analyse_run(record: RunRecord) -> dict[str, Any]:
         "experiment": record.experiment,
         "title": journal["experiment"].get("title"),
         "gameday_id": record.gameday_id,
+        "sweep_probe": record.sweep_probe,
         "journal": str(record.path),
         "started": journal.get("start"),
         "verdict": kit.get("verdict", "no verdict"),
@@ -171,6 +175,9 @@ def analyse_run(record: RunRecord) -> dict[str, Any]:
         "categories": _categories(journal, peaks),
         "peaks": peaks,
         "phase3_elapsed_s": max(phase3) if phase3 else None,
+        "toolkit": toolkit_outcome(journal, record.experiment, str(record.path)),
+        "figures": kit.get("figures") or {},
+        "capacity": kit.get("capacity") or {},
         "exit_codes": sorted(
             {r["exit_code"] for r in reports if r.get("exit_code") is not None}
             | {int(k) for s in _repeated_starts(journal) for k in s["exit_codes"] if k.isdigit()}
@@ -230,4 +237,43 @@ def freshness(
                 "stale": days is None or days > STALE_AFTER_DAYS,
             }
         )
+    return rows
+
+
+def _side(run: dict[str, Any]) -> dict[str, Any]:
+    failed = next((s["failed_phase"] for s in run["startups"] if s.get("failed_phase")), None)
+    return {
+        "verdict": run["verdict"],
+        "phase3_elapsed_s": run["phase3_elapsed_s"],
+        "cause": (failed or {}).get("cause"),
+        "max_connections": run["capacity"].get("max_connections"),
+        "connector_instances": run["capacity"].get("connector_instances"),
+        "journal": run["journal"],
+    }
+
+
+def before_and_after(runs: list[dict[str, Any]], gamedays: list[GameDay]) -> list[dict[str, Any]]:
+    """Each experiment's latest run without a remediation beside its latest run with one,
+    and the configuration that differs. A run had a remediation when its game day
+    expected it `tolerated`, or `chaos gameday recommend --verify` ran it."""
+    expected = {g.gameday_id: g.expected for g in gamedays}
+    before: dict[str, dict[str, Any]] = {}
+    after: dict[str, dict[str, Any]] = {}
+    for run in runs:  # oldest first: the latest of each kind wins
+        if run["sweep_probe"]:
+            continue
+        remediated = Path(run["journal"]).parent.name.startswith("verify-") or (
+            expected.get(run["gameday_id"] or "", {}).get(run["experiment"]) == "tolerated"
+        )
+        (after if remediated else before)[run["experiment"]] = run
+    rows = []
+    for name in sorted(before.keys() & after.keys()):
+        was, now = before[name]["figures"], after[name]["figures"]
+        changed = {
+            key: [was.get(key), now.get(key)]
+            for key in sorted(was.keys() | now.keys())
+            if key != "run_started_at" and was.get(key) != now.get(key)
+        }
+        rows.append({"experiment": name, "before": _side(before[name]),
+                     "after": _side(after[name]), "changed": changed})  # fmt: skip
     return rows

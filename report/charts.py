@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
 
-__all__ = ["phase_chart", "timeline_chart", "trend_chart", "verdict_colours"]
+__all__ = ["limit_chart", "phase_chart", "timeline_chart", "trend_chart", "verdict_colours"]
 
 verdict_colours = {
     "reproduced": "#c0392b",
@@ -120,4 +121,34 @@ def trend_chart(points: list[dict[str, Any]]) -> str:
         axes.set_ylabel("Phase 3 duration (s)")
         axes.set_title("Verdicts and Phase 3 duration, game day by game day", fontsize=9)
         axes.tick_params(axis="x", labelrotation=20)
+        return _svg(figure)
+
+
+def limit_chart(sweep: dict[str, Any]) -> str:
+    """A breaking-point sweep: each probe's verdict against the knob's value (repeats
+    stacked), the breaking point and today's value marked."""
+    probes = sweep["probes"]
+    verdicts = sorted({p["verdict"] for p in probes}, key=list(verdict_colours).index)
+    with matplotlib.rc_context(_STYLE):
+        figure = Figure(figsize=(6.4, 2.2))
+        axes = figure.subplots()
+        seen: dict[float, int] = {}
+        for probe in probes:
+            seen[probe["value"]] = seen.get(probe["value"], 0) + 1
+            row = verdicts.index(probe["verdict"]) + 0.12 * (seen[probe["value"]] - 1)
+            colour = verdict_colours.get(probe["verdict"], "#95a5a6")
+            axes.scatter(probe["value"], row, color=colour, s=22, zorder=3)
+        axes.set_yticks(range(len(verdicts)), verdicts)
+        axes.set_ylim(-0.5, len(verdicts) - 0.3)
+        marks = [("breaking point", sweep.get("breaking_point"), "#2c3e50", "--")]
+        headroom = sweep.get("headroom") or {}
+        marks.append(("today", headroom.get("current_value"), "#2980b9", ":"))
+        for label, at, colour, style in marks:
+            if at is not None:
+                axes.axvline(at, color=colour, linestyle=style, linewidth=1)
+                axes.annotate(f"{label} {at:g}", (at, len(verdicts) - 0.4), xytext=(3, 0),
+                              textcoords="offset points", fontsize=7, color=colour)  # fmt: skip
+        axes.set_xlabel(f"{sweep['knob']} ({sweep.get('unit', '')})")
+        name = Path(sweep["experiment"]).stem
+        axes.set_title(f"{name}: breaking point of {sweep['knob']}", fontsize=9)
         return _svg(figure)

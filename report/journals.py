@@ -50,7 +50,17 @@ class RunRecord:
 
     @property
     def experiment(self) -> str:
+        """The experiment's name: its file's, where the kit recorded which file ran or
+        a game day named the journal after it; else its title."""
+        ran = (self.journal.get("startup_chaos_kit") or {}).get("experiment_file")
+        if ran:
+            return Path(ran).stem
         return self.path.stem if self.gameday_id else self.journal["experiment"].get("title", "?")
+
+    @property
+    def sweep_probe(self) -> bool:
+        """A probe of a breaking-point sweep (its knob overridden), not a plain run."""
+        return self.path.parent.name.startswith("limit-")
 
     @property
     def started(self) -> str:
@@ -75,6 +85,7 @@ class Journals:
     runs: list[RunRecord]
     corrupt: list[Corrupt]
     gamedays: list[GameDay]
+    sweeps: list[dict[str, Any]]  # `chaos gameday limit`'s limit.json, with its `path`
 
 
 def _files(sources: list[Path]) -> list[Path]:
@@ -99,10 +110,12 @@ def _load(path: Path) -> tuple[Any, str | None]:
 
 
 def read_journals(sources: list[Path]) -> Journals:
-    """Every journal and game-day summary under `sources` (files or folders)."""
+    """Every journal, game-day summary and breaking-point sweep under `sources` (files
+    or folders)."""
     runs: list[RunRecord] = []
     corrupt: list[Corrupt] = []
     gamedays: dict[str, GameDay] = {}
+    sweeps: list[dict[str, Any]] = []
     for path in _files(sources):
         document, problem = _load(path)
         if problem:
@@ -114,6 +127,9 @@ def read_journals(sources: list[Path]) -> Journals:
                 document.get("started_at", ""),
                 {e["name"]: e["expected"] for e in document.get("experiments", [])},
             )
+            continue
+        if path.name == "limit.json" and isinstance(document, dict) and "probes" in document:
+            sweeps.append({**document, "path": str(path)})
             continue
         if not isinstance(document, dict):
             corrupt.append(Corrupt(path, "not a journal: the document is not an object"))
@@ -129,4 +145,5 @@ def read_journals(sources: list[Path]) -> Journals:
         parent = path.parent.name
         runs.append(RunRecord(path, parent if parent.startswith("gd-") else None, document))
     runs.sort(key=lambda r: r.started)
-    return Journals(runs, corrupt, sorted(gamedays.values(), key=lambda g: g.started_at))
+    gamedays_in_order = sorted(gamedays.values(), key=lambda g: g.started_at)
+    return Journals(runs, corrupt, gamedays_in_order, sweeps)

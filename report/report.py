@@ -14,17 +14,26 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from chaoskit.kit.redaction import redact_secrets
 from chaoskit.report.analysis import (
     analyse_run,
+    before_and_after,
     categories_across,
     freshness,
     trends,
 )
-from chaoskit.report.charts import phase_chart, timeline_chart, trend_chart, verdict_colours
+from chaoskit.report.charts import (
+    limit_chart,
+    phase_chart,
+    timeline_chart,
+    trend_chart,
+    verdict_colours,
+)
 from chaoskit.report.journals import read_journals
-from chaoskit.verification.verdict import VERDICTS
+from chaoskit.verification.verdict import PASSING, VERDICTS
 
-__all__ = ["build_report", "render_html", "render_markdown", "write_reports"]
+__all__ = ["build_report", "junit_entries", "render_html", "render_markdown", "write_reports"]
 
 _CHARTED_RUNS = 12
+_SWEEP_FIGURES = ("knob", "unit", "status", "breaking_point", "broken_at", "deterministic",
+                  "headroom", "message")  # fmt: skip
 
 
 def _current(runs: list[dict[str, Any]], gamedays: list[str]) -> list[dict[str, Any]]:
@@ -92,12 +101,18 @@ def _metrics(current: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def _breaking_point(sweep: dict[str, Any]) -> dict[str, Any]:
+    figures = {key: sweep.get(key) for key in _SWEEP_FIGURES}
+    return {"experiment": Path(sweep["experiment"]).stem, "path": sweep["path"], **figures}
+
+
 def build_report(sources: list[Path], now: datetime | None = None) -> dict[str, Any]:
     """The report's content, from the journals under `sources` (files or folders)."""
     found = read_journals(sources)
     runs = [analyse_run(record) for record in found.runs]
     gameday_ids = sorted({r["gameday_id"] for r in runs if r["gameday_id"]})
     current = _current(runs, gameday_ids)
+    expected = {g.gameday_id: g.expected for g in found.gamedays}
     totals = Counter(r["verdict"] for r in current)
     return redact_secrets(
         {
@@ -119,8 +134,10 @@ def build_report(sources: list[Path], now: datetime | None = None) -> dict[str, 
                         "first_unmet",
                         "reason",
                         "journal",
+                        "toolkit",
                     )
                 }
+                | {"expected": expected.get(r["gameday_id"] or "", {}).get(r["experiment"])}
                 for r in current
             ],
             "failure_chains": [
@@ -132,7 +149,10 @@ def build_report(sources: list[Path], now: datetime | None = None) -> dict[str, 
             "metrics": _metrics(current),
             "changed_verdicts": trends(runs, gameday_ids),
             "freshness": freshness(runs, found.gamedays, now),
+            "before_after": before_and_after(runs, found.gamedays),
+            "breaking_points": [_breaking_point(s) for s in found.sweeps],
             "corrupt": [{"path": str(c.path), "reason": c.reason} for c in found.corrupt],
+            "_sweeps": found.sweeps,
             "_runs": runs,
             "_current": current,
         }
@@ -161,6 +181,7 @@ def _charts(report: dict[str, Any]) -> dict[str, list[str]]:
         "phases": phases,
         "timelines": timelines,
         "trend": [trend_chart(points)] if points else [],
+        "limits": [limit_chart(s) for s in report["_sweeps"] if s["probes"]],
     }
 
 
@@ -209,9 +230,31 @@ def render_markdown(report: dict[str, Any]) -> str:
     stale = [f["experiment"] for f in report["freshness"] if f["stale"]]
     if stale:
         lines += ["", f"Not as expected for over 30 days (or never): {', '.join(stale)}"]
+    if report["before_after"]:
+        changes = [
+            f"{r['experiment']} {r['before']['verdict']} → {r['after']['verdict']}"
+            for r in report["before_after"]
+        ]
+        lines += ["", "With the remediation: " + ", ".join(changes)]
+    for point in report["breaking_points"]:
+        found = point["breaking_point"] if point["status"] == "found" else point["message"]
+        lines += ["", f"Breaking point, {point['experiment']}: {point['knob']}={found}"]
     if report["corrupt"]:
         lines += ["", f"Unreadable journals: {len(report['corrupt'])} (see the HTML report)"]
     return "\n".join(lines) + "\n"
+
+
+def junit_entries(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's runs as JUnit cases: as expected when the verdict is the one their
+    game day expected, or (a run outside any game day) a passing verdict."""
+
+    def as_expected(row: dict[str, Any]) -> bool:
+        return row["verdict"] == row["expected"] if row["expected"] else row["verdict"] in PASSING
+
+    return [
+        {**row, "name": row["experiment"], "as_expected": as_expected(row)}
+        for row in report["summary"]
+    ]
 
 
 def _public(report: dict[str, Any]) -> dict[str, Any]:

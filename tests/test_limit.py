@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chaoskit.gameday.limit import bisect_breaking_point
+from chaoskit.report.report import write_reports
 from chaoskit.testbed.lifecycle import testbed_down, testbed_up
 from chaoskit.verification.knobs import Knob, KnobError, read_knobs
+from tests.browser import open_in_chromium
 from tests.conftest import REPO, testbed_home_for_module
 from tests.test_experiments import Testbed
 from tests.test_testbed import chaos
@@ -145,6 +148,23 @@ def test_the_breaking_point_found_is_the_database_room(testbed: Testbed, tmp_pat
     assert len(limit["probes"]) == len(list(limit_path.parent.glob("??-*.json")))
     assert f"flood_connections={expected + 1} -> reproduced" in result.stdout
     assert f"breaking point flood_connections={expected}" in result.stdout
+
+    # the report reads the sweep: its breaking point, headroom and chart
+    html = tmp_path / "report.html"
+    report = write_reports([tmp_path], html)
+    assert report["corrupt"] == []
+    (point,) = report["breaking_points"]
+    assert (point["experiment"], point["breaking_point"]) == ("smd-phase3-timeout", expected)
+    assert report["before_after"] == []  # a sweep's probes are not a remediation
+
+    def read(page: Any) -> dict[str, Any]:
+        return {"row": page.locator("#breaking-points tbody tr").inner_text(),
+                "charts": page.locator("#limit-charts svg").count()}  # fmt: skip
+
+    seen, errors = open_in_chromium(html, read, tmp_path / "report.png")
+    assert errors == [] and seen["charts"] == 1
+    assert seen["row"].split("\t")[:3] == ["smd-phase3-timeout", "flood_connections (connections)",
+                                           str(expected)]  # fmt: skip
 
 
 @pytest.mark.slow

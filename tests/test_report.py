@@ -7,14 +7,17 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
 from chaoskit.report.report import build_report, render_markdown, write_reports
+from tests.browser import open_in_chromium
+from tests.conftest import REPO
 from tests.test_testbed import chaos
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +32,20 @@ def journals(
         result = chaos("gameday", "run", "--journals", str(root), *args, home=home)
         assert result.returncode == 0, result.stdout + result.stderr
     yield root
+
+
+@pytest.fixture(scope="module")
+def remediated(
+    journals: Path, tmp_path_factory: pytest.TempPathFactory, kit_dirs: Callable[[str], Path]
+) -> Path:
+    """The journals, then the remediation game day for smd-phase3-timeout."""
+    root = tmp_path_factory.mktemp("remediated")
+    shutil.copytree(journals, root, dirs_exist_ok=True)
+    home = kit_dirs("report-remediation") / ".testbed"
+    result = chaos("gameday", "run", "--suite", "experiments/gameday-remediation.toml",
+                   "--only", "smd-phase3-timeout", "--journals", str(root), home=home)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return root
 
 
 def test_game_day_writes_its_report_next_to_the_journals(journals: Path) -> None:
@@ -98,33 +115,48 @@ def test_no_secret_reaches_the_report(journals: Path, tmp_path: Path) -> None:
     assert passwords == {"***"}  # URLs with credentials appear, always masked
 
 
-def test_html_report_renders_in_chromium_with_its_charts(journals: Path, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_html_report_renders_in_chromium_with_its_charts(remediated: Path, tmp_path: Path) -> None:
     html = tmp_path / "report.html"
-    write_reports([journals], html)
-    errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run",
-                  "--disable-quic"],
-        )  # fmt: skip
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(html.as_uri())
-            charts = {
-                section: page.locator(f"#{section}-charts svg").count()
-                for section in ("phase", "timeline", "trend")
-            }
-            heading = page.locator("h1").inner_text()
-            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-        finally:
-            browser.close()
+    write_reports([remediated], html)
+
+    def read(page: Any) -> dict[str, Any]:
+        return {
+            "heading": page.locator("h1").inner_text(),
+            "charts": {section: page.locator(f"#{section}-charts svg").count()
+                       for section in ("phase", "timeline", "trend")},
+            "before_after": page.locator("#before-after tbody tr").all_inner_texts(),
+        }  # fmt: skip
+
+    seen, errors = open_in_chromium(html, read, tmp_path / "report.png")
     assert errors == []
-    assert heading == "Startup Chaos Kit report"
+    assert seen["heading"] == "Startup Chaos Kit report"
+    charts = seen["charts"]
     assert charts["phase"] >= 1 and charts["timeline"] >= 1 and charts["trend"] == 1
+    (row,) = seen["before_after"]
+    assert row.startswith("smd-phase3-timeout") and "reproduced" in row and "tolerated" in row
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_before_and_after_the_remediation(remediated: Path, tmp_path: Path) -> None:
+    """The reproduction beside the run with the shipped remediation: verdicts, Phase 3,
+    capacity and the configuration that changed; JUnit and the toolkit's words too."""
+    junit = tmp_path / "results.xml"
+    result = chaos("gameday", "report", str(remediated), "-o", str(tmp_path / "r.html"),
+                   "--json", str(tmp_path / "r.json"), "--junit", str(junit),
+                   home=tmp_path / ".testbed")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    fix = json.loads((REPO / "experiments/profiles/remediation.json").read_text())
+    (row,) = report["before_after"]
+    assert row["experiment"] == "smd-phase3-timeout"
+    assert (row["before"]["verdict"], row["after"]["verdict"]) == ("reproduced", "tolerated")
+    assert row["before"]["cause"] == "too_many_connections" and row["after"]["cause"] is None
+    wanted = fix["configuration"]["database_max_connections"]
+    assert row["after"]["max_connections"] == wanted
+    assert row["changed"]["database_max_connections"] == [None, wanted]
+    # the latest game day is the remediation's: its one run as the toolkit words it
+    (summary,) = report["summary"]
+    assert summary["toolkit"] == {"outcome": "passed", "conclusive": True, "warnings": []}
+    suite = ElementTree.parse(junit).getroot().find("testsuite")
+    assert (suite.get("tests"), suite.get("failures")) == ("1", "0")
+    assert suite.find("testcase").get("name") == "smd-phase3-timeout"
