@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CHAOS := $(BIN)/chaos --no-version-check
 
-.PHONY: install run test test-quick lint bench clean
+.PHONY: install run test test-quick lint bench clean chromium
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,12 @@ install: $(BIN)/.installed
 run: install
 	$(CHAOS) gameday run
 
-test: install
+test: install chromium
 	$(BIN)/pytest
+
+# the report's tests open it in Debian's headless Chromium
+chromium:
+	@command -v chromium >/dev/null || { echo "make test needs Chromium for the report's browser tests: sudo apt-get install -y chromium"; exit 1; }
 
 test-quick: install
 	$(BIN)/pytest -m "not slow"
@@ -32,6 +36,7 @@ bench: install
 	$(BIN)/python bench/flood.py
 	$(BIN)/python bench/connector.py
 	$(BIN)/python bench/report.py
+	$(BIN)/python bench/limit.py
 
 clean:
 	-$(CHAOS) testbed down

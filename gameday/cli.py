@@ -20,11 +20,12 @@ from chaoskit.gameday.schedule import CronError, next_ticks, run_schedule
 from chaoskit.gameday.suite import load_suite
 from chaoskit.kit.console import output_console
 from chaoskit.kit.errors import KitError
-from chaoskit.kit.files import write_json_atomically
+from chaoskit.kit.files import unwritable, write_json_atomically
 from chaoskit.kit.lock import LockHeld
 from chaoskit.kit.redaction import mask_passwords_in_logs
 from chaoskit.kit.var_files import check_var_file
-from chaoskit.report.report import write_reports
+from chaoskit.report.junit import write_junit
+from chaoskit.report.report import junit_entries, write_reports
 
 __all__ = ["gameday"]
 
@@ -108,9 +109,14 @@ def _hold(
     only: tuple[str, ...],
     journals: Path,
     control_files: tuple[Path, ...] = (),
+    junit: Path | None = None,
 ) -> tuple[int, str | None]:
     """One game day; returns its exit code (see `run`) and its id, if it started."""
     _quiet_toolkit()
+    if junit is not None and (why := unwritable(junit)):
+        click.echo(f"Error: --junit {junit}: cannot be written ({why}): give a path in a "
+                   "folder you may write to", err=True)  # fmt: skip
+        return EXIT_CODES["usage"], None
     try:
         suite = load_suite(suite_path, profile)
         if only:
@@ -140,17 +146,29 @@ def _hold(
             f"  {mark} {entry['name']}: {entry['verdict']} (expected {entry['expected']})",
             highlight=False,
         )
+    if junit is not None:
+        try:
+            write_junit(junit, summary["name"], summary["experiments"])
+        except OSError as error:
+            click.echo(f"Error: --junit {junit}: {error.strerror}", err=True)
+            return EXIT_CODES["usage"], summary["gameday_id"]
+        console.print(f"JUnit results in {junit}", highlight=False)
     return result.exit_code, summary["gameday_id"]
+
+
+_JUNIT_HELP = "Also JUnit XML: a test case per experiment, failed when not as expected."
 
 
 @gameday.command()
 @_suite_options
+@click.option("--junit", type=click.Path(path_type=Path), default=None, help=_JUNIT_HELP)
 def run(
     suite: Path,
     profile: tuple[Path, ...],
     only: tuple[str, ...],
     journals: Path,
     control_files: tuple[Path, ...],
+    junit: Path | None,
 ) -> None:
     """Hold a game day now.
 
@@ -158,7 +176,7 @@ def run(
     2 bad suite or options; 3 skipped, the target failed its preflight; 4 another game
     day holds the target; 130 interrupted.
     """
-    sys.exit(_hold(suite, profile, only, journals, control_files)[0])
+    sys.exit(_hold(suite, profile, only, journals, control_files, junit)[0])
 
 
 @gameday.command()
@@ -212,8 +230,13 @@ def schedule(
 )
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
               help="Also the report's content as JSON.")  # fmt: skip
+@click.option("--junit", type=click.Path(path_type=Path), default=None, help=_JUNIT_HELP)
 def report(
-    sources: tuple[Path, ...], html_path: Path, markdown_path: Path | None, json_path: Path | None
+    sources: tuple[Path, ...],
+    html_path: Path,
+    markdown_path: Path | None,
+    json_path: Path | None,
+    junit: Path | None,
 ) -> None:
     """Review journals: verdicts, the failure chain, metrics, charts and trends.
 
@@ -223,8 +246,15 @@ def report(
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise click.ClickException(f"no such journal or folder: {', '.join(missing)}")
+    if junit is not None and (why := unwritable(junit)):
+        click.echo(f"Error: --junit {junit}: cannot be written ({why}): give a path in a "
+                   "folder you may write to", err=True)  # fmt: skip
+        sys.exit(EXIT_CODES["usage"])
     try:
         content = write_reports(paths, html_path, markdown_path, json_path)
+        if junit is not None:
+            suite = content["latest_gameday"] or "startup-chaos-kit"
+            write_junit(junit, suite, junit_entries(content))
     except OSError as error:
         click.echo(
             f"Error: cannot write the report to {error.filename}: {error.strerror}: give a "
@@ -232,7 +262,7 @@ def report(
             err=True,
         )
         sys.exit(EXIT_CODES["usage"])
-    written = ", ".join(str(p) for p in (html_path, markdown_path, json_path) if p)
+    written = ", ".join(str(p) for p in (html_path, markdown_path, json_path, junit) if p)
     click.echo(
         f"Report of {content['runs_read']} journals ({len(content['corrupt'])} unreadable) "
         f"written to {written}"

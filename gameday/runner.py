@@ -33,6 +33,7 @@ from chaoskit.kit.errors import KitError
 from chaoskit.kit.files import write_json_atomically
 from chaoskit.kit.lock import TargetLock
 from chaoskit.kit.redaction import redact_secrets
+from chaoskit.report.agent import toolkit_outcome
 from chaoskit.report.report import write_reports
 from chaoskit.testbed.lifecycle import (
     TestbedError,
@@ -93,6 +94,7 @@ def _run_one(
 def _entry(item: SuiteExperiment, journal: dict[str, Any] | None, path: Path | None) -> dict:
     kit = (journal or {}).get(JOURNAL_KEY) or {}
     verdict = kit.get("verdict", "error" if journal is not None else "not-run")
+    unmet = next((e for e in kit.get("expectations") or [] if not e.get("met")), None)
     return {
         "name": item.name,
         "file": str(item.path),
@@ -100,10 +102,14 @@ def _entry(item: SuiteExperiment, journal: dict[str, Any] | None, path: Path | N
         "verdict": verdict,
         "as_expected": verdict == item.expect,
         "reason": kit.get("reason"),
+        "first_unmet": unmet
+        and f"{unmet['name']}: expected {unmet['expected']}, observed {unmet.get('observed')!r}",
         "status": (journal or {}).get("status"),
         "duration_s": round((journal or {}).get("duration") or 0.0, 3),
         "time_to_recover_s": (kit.get("recovery") or {}).get("time_to_recover_s"),
         "journal": str(path) if path else None,
+        # the toolkit's own words for the run, for agents and CI that read them
+        "toolkit": toolkit_outcome(journal, str(item.path), str(path)) if journal else None,
     }
 
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_json_atomically"]
+__all__ = ["unwritable", "write_json_atomically"]
 
 
 def write_json_atomically(path: Path, document: Any, mode: int = 0o644) -> None:
@@ -20,3 +20,18 @@ def write_json_atomically(path: Path, document: Any, mode: int = 0o644) -> None:
         out.flush()
         os.fsync(out.fileno())
     os.replace(partial, path)
+
+
+def unwritable(path: Path) -> str | None:
+    """Why `path` could not be written (a folder, a read-only or missing place), or None;
+    asked before a long run, so that its output is not lost at the end."""
+    if path.is_dir():
+        return "it is a folder"
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        return f"{folder} is not a folder you may write to"
+    if path.exists() and not os.access(path, os.W_OK):
+        return "the file is read-only"
+    return None

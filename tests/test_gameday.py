@@ -8,8 +8,10 @@ import signal
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
+import yaml
 
 from chaoskit.gameday.schedule import CronError, next_ticks, run_schedule
 from chaoskit.gameday.suite import SuiteError, load_suite
@@ -125,9 +127,9 @@ def test_game_day_writes_journals_and_summary(testbed_home: Path, tmp_path: Path
     suite = write_suite(
         tmp_path, ("smd-phase3-timeout", "reproduced"), ("smd-cascade-blocking", "tolerated")
     )
-    journals = tmp_path / "journals"
+    journals, junit = tmp_path / "journals", tmp_path / "ci" / "results.xml"
     result = chaos("gameday", "run", "--suite", str(suite), "--journals", str(journals),
-                   home=testbed_home)  # fmt: skip
+                   "--junit", str(junit), home=testbed_home)  # fmt: skip
     assert result.returncode == 1, result.stderr  # the second verdict is not the expected one
     (folder,) = journals.iterdir()
     summary = json.loads((folder / "summary.json").read_text())
@@ -140,6 +142,19 @@ def test_game_day_writes_journals_and_summary(testbed_home: Path, tmp_path: Path
     for entry in summary["experiments"]:
         journal = json.loads(Path(entry["journal"]).read_text())
         assert journal["startup_chaos_kit"]["verdict"] == entry["verdict"]
+        # the toolkit's words: the steady state held before and after the method
+        assert entry["toolkit"] == {"outcome": "passed", "conclusive": True, "warnings": []}
+    # one JUnit case per experiment, failed where the verdict is not the expected one
+    cases = {c.get("name"): c for c in ElementTree.parse(junit).getroot().iter("testcase")}
+    assert list(cases) == ["smd-phase3-timeout", "smd-cascade-blocking"]
+    assert cases["smd-phase3-timeout"].find("failure") is None
+    failure = cases["smd-cascade-blocking"].find("failure")
+    assert failure.get("message").startswith("reproduced, expected tolerated: ")
+    assert failure.text.startswith("first unmet expectation: ")
+    assert (
+        summary["experiments"][1]["journal"]
+        in cases["smd-cascade-blocking"].find("system-out").text
+    )
     assert not list(folder.glob(".*partial"))  # journals were written whole
     assert "NOT smd-cascade-blocking: reproduced (expected tolerated)" in result.stdout
     assert read_state() is None  # the game day took its testbed down
@@ -243,3 +258,83 @@ def test_sigint_during_the_last_experiment_is_an_interrupted_game_day(
     (only,) = summary["experiments"]
     assert only["verdict"] == "aborted" and Path(only["journal"]).is_file()
     assert leftovers(testbed_home) == []
+
+
+RECORDING_CONTROL = """
+import json
+
+
+def after_experiment_control(context, state, configuration=None, secrets=None, *, path,
+                             source, **kwargs):
+    with open(path, "a") as out:
+        out.write(json.dumps({"source": source, "title": context["title"],
+                              "status": state["status"]}) + "\\n")
+"""
+
+
+@slow
+def test_settings_and_control_files_apply_to_a_game_day_as_to_chaos_run(
+    testbed_home: Path, tmp_path: Path
+) -> None:
+    """The global controls of the user's settings file and of --control-file see every
+    run of a game day, as they see a `chaos run`."""
+    (tmp_path / "recording_control.py").write_text(RECORDING_CONTROL)
+    seen = tmp_path / "seen.jsonl"
+
+    def recorder(source: str) -> dict:
+        return {f"{source}-recorder": {"provider": {
+            "type": "python", "module": "recording_control",
+            "arguments": {"path": str(seen), "source": source}}}}  # fmt: skip
+
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(yaml.safe_dump({"controls": recorder("settings")}))
+    control_file = tmp_path / "controls.json"
+    control_file.write_text(json.dumps(recorder("control-file")))
+    suite = write_suite(tmp_path, ("smd-phase3-timeout", "reproduced"))
+    result = chaos(
+        "--settings", str(settings), "gameday", "run", "--suite", str(suite),
+        "--control-file", str(control_file), "--journals", str(tmp_path / "journals"),
+        home=testbed_home, PYTHONPATH=str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    title = json.loads((EXPERIMENTS / "smd-phase3-timeout.json").read_text())["title"]
+    records = [json.loads(line) for line in seen.read_text().splitlines()]
+    assert sorted(r["source"] for r in records) == ["control-file", "settings"]
+    assert {(r["title"], r["status"]) for r in records} == {(title, "completed")}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--settings", "{settings}", "gameday", "run"],
+         "Error: --settings {settings}: it does not parse"),
+        (["gameday", "run", "--control-file", "{controls}"],
+         "Error: --control-file {controls}: control 'x' has no provider"),
+        (["gameday", "run", "--junit", "{file}/results.xml"],
+         "Error: --junit {file}/results.xml: cannot be written ({file} is not a folder you "
+         "may write to)"),
+        (["gameday", "run", "--junit", "{folder}"],
+         "Error: --junit {folder}: cannot be written (it is a folder)"),
+        (["gameday", "report", "{folder}", "--junit", "{folder}"],
+         "Error: --junit {folder}: cannot be written (it is a folder)"),
+    ],
+)  # fmt: skip
+def test_bad_settings_controls_and_junit_paths_are_one_line(
+    testbed_home: Path, tmp_path: Path, arguments: list[str], message: str
+) -> None:
+    paths = {"settings": tmp_path / "settings.yaml", "controls": tmp_path / "controls.yaml",
+             "file": tmp_path / "a-file", "folder": tmp_path / "a-folder"}  # fmt: skip
+    paths["settings"].write_text("controls: [unclosed\n")
+    paths["controls"].write_text("x: {}\n")
+    paths["file"].write_text("")
+    paths["folder"].mkdir()
+    names = {key: str(path) for key, path in paths.items()}
+    journals = REPO / "journals"
+    before = set(journals.iterdir()) if journals.exists() else set()
+    result = chaos(*(a.format(**names) for a in arguments), home=testbed_home)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(message.format(**names)), line
+    # nothing ran: no testbed, no game day's journals
+    assert read_state() is None
+    assert (set(journals.iterdir()) if journals.exists() else set()) == before
