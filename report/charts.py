@@ -85,10 +85,11 @@ def timeline_chart(run: dict[str, Any]) -> str:
         axes.set_ylim(0, 1.05)
         axes.set_ylabel("utilisation")
         axes.set_xlabel("seconds into the method")
-        floods = axes.twinx()
-        floods.plot(t, [s.get("flood_connections") for s in samples], color="#7f8c8d",
-                    linestyle=":", label="flood connections")  # fmt: skip
-        floods.set_ylabel("flood connections")
+        flood = [s.get("flood_connections") for s in samples]
+        if any(flood):  # no empty axis where there was no flood
+            floods = axes.twinx()
+            floods.plot(t, flood, color="#7f8c8d", linestyle=":", label="flood connections")
+            floods.set_ylabel("flood connections")
         for index, activity in enumerate(run["activities"]):
             if activity["start"] and activity["end"]:
                 begin, end = _seconds(activity["start"], start), _seconds(activity["end"], start)

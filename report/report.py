@@ -101,6 +101,14 @@ def _metrics(current: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def _expectation(run: dict[str, Any], expected: str | None) -> dict[str, Any]:
+    """The verdict the run's game day expected, and whether it came: a run outside any
+    game day is as expected when its verdict passes, as `chaos run`'s exit code says."""
+    verdict = run["verdict"]
+    as_expected = verdict == expected if expected else verdict in PASSING
+    return {"expected": expected, "as_expected": as_expected}
+
+
 def _breaking_point(sweep: dict[str, Any]) -> dict[str, Any]:
     figures = {key: sweep.get(key) for key in _SWEEP_FIGURES}
     return {"experiment": Path(sweep["experiment"]).stem, "path": sweep["path"], **figures}
@@ -137,7 +145,7 @@ def build_report(sources: list[Path], now: datetime | None = None) -> dict[str, 
                         "toolkit",
                     )
                 }
-                | {"expected": expected.get(r["gameday_id"] or "", {}).get(r["experiment"])}
+                | _expectation(r, expected.get(r["gameday_id"] or "", {}).get(r["experiment"]))
                 for r in current
             ],
             "failure_chains": [
@@ -245,16 +253,8 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def junit_entries(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """The report's runs as JUnit cases: as expected when the verdict is the one their
-    game day expected, or (a run outside any game day) a passing verdict."""
-
-    def as_expected(row: dict[str, Any]) -> bool:
-        return row["verdict"] == row["expected"] if row["expected"] else row["verdict"] in PASSING
-
-    return [
-        {**row, "name": row["experiment"], "as_expected": as_expected(row)}
-        for row in report["summary"]
-    ]
+    """The report's runs as JUnit cases, failed where not as expected."""
+    return [{**row, "name": row["experiment"]} for row in report["summary"]]
 
 
 def _public(report: dict[str, Any]) -> dict[str, Any]:

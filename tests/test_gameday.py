@@ -156,6 +156,10 @@ def test_game_day_writes_journals_and_summary(testbed_home: Path, tmp_path: Path
         in cases["smd-cascade-blocking"].find("system-out").text
     )
     assert not list(folder.glob(".*partial"))  # journals were written whole
+    # the report marks the verdict the suite did not expect, and only that one
+    page = (folder / "report.html").read_text()
+    assert page.count('<tr class="unexpected"><td>smd-cascade-blocking</td>') == 1
+    assert page.count('<tr class="unexpected">') == 1
     assert "NOT smd-cascade-blocking: reproduced (expected tolerated)" in result.stdout
     assert read_state() is None  # the game day took its testbed down
 

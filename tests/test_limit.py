@@ -4,6 +4,9 @@ the real testbed, whose answer must equal the boundary computed from live capaci
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,12 +15,14 @@ import pytest
 
 from chaoskit.gameday.limit import bisect_breaking_point
 from chaoskit.report.report import write_reports
+from chaoskit.testbed.baseline import find_drift
 from chaoskit.testbed.lifecycle import testbed_down, testbed_up
+from chaoskit.testbed.state import read_state
 from chaoskit.verification.knobs import Knob, KnobError, read_knobs
 from tests.browser import open_in_chromium
-from tests.conftest import REPO, testbed_home_for_module
+from tests.conftest import REPO, eventually, leftovers, sessions, testbed_home_for_module
 from tests.test_experiments import Testbed
-from tests.test_testbed import chaos
+from tests.test_testbed import CHAOS, chaos
 
 FLOOD = Knob("flood_connections", "up", 1, 1000, "connections", 1, True)
 CAPACITY = Knob("connector_connections_per_instance", "down", 5, 100, "connections", 1, True)
@@ -175,6 +180,32 @@ def test_no_breaking_point_in_a_range_is_one_line(testbed: Testbed, tmp_path: Pa
     )  # fmt: skip
     assert result.returncode == 1
     assert "no breaking point in [1, 3]: tolerated at both ends" in result.stdout
+
+
+@pytest.mark.slow
+def test_an_interrupted_sweep_keeps_its_journals_and_the_testbed_as_found(
+    testbed: Testbed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TESTBED_HOME", str(testbed.home))  # the kept testbed's state
+    process = subprocess.Popen(
+        [CHAOS, "--no-version-check", "--no-log-file", "gameday", "limit",
+         "experiments/smd-phase3-timeout.json", "--journals", str(tmp_path)],
+        cwd=REPO, env={**os.environ, "TESTBED_HOME": str(testbed.home)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    # the second probe's flood is up: one journal is written, one run is under way
+    assert eventually(lambda: len(list(tmp_path.glob("limit-*/??-*.json"))) == 1, timeout_s=120)
+    assert eventually(lambda: sessions(testbed.admin_dsn, "chaos-flood-") > 0, timeout_s=60)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=120) == 130
+    (limit_path,) = tmp_path.glob("limit-*/limit.json")
+    limit = json.loads(limit_path.read_text())
+    assert limit["status"] == "interrupted" and limit["breaking_point"] is None
+    assert [p["verdict"] for p in limit["probes"]][-1] == "aborted"
+    assert all(Path(p["journal"]).is_file() for p in limit["probes"])
+    # the testbed was up before the sweep: it is still up, at its baseline
+    assert read_state() is not None and find_drift(read_state()) == []
+    assert leftovers(testbed.home) == []
 
 
 @pytest.mark.parametrize(

@@ -125,6 +125,7 @@ def test_html_report_renders_in_chromium_with_its_charts(remediated: Path, tmp_p
             "charts": {section: page.locator(f"#{section}-charts svg").count()
                        for section in ("phase", "timeline", "trend")},
             "before_after": page.locator("#before-after tbody tr").all_inner_texts(),
+            "unexpected": page.locator("#summary tr.unexpected").count(),
         }  # fmt: skip
 
     seen, errors = open_in_chromium(html, read, tmp_path / "report.png")
@@ -134,6 +135,7 @@ def test_html_report_renders_in_chromium_with_its_charts(remediated: Path, tmp_p
     assert charts["phase"] >= 1 and charts["timeline"] >= 1 and charts["trend"] == 1
     (row,) = seen["before_after"]
     assert row.startswith("smd-phase3-timeout") and "reproduced" in row and "tolerated" in row
+    assert seen["unexpected"] == 0  # the remediation's tolerated verdict was the expected one
     assert (tmp_path / "report.png").stat().st_size > 10_000
 
 
