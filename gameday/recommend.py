@@ -173,7 +173,7 @@ def _connector_queue(run: _Run) -> Recommendation | None:
 def _scaled_out_too_late(run: _Run) -> Recommendation | None:
     failure_at = next((o.get("failure_at") for _, o in run.outputs if o.get("failure_at")), None)
     scaled = next((o["event"] for _, o in run.outputs
-                   if isinstance(o.get("event"), dict) and o["event"].get("event") == "scaled_out"),
+                   if isinstance(o.get("event"), dict) and o["event"].get("type") == "scaled_out"),
                   None)  # fmt: skip
     if not failure_at or not scaled or not run.failed:
         return None

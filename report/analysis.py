@@ -61,6 +61,24 @@ def startup_reports(journal: dict[str, Any]) -> list[dict[str, Any]]:
     return [o for o in _outputs(journal) if isinstance(o, dict) and "phases" in o and "ready" in o]
 
 
+def _markers(journal: dict[str, Any]) -> list[dict[str, str]]:
+    """The moments a reader of the timeline looks for: the early warning, the
+    connector's scale-out, and Phase 3 giving up."""
+    markers = []
+    for output in _outputs(journal):
+        if not isinstance(output, dict):
+            continue
+        if output.get("warned_at"):
+            markers.append({"at": output["warned_at"], "label": "early warning"})
+        event = output.get("event")
+        if isinstance(event, dict) and event.get("type") == "scaled_out" and event.get("at"):
+            markers.append({"at": event["at"], "label": "connector scaled out"})
+        if output.get("failure_at") and output.get("failed_phase"):
+            phase = output["failed_phase"].get("phase")
+            markers.append({"at": output["failure_at"], "label": f"Phase {phase} gave up"})
+    return markers
+
+
 def _repeated_starts(journal: dict[str, Any]) -> list[dict[str, Any]]:
     return [o for o in _outputs(journal) if isinstance(o, dict) and "exit_codes" in o]
 
@@ -149,6 +167,48 @@ def _chain(expectations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return steps
 
 
+def _tolerance(activity: dict[str, Any]) -> str:
+    tolerance = activity.get("tolerance")
+    if isinstance(tolerance, dict):
+        return f"{tolerance.get('path', '')} {tolerance.get('expect', '')}".strip()
+    return "" if tolerance is None else str(tolerance)
+
+
+def _steady_state(state: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not state:
+        return None
+    return {
+        "met": state.get("steady_state_met"),
+        "probes": [
+            {"name": p["activity"]["name"], "status": p.get("status"),
+             "tolerance": _tolerance(p["activity"]), "met": p.get("tolerance_met")}
+            for p in state.get("probes") or []
+        ],
+    }  # fmt: skip
+
+
+def _as_the_toolkit_reports(journal: dict[str, Any]) -> dict[str, Any]:
+    """What a reader of chaostoolkit-reporting looks for in a run: the steady state
+    before and after with each probe's tolerance and whether it was met, the method's
+    activities with status and duration, the experiment's declared contributions."""
+    states = journal.get("steady_states") or {}
+    return {
+        "before": _steady_state(states.get("before")),
+        "after": _steady_state(states.get("after")),
+        "method": [
+            {"name": r["activity"]["name"], "type": r["activity"].get("type"),
+             "status": r.get("status"), "duration_s": round(r.get("duration") or 0.0, 3)}
+            for r in journal.get("run") or []
+        ],
+        "rollbacks": [
+            {"name": r["activity"]["name"], "status": r.get("status"),
+             "duration_s": round(r.get("duration") or 0.0, 3)}
+            for r in journal.get("rollbacks") or []
+        ],
+        "contributions": journal["experiment"].get("contributions") or {},
+    }  # fmt: skip
+
+
 def analyse_run(record: RunRecord) -> dict[str, Any]:
     journal = record.journal
     kit = journal.get("startup_chaos_kit") or {}
@@ -176,6 +236,7 @@ def analyse_run(record: RunRecord) -> dict[str, Any]:
         "peaks": peaks,
         "phase3_elapsed_s": max(phase3) if phase3 else None,
         "toolkit": toolkit_outcome(journal, record.experiment, str(record.path)),
+        "as_the_toolkit_reports": _as_the_toolkit_reports(journal),
         "figures": kit.get("figures") or {},
         "capacity": kit.get("capacity") or {},
         "exit_codes": sorted(
@@ -184,6 +245,7 @@ def analyse_run(record: RunRecord) -> dict[str, Any]:
         ),
         "startups": reports,
         "timeline": kit.get("timeline") or [],
+        "markers": _markers(journal),
         "activities": [
             {"name": r["activity"]["name"], "start": r.get("start"), "end": r.get("end")}
             for r in (journal.get("run") or []) + (journal.get("rollbacks") or [])

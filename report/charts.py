@@ -67,14 +67,47 @@ def _seconds(at: str, start: datetime) -> float:
     return (datetime.fromisoformat(at) - start).total_seconds()
 
 
+def _label_rows(spans: list[tuple[float, str]], width_s: float) -> list[int]:
+    """A row for each label starting at its span, so that no two in a row overlap
+    (a label's width estimated from its length at the chart's font size)."""
+    ends: list[float] = []
+    rows = []
+    for begin, name in spans:
+        row = next((i for i, end in enumerate(ends) if end < begin), len(ends))
+        if row == len(ends):
+            ends.append(0.0)
+        ends[row] = begin + len(name) * width_s / 120  # about 120 characters a width
+        rows.append(row)
+    return rows
+
+
+def _fresh_instance_strip(axes: Any, run: dict[str, Any], start: datetime) -> None:
+    """The fresh instance's phases under the pressure, on the same time axis, and its
+    Phase 3 deadline."""
+    for report in run["startups"]:
+        for phase in report.get("phases") or []:
+            if phase.get("started_at") and phase.get("elapsed_s") is not None:
+                begin = _seconds(phase["started_at"], start)
+                colour = _STATUS_COLOURS.get(phase.get("status"), "#95a5a6")
+                axes.broken_barh([(begin, max(phase["elapsed_s"], 0.02))], (-0.16, 0.09),
+                                 color=colour)  # fmt: skip
+                if phase.get("phase") == 3 and report.get("initialization_timeout_s"):
+                    deadline = begin + report["initialization_timeout_s"]
+                    axes.axvline(deadline, color="#2c3e50", linestyle="--", linewidth=0.8)
+                    axes.text(deadline, -0.2, " Phase 3 deadline", fontsize=6, va="top")
+    if run["startups"]:
+        axes.text(0, -0.12, "fresh instance ", fontsize=6, ha="right", va="center")
+
+
 def timeline_chart(run: dict[str, Any]) -> str:
     """Connector and database utilisation and flood connections through one run, with
-    the activities as shaded spans."""
+    the activities as shaded spans, the fresh instance's phases beneath on the same time
+    axis, and the early warning, the connector's scale-out and Phase 3 giving up marked."""
     samples = run["timeline"]
     start = datetime.fromisoformat(samples[0]["at"])
     t = [_seconds(s["at"], start) for s in samples]
     with matplotlib.rc_context(_STYLE):
-        figure = Figure(figsize=(6.4, 2.6))
+        figure = Figure(figsize=(6.4, 3.0))
         axes = figure.subplots()
         for key, label, colour in (
             ("connector_utilisation", "connector utilisation", "#2980b9"),
@@ -82,7 +115,8 @@ def timeline_chart(run: dict[str, Any]) -> str:
         ):
             if any(key in s for s in samples):
                 axes.plot(t, [s.get(key) for s in samples], label=label, color=colour)
-        axes.set_ylim(0, 1.05)
+        axes.set_ylim(-0.3, 1.05)
+        axes.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
         axes.set_ylabel("utilisation")
         axes.set_xlabel("seconds into the method")
         flood = [s.get("flood_connections") for s in samples]
@@ -90,15 +124,23 @@ def timeline_chart(run: dict[str, Any]) -> str:
             floods = axes.twinx()
             floods.plot(t, flood, color="#7f8c8d", linestyle=":", label="flood connections")
             floods.set_ylabel("flood connections")
-        for index, activity in enumerate(run["activities"]):
-            if activity["start"] and activity["end"]:
-                begin, end = _seconds(activity["start"], start), _seconds(activity["end"], start)
-                if end >= 0:
-                    axes.axvspan(max(begin, 0), end, alpha=0.08, color="#34495e")
-                    axes.text(max(begin, 0), 1.0 - 0.09 * (index % 6), activity["name"],
-                              fontsize=6, va="top")  # fmt: skip
-        axes.legend(loc="lower right", fontsize=7)
-        axes.set_title(run["experiment"], fontsize=9)
+        spans = [
+            (max(_seconds(a["start"], start), 0), _seconds(a["end"], start), a["name"])
+            for a in run["activities"]
+            if a["start"] and a["end"] and _seconds(a["end"], start) >= 0
+        ]
+        rows = _label_rows([(b, name) for b, _, name in spans], max(t[-1], 1e-3))
+        for (begin, end, name), row in zip(spans, rows, strict=True):
+            axes.axvspan(begin, end, ymin=0.25, alpha=0.08, color="#34495e")
+            axes.text(begin, 1.0 - 0.08 * row, name, fontsize=6, va="top")
+        _fresh_instance_strip(axes, run, start)
+        moments = sorted((_seconds(m["at"], start), m["label"]) for m in run["markers"])
+        for (at, label), row in zip(moments, _label_rows(moments, max(t[-1], 1e-3)), strict=True):
+            axes.axvline(at, color="#8e44ad", linewidth=0.8)
+            axes.text(at, 1.07 + 0.07 * row, label, fontsize=6, color="#8e44ad", va="bottom")
+        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=7,
+                    frameon=False)  # fmt: skip
+        axes.set_title(run["experiment"], fontsize=9, pad=8 + 9 * len(moments))
         return _svg(figure)
 
 

@@ -101,12 +101,20 @@ def _metrics(current: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def _as_the_toolkit_reports(run: dict[str, Any]) -> dict[str, Any]:
+    return {"experiment": run["experiment"], "verdict": run["verdict"],
+            "toolkit": run["toolkit"], **run["as_the_toolkit_reports"]}  # fmt: skip
+
+
 def _expectation(run: dict[str, Any], expected: str | None) -> dict[str, Any]:
     """The verdict the run's game day expected, and whether it came: a run outside any
-    game day is as expected when its verdict passes, as `chaos run`'s exit code says."""
+    game day is as expected when its verdict passes, as `chaos run`'s exit code says.
+    The first unmet expectation is shown only where it explains a surprise: a startup
+    that held as expected leaves the failure's expectations unmet, and that is no news."""
     verdict = run["verdict"]
     as_expected = verdict == expected if expected else verdict in PASSING
-    return {"expected": expected, "as_expected": as_expected}
+    first_unmet = None if as_expected else run["first_unmet"]
+    return {"expected": expected, "as_expected": as_expected, "first_unmet": first_unmet}
 
 
 def _breaking_point(sweep: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +147,6 @@ def build_report(sources: list[Path], now: datetime | None = None) -> dict[str, 
                         "status",
                         "duration_s",
                         "time_to_recover_s",
-                        "first_unmet",
                         "reason",
                         "journal",
                         "toolkit",
@@ -148,6 +155,7 @@ def build_report(sources: list[Path], now: datetime | None = None) -> dict[str, 
                 | _expectation(r, expected.get(r["gameday_id"] or "", {}).get(r["experiment"]))
                 for r in current
             ],
+            "runs": [_as_the_toolkit_reports(r) for r in current],
             "failure_chains": [
                 {"experiment": r["experiment"], "verdict": r["verdict"], "steps": r["chain"]}
                 for r in current

@@ -37,8 +37,13 @@ def connector_load(
         return {"utilisation": metrics["utilisation"], "instances": metrics["instances"]}
     if not configuration.get("connector_url"):
         return None
-    state = ConnectorClient(configuration["connector_url"]).state()
-    return {key: state[key] for key in ("utilisation", "instances", "active", "waiting")}
+    # scraped as any Prometheus target is: the same figures a team's dashboards read
+    scrape = ConnectorClient(configuration["connector_url"]).metrics()
+    load: dict[str, Any] = {"utilisation": scrape["vpc_connector_utilisation"]}
+    load.update(
+        {key: int(scrape[f"vpc_connector_{key}"]) for key in ("instances", "active", "waiting")}
+    )
+    return load
 
 
 def database_load(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +22,11 @@ from chaoskit.actions.connector import (
 )
 from chaoskit.kit.processes import stop_pid
 from chaoskit.probes.connector import connector_events, connector_state, connector_utilisation
+from chaoskit.targets.load import connector_load
+from chaoskit.testbed.connector.client import ConnectorClient
 from chaoskit.testbed.connector.launch import RunningConnector, launch_connector
 from chaoskit.testbed.postgres import PostgresEndpoint
-from tests.conftest import eventually, gone
+from tests.conftest import REPO, eventually, gone
 
 
 @pytest.fixture
@@ -112,6 +115,21 @@ def test_metrics_are_prometheus_text(connector: RunningConnector) -> None:
     assert response.headers["content-type"].startswith("text/plain")
     assert "vpc_connector_instances 2.0" in response.text
     assert 'vpc_connector_connections_total{outcome="admitted"}' in response.text
+
+
+def test_the_readme_names_every_metric_and_the_timeline_scrapes_them(
+    connector: RunningConnector,
+) -> None:
+    scrape = ConnectorClient(connector.api_url).metrics()
+    families = {name.split("{")[0] for name in scrape}
+    readme = (REPO / "README.md").read_text()
+    assert [f for f in sorted(families) if not re.search(f"`{f}[`{{]", readme)] == []
+    # the load the timeline samples is the scrape's, not a second reading of /state
+    state = httpx.get(f"{connector.api_url}/state").json()
+    load = connector_load({"connector_url": connector.api_url})
+    assert load == {"utilisation": scrape["vpc_connector_utilisation"],
+                    "instances": state["instances"], "active": state["active"],
+                    "waiting": state["waiting"]}  # fmt: skip
 
 
 def test_actions_change_the_connector_and_restore_puts_back_what_was_found(

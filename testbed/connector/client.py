@@ -6,12 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from chaoskit.kit.errors import KitError
 
 __all__ = ["ConnectorClient", "ConnectorUnreachable"]
 
 _TIMEOUT_S = 10.0
+
+
+def _labels(labels: dict[str, str]) -> str:
+    inside = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    return f"{{{inside}}}" if inside else ""
 
 
 class ConnectorUnreachable(KitError):
@@ -51,6 +57,16 @@ class ConnectorClient:
     def reset(self) -> dict[str, Any]:
         """Back to the configuration the connector started with; return it."""
         return self._call("POST", "/reset").json()
+
+    def metrics(self) -> dict[str, float]:
+        """The Prometheus scrape (`GET /metrics`) as `{sample name: value}`, labels
+        folded into the name (`vpc_connector_connections_total{outcome="admitted"}`)."""
+        text = self._call("GET", "/metrics").text
+        return {
+            sample.name + _labels(sample.labels): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
 
     def events(self, since: float = 0.0) -> list[dict[str, Any]]:
         """Events at or after `since` (epoch seconds), oldest first."""
