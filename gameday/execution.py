@@ -66,20 +66,25 @@ def _check_controls(controls: Any, where: str) -> None:
 
 
 def load_run_settings(settings_path: str | None, control_files: list[Path]) -> Settings:
-    """The user's Chaos Toolkit settings, with its global controls and those of
-    `control_files` loaded, as `chaos run` does; KitError names a file that does not
-    parse or a control that cannot load, before anything runs."""
+    """The user's Chaos Toolkit settings, the global controls of `control_files` merged
+    into its `controls` (a file's control wins over the settings' of the same name), as
+    `chaos run` takes them; KitError names a file that does not parse or a control that
+    cannot load, before anything runs."""
     settings: Settings = {}
     if settings_path and Path(settings_path).exists():
         settings = _parsed(Path(settings_path), "--settings") or {}
         if not isinstance(settings, dict):
             raise KitError(f"--settings {settings_path}: give a YAML mapping")
         _check_controls(settings.get("controls"), f"--settings {settings_path}")
+    controls = dict(settings.get("controls") or {})
     for path in control_files:
         if path.suffix not in (".json", ".yaml", ".yml"):
             raise KitError(f"--control-file {path}: give a .json, .yaml or .yml file")
-        _check_controls(_parsed(path, "--control-file"), f"--control-file {path}")
-    load_global_controls(settings, [str(p) for p in control_files])
+        declared = _parsed(path, "--control-file")
+        _check_controls(declared, f"--control-file {path}")
+        controls.update(declared or {})
+    if controls:
+        settings["controls"] = controls
     return settings
 
 
@@ -126,6 +131,9 @@ def run_experiment_file(
     recorder = SignalRecorder()
     strategy = (experiment.get("runtime") or {}).get("hypothesis", {}).get("strategy", "default")
     runtime = {**(settings.get("runtime") or {}), "rollbacks": {"strategy": "always"}}
+    # Chaos Toolkit unloads the global controls at the end of every run: load them
+    # again for each one, or a game day's second run would go without them
+    load_global_controls(settings)
     stop.in_run = True
     try:
         journal = run_experiment(
