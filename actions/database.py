@@ -252,7 +252,8 @@ def set_max_connections(max_connections: int) -> dict[str, Any]:
     Cloud SQL tier change (db-custom-2-7680 allows 162 connections; the instance's own
     limit, not a pool's).
 
-    Every session is cut by the restart; the reference service's pool reconnects.
+    Every session is cut by the restart; the long-running service restarts after it and
+    holds its pool again, as at rest.
     Only the embedded PostgreSQL can be changed this way. Returns
     `{"max_connections", "previous"}`.
     """

@@ -51,6 +51,7 @@ from chaoskit.verification.figures import capacity_at_rest, run_figures
 from chaoskit.verification.guardrails import check_guardrails
 from chaoskit.verification.recovery import wait_for_recovery
 from chaoskit.verification.timeline import TimelineSampler
+from chaoskit.verification.tracing import check_trace_endpoint, put_verdict_on_trace
 from chaoskit.verification.verdict import decide_verdict, journal_status
 
 __all__ = [
@@ -129,6 +130,7 @@ def before_experiment_control(
     configuration = configuration if configuration is not None else {}
     run = _RunState()
     experiment[_RUN_KEY] = run
+    check_trace_endpoint()
     try:
         settle_configuration(experiment, configuration)
         run.extension = read_extension(experiment)
@@ -293,3 +295,4 @@ def _verify(
     for key, value in list(journal.items()):
         journal[key] = redact_secrets(value)
     logger.info(f"Verdict: {verdict} ({reason})")
+    put_verdict_on_trace(verdict, journal[JOURNAL_KEY]["reason"])
