@@ -103,6 +103,15 @@ def _quiet_toolkit() -> None:
     logging.getLogger("chaostoolkit").setLevel(logging.ERROR)
 
 
+def _junit_writable(junit: Path | None) -> bool:
+    """Whether --junit (if given) can be written; if not, says why in one line."""
+    why = unwritable(junit) if junit is not None else None
+    if why:
+        click.echo(f"Error: --junit {junit}: cannot be written ({why}): give a path in a "
+                   "folder you may write to", err=True)  # fmt: skip
+    return why is None
+
+
 def _hold(
     suite_path: Path,
     profile: tuple[Path, ...],
@@ -113,9 +122,7 @@ def _hold(
 ) -> tuple[int, str | None]:
     """One game day; returns its exit code (see `run`) and its id, if it started."""
     _quiet_toolkit()
-    if junit is not None and (why := unwritable(junit)):
-        click.echo(f"Error: --junit {junit}: cannot be written ({why}): give a path in a "
-                   "folder you may write to", err=True)  # fmt: skip
+    if not _junit_writable(junit):
         return EXIT_CODES["usage"], None
     try:
         suite = load_suite(suite_path, profile)
@@ -246,9 +253,7 @@ def report(
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise click.ClickException(f"no such journal or folder: {', '.join(missing)}")
-    if junit is not None and (why := unwritable(junit)):
-        click.echo(f"Error: --junit {junit}: cannot be written ({why}): give a path in a "
-                   "folder you may write to", err=True)  # fmt: skip
+    if not _junit_writable(junit):
         sys.exit(EXIT_CODES["usage"])
     try:
         content = write_reports(paths, html_path, markdown_path, json_path)

@@ -38,11 +38,17 @@ from chaoskit.testbed.lifecycle import (
 )
 from chaoskit.testbed.state import read_state
 
-__all__ = ["after_experiment_control", "before_experiment_control", "cleanup_control"]
+__all__ = [
+    "CAPACITY_KEYS",
+    "after_experiment_control",
+    "before_experiment_control",
+    "capacity_problem",
+    "cleanup_control",
+]
 
 logger = logging.getLogger("chaostoolkit")
-_CAPACITY_RANGE = (5, 1000)
-_INSTANCES_RANGE = (1, 100)  # the connector's own bounds
+# the capacity stand-ins a run may ask for, and their bounds (the connector's own)
+CAPACITY_KEYS = {"database_max_connections": (5, 1000), "connector_min_instances": (1, 100)}
 
 
 def _owner() -> str:
@@ -55,6 +61,8 @@ def before_experiment_control(
     configuration = configuration if configuration is not None else {}
     if configuration.get("target", "embedded") != "embedded":
         return
+    database = _capacity(configuration, "database_max_connections")
+    instances = _capacity(configuration, "connector_min_instances")
     try:
         state = testbed_up(started_by=_owner(), service=configuration.get("service"))
     except TestbedError as error:
@@ -68,23 +76,37 @@ def before_experiment_control(
     for what in reset:
         logger.warning(f"The testbed had drifted from its baseline: reset {what}")
     configuration["baseline_reset"] = reset
-    _set_database_capacity(state, configuration.get("database_max_connections"))
-    _set_connector_instances(state, configuration.get("connector_min_instances"))
+    if database is not None:
+        _set_database_capacity(state, database)
+    if instances is not None:
+        _set_connector_instances(state, instances)
     for key, value in testbed_endpoints(state).items():
         if not configuration.get(key):
             configuration[key] = value
 
 
-def _set_database_capacity(state: dict[str, Any], wanted: Any) -> None:
+def capacity_problem(key: str, wanted: Any) -> str | None:
+    """Why the capacity stand-in `key` cannot be `wanted` (None: it can, or it is unset)."""
+    if wanted in (None, ""):
+        return None
+    low, high = CAPACITY_KEYS[key]
+    if isinstance(wanted, bool) or not isinstance(wanted, int) or not low <= wanted <= high:
+        return f"{key}={wanted!r}: give a whole number from {low} to {high}"
+    return None
+
+
+def _capacity(configuration: Configuration, key: str) -> int | None:
+    """The capacity stand-in `key` asks for this run, None when unset; one that cannot
+    be is refused before anything runs."""
+    problem = capacity_problem(key, configuration.get(key))
+    if problem:
+        raise InterruptExecution(problem)
+    return configuration.get(key) or None
+
+
+def _set_database_capacity(state: dict[str, Any], wanted: int) -> None:
     """`database_max_connections`, the stand-in for a Cloud SQL tier or flag (a
     remediation's capacity), for this run; the baseline comes back at the run's end."""
-    if wanted in (None, ""):
-        return
-    low, high = _CAPACITY_RANGE
-    if isinstance(wanted, bool) or not isinstance(wanted, int) or not low <= wanted <= high:
-        raise InterruptExecution(
-            f"database_max_connections={wanted!r}: give a whole number from {low} to {high}"
-        )
     if wanted == state["postgres"].get("max_connections"):
         return
     try:
@@ -94,16 +116,9 @@ def _set_database_capacity(state: dict[str, Any], wanted: Any) -> None:
     logger.info(f"The database runs with max_connections={wanted} for this run")
 
 
-def _set_connector_instances(state: dict[str, Any], wanted: Any) -> None:
+def _set_connector_instances(state: dict[str, Any], wanted: int) -> None:
     """`connector_min_instances`, the stand-in for the connector's `--min-instances`: that
     many instances run from the start of this run; the baseline comes back at its end."""
-    if wanted in (None, ""):
-        return
-    low, high = _INSTANCES_RANGE
-    if isinstance(wanted, bool) or not isinstance(wanted, int) or not low <= wanted <= high:
-        raise InterruptExecution(
-            f"connector_min_instances={wanted!r}: give a whole number from {low} to {high}"
-        )
     connector = ConnectorClient(state["connector"]["url"])
     try:
         config = connector.state()["config"]

@@ -11,14 +11,18 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
 from chaoskit.kit import registry
 from chaoskit.kit.processes import pid_alive
-from chaoskit.targets.database import DatabaseObserver
+from chaoskit.targets.database import OBSERVER_SESSIONS, DatabaseObserver, database_sessions
+from chaoskit.testbed.connector.client import ConnectorClient
+from chaoskit.testbed.lifecycle import testbed_down, testbed_up
 from chaoskit.testbed.postgres import EmbeddedPostgres, PostgresEndpoint
 from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.service.database import ensure_schema
@@ -164,3 +168,39 @@ def service_configuration(database_url: str, **settings: object) -> dict:
     """A run's configuration for the reference service against `database_url`: the
     embedded profile's values, with `settings` over them."""
     return {**embedded_profile(), "database_url": database_url, **settings}
+
+
+@dataclass
+class Testbed:
+    home: Path
+    state: dict[str, Any]
+
+    __test__ = False
+
+    @property
+    def admin_dsn(self) -> str:
+        return self.state["postgres"]["admin_dsn"]
+
+    def max_connections(self) -> int:
+        return database_sessions(self.admin_dsn)["max_connections"]
+
+    def database_room(self) -> int:
+        """Connections an application may open during a run: max_connections less the
+        slots only superusers may take, the sessions held at rest (the long-running
+        service's pool), and the one the run's observer holds."""
+        sessions = database_sessions(self.admin_dsn)
+        return (
+            sessions["max_connections"] - sessions["reserved"] - sessions["in_use"]
+            - OBSERVER_SESSIONS
+        )  # fmt: skip
+
+    def connector(self) -> dict[str, Any]:
+        return ConnectorClient(self.state["connector"]["url"]).state()
+
+
+@contextlib.contextmanager
+def kept_testbed(home: Path) -> Iterator[Testbed]:
+    """One testbed for every run of a module, as `chaos testbed up` keeps one."""
+    with testbed_home_for_module(home):
+        yield Testbed(home, testbed_up())
+        testbed_down()

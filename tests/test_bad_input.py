@@ -45,9 +45,15 @@ def refused_run(home: Path, tmp_path: Path, *args: str, **env: str) -> str:
          "host 'db.invalid' cannot be resolved"),
         ({"CHAOS_DIRECT_DATABASE_URL": "host=db.invalid password=KwSecret123 dbname=app"},
          "host 'db.invalid' cannot be resolved"),
+        ({"CHAOS_DATABASE_MAX_CONNECTIONS": "abc"},
+         "CHAOS_DATABASE_MAX_CONNECTIONS='abc' is not a whole number"),
+        ({"CHAOS_DATABASE_MAX_CONNECTIONS": "3"},
+         "database_max_connections=3: give a whole number from 5 to 1000"),
+        ({"CHAOS_CONNECTOR_MIN_INSTANCES": "500"},
+         "connector_min_instances=500: give a whole number from 1 to 100"),
     ],
     ids=["int", "float", "nan", "negative", "zero-flood", "pool-cap", "driver-scheme",
-         "host-parameter", "keyword-dsn"],
+         "host-parameter", "keyword-dsn", "capacity-type", "capacity-range", "instances-range"],
 )  # fmt: skip
 def test_a_bad_setting_is_refused_before_the_steady_state(
     testbed_home: Path, tmp_path: Path, env: dict, reason: str

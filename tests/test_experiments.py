@@ -25,51 +25,19 @@ import pytest
 from chaoskit.kit.processes import pid_alive
 from chaoskit.targets.database import OBSERVER_SESSIONS, database_sessions
 from chaoskit.testbed.connector.client import ConnectorClient
-from chaoskit.testbed.lifecycle import testbed_down, testbed_up
 from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.state import read_state
-from tests.conftest import REPO, testbed_home_for_module
+from tests.conftest import REPO, Testbed, kept_testbed
 from tests.test_testbed import chaos
 
 pytestmark = pytest.mark.slow
 PROFILE = embedded_profile()
 
 
-@dataclass
-class Testbed:
-    home: Path
-    state: dict[str, Any]
-
-    __test__ = False
-
-    @property
-    def admin_dsn(self) -> str:
-        return self.state["postgres"]["admin_dsn"]
-
-    def max_connections(self) -> int:
-        return database_sessions(self.admin_dsn)["max_connections"]
-
-    def database_room(self) -> int:
-        """Connections an application may open during a run: max_connections less the
-        slots only superusers may take, the sessions held at rest (the long-running
-        service's pool), and the one the run's observer holds."""
-        sessions = database_sessions(self.admin_dsn)
-        return (
-            sessions["max_connections"] - sessions["reserved"] - sessions["in_use"]
-            - OBSERVER_SESSIONS
-        )  # fmt: skip
-
-    def connector(self) -> dict[str, Any]:
-        return ConnectorClient(self.state["connector"]["url"]).state()
-
-
 @pytest.fixture(scope="module")
 def testbed(kit_dirs: Callable[[str], Path]) -> Iterator[Testbed]:
-    """One testbed for every run of the module, as `chaos testbed up` keeps one."""
-    home = kit_dirs("experiments") / ".testbed"
-    with testbed_home_for_module(home):
-        yield Testbed(home, testbed_up())
-        testbed_down()
+    with kept_testbed(kit_dirs("experiments") / ".testbed") as kept:
+        yield kept
 
 
 @dataclass

@@ -16,12 +16,10 @@ import pytest
 from chaoskit.gameday.limit import bisect_breaking_point
 from chaoskit.report.report import write_reports
 from chaoskit.testbed.baseline import find_drift
-from chaoskit.testbed.lifecycle import testbed_down, testbed_up
 from chaoskit.testbed.state import read_state
 from chaoskit.verification.knobs import Knob, KnobError, read_knobs
 from tests.browser import open_in_chromium
-from tests.conftest import REPO, eventually, leftovers, sessions, testbed_home_for_module
-from tests.test_experiments import Testbed
+from tests.conftest import REPO, Testbed, eventually, kept_testbed, leftovers, sessions
 from tests.test_testbed import CHAOS, chaos
 
 FLOOD = Knob("flood_connections", "up", 1, 1000, "connections", 1, True)
@@ -126,10 +124,8 @@ def test_every_shipped_experiment_declares_a_knob_to_sweep() -> None:
 
 @pytest.fixture(scope="module")
 def testbed(kit_dirs: Callable[[str], Path]) -> Iterator[Testbed]:
-    home = kit_dirs("limit") / ".testbed"
-    with testbed_home_for_module(home):
-        yield Testbed(home, testbed_up())
-        testbed_down()
+    with kept_testbed(kit_dirs("limit") / ".testbed") as kept:
+        yield kept
 
 
 @pytest.mark.slow

@@ -12,10 +12,8 @@ from pathlib import Path
 import pytest
 
 from chaoskit.gameday.recommend import MARGIN
-from chaoskit.testbed.lifecycle import testbed_down, testbed_up
 from chaoskit.testbed.profile import embedded_profile
-from tests.conftest import testbed_home_for_module
-from tests.test_experiments import Testbed
+from tests.conftest import Testbed, kept_testbed
 from tests.test_testbed import chaos
 
 REMEDIATION_SUITE = "experiments/gameday-remediation.toml"
@@ -23,10 +21,8 @@ REMEDIATION_SUITE = "experiments/gameday-remediation.toml"
 
 @pytest.fixture(scope="module")
 def testbed(kit_dirs: Callable[[str], Path]) -> Iterator[Testbed]:
-    home = kit_dirs("recommend") / ".testbed"
-    with testbed_home_for_module(home):
-        yield Testbed(home, testbed_up())
-        testbed_down()
+    with kept_testbed(kit_dirs("recommend") / ".testbed") as kept:
+        yield kept
 
 
 def _max_connections_needed(testbed: Testbed, flood: int) -> int:

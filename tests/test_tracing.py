@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from chaoskit.testbed.lifecycle import testbed_down, testbed_up
-from tests.conftest import testbed_home_for_module
+from tests.conftest import Testbed, kept_testbed
 from tests.otlp_receiver import OtlpReceiver
-from tests.test_experiments import Testbed
 from tests.test_testbed import chaos
 
 pytestmark = pytest.mark.slow
@@ -23,10 +21,8 @@ OTEL_CONTROL = {"opentelemetry": {"provider": {"type": "python", "module": "chao
 
 @pytest.fixture(scope="module")
 def testbed(kit_dirs: Callable[[str], Path]) -> Iterator[Testbed]:
-    home = kit_dirs("tracing") / ".testbed"
-    with testbed_home_for_module(home):
-        yield Testbed(home, testbed_up())
-        testbed_down()
+    with kept_testbed(kit_dirs("tracing") / ".testbed") as kept:
+        yield kept
 
 
 def _traced_run(testbed: Testbed, tmp_path: Path, endpoint: str) -> tuple[int, str, dict]:

@@ -21,8 +21,14 @@ from chaoskit.kit.processes import pid_alive
 from chaoskit.probes.service import cold_start
 from chaoskit.testbed.lifecycle import testbed_down, testbed_up
 from chaoskit.testbed.system import system_under_test
-from tests.conftest import REPO, eventually, service_configuration, testbed_home_for_module
-from tests.test_experiments import Run, Testbed, assert_verdict
+from tests.conftest import (
+    REPO,
+    Testbed,
+    eventually,
+    service_configuration,
+    testbed_home_for_module,
+)
+from tests.test_experiments import Run, assert_verdict
 from tests.test_testbed import chaos
 
 EXAMPLE = REPO / "experiments" / "profiles" / "example-service.json"

@@ -19,12 +19,16 @@ from chaoslib.types import Configuration, Experiment
 
 from chaoskit.kit.errors import KitError
 from chaoskit.targets.deployment import unfold_gcp_settings
+from chaoskit.testbed.control import CAPACITY_KEYS, capacity_problem
 from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.system import check_startable, system_under_test
 
 __all__ = ["ConfigurationError", "settle_configuration"]
 
 _TYPES = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+# the capacity stand-ins no profile sets (the testbed keeps its own unless a run asks):
+# their type, for values that come as text from the environment, is a whole number
+_UNSET_BY_DEFAULT = {key: low for key, (low, _) in CAPACITY_KEYS.items()}
 
 
 class ConfigurationError(KitError):
@@ -112,10 +116,12 @@ def settle_configuration(experiment: Experiment, configuration: Configuration) -
     declared = experiment.get("configuration") or {}
     _settle_system_under_test(configuration)
     for key in set(declared) | set(defaults):
-        example = _example(declared.get(key), defaults.get(key))
+        example = _example(declared.get(key), defaults.get(key)) or _UNSET_BY_DEFAULT.get(key)
         if example is None or configuration.get(key) is None:
             continue
         source = _source(experiment, key)
         value = _converted(configuration[key], type(example), source, example)
         _check(key, value, source)
+        if key in CAPACITY_KEYS and (problem := capacity_problem(key, value)):
+            raise ConfigurationError(problem)
         configuration[key] = value
