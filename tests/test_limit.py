@@ -134,7 +134,7 @@ def test_the_breaking_point_found_is_the_database_room(testbed: Testbed, tmp_pat
     expected = testbed.database_room() - 5  # the embedded profile's pool_size
     result = chaos(
         "gameday", "limit", "experiments/smd-phase3-timeout.json",
-        "--from", str(expected - 20), "--to", str(expected + 20), "--repeat", "2",
+        "--from", str(expected - 6), "--to", str(expected + 6), "--repeat", "2",
         "--journals", str(tmp_path), home=testbed.home, timeout_s=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
