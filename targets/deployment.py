@@ -48,6 +48,8 @@ STAGING_ACTIVITIES = frozenset(
         ("chaoskit.probes.database", "server_pressure"),
         ("chaoskit.probes.pressure", "compound_pressure"),
         ("chaoskit.probes.pressure", "early_warning"),
+        # a wait touches no target: it is the same on staging
+        ("chaosaddons.utils.idle", "idle_for"),
     }
 )
 _GOOGLE_CLOUD_MODULES = ("chaoskit.actions.gcp.", "chaoskit.probes.gcp.")
