@@ -11,23 +11,18 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from chaoskit.gameday.execution import load_run_settings, unload_run_settings
-from chaoskit.gameday.limit import run_limit
-from chaoskit.gameday.recommend import recommend as recommend_from
-from chaoskit.gameday.recommend import remediation_var_file, verify_recommendations
-from chaoskit.gameday.runner import EXIT_CODES, run_gameday
-from chaoskit.gameday.schedule import CronError, next_ticks, run_schedule
-from chaoskit.gameday.suite import load_suite
+from chaoskit.gameday.exit_codes import EXIT_CODES
 from chaoskit.kit.console import output_console
 from chaoskit.kit.errors import KitError
 from chaoskit.kit.files import unwritable, write_json_atomically
 from chaoskit.kit.lock import LockHeld
 from chaoskit.kit.redaction import mask_passwords_in_logs
 from chaoskit.kit.var_files import check_var_file
-from chaoskit.report.junit import write_junit
-from chaoskit.report.report import junit_entries, write_reports
 
 __all__ = ["gameday"]
+
+# The chaos command loads this plugin before any command, `chaos run` included: each
+# command imports the game day's machinery (the report's charts among it) when it runs.
 
 
 def _refuse_unreadable_var_files(
@@ -121,6 +116,11 @@ def _hold(
     junit: Path | None = None,
 ) -> tuple[int, str | None]:
     """One game day; returns its exit code (see `run`) and its id, if it started."""
+    from chaoskit.gameday.execution import load_run_settings, unload_run_settings
+    from chaoskit.gameday.runner import run_gameday
+    from chaoskit.gameday.suite import load_suite
+    from chaoskit.report.junit import write_junit
+
     _quiet_toolkit()
     if not _junit_writable(junit):
         return EXIT_CODES["usage"], None
@@ -201,6 +201,8 @@ def schedule(
     control_files: tuple[Path, ...],
 ) -> None:
     """Hold a game day at each tick of a cron expression, in the foreground."""
+    from chaoskit.gameday.schedule import CronError, next_ticks, run_schedule
+
     try:
         upcoming = next_ticks(cron, datetime.now(UTC), 3)
     except CronError as error:
@@ -249,6 +251,9 @@ def report(
 
     SOURCES are journal files or folders (searched recursively); default: journals/.
     """
+    from chaoskit.report.junit import write_junit
+    from chaoskit.report.report import junit_entries, write_reports
+
     paths = list(sources) or [DEFAULT_JOURNALS]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
@@ -328,6 +333,9 @@ def limit(
     verdict to sweep on; 2 bad experiment or options; 4 the target is busy; 130
     interrupted (the journals so far are kept).
     """
+    from chaoskit.gameday.execution import load_run_settings, unload_run_settings
+    from chaoskit.gameday.limit import run_limit
+
     _quiet_toolkit()
     console = output_console()
     try:
@@ -410,6 +418,9 @@ def recommend(
     Exit codes: 0 written (and, with --verify, every experiment tolerated); 1 some
     experiment still not tolerated, or nothing to recommend; 2 bad options.
     """
+    from chaoskit.gameday.recommend import recommend as recommend_from
+    from chaoskit.gameday.recommend import remediation_var_file, verify_recommendations
+
     _quiet_toolkit()
     console = output_console()
     paths = list(sources) or _latest_gameday(DEFAULT_JOURNALS)

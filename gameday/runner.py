@@ -25,6 +25,7 @@ from chaostoolkit.signals import SignalRecorder
 from rich.console import Console
 
 from chaoskit.gameday.execution import StopSignals, run_experiment_file
+from chaoskit.gameday.exit_codes import EXIT_CODES
 from chaoskit.gameday.preflight import run_preflight
 from chaoskit.gameday.progress import GameDayProgress
 from chaoskit.gameday.suite import Suite, SuiteExperiment
@@ -45,16 +46,8 @@ from chaoskit.testbed.lifecycle import (
 from chaoskit.testbed.state import read_state, target_lock_path
 from chaoskit.verification.control import JOURNAL_KEY
 
-__all__ = ["EXIT_CODES", "GameDayResult", "new_gameday_id", "run_gameday"]
+__all__ = ["GameDayResult", "new_gameday_id", "run_gameday"]
 
-EXIT_CODES = {
-    "as-expected": 0,
-    "not-as-expected": 1,
-    "usage": 2,
-    "skipped": 3,
-    "locked": 4,
-    "interrupted": 130,
-}
 _MIN_EXPERIMENT_BUDGET_S = 5.0
 
 

@@ -28,7 +28,6 @@ from chaoskit.testbed.connector.launch import ConnectorError, launch_connector
 from chaoskit.testbed.instances import launch_instance
 from chaoskit.testbed.postgres import EmbeddedPostgres, PostgresError
 from chaoskit.testbed.profile import embedded_profile
-from chaoskit.testbed.service.database import ensure_schema
 from chaoskit.testbed.state import read_state, remove_state, testbed_home, write_state
 from chaoskit.testbed.system import system_under_test
 
@@ -48,6 +47,7 @@ __all__ = [
 
 DEFAULT_MAX_CONNECTIONS = 100
 # the long-running instance, on the compressed time of the embedded profile
+_SERVICE_INSTANCE = "testbed"
 SERVICE_SETTINGS = {
     "initialization_timeout_s": 5.0,
     "connect_timeout_s": 2.0,
@@ -160,6 +160,10 @@ def testbed_up(
             "admin_dsn": endpoint.admin_dsn,
             "log": str(server.log_path),
         }
+    # imported here: SQLAlchemy takes a third of a second, and every chaos command,
+    # `chaos run` with a testbed already up included, imports this module
+    from chaoskit.testbed.service.database import ensure_schema
+
     asyncio.run(ensure_schema(postgres["app_dsn"]))
     connector = launch_connector(
         postgres["app_dsn"], CONNECTOR_SETTINGS, testbed_home() / "connector.log"
@@ -203,7 +207,7 @@ def _start_service(
               "direct_database_url": state["postgres"]["app_dsn"]}  # fmt: skip
     try:
         instance = launch_instance(
-            "testbed", system, values, testbed_home() / "instances", detach=True, port=port
+            _SERVICE_INSTANCE, system, values, testbed_home() / "instances", detach=True, port=port
         )
     except KitError as error:
         raise TestbedError(str(error)) from None
@@ -272,14 +276,17 @@ def restart_postgres(max_connections: int) -> dict[str, Any]:
     return state["postgres"]
 
 
-def testbed_endpoints(state: dict[str, Any]) -> dict[str, str]:
-    """A running testbed's endpoints, by the configuration keys experiments use."""
+def testbed_endpoints(state: dict[str, Any]) -> dict[str, Any]:
+    """A running testbed's endpoints, by the configuration keys experiments use, and how
+    the long-running service's sessions are told apart (for the pool stop condition)."""
     return {
         "database_url": state["connector"]["database_url"],  # as the service reaches it
         "direct_database_url": state["postgres"]["app_dsn"],
         "admin_database_url": state["postgres"]["admin_dsn"],
         "connector_url": state["connector"]["url"],
         "service_url": state["service"]["url"],
+        "service_application_name": f"service-{_SERVICE_INSTANCE}",
+        "service_pool_capacity": SERVICE_SETTINGS["pool_size"] + SERVICE_SETTINGS["max_overflow"],
     }
 
 

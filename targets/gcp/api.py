@@ -17,16 +17,15 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httplib2
-from chaosgcp import load_credentials
 from chaoslib.types import Configuration, Secrets
-from google.auth.exceptions import GoogleAuthError
-from googleapiclient.discovery import Resource, build
-from googleapiclient.errors import HttpError
 
 from chaoskit.kit.errors import KitError
+
+if TYPE_CHECKING:
+    from google.auth.exceptions import GoogleAuthError
+    from googleapiclient.discovery import Resource
 
 __all__ = [
     "GoogleApiError",
@@ -67,6 +66,12 @@ def gcp_client(
     api: str, version: str, configuration: Configuration | None, secrets: Secrets | None
 ) -> Resource:
     """A client for `api`/`version`, at its overridden endpoint if one is configured."""
+    # imported here, as in `call`: Google's client libraries take a quarter of a second,
+    # and every run imports this module, on the embedded testbed too
+    from chaosgcp import load_credentials
+    from google.auth.exceptions import GoogleAuthError
+    from googleapiclient.discovery import build
+
     endpoint = ((configuration or {}).get("gcp_api_endpoints") or {}).get(api)
     try:
         return build(
@@ -91,6 +96,10 @@ def _credentials_hint(error: GoogleAuthError) -> str:
 
 def call(request: Any, what: str) -> dict[str, Any]:
     """Execute a request; an API error becomes one KitError line naming `what`."""
+    import httplib2
+    from google.auth.exceptions import GoogleAuthError
+    from googleapiclient.errors import HttpError
+
     try:
         return request.execute(num_retries=0)
     except GoogleAuthError as error:  # e.g. a key that no longer exists, a refused token
