@@ -76,7 +76,7 @@ def _label_rows(spans: list[tuple[float, str]], width_s: float) -> list[int]:
         row = next((i for i, end in enumerate(ends) if end < begin), len(ends))
         if row == len(ends):
             ends.append(0.0)
-        ends[row] = begin + len(name) * width_s / 120  # about 120 characters a width
+        ends[row] = begin + len(name) * width_s / 85  # about 85 characters of 6 pt an axis
         rows.append(row)
     return rows
 

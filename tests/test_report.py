@@ -12,6 +12,7 @@ from xml.etree import ElementTree
 
 import pytest
 
+from chaoskit.report.charts import timeline_chart
 from chaoskit.report.report import build_report, render_markdown, write_reports
 from tests.browser import open_in_chromium
 from tests.conftest import REPO
@@ -162,3 +163,29 @@ def test_before_and_after_the_remediation(remediated: Path, tmp_path: Path) -> N
     suite = ElementTree.parse(junit).getroot().find("testsuite")
     assert (suite.get("tests"), suite.get("failures")) == ("1", "0")
     assert suite.find("testcase").get("name") == "smd-phase3-timeout"
+
+
+def test_activity_labels_on_a_timeline_never_overlap(tmp_path: Path) -> None:
+    """Long names of activities that begin close together, as a short run draws them."""
+    at = [f"2026-11-23T12:00:{s:06.3f}+00:00" for s in (0.0, 0.4, 0.8, 1.2, 2.4)]
+    names = ["flood-database-connections", "stop-connection-flood", "stop-fresh-instance",
+             "observe-fresh-instance-startup"]  # fmt: skip
+    run = {
+        "experiment": "labels", "startups": [], "markers": [],
+        "timeline": [{"at": a, "database_utilisation": 0.5} for a in at],
+        "activities": [{"name": n, "start": at[i], "end": at[i + 1]} for i, n in enumerate(names)],
+    }  # fmt: skip
+    page = tmp_path / "timeline.html"
+    page.write_text(f"<html><body>{timeline_chart(run)}</body></html>")
+
+    def read(page: Any) -> dict[str, Any]:
+        return {t.text_content().strip(): t.bounding_box() for t in page.locator("text").all()}
+
+    seen, errors = open_in_chromium(page, read, tmp_path / "timeline.png")
+    assert errors == []
+    boxes = [seen[name] for name in names]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            side_by_side = a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+            one_above = a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"]
+            assert side_by_side or one_above, (a, b)
