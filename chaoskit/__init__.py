@@ -30,6 +30,7 @@ PROBE_MODULES = (
     "chaoskit.probes.connector",
     "chaoskit.probes.database",
     "chaoskit.probes.pressure",
+    "chaoskit.probes.stop_conditions",
     "chaoskit.probes.gcp.monitoring",
     "chaoskit.probes.gcp.logging",
     "chaoskit.probes.gcp.cloud_run",

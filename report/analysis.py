@@ -63,8 +63,14 @@ def startup_reports(journal: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _markers(journal: dict[str, Any]) -> list[dict[str, str]]:
     """The moments a reader of the timeline looks for: the early warning, the
-    connector's scale-out, and Phase 3 giving up."""
+    connector's scale-out, Phase 3 giving up, and a stop condition's breach."""
     markers = []
+    stops = (journal.get("startup_chaos_kit") or {}).get("stop_conditions") or {}
+    breach = stops.get("stopped_by") if isinstance(stops, dict) else None
+    if isinstance(breach, dict) and breach.get("at"):
+        at = breach["at"]  # chaostoolkit-addons times its samples in naive UTC
+        at = at if "+" in at[10:] or at.endswith("Z") else f"{at}+00:00"
+        markers.append({"at": at, "label": f"stopped: {breach.get('condition')}"})
     for output in _outputs(journal):
         if not isinstance(output, dict):
             continue

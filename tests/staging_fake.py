@@ -83,6 +83,7 @@ class FakeStaging:
         self.google, self.deployed, self.secrets = google, deployed, secrets
         self.admin_dsn = admin_dsn
         self.work_dir, self.connector_cpu = work_dir, connector_cpu
+        self.database_cpu = 0.35
         self.revisions: list[RunningRevision] = []
         self._admin: asyncpg.Connection | None = None
         self._loop = asyncio.new_event_loop()
@@ -231,9 +232,14 @@ class FakeStaging:
     # --- Monitoring --------------------------------------------------------------------
 
     def _metrics(self, request: Request, match: re.Match[str]) -> tuple[int, Any]:
-        """The connector's CPU is a set figure (nothing here measures it); Cloud SQL's
+        """The connector's and Cloud SQL's CPU are set figures (nothing here measures
+        them, and the stand-in database is far from 80 %); Cloud SQL's
         backends are the stand-in database's sessions, counted now."""
         (query,) = request.query["filter"]
+        if "database/cpu/utilization" in query:
+            assert f'resource.labels.database_id = "{PROJECT}:netra-staging-db"' in query
+            points = [{"value": {"doubleValue": self.database_cpu}}] * 5  # a minute apart
+            return 200, {"timeSeries": [{"points": points}]}
         if "num_backends" in query:
             assert f'resource.labels.database_id = "{PROJECT}:netra-staging-db"' in query
             value = {"int64Value": str(self._backends())}

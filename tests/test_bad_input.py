@@ -51,9 +51,16 @@ def refused_run(home: Path, tmp_path: Path, *args: str, **env: str) -> str:
          "database_max_connections=3: give a whole number from 5 to 1000"),
         ({"CHAOS_CONNECTOR_MIN_INSTANCES": "500"},
          "connector_min_instances=500: give a whole number from 1 to 100"),
+        ({"CHAOS_STOP_CONDITIONS": '{"error_rate": 5}'},
+         "stop_conditions.error_rate is not a stop condition: give one of error_rate_pct,"),
+        ({"CHAOS_STOP_CONDITIONS": '{"pool_pct": "high"}'},
+         "stop_conditions.pool_pct: 'high' is not a number: give e.g. 90.0 (null turns it off)"),
+        ({"CHAOS_STOP_CONDITIONS": "{pool_pct: 90}"},
+         "stop_conditions (CHAOS_STOP_CONDITIONS) is not JSON"),
     ],
     ids=["int", "float", "nan", "negative", "zero-flood", "pool-cap", "driver-scheme",
-         "host-parameter", "keyword-dsn", "capacity-type", "capacity-range", "instances-range"],
+         "host-parameter", "keyword-dsn", "capacity-type", "capacity-range", "instances-range",
+         "stop-condition-name", "stop-condition-type", "stop-condition-json"],
 )  # fmt: skip
 def test_a_bad_setting_is_refused_before_the_steady_state(
     testbed_home: Path, tmp_path: Path, env: dict, reason: str

@@ -25,6 +25,7 @@ from chaoskit.actions.gcp.cloud_sql import (
 )
 from chaoskit.actions.gcp.vpc_connector import restore_vpc_connector, set_vpc_connector_scaling
 from chaoskit.probes.gcp.cloud_run import cloud_run_status
+from chaoskit.probes.stop_conditions import database_cpu_sustained
 from chaoskit.targets.gcp.access import PERMISSIONS, staging_access_problems
 from chaoskit.targets.gcp.api import GoogleApiError, call, gcp_client
 from chaoskit.targets.gcp.cloud_run_flood import start_cloud_run_flood, stop_cloud_run_flood
@@ -438,6 +439,35 @@ def test_connector_metrics_and_cloud_sql_backends_from_monitoring(
     assert filters[2].startswith(
         'metric.type = "cloudsql.googleapis.com/database/postgresql/num_backends"'
     )
+
+
+def _cpu_points(*values: float) -> tuple[int, dict]:
+    return 200, {"timeSeries": [{"points": [{"value": {"doubleValue": v}} for v in values]}]}
+
+
+def test_the_cpu_stop_condition_reads_cloud_sql_over_its_window(
+    google: FakeGoogle, gcp: dict
+) -> None:
+    google.on(
+        "GET", f"/v3/projects/{PROJECT}/timeSeries",
+        _cpu_points(0.86, 0.91, 0.83, 0.88, 0.81), _cpu_points(0.86, 0.91, 0.79, 0.88, 0.81),
+        _cpu_points(0.95, 0.97),
+    )  # fmt: skip
+    arguments = {"threshold_pct": 80.0, "window_s": 300.0, "instance": "netra-staging-db", **gcp}
+    above_all_along = database_cpu_sustained(**arguments)
+    assert (above_all_along["status"], above_all_along["value"]) == ("breached", 81.0)
+    one_dip = database_cpu_sustained(**arguments)
+    assert (one_dip["status"], one_dip["value"], one_dip["latest"]) == ("within", 79.0, 86.0)
+    # two minutes of points cannot say five minutes were above it
+    assert database_cpu_sustained(**arguments)["status"] == "unobserved"
+    request = google.requests[0]
+    assert request.query["filter"] == [
+        'metric.type = "cloudsql.googleapis.com/database/cpu/utilization" AND '
+        f'resource.labels.database_id = "{PROJECT}:netra-staging-db"'
+    ]
+    start = datetime.fromisoformat(request.query["interval.startTime"][0])
+    end = datetime.fromisoformat(request.query["interval.endTime"][0])
+    assert end - start == timedelta(seconds=300)
 
 
 SINCE = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)

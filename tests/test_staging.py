@@ -18,6 +18,7 @@ from chaoskit.kit.processes import pid_alive
 from chaoskit.targets.deployment import without_staging_equivalent
 from chaoskit.testbed.instances import service_settings
 from chaoskit.testbed.lifecycle import testbed_down, testbed_endpoints, testbed_up
+from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.state import read_state
 from tests.conftest import eventually, sessions
 from tests.gcp_fake import TOKEN, FakeGoogle, private_key_pem, service_account
@@ -73,10 +74,14 @@ def layer(folder: Path, google: FakeGoogle, **configuration: object) -> Path:
     """A var-file to layer on the staging profile: Google's APIs at the fake (the `gcp`
     object is replaced whole, so it starts from the profile's), and `configuration`.
     Cloud SQL is the embedded testbed's PostgreSQL, when it is up: its max_connections
-    is the one Monitoring's backends count against."""
-    gcp = json.loads(STAGING_PROFILE.read_text())["configuration"]["gcp"]
-    gcp = {**gcp, "operation_poll_s": 0.05, "log_poll_s": 0.1, "timeline_interval_s": 0.5,
-           "api_endpoints": google.endpoints()}  # fmt: skip
+    is the one Monitoring's backends count against. The deployed service is a process on
+    loopback: its latency takes the embedded testbed's floor."""
+    profile = json.loads(STAGING_PROFILE.read_text())["configuration"]
+    floor_ms = embedded_profile()["stop_conditions"]["latency_floor_ms"]
+    stop_conditions = {**profile["stop_conditions"], "latency_floor_ms": floor_ms}
+    configuration = {"stop_conditions": stop_conditions, **configuration}
+    gcp = {**profile["gcp"], "operation_poll_s": 0.05, "log_poll_s": 0.1,
+           "timeline_interval_s": 0.5, "api_endpoints": google.endpoints()}  # fmt: skip
     state = read_state()
     if state:
         gcp["cloud_sql_max_connections"] = state["postgres"]["max_connections"]

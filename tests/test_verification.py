@@ -289,6 +289,8 @@ BAD_EXTENSIONS = {
     ),
     "extension-key": ({"recovery_timout_s": 5}, "unknown key (did you mean recovery_timeout_s?)"),
     "setting-type": ({"recovery_timeout_s": "soon"}, "recovery_timeout_s: 'soon': give seconds"),
+    "stop-condition": ({"stop_conditions": {"pool": 90}},
+                       "startup-chaos-kit.stop_conditions.pool is not a stop condition"),
 }  # fmt: skip
 
 

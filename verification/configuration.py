@@ -22,6 +22,7 @@ from chaoskit.targets.deployment import unfold_gcp_settings
 from chaoskit.testbed.control import CAPACITY_KEYS, capacity_problem
 from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.system import check_startable, system_under_test
+from chaoskit.verification.stop_conditions import settle_stop_conditions
 
 __all__ = ["ConfigurationError", "settle_configuration"]
 
@@ -115,6 +116,12 @@ def settle_configuration(experiment: Experiment, configuration: Configuration) -
             configuration[key] = default
     declared = experiment.get("configuration") or {}
     _settle_system_under_test(configuration)
+    try:
+        # a run's own thresholds go over the testbed's (its latency floor, say)
+        embedded = configuration.get("target") in (None, "", "embedded")
+        settle_stop_conditions(configuration, defaults["stop_conditions"] if embedded else None)
+    except KitError as error:
+        raise ConfigurationError(str(error)) from None
     for key in set(declared) | set(defaults):
         example = _example(declared.get(key), defaults.get(key)) or _UNSET_BY_DEFAULT.get(key)
         if example is None or configuration.get(key) is None:

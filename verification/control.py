@@ -8,7 +8,8 @@ Declared first in every experiment's `controls` (before the testbed's), it:
   extension, checks the guardrails, takes the target's lock, or refuses the run (status
   `interrupted`, nothing touched, nothing to undo); records when the run started;
 - before the method: arms a watchdog that interrupts the run, rollbacks included, once
-  the method has lasted `max_run_duration_s`; opens the one connection the run observes
+  the method has lasted `max_run_duration_s`, and the stop conditions (sampled until the
+  method ends; a breach interrupts the run the same way); opens the one connection the run observes
   the database through,
   waits until the steady state's throwaway instances have left the database, and starts
   sampling the connector and the database for the timeline;
@@ -50,6 +51,7 @@ from chaoskit.verification.extension import EXTENSION, KitExtension, read_extens
 from chaoskit.verification.figures import capacity_at_rest, run_figures
 from chaoskit.verification.guardrails import check_guardrails
 from chaoskit.verification.recovery import wait_for_recovery
+from chaoskit.verification.stop_conditions import StopConditions, arm_stop_conditions
 from chaoskit.verification.timeline import TimelineSampler
 from chaoskit.verification.tracing import check_trace_endpoint, put_verdict_on_trace
 from chaoskit.verification.verdict import decide_verdict, journal_status
@@ -58,6 +60,7 @@ __all__ = [
     "EXTENSION",
     "JOURNAL_KEY",
     "after_experiment_control",
+    "after_method_control",
     "before_experiment_control",
     "before_method_control",
     "before_rollback_control",
@@ -85,6 +88,7 @@ class _RunState:
     sampler: TimelineSampler | None = None
     observer: DatabaseObserver | None = None
     lock: TargetLock | None = None
+    stop_conditions: StopConditions | None = None
     method_started: bool = False
     capacity: dict[str, Any] = field(default_factory=dict)
 
@@ -151,7 +155,10 @@ def before_experiment_control(
 
 
 def before_method_control(
-    context: Experiment, configuration: Configuration | None = None, **kwargs: Any
+    context: Experiment,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
+    **kwargs: Any,
 ) -> None:
     run: _RunState | None = context.get(_RUN_KEY)
     if run is None:
@@ -181,12 +188,25 @@ def before_method_control(
     interval = _setting(run, configuration, "sample_interval_s", _DEFAULT_SAMPLE_INTERVAL_S)
     run.sampler = TimelineSampler(configuration, interval)
     run.sampler.start()
+    run.stop_conditions = arm_stop_conditions(
+        context, configuration or {}, secrets, run.extension.stop_conditions
+    )
+
+
+def after_method_control(context: Experiment, **kwargs: Any) -> None:
+    run: _RunState | None = context.get(_RUN_KEY)
+    if run is not None and run.stop_conditions is not None:
+        run.stop_conditions.disarm()  # they watch the method only
 
 
 def before_rollback_control(context: Experiment, **kwargs: Any) -> None:
     run: _RunState | None = context.get(_RUN_KEY)
-    if run is not None and run.watchdog is not None:
+    if run is None:
+        return
+    if run.watchdog is not None:
         run.watchdog.cancel()  # rollbacks are never cut short
+    if run.stop_conditions is not None:
+        run.stop_conditions.disarm()
 
 
 def _play_skipped_rollbacks(
@@ -231,6 +251,15 @@ def after_experiment_control(
             run.lock.release()
 
 
+def _stopped_reason(breach: dict[str, Any]) -> str:
+    sample = breach["sample"]
+    details = {k: v for k, v in sample.items()
+               if k not in ("condition", "status", "value", "threshold", "url")}  # fmt: skip
+    shown = ", ".join(f"{k}={v}" for k, v in details.items())
+    return (f"stopped by the stop condition {breach['condition']}: {sample.get('value')} "
+            f"above {sample.get('threshold')} ({shown})")  # fmt: skip
+
+
 def _verify(
     experiment: Experiment,
     journal: Journal,
@@ -242,6 +271,14 @@ def _verify(
     if run.watchdog is not None:
         run.watchdog.cancel()
     section: dict[str, Any] = {"guardrails": {"limits": run.limits, "refused": run.refusal}}
+    if run.stop_conditions is not None:
+        run.stop_conditions.disarm()
+        section["stop_conditions"] = run.stop_conditions.journal()
+        breach = section["stop_conditions"]["stopped_by"]
+        if breach is not None:
+            run.interruption = _stopped_reason(breach)
+            # as chaostoolkit-addons' safeguard control records it
+            journal["safeguards"] = run.stop_conditions.safeguards_record()
     recovery = startup = None
     expectations: list[dict[str, Any]] = []
     if run.refusal is None:

@@ -4,11 +4,13 @@
                     "chain": {"name": "phase3-timeout", "startup": "observe-startup"},
                     "expectations": [...], "startup": {...},
                     "recovery_timeout_s": 30, "sample_interval_s": 0.5, "guardrails": {...},
-                    "knobs": {...}}]
+                    "stop_conditions": {...}, "knobs": {...}}]
 
-`knobs` are the configuration keys a breaking-point sweep may turn (see
-`chaoskit.verification.knobs`). `expectations` are the experiment's own; a named `chain`
-adds the outcome expectations of a failure chain (see `chaoskit.verification.chains`).
+`stop_conditions` are thresholds over the profile's for this experiment (see
+`chaoskit.verification.stop_conditions`). `knobs` are the configuration keys a
+breaking-point sweep may turn (see `chaoskit.verification.knobs`). `expectations` are
+the experiment's own; a named `chain` adds the outcome expectations of a failure chain
+(see `chaoskit.verification.chains`).
 `startup` says what counts as the startup having succeeded (a chain brings its own).
 An unknown key, a wrong-typed setting or a malformed expectation or knob is refused with
 one line naming the experiment, the field and the fix: by `chaos validate` (the
@@ -23,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaoskit.kit.errors import KitError
 from chaoskit.verification.chains import ChainError, expand_chain
 from chaoskit.verification.expectations import (
     ExpectationError,
@@ -30,6 +33,7 @@ from chaoskit.verification.expectations import (
     default_kind,
 )
 from chaoskit.verification.knobs import Knob, read_knobs
+from chaoskit.verification.stop_conditions import check_stop_conditions
 
 __all__ = ["EXTENSION", "PROVIDED_KEYS", "KitExtension", "read_extension"]
 
@@ -52,7 +56,16 @@ _SETTINGS = {
     "recovery_timeout_s": (0.0, 5400.0),
     "sample_interval_s": (0.05, 60.0),
 }
-_KEYS = ("name", "chain", "expectations", "startup", "guardrails", "knobs", *_SETTINGS)
+_KEYS = (
+    "name",
+    "chain",
+    "expectations",
+    "startup",
+    "guardrails",
+    "stop_conditions",
+    "knobs",
+    *_SETTINGS,
+)
 
 
 @dataclass
@@ -63,6 +76,7 @@ class KitExtension:
     startup: dict[str, Any] | None = None
     settings: dict[str, float] = field(default_factory=dict)
     guardrails: dict[str, Any] = field(default_factory=dict)
+    stop_conditions: dict[str, Any] = field(default_factory=dict)
     knobs: dict[str, Knob] = field(default_factory=dict)
 
     @property
@@ -124,6 +138,12 @@ def read_extension(experiment: Mapping[str, Any]) -> KitExtension:
     if "guardrails" in entry and not isinstance(entry["guardrails"], dict):
         refuse("guardrails", "give an object")
     extension.guardrails = dict(entry.get("guardrails") or {})
+    try:
+        extension.stop_conditions = check_stop_conditions(
+            entry.get("stop_conditions") or {}, f"{where}.stop_conditions"
+        )
+    except KitError as error:
+        raise ExpectationError(str(error)) from None
     extension.knobs = read_knobs(
         entry.get("knobs") or {}, set(experiment.get("configuration") or {}), f"{where}.knobs"
     )

@@ -6,7 +6,8 @@ from __future__ import annotations
 from chaoskit.targets.gcp.monitoring import (
     cloud_run_instances,
     cloud_sql_backends,
+    cloud_sql_cpu,
     connector_metrics,
 )
 
-__all__ = ["cloud_run_instances", "cloud_sql_backends", "connector_metrics"]
+__all__ = ["cloud_run_instances", "cloud_sql_backends", "cloud_sql_cpu", "connector_metrics"]

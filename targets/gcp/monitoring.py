@@ -11,11 +11,12 @@ from chaoslib.types import Configuration, Secrets
 from chaoskit.kit.errors import activity
 from chaoskit.targets.gcp.api import call, gcp_client, project_and_region
 
-__all__ = ["cloud_run_instances", "cloud_sql_backends", "connector_metrics"]
+__all__ = ["cloud_run_instances", "cloud_sql_backends", "cloud_sql_cpu", "connector_metrics"]
 
 CONNECTOR_CPU = "vpcaccess.googleapis.com/connector/cpu/utilizations"
 CONNECTOR_INSTANCES = "vpcaccess.googleapis.com/connector/instances"
 SQL_BACKENDS = "cloudsql.googleapis.com/database/postgresql/num_backends"
+SQL_CPU = "cloudsql.googleapis.com/database/cpu/utilization"
 RUN_INSTANCES = "run.googleapis.com/container/instance_count"
 
 
@@ -28,15 +29,16 @@ def _value(point: dict[str, Any]) -> float | None:
     return float(distribution.get("mean", 0.0)) if distribution else None
 
 
-def _latest_per_series(
+def _series(
     project: str,
     metric: str,
     resource_filter: str,
     minutes: float,
     configuration: Configuration | None,
     secrets: Secrets | None,
-) -> list[float]:
-    """The most recent value of each time series of `metric` (one per resource)."""
+) -> list[list[float]]:
+    """Each time series of `metric` (one per resource) over the last `minutes`: its
+    values, newest first."""
     end = datetime.now(UTC)
     series = gcp_client("monitoring", "v3", configuration, secrets).projects().timeSeries()
     request = series.list(
@@ -47,13 +49,23 @@ def _latest_per_series(
         view="FULL",
     )
     answer = call(request, f"reading {metric} from Cloud Monitoring")
-    latest = []
-    for one in answer.get("timeSeries") or []:
-        points = one.get("points") or []  # newest first
-        value = _value(points[0]) if points else None
-        if value is not None:
-            latest.append(value)
-    return latest
+    return [
+        [v for v in (_value(p) for p in one.get("points") or []) if v is not None]
+        for one in answer.get("timeSeries") or []
+    ]
+
+
+def _latest_per_series(
+    project: str,
+    metric: str,
+    resource_filter: str,
+    minutes: float,
+    configuration: Configuration | None,
+    secrets: Secrets | None,
+) -> list[float]:
+    """The most recent value of each time series of `metric` (one per resource)."""
+    series = _series(project, metric, resource_filter, minutes, configuration, secrets)
+    return [values[0] for values in series if values]
 
 
 @activity
@@ -122,3 +134,19 @@ def cloud_sql_backends(
         "max_connections": max_connections,
         "utilisation": None if total is None else round(total / max_connections, 4),
     }
+
+
+@activity
+def cloud_sql_cpu(
+    instance: str,
+    window_s: float = 300.0,
+    project: str | None = None,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
+) -> dict[str, Any]:
+    """Cloud SQL's CPU utilisation (0..1) over the last `window_s` seconds.
+    Returns `{"instance", "window_s", "points"}`, the points newest first."""
+    project = project or project_and_region(configuration, None, "-")[0]
+    where = f'resource.labels.database_id = "{project}:{instance}"'
+    series = _series(project, SQL_CPU, where, window_s / 60, configuration, secrets)
+    return {"instance": instance, "window_s": window_s, "points": series[0] if series else []}

@@ -1,0 +1,217 @@
+"""What a stop condition judges while the method runs: the long-running service's golden
+path (its error rate, its latency against the baseline taken before the method, the
+connections its pool holds) and, on staging, Cloud SQL's CPU over a window.
+
+Each probe returns `{"condition", "status", "value", "threshold", ...}` with `status`
+one of `within`, `breached` or `unobserved` (nothing to judge by: never a reason to
+stop). The kit's verification control samples them as chaostoolkit-addons safeguards
+(`verification/stop_conditions.py`); they are ordinary probes and can be used as such.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import httpx
+from chaoslib.types import Configuration, Secrets
+
+from chaoskit.kit.configuration import given_or_configured
+from chaoskit.kit.errors import KitError, activity
+from chaoskit.targets.database import database_sessions
+from chaoskit.targets.gcp.monitoring import cloud_sql_cpu
+from chaoskit.testbed.system import health_path
+
+__all__ = [
+    "database_cpu_sustained",
+    "golden_path_error_rate",
+    "golden_path_latency",
+    "service_pool_held",
+]
+
+_HINT = "the embedded testbed's control fills it in"
+
+
+def _judged(condition: str, value: float | None, threshold: float, **details: Any) -> dict:
+    status = "unobserved" if value is None else "breached" if value > threshold else "within"
+    return {"condition": condition, "status": status, "value": value,
+            "threshold": threshold, **details}  # fmt: skip
+
+
+def _requests(url: str, path: str, requests: int, timeout_s: float) -> list[tuple[bool, float]]:
+    """`requests` GETs of `<url><path>`, one after another: (succeeded, seconds) each;
+    an error or a non-2xx answer is a failure."""
+    results = []
+    with httpx.Client(timeout=timeout_s) as client:
+        for _ in range(requests):
+            started = time.monotonic()
+            try:
+                ok = client.get(f"{url.rstrip('/')}{path}").is_success
+            except httpx.HTTPError:
+                ok = False
+            results.append((ok, time.monotonic() - started))
+    return results
+
+
+def _golden_path(
+    url: str | None, requests: int, timeout_s: float, configuration: Configuration | None
+) -> tuple[str, list[tuple[bool, float]]]:
+    if not 0 < requests <= 100:
+        raise KitError(f"requests={requests!r} is out of range: give 1 to 100")
+    url = given_or_configured(url, configuration, "service_url", argument="url", hint=_HINT)
+    path = health_path(configuration)
+    return f"{url.rstrip('/')}{path}", _requests(url, path, requests, timeout_s)
+
+
+@activity
+def golden_path_error_rate(
+    threshold_pct: float = 5.0,
+    requests: int = 10,
+    timeout_s: float = 5.0,
+    url: str | None = None,
+    configuration: Configuration | None = None,
+) -> dict[str, Any]:
+    """Send `requests` requests to the long-running service's golden path (the system
+    under test's `ready.http`, e.g. `/health`) and judge the share that failed.
+
+    Arguments:
+        threshold_pct: breached above this share of failed requests, in percent.
+        requests: how many requests, 1 to 100.
+        timeout_s: seconds each request may take; a slower one counts as failed.
+        url: the service's base URL (default: the configuration's `service_url`).
+
+    Returns `{"condition": "error_rate_pct", "status", "value", "threshold",
+    "requests", "errors", "url"}`.
+    """
+    target, results = _golden_path(url, requests, timeout_s, configuration)
+    errors = sum(1 for ok, _ in results if not ok)
+    rate = round(100.0 * errors / len(results), 2)
+    return _judged("error_rate_pct", rate, threshold_pct,
+                   requests=len(results), errors=errors, url=target)  # fmt: skip
+
+
+@activity
+def golden_path_latency(
+    baseline_ms: float,
+    threshold_pct: float = 200.0,
+    floor_ms: float = 0.0,
+    requests: int = 5,
+    timeout_s: float = 5.0,
+    url: str | None = None,
+    configuration: Configuration | None = None,
+) -> dict[str, Any]:
+    """The golden path's median response time against its baseline.
+
+    Arguments:
+        baseline_ms: the median response time before the method, in milliseconds.
+        threshold_pct: breached above this share of the baseline, in percent.
+        floor_ms: and only when the median exceeds the baseline by more than this many
+            milliseconds: on loopback a 2 ms baseline doubles from the machine's
+            scheduling alone (0 on staging).
+        requests: how many requests, 1 to 100; failed ones are the error rate's.
+        timeout_s: seconds each request may take.
+        url: the service's base URL (default: the configuration's `service_url`).
+
+    Returns `{"condition": "latency_pct_of_baseline", "status", "value" (percent of the
+    baseline), "threshold", "median_ms", "baseline_ms", "floor_ms", "url"}`; without a
+    successful request it is `unobserved`.
+    """
+    target, results = _golden_path(url, requests, timeout_s, configuration)
+    times = [seconds for ok, seconds in results if ok]
+    median_ms = round(1000 * statistics.median(times), 2) if times else None
+    value = None
+    if median_ms is not None and baseline_ms > 0:
+        value = round(100.0 * median_ms / baseline_ms, 1)
+        if median_ms - baseline_ms <= floor_ms:  # under the floor: never a breach
+            value = min(value, threshold_pct)
+    return _judged("latency_pct_of_baseline", value, threshold_pct, median_ms=median_ms,
+                   baseline_ms=baseline_ms, floor_ms=floor_ms, url=target)  # fmt: skip
+
+
+def golden_path_baseline_ms(
+    configuration: Configuration | None, requests: int = 5, timeout_s: float = 5.0
+) -> float | None:
+    """The golden path's median response time now, in milliseconds (None: no request
+    succeeded)."""
+    _, results = _golden_path(None, requests, timeout_s, configuration)
+    times = [seconds for ok, seconds in results if ok]
+    return round(1000 * statistics.median(times), 2) if times else None
+
+
+@activity
+def service_pool_held(
+    threshold_pct: float = 90.0,
+    application_name: str | None = None,
+    pool_capacity: int | None = None,
+    database_url: str | None = None,
+    configuration: Configuration | None = None,
+) -> dict[str, Any]:
+    """The connections the long-running service holds, as a share of the most its pool
+    may open (`pool_size + max_overflow`): overflow connections exist only while checked
+    out, so above 90 % its pool is all but exhausted.
+
+    Arguments:
+        threshold_pct: breached above this share, in percent.
+        application_name: the service's PostgreSQL application_name (default: the
+            configuration's `service_application_name`, `service-testbed` on the testbed).
+        pool_capacity: connections its pool may open (default: the configuration's
+            `service_pool_capacity`).
+        database_url: a superuser's DSN (default: `admin_database_url`).
+
+    Returns `{"condition": "pool_pct", "status", "value", "threshold", "held",
+    "capacity", "application_name"}`; `unobserved` when the database does not answer.
+    """
+    application = given_or_configured(
+        application_name, configuration, "service_application_name",
+        argument="application_name", hint=_HINT,
+    )  # fmt: skip
+    capacity = given_or_configured(
+        pool_capacity, configuration, "service_pool_capacity",
+        argument="pool_capacity", hint=_HINT,
+    )  # fmt: skip
+    dsn = given_or_configured(
+        database_url, configuration, "admin_database_url", argument="database_url", hint=_HINT
+    )
+    try:
+        held = database_sessions(dsn)["by_application"].get(application, 0)
+    except KitError as error:
+        return _judged("pool_pct", None, threshold_pct, application_name=application,
+                       capacity=capacity, reason=str(error))  # fmt: skip
+    value = round(100.0 * held / int(capacity), 1) if int(capacity) > 0 else None
+    return _judged("pool_pct", value, threshold_pct, held=held, capacity=capacity,
+                   application_name=application)  # fmt: skip
+
+
+@activity
+def database_cpu_sustained(
+    threshold_pct: float = 80.0,
+    window_s: float = 300.0,
+    instance: str | None = None,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
+) -> dict[str, Any]:
+    """Cloud SQL's CPU utilisation over the last `window_s`, from Cloud Monitoring: its
+    lowest point in the window, so a breach means above the threshold all along.
+
+    Arguments:
+        threshold_pct: breached when every point of the window is above it, in percent.
+        window_s: the window, in seconds (Monitoring's points are 60 s apart).
+        instance: the Cloud SQL instance (default: the configuration's
+            `gcp_cloud_sql_instance`).
+
+    Returns `{"condition": "cpu_pct", "status", "value" (the window's lowest point, in
+    percent), "threshold", "window_s", "points", "latest"}`; `unobserved` until the
+    window holds as many points as it spans minutes.
+    """
+    instance = given_or_configured(
+        instance, configuration, "gcp_cloud_sql_instance", argument="instance",
+        hint="the staging profile sets it under gcp",
+    )  # fmt: skip
+    cpu = cloud_sql_cpu(instance, window_s, configuration=configuration, secrets=secrets)
+    points = cpu["points"]
+    covered = len(points) >= max(1, int(window_s // 60))
+    lowest = round(100 * min(points), 1) if points and covered else None
+    latest = round(100 * points[0], 1) if points else None
+    return _judged("cpu_pct", lowest, threshold_pct, window_s=window_s,
+                   points=len(points), latest=latest)  # fmt: skip

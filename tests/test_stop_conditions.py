@@ -1,0 +1,152 @@
+"""Stop conditions: the golden path's probes judged against the live testbed on both sides
+of their thresholds, and a run stopped by one (its rollbacks played, the verdict
+`aborted` with the values in the journal and on the report's timeline)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaoskit.probes.stop_conditions import (
+    golden_path_error_rate,
+    golden_path_latency,
+    service_pool_held,
+)
+from chaoskit.report.report import write_reports
+from chaoskit.targets.database import database_sessions
+from chaoskit.testbed.lifecycle import testbed_endpoints
+from chaoskit.verification.stop_conditions import DEFAULTS, settle_stop_conditions
+from tests.browser import open_in_chromium
+from tests.conftest import REPO, Testbed, kept_testbed, leftovers, sessions
+from tests.test_testbed import chaos
+
+SMD = "experiments/smd-phase3-timeout.json"
+
+
+@pytest.fixture(scope="module")
+def testbed(kit_dirs: Callable[[str], Path]) -> Iterator[Testbed]:
+    with kept_testbed(kit_dirs("stop-conditions") / ".testbed") as kept:
+        yield kept
+
+
+@pytest.fixture
+def configuration(testbed: Testbed) -> dict[str, Any]:
+    """What the testbed's control gives a run: its endpoints."""
+    return dict(testbed_endpoints(testbed.state))
+
+
+def pool_held_pct(configuration: dict[str, Any]) -> float:
+    """The long-running service's connections now, over its pool's most, in percent."""
+    held = database_sessions(configuration["admin_database_url"])["by_application"]
+    share = held.get(configuration["service_application_name"], 0)
+    return round(100.0 * share / configuration["service_pool_capacity"], 1)
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        return listener.getsockname()[1]
+
+
+def test_the_profile_and_the_defaults_are_the_staging_strategys_thresholds() -> None:
+    staging = json.loads((REPO / "experiments/profiles/staging.json").read_text())
+    settled = settle_stop_conditions(dict(staging["configuration"]))
+    assert {k: settled[k] for k in ("error_rate_pct", "latency_pct_of_baseline", "pool_pct",
+                                    "cpu_pct", "cpu_window_s")} == {
+        "error_rate_pct": 5.0, "latency_pct_of_baseline": 200.0, "pool_pct": 90.0,
+        "cpu_pct": 80.0, "cpu_window_s": 300.0}  # fmt: skip
+    assert settle_stop_conditions({"stop_conditions": '{"cpu_pct": null}'})["cpu_pct"] is None
+    assert settle_stop_conditions({})["error_rate_pct"] == DEFAULTS["error_rate_pct"]
+
+
+def test_the_pool_condition_is_breached_above_the_share_the_service_holds(
+    configuration: dict[str, Any],
+) -> None:
+    held_pct = pool_held_pct(configuration)
+    assert held_pct > 0  # the service holds its pool at rest
+    below = service_pool_held(threshold_pct=held_pct - 1, configuration=configuration)
+    at = service_pool_held(threshold_pct=held_pct, configuration=configuration)
+    assert (below["status"], below["value"]) == ("breached", held_pct)
+    assert (at["status"], at["value"]) == ("within", held_pct)
+    assert below["capacity"] == configuration["service_pool_capacity"]
+
+
+def test_the_error_rate_counts_failed_requests_of_the_golden_path(
+    configuration: dict[str, Any],
+) -> None:
+    healthy = golden_path_error_rate(requests=4, configuration=configuration)
+    assert (healthy["status"], healthy["value"], healthy["errors"]) == ("within", 0.0, 0)
+    nothing_there = f"http://127.0.0.1:{free_loopback_port()}"
+    down = golden_path_error_rate(requests=4, url=nothing_there, configuration=configuration)
+    assert (down["status"], down["value"], down["errors"]) == ("breached", 100.0, 4)
+
+
+def test_latency_is_judged_against_the_baseline_above_the_floor(
+    configuration: dict[str, Any],
+) -> None:
+    # any response time is more than 0 % of the baseline: breached without a floor ...
+    slower = golden_path_latency(baseline_ms=1.0, threshold_pct=0.0, configuration=configuration)
+    assert slower["status"] == "breached" and slower["median_ms"] > 0
+    # ... and never while the difference stays under the floor
+    floored = golden_path_latency(
+        baseline_ms=1.0, threshold_pct=0.0, floor_ms=60_000.0, configuration=configuration
+    )
+    assert floored["status"] == "within"
+    nothing_there = f"http://127.0.0.1:{free_loopback_port()}"
+    unanswered = golden_path_latency(baseline_ms=1.0, url=nothing_there)
+    assert unanswered["status"] == "unobserved"  # the error rate's to judge, not a stop
+
+
+def run(testbed: Testbed, journal: Path, stop_conditions: dict[str, Any]) -> tuple[int, dict]:
+    result = chaos(
+        "run", "--journal-path", str(journal), SMD, home=testbed.home, timeout_s=300,
+        CHAOS_STOP_CONDITIONS=json.dumps(stop_conditions),
+    )  # fmt: skip
+    assert "Traceback" not in result.stdout + result.stderr
+    return result.returncode, json.loads(journal.read_text())
+
+
+@pytest.mark.slow
+def test_a_breached_stop_condition_stops_the_run_with_its_rollbacks(
+    testbed: Testbed, configuration: dict[str, Any], tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("TESTBED_HOME", str(testbed.home))  # the kept testbed's state
+    held_pct = pool_held_pct(configuration)
+    fast = {"every_s": 0.5, "pool_pct": held_pct - 1}
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+    code, journal = run(testbed, stopped / "journal.json", fast)
+    kit = journal["startup_chaos_kit"]
+    assert (code, kit["verdict"], journal["status"]) == (1, "aborted", "interrupted")
+    assert kit["reason"].startswith(f"stopped by the stop condition pool_pct: {held_pct} above")
+    breach = kit["stop_conditions"]["stopped_by"]
+    assert (breach["condition"], breach["sample"]["value"]) == ("pool_pct", held_pct)
+    assert journal["safeguards"]["triggered_by"] == "stop-condition-pool"
+    # stopped during the method, the flood released, nothing left behind
+    assert [r.get("status") for r in journal["run"]] != ["succeeded"] * 3
+    assert journal["rollbacks"][0]["activity"]["name"] == "stop-connection-flood"
+    assert sessions(testbed.admin_dsn, "chaos-") == 0
+    assert leftovers(testbed.home) == []
+
+    # the other side: at the share the service holds, the run goes on to its verdict
+    at = {"every_s": 0.5, "pool_pct": held_pct}
+    code, journal = run(testbed, tmp_path / "went-on.json", at)
+    assert (code, journal["startup_chaos_kit"]["verdict"]) == (0, "reproduced")
+    assert journal["startup_chaos_kit"]["stop_conditions"]["stopped_by"] is None
+
+    # the report draws the stop on the stopped run's timeline
+    html = tmp_path / "report.html"
+    write_reports([stopped], html)
+
+    def read(page: Any) -> dict[str, Any]:
+        texts = page.locator("#timeline-charts svg text").all()
+        return {t.text_content().strip(): t.bounding_box() for t in texts}
+
+    seen, errors = open_in_chromium(html, read, tmp_path / "report.png")
+    assert errors == []
+    assert "stopped: pool_pct" in seen
