@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
 from chaoslib.control import cleanup_global_controls, load_global_controls
 from chaoslib.experiment import run_experiment
 from chaoslib.run import RunEventHandler
@@ -22,6 +20,7 @@ from chaostoolkit.signals import SignalRecorder
 
 from chaoskit.gameday.experiment_file import load_experiment_file
 from chaoskit.kit import registry
+from chaoskit.kit.documents import read_json_or_yaml
 from chaoskit.kit.errors import KitError
 from chaoskit.kit.lock import TargetLock
 from chaoskit.testbed.lifecycle import is_up, testbed_down, testbed_up
@@ -35,18 +34,6 @@ __all__ = [
     "run_experiment_file",
     "unload_run_settings",
 ]
-
-
-def _parsed(path: Path, what: str) -> Any:
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise KitError(f"{what} {path}: cannot read it ({error.strerror})") from None
-    try:
-        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as error:
-        first = str(error).strip().splitlines()[0]
-        raise KitError(f"{what} {path}: it does not parse ({first}): fix its syntax") from None
 
 
 def _check_controls(controls: Any, where: str) -> None:
@@ -72,7 +59,7 @@ def load_run_settings(settings_path: str | None, control_files: list[Path]) -> S
     cannot load, before anything runs."""
     settings: Settings = {}
     if settings_path and Path(settings_path).exists():
-        settings = _parsed(Path(settings_path), "--settings") or {}
+        settings = read_json_or_yaml(Path(settings_path), f"--settings {settings_path}") or {}
         if not isinstance(settings, dict):
             raise KitError(f"--settings {settings_path}: give a YAML mapping")
         _check_controls(settings.get("controls"), f"--settings {settings_path}")
@@ -80,7 +67,7 @@ def load_run_settings(settings_path: str | None, control_files: list[Path]) -> S
     for path in control_files:
         if path.suffix not in (".json", ".yaml", ".yml"):
             raise KitError(f"--control-file {path}: give a .json, .yaml or .yml file")
-        declared = _parsed(path, "--control-file")
+        declared = read_json_or_yaml(path, f"--control-file {path}")
         _check_controls(declared, f"--control-file {path}")
         controls.update(declared or {})
     if controls:

@@ -5,12 +5,10 @@ itself (a remediation's evidence and verification): Chaos Toolkit reads nothing 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from chaoskit.kit.documents import read_json_or_yaml
 from chaoskit.kit.errors import KitError
 
 __all__ = ["VarFileError", "check_var_file"]
@@ -25,25 +23,12 @@ class VarFileError(KitError):
 def check_var_file(path: Path | str) -> dict[str, Any] | None:
     """The var-file's content (None for a `.env` file); VarFileError says what is wrong."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as error:
-        raise VarFileError(f"{path}: cannot be read ({type(error).__name__})") from None
-    if path.suffix in (".yaml", ".yml"):
-        try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            reason = str(error).splitlines()[0]
-            raise VarFileError(f"{path}: not valid YAML ({reason})") from None
-    elif path.suffix == ".json":
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise VarFileError(
-                f"{path}: not valid JSON ({error.msg} at line {error.lineno})"
-            ) from None
-    else:
+    if path.suffix not in (".yaml", ".yml", ".json"):
         return None
+    try:
+        document = read_json_or_yaml(path, str(path))
+    except KitError as error:
+        raise VarFileError(str(error)) from None
     if (
         not isinstance(document, dict)
         or not set(document) <= _SECTIONS

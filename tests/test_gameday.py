@@ -315,7 +315,7 @@ def test_settings_and_control_files_apply_to_a_game_day_as_to_chaos_run(
     ("arguments", "message"),
     [
         (["--settings", "{settings}", "gameday", "run"],
-         "Error: --settings {settings}: it does not parse"),
+         "Error: --settings {settings}: not valid YAML"),
         (["gameday", "run", "--control-file", "{controls}"],
          "Error: --control-file {controls}: control 'x' has no provider"),
         (["gameday", "run", "--junit", "{file}/results.xml"],

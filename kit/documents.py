@@ -1,0 +1,36 @@
+"""Reading a JSON or YAML file a user hands the kit (a var-file, Chaos Toolkit settings,
+a control file): what cannot be read or does not parse is one line naming the file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chaoskit.kit.errors import KitError
+
+__all__ = ["read_json_or_yaml"]
+
+
+def read_json_or_yaml(path: Path, label: str) -> Any:
+    """The document in `path`: JSON when its name ends in `.json`, YAML otherwise.
+    KitError says `<label>: ...` and what is wrong (unreadable, not valid JSON or YAML)."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or type(error).__name__
+        raise KitError(f"{label}: cannot be read ({reason})") from None
+    if path.suffix == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise KitError(
+                f"{label}: not valid JSON ({error.msg} at line {error.lineno}): fix its syntax"
+            ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        reason = str(error).strip().splitlines()[0]
+        raise KitError(f"{label}: not valid YAML ({reason}): fix its syntax") from None
