@@ -106,14 +106,21 @@ def _as_the_toolkit_reports(run: dict[str, Any]) -> dict[str, Any]:
             "toolkit": run["toolkit"], **run["as_the_toolkit_reports"]}  # fmt: skip
 
 
+_DECIDED_BEFORE_EXPECTATIONS = ("aborted", "error", "not-recovered")
+
+
 def _expectation(run: dict[str, Any], expected: str | None) -> dict[str, Any]:
     """The verdict the run's game day expected, and whether it came: a run outside any
     game day is as expected when its verdict passes, as `chaos run`'s exit code says.
     The first unmet expectation is shown only where it explains a surprise: a startup
-    that held as expected leaves the failure's expectations unmet, and that is no news."""
+    that held as expected leaves the failure's expectations unmet, and that is no news;
+    an aborted run, an error or no recovery shows the verdict's reason instead."""
     verdict = run["verdict"]
     as_expected = verdict == expected if expected else verdict in PASSING
     first_unmet = None if as_expected else run["first_unmet"]
+    # a run stopped or failed before its expectations could be judged: its reason says why
+    if not as_expected and verdict in _DECIDED_BEFORE_EXPECTATIONS:
+        first_unmet = f"({verdict}) {run['reason']}"
     return {"expected": expected, "as_expected": as_expected, "first_unmet": first_unmet}
 
 
@@ -221,7 +228,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         " · ".join(f"**{v}** {n}" for v, n in report["totals"].items()),
         "",
-        "| experiment | verdict | duration (s) | time to recover (s) | first unmet expectation |",
+        "| experiment | verdict | duration (s) | time to recover (s) | why not as expected |",
         "|---|---|---|---|---|",
     ]
     lines += [

@@ -144,9 +144,12 @@ def test_a_breached_stop_condition_stops_the_run_with_its_rollbacks(
     write_reports([stopped], html)
 
     def read(page: Any) -> dict[str, Any]:
-        texts = page.locator("#timeline-charts svg text").all()
-        return {t.text_content().strip(): t.bounding_box() for t in texts}
+        texts = page.locator("#timeline-charts svg text").all_text_contents()
+        return {"markers": [t.strip() for t in texts],
+                "row": page.locator("#summary tbody tr").first.inner_text()}  # fmt: skip
 
     seen, errors = open_in_chromium(html, read, tmp_path / "report.png")
     assert errors == []
-    assert "stopped: pool_pct" in seen
+    assert "stopped: pool_pct" in seen["markers"]
+    # the summary says why the run is not as expected: its reason, not an expectation
+    assert "(aborted) stopped by the stop condition pool_pct" in seen["row"]
