@@ -4,6 +4,7 @@ lets the work wind up at once; a second one interrupts as usual."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-__all__ = ["Deferred", "deferred_signals"]
+__all__ = ["Deferred", "deferred_signals", "quiet_interrupted_tasks"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -48,3 +49,19 @@ def deferred_signals() -> Iterator[Deferred]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+class _InterruptedTask(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        kind = record.exc_info[0] if record.exc_info else None
+        return not (isinstance(kind, type) and issubclass(kind, SystemExit | KeyboardInterrupt))
+
+
+def quiet_interrupted_tasks() -> None:
+    """An interruption (the watchdog's or a stop condition's SIGUSR1, Ctrl-C) that lands
+    inside an asyncio task is reported by Chaos Toolkit, and the run winds up as usual;
+    asyncio would also print that task's traceback ("Task exception was never
+    retrieved"). Drop those records only; idempotent."""
+    asyncio_logger = logging.getLogger("asyncio")
+    if not any(isinstance(f, _InterruptedTask) for f in asyncio_logger.filters):
+        asyncio_logger.addFilter(_InterruptedTask())

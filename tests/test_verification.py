@@ -8,6 +8,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -163,6 +164,38 @@ def test_a_named_chain_brings_its_expectations_and_its_startup() -> None:
 
 def _result(name: str, kind: str, met: bool) -> dict:
     return {"name": name, "kind": kind, "met": met, "expected": "== x", "observed": "y"}
+
+
+_TASK_INTERRUPTED = """
+import asyncio, gc, sys
+import chaoskit.verification.control  # the kit's control, as every run loads it
+
+async def task():
+    raise {exception}
+
+async def main():
+    asyncio.get_running_loop().create_task(task())
+    await asyncio.sleep(0.1)
+
+try:
+    asyncio.run(main())
+except SystemExit:
+    pass
+gc.collect()
+"""
+
+
+@pytest.mark.parametrize(("exception", "traceback"), [("SystemExit(20)", False),
+                                                      ("ValueError('a bug')", True)])  # fmt: skip
+def test_an_interruption_inside_a_task_prints_no_traceback_but_a_bug_does(
+    exception: str, traceback: bool
+) -> None:
+    """The watchdog's or a stop condition's SIGUSR1 may land inside an asyncio task."""
+    result = subprocess.run(
+        [sys.executable, "-c", _TASK_INTERRUPTED.format(exception=exception)],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert ("Task exception was never retrieved" in result.stderr) is traceback, result.stderr
 
 
 def test_verdicts_follow_pressure_and_outcome() -> None:

@@ -40,7 +40,7 @@ from chaoskit.kit import registry
 from chaoskit.kit.errors import KitError
 from chaoskit.kit.lock import TargetLock
 from chaoskit.kit.redaction import mask_passwords_in_logs, redact_secrets
-from chaoskit.kit.signals import Deferred, deferred_signals
+from chaoskit.kit.signals import Deferred, deferred_signals, quiet_interrupted_tasks
 from chaoskit.targets.database import DatabaseObserver, open_observer, wait_until_sessions_left
 from chaoskit.targets.deployment import deployment_target
 from chaoskit.targets.gcp.access import staging_access_problems
@@ -76,6 +76,7 @@ _THROWAWAY_PREFIX = "service-cold-start-"
 
 logger = logging.getLogger("chaostoolkit")
 mask_passwords_in_logs()
+quiet_interrupted_tasks()
 
 
 @dataclass
