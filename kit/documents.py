@@ -1,5 +1,6 @@
 """Reading a JSON or YAML file a user hands the kit (a var-file, Chaos Toolkit settings,
-a control file): what cannot be read or does not parse is one line naming the file."""
+a control file), or an object given as JSON text in an environment variable: what
+cannot be read or does not parse is one line naming where it came from."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import yaml
 
 from chaoskit.kit.errors import KitError
 
-__all__ = ["read_json_or_yaml"]
+__all__ = ["json_text", "read_json_or_yaml"]
 
 
 def read_json_or_yaml(path: Path, label: str) -> Any:
@@ -34,3 +35,14 @@ def read_json_or_yaml(path: Path, label: str) -> Any:
     except yaml.YAMLError as error:
         reason = str(error).strip().splitlines()[0]
         raise KitError(f"{label}: not valid YAML ({reason}): fix its syntax") from None
+
+
+def json_text(value: Any, label: str, hint: str) -> Any:
+    """`value`, or the JSON it holds when it is text (an environment variable's; empty
+    text is None). KitError says `<label> is not JSON (<why>): <hint>`."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value) if value.strip() else None
+    except ValueError as error:
+        raise KitError(f"{label} is not JSON ({error}): {hint}") from None

@@ -17,6 +17,7 @@ from typing import Any
 
 from chaoslib.types import Configuration, Experiment
 
+from chaoskit.kit.documents import json_text
 from chaoskit.kit.errors import KitError
 from chaoskit.targets.deployment import unfold_gcp_settings
 from chaoskit.testbed.control import CAPACITY_KEYS, capacity_problem
@@ -89,16 +90,13 @@ def _example(declaration: Any, default: Any) -> Any:
 def _settle_system_under_test(configuration: Configuration) -> None:
     """Check the `service` (a JSON text from CHAOS_SERVICE is read), and provide what the
     failure chains expect of it: `database_phase` and `failure_exit_code`."""
-    service = configuration.get("service")
-    if isinstance(service, str):
-        try:
-            service = json.loads(service) if service.strip() else None
-        except ValueError as error:
-            raise ConfigurationError(
-                f"service (CHAOS_SERVICE) is not JSON ({error}): give the object, or use a "
-                "var-file such as experiments/profiles/example-service.json"
-            ) from None
-        configuration["service"] = service
+    try:
+        service = json_text(configuration.get("service"), "service (CHAOS_SERVICE)",
+                            "give the object, or use a var-file such as "
+                            "experiments/profiles/example-service.json")  # fmt: skip
+    except KitError as error:
+        raise ConfigurationError(str(error)) from None
+    configuration["service"] = service
     system = system_under_test(service)
     if configuration.get("target") in (None, "", "embedded"):  # staging runs its own
         check_startable(system)

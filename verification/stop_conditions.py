@@ -27,7 +27,6 @@ on purpose (a database restart) turns that condition off in its extension's
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +34,7 @@ from typing import Any
 from chaosaddons.controls.safeguards import Guardian
 from chaoslib.types import Configuration, Experiment, Secrets
 
+from chaoskit.kit.documents import json_text
 from chaoskit.kit.errors import KitError
 from chaoskit.probes.stop_conditions import golden_path_baseline_ms
 from chaoskit.targets.deployment import on_staging
@@ -95,15 +95,9 @@ def settle_stop_conditions(
     """The run's thresholds: the configuration's `stop_conditions` (a JSON text from
     CHAOS_STOP_CONDITIONS is read) over the `profile`'s, over the defaults, checked, set
     in `configuration`; KitError names the first value that cannot be used."""
-    given = configuration.get("stop_conditions")
-    if isinstance(given, str):
-        try:
-            given = json.loads(given) if given.strip() else None
-        except ValueError as error:
-            raise KitError(
-                f"stop_conditions (CHAOS_STOP_CONDITIONS) is not JSON ({error}): give an "
-                'object such as {"error_rate_pct": 5}'
-            ) from None
+    given = json_text(configuration.get("stop_conditions"),
+                      "stop_conditions (CHAOS_STOP_CONDITIONS)",
+                      'give an object such as {"error_rate_pct": 5}')  # fmt: skip
     given = check_stop_conditions({} if given is None else given)
     settled = {**DEFAULTS, **(profile or {}), **given}
     configuration["stop_conditions"] = settled

@@ -68,6 +68,14 @@ def _latest_per_series(
     return [values[0] for values in series if values]
 
 
+def _cloud_sql(
+    instance: str, project: str | None, configuration: Configuration | None
+) -> tuple[str, str]:
+    """The project, and the filter that selects the instance's time series."""
+    project = project or project_and_region(configuration, None, "-")[0]
+    return project, f'resource.labels.database_id = "{project}:{instance}"'
+
+
 @activity
 def connector_metrics(
     connector: str,
@@ -124,8 +132,7 @@ def cloud_sql_backends(
     """Cloud SQL's connections in use (PostgreSQL backends, all databases) over
     `max_connections` (162 on db-custom-2-7680, or the flag's value).
     Returns `{"instance", "backends", "max_connections", "utilisation"}`."""
-    project = project or project_and_region(configuration, None, "-")[0]
-    where = f'resource.labels.database_id = "{project}:{instance}"'
+    project, where = _cloud_sql(instance, project, configuration)
     backends = _latest_per_series(project, SQL_BACKENDS, where, minutes, configuration, secrets)
     total = int(sum(backends)) if backends else None
     return {
@@ -146,7 +153,6 @@ def cloud_sql_cpu(
 ) -> dict[str, Any]:
     """Cloud SQL's CPU utilisation (0..1) over the last `window_s` seconds.
     Returns `{"instance", "window_s", "points"}`, the points newest first."""
-    project = project or project_and_region(configuration, None, "-")[0]
-    where = f'resource.labels.database_id = "{project}:{instance}"'
+    project, where = _cloud_sql(instance, project, configuration)
     series = _series(project, SQL_CPU, where, window_s / 60, configuration, secrets)
     return {"instance": instance, "window_s": window_s, "points": series[0] if series else []}
