@@ -9,10 +9,10 @@ Declared first in every experiment's `controls` (before the testbed's), it:
   `interrupted`, nothing touched, nothing to undo); records when the run started;
 - before the method: arms a watchdog that interrupts the run, rollbacks included, once
   the method has lasted `max_run_duration_s`, and the stop conditions (sampled until the
-  method ends; a breach interrupts the run the same way); opens the one connection the run observes
-  the database through,
-  waits until the steady state's throwaway instances have left the database, and starts
-  sampling the connector and the database for the timeline;
+  method ends; a breach interrupts the run the same way); opens the one connection the
+  run observes the database through, waits until the steady state's throwaway instances
+  have left the database, and starts sampling the connector and the database for the
+  timeline;
 - after the experiment: plays the rollbacks if Chaos Toolkit did not (the `default` and
   `never` strategies skip them), evaluates the expectations and the startup, waits for
   the steady state to come back (`recovery_timeout_s`), decides the verdict, and writes it
