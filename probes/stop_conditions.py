@@ -33,8 +33,12 @@ __all__ = [
 _HINT = "the embedded testbed's control fills it in"
 
 
-def _judged(condition: str, value: float | None, threshold: float, **details: Any) -> dict:
-    status = "unobserved" if value is None else "breached" if value > threshold else "within"
+def _judged(
+    condition: str, value: float | None, threshold: float, exempt: bool = False, **details: Any
+) -> dict:
+    """The sample as a stop condition reads it; `exempt`: within, whatever the value."""
+    breached = value is not None and value > threshold and not exempt
+    status = "unobserved" if value is None else "breached" if breached else "within"
     return {"condition": condition, "status": status, "value": value,
             "threshold": threshold, **details}  # fmt: skip
 
@@ -118,15 +122,20 @@ def golden_path_latency(
     successful request it is `unobserved`.
     """
     target, results = _golden_path(url, requests, timeout_s, configuration)
-    times = [seconds for ok, seconds in results if ok]
-    median_ms = round(1000 * statistics.median(times), 2) if times else None
+    median_ms = _median_ms(results)
     value = None
     if median_ms is not None and baseline_ms > 0:
         value = round(100.0 * median_ms / baseline_ms, 1)
-        if median_ms - baseline_ms <= floor_ms:  # under the floor: never a breach
-            value = min(value, threshold_pct)
-    return _judged("latency_pct_of_baseline", value, threshold_pct, median_ms=median_ms,
-                   baseline_ms=baseline_ms, floor_ms=floor_ms, url=target)  # fmt: skip
+    under_floor = median_ms is not None and median_ms - baseline_ms <= floor_ms
+    return _judged("latency_pct_of_baseline", value, threshold_pct, exempt=under_floor,
+                   median_ms=median_ms, baseline_ms=baseline_ms, floor_ms=floor_ms,
+                   url=target)  # fmt: skip
+
+
+def _median_ms(results: list[tuple[bool, float]]) -> float | None:
+    """The successful requests' median time, in milliseconds (None: none succeeded)."""
+    times = [seconds for ok, seconds in results if ok]
+    return round(1000 * statistics.median(times), 2) if times else None
 
 
 def golden_path_baseline_ms(
@@ -135,8 +144,7 @@ def golden_path_baseline_ms(
     """The golden path's median response time now, in milliseconds (None: no request
     succeeded)."""
     _, results = _golden_path(None, requests, timeout_s, configuration)
-    times = [seconds for ok, seconds in results if ok]
-    return round(1000 * statistics.median(times), 2) if times else None
+    return _median_ms(results)
 
 
 @activity

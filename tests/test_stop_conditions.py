@@ -97,6 +97,7 @@ def test_latency_is_judged_against_the_baseline_above_the_floor(
         baseline_ms=1.0, threshold_pct=0.0, floor_ms=60_000.0, configuration=configuration
     )
     assert floored["status"] == "within"
+    assert floored["value"] > floored["threshold"]  # the journal keeps the true ratio
     nothing_there = f"http://127.0.0.1:{free_loopback_port()}"
     unanswered = golden_path_latency(baseline_ms=1.0, url=nothing_there)
     assert unanswered["status"] == "unobserved"  # the error rate's to judge, not a stop
