@@ -65,6 +65,12 @@ def start_connection_flood(
     `established`, `failed` (count by cause, e.g. `too_many_connections`),
     `connect_latency` percentiles in seconds, `connections_per_s`, and the
     `application_name` the connections carry. The flood goes on holding afterwards.
+    As other clients keep trying, connects the database refused as full are tried
+    again, one at a time, once the burst has settled (PostgreSQL refuses a burst before
+    its room is full: it counts backends still authenticating), until `connections`
+    are held or it refuses one more: `retried` counts them, `room_full` says it refused,
+    and `room` how full the database was at the ramp's end (`max_connections`,
+    `reserved`, `in_use`, `left` to an application).
 
     On staging, `target_dsn` and `concurrency` are not used: the Cloud Run Job reads the
     database URL from the secret `gcp_flood_dsn_secret`, and spreads the connections

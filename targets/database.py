@@ -31,6 +31,7 @@ __all__ = [
     "observe_database",
     "open_observer",
     "server_pressure_sample",
+    "sessions_seen_from",
     "wait_until_sessions_left",
 ]
 
@@ -153,14 +154,10 @@ _SESSIONS_QUERY = (
 )
 
 
-def database_sessions(dsn: str) -> dict[str, Any]:
+async def sessions_seen_from(conn: asyncpg.Connection) -> dict[str, Any]:
     """`max_connections`, `reserved` (slots only superusers may take), `in_use` (client
-    sessions other than the observer's own) and `by_application`."""
-
-    async def query(conn: asyncpg.Connection) -> asyncpg.Record:
-        return await conn.fetchrow(_SESSIONS_QUERY, timeout=_QUERY_TIMEOUT_S)
-
-    row = observe_database(dsn, query)
+    sessions other than `conn`'s own) and `by_application`, as `conn` sees them."""
+    row = await conn.fetchrow(_SESSIONS_QUERY, timeout=_QUERY_TIMEOUT_S)
     by_application = json.loads(row["apps"])
     return {
         "max_connections": row["maximum"],
@@ -168,6 +165,11 @@ def database_sessions(dsn: str) -> dict[str, Any]:
         "in_use": sum(by_application.values()),
         "by_application": by_application,
     }
+
+
+def database_sessions(dsn: str) -> dict[str, Any]:
+    """`sessions_seen_from` the run's observer of `dsn` (its own session left out)."""
+    return observe_database(dsn, sessions_seen_from)
 
 
 _PRESSURE_QUERY = (

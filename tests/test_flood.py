@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
 
+import asyncpg
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
 from chaoskit.actions.flood import start_connection_flood, stop_connection_flood
 from chaoskit.kit import registry
+from chaoskit.targets.database import database_sessions
 from chaoskit.targets.flood import FLOOD_PREFIX
+from chaoskit.targets.workers.connection_flood import ConnectionFlood
 from chaoskit.testbed.postgres import PostgresEndpoint
 from tests.conftest import REPO, eventually, gone, sessions
 
@@ -33,14 +37,77 @@ def test_flood_opens_exactly_n_and_releases_all(postgres: PostgresEndpoint) -> N
     assert eventually(lambda: sessions(postgres.admin_dsn, app) == 0, timeout_s=5)
 
 
-def test_flood_counts_refusals_by_cause(postgres: PostgresEndpoint) -> None:
-    # 60 max_connections, 3 reserved for superusers: the app role gets at most 57
-    ramped = start_connection_flood(70, postgres.app_dsn, hold_s=60)
+@pytest.mark.parametrize("ramp_s", [0.0, 0.5], ids=["burst", "ramp"])
+def test_a_flood_fills_the_room_it_finds_and_counts_the_rest_by_cause(
+    postgres: PostgresEndpoint, ramp_s: float
+) -> None:
+    # the room an application may take, from the live database: what the sessions
+    # already there (this test's watcher among them) leave of it
+    found = database_sessions(postgres.admin_dsn)
+    room = found["max_connections"] - found["reserved"] - found["in_use"]
+    ramped = start_connection_flood(room + 13, postgres.app_dsn, ramp_s=ramp_s, hold_s=60)
     try:
-        assert ramped["established"] == 57
+        assert ramped["established"] == room
         assert ramped["failed"] == {"too_many_connections": 13}
+        assert ramped["room_full"] is True and ramped["room"]["left"] == 0
+        assert ramped["room"]["max_connections"] == found["max_connections"]
     finally:
         stop_connection_flood()
+    assert sessions(postgres.admin_dsn, FLOOD_PREFIX) == 0
+
+
+def test_a_flood_that_fits_says_the_room_it_leaves(postgres: PostgresEndpoint) -> None:
+    found = database_sessions(postgres.admin_dsn)
+    room = found["max_connections"] - found["reserved"] - found["in_use"]
+    ramped = start_connection_flood(room - 4, postgres.app_dsn, hold_s=60)
+    try:
+        assert (ramped["established"], ramped["failed"], ramped["retried"]) == (room - 4, {}, 0)
+        assert ramped["room_full"] is False and ramped["room"]["left"] == 4
+    finally:
+        stop_connection_flood()
+
+
+def test_connects_refused_in_the_burst_are_retried_once_the_room_frees(
+    postgres: PostgresEndpoint,
+) -> None:
+    """Other clients hold slots through the burst and let them go before it settles (as
+    backends still authenticating or exiting do): the flood takes them, and stops at the
+    first refusal once the database is really full."""
+
+    found = database_sessions(postgres.admin_dsn)
+    room = found["max_connections"] - found["reserved"] - found["in_use"]
+
+    async def scenario() -> None:
+        others = [await asyncpg.connect(postgres.app_dsn) for _ in range(5)]
+        flood = ConnectionFlood(
+            {
+                "target_dsn": postgres.app_dsn,
+                "connections": room + 3,
+                "ramp_s": 0.0,
+                "connect_timeout_s": 5.0,
+                "concurrency": 64,
+                "application_name": f"{FLOOD_PREFIX}refill-test",
+            }
+        )
+        try:
+            await flood.burst()
+            assert (len(flood.connections), flood.failures) == (
+                room - 5,
+                {"too_many_connections": 8},
+            )
+            for conn in others:
+                await conn.close()
+            await flood.fill_room()
+            assert len(flood.connections) == room
+            assert (flood.failures, flood.retried, flood.room_full) == (
+                {"too_many_connections": 3},
+                6,
+                True,
+            )
+        finally:
+            await flood.release()
+
+    asyncio.run(scenario())
     assert sessions(postgres.admin_dsn, FLOOD_PREFIX) == 0
 
 

@@ -17,6 +17,7 @@ import asyncpg
 
 from chaoskit.kit.failures import classify_connect_error, flood_applied, misconfigured
 from chaoskit.kit.stats import percentiles
+from chaoskit.targets.database import sessions_seen_from
 from chaoskit.targets.workers.lifeline import Lifeline, emit
 
 _RELEASE_TIMEOUT_S = 2.0
@@ -28,6 +29,8 @@ class ConnectionFlood:
         self.connections: list[asyncpg.Connection] = []
         self.failures: Counter[str] = Counter()
         self.latencies: list[float] = []
+        self.retried = 0
+        self.room_full = False
         self._in_flight = asyncio.Semaphore(params["concurrency"])
 
     async def _open_one(self, delay_s: float) -> None:
@@ -46,10 +49,57 @@ class ConnectionFlood:
             self.latencies.append(time.monotonic() - started)
             self.connections.append(conn)
 
-    async def ramp(self) -> dict[str, Any]:
+    async def burst(self) -> None:
+        """Open `connections` connects, spread over `ramp_s`, `concurrency` at a time."""
         count, ramp_s = self.params["connections"], self.params["ramp_s"]
-        started = time.monotonic()
         await asyncio.gather(*(self._open_one(i * ramp_s / count) for i in range(count)))
+
+    async def fill_room(self) -> None:
+        """Retry, one at a time once the burst has settled, the connects the database
+        refused as full, until `connections` are held or it refuses one more (then
+        `room_full`): PostgreSQL counts backends still authenticating or exiting, so a
+        burst is refused before the room is full, where other clients would keep trying."""
+        while (
+            self.failures["too_many_connections"]
+            and len(self.connections) < self.params["connections"]
+        ):
+            before, held = Counter(self.failures), len(self.connections)
+            await self._open_one(0)
+            self.retried += 1
+            if len(self.connections) == held:  # refused again, or failed otherwise
+                self.room_full = (
+                    self.failures["too_many_connections"] > before["too_many_connections"]
+                )
+                self.failures = before  # the first refusal stays the one that counts
+                return
+            self.failures["too_many_connections"] -= 1
+        self.failures = +self.failures  # without the causes whose count came down to 0
+
+    async def _room(self) -> dict[str, Any] | None:
+        """How full the database was when the ramp ended, as one held connection sees it:
+        `max_connections`, `reserved`, `in_use` (every client session, this flood's
+        included) and `left` to an application (None when the flood holds none)."""
+        if not self.connections:
+            return None
+        try:
+            seen = await sessions_seen_from(self.connections[0])
+        except Exception:  # noqa: BLE001 - how full it is is a remark, never the flood's end
+            return None
+        in_use = seen["in_use"] + 1  # the connection that asked
+        left = seen["max_connections"] - seen["reserved"] - in_use
+        return {
+            "max_connections": seen["max_connections"],
+            "reserved": seen["reserved"],
+            "in_use": in_use,
+            "left": max(left, 0),
+        }
+
+    async def ramp(self) -> dict[str, Any]:
+        """The burst, the room filled, and the outcome."""
+        count = self.params["connections"]
+        started = time.monotonic()
+        await self.burst()
+        await self.fill_room()
         elapsed = time.monotonic() - started
         return {
             "attempted": count,
@@ -58,6 +108,9 @@ class ConnectionFlood:
             "misconfigured": misconfigured(self.failures),
             "applied": flood_applied(len(self.connections), self.failures),
             "failed_share": round(sum(self.failures.values()) / count, 4),
+            "retried": self.retried,
+            "room_full": self.room_full,
+            "room": await self._room(),
             "connect_latency": percentiles(self.latencies),
             "ramp_elapsed_s": round(elapsed, 3),
             "connections_per_s": round(len(self.connections) / elapsed, 1) if elapsed else None,
