@@ -152,7 +152,7 @@ def held_target(
         try:
             if target == "embedded" and not is_up(read_state()):
                 say("starting the embedded testbed, kept up for these runs")
-                testbed_up(started_by=owner, service=config_vars.get("service"))
+                testbed_up(started_by=owner, configuration=config_vars)
                 started = True
             yield stop
         finally:

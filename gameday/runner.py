@@ -114,7 +114,7 @@ def _preflight(
     try:
         if config_vars.get("target", "embedded") == "embedded" and not is_up(read_state()):
             progress.note("starting the embedded testbed")
-            testbed_up(started_by=f"gameday:{gameday_id}")
+            testbed_up(started_by=f"gameday:{gameday_id}", configuration=config_vars)
             started_testbed = True
         return run_preflight(_endpoints(config_vars)), started_testbed
     except (TestbedError, ChaosException) as error:

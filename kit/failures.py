@@ -1,22 +1,97 @@
 """Name why a database connection failed, in the kit's words.
 
 The service's Phase 3 and the flood both report causes with these names, so a journal
-can say `too_many_connections` rather than quote driver messages.
+can say `too_many_connections` rather than quote driver messages. A service of the
+user's own says it in its own words (PostgreSQL's messages and SQLSTATEs, its driver's
+exception names): `cause_in_text` maps those onto the same names.
 """
 
 from __future__ import annotations
 
+import re
 import socket
+from collections.abc import Iterable
 
 import asyncpg
 
 __all__ = [
+    "CAUSES",
     "MISCONFIGURED_CAUSES",
     "RETRYABLE_CAUSES",
+    "TEXT_CAUSES",
+    "cause_in_text",
     "classify_connect_error",
     "flood_applied",
     "misconfigured",
 ]
+
+# the kit's cause vocabulary: what a startup report's `cause` and a flood's failures say
+CAUSES = (
+    "too_many_connections",
+    "connect_timeout",
+    "pool_timeout",
+    "refused",
+    "reset",
+    "starting_up",
+    "auth_failed",
+    "unknown_host",
+    "unknown_database",
+    "schema_missing",
+    "slow_schema_query",
+    "error",
+)
+# what services really print, by cause, tried in this order (the first that matches
+# names it): PostgreSQL's SQLSTATEs and messages, then the exception names of asyncpg,
+# psycopg 2 and 3, SQLAlchemy and the standard library. Timeouts come last: a pool's
+# timeout message and a refused connect may both mention one.
+TEXT_CAUSES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (cause, re.compile(pattern, re.IGNORECASE))
+    for cause, pattern in (
+        (
+            "too_many_connections",
+            r"\b53300\b|too many (clients|connections)|remaining connection slots are "
+            r"reserved|TooManyConnections",
+        ),
+        (
+            "pool_timeout",
+            r"QueuePool limit of size|PoolTimeout|sqlalchemy\.exc\.TimeoutError|couldn't get a "
+            r"connection after|pool[ _]timeout",
+        ),
+        (
+            "starting_up",
+            r"\b57P03\b|the database system is (starting up|shutting down|in recovery)|"
+            r"CannotConnectNow",
+        ),
+        (
+            "auth_failed",
+            r"\b28P01\b|\b28000\b|password authentication failed|no pg_hba\.conf entry|"
+            r"InvalidPassword|InvalidAuthorizationSpecification",
+        ),
+        ("unknown_database", r"\b3D000\b|database \"[^\"]*\" does not exist|InvalidCatalogName"),
+        ("schema_missing", r"\b42P01\b|relation \"[^\"]*\" does not exist|UndefinedTable"),
+        (
+            "slow_schema_query",
+            r"\b57014\b|\b55P03\b|canceling statement due to (statement|lock) timeout|"
+            r"QueryCanceled|LockNotAvailable",
+        ),
+        (
+            "unknown_host",
+            r"could not translate host name|Name or service not known|nodename nor servname|"
+            r"Temporary failure in name resolution|gaierror",
+        ),
+        ("refused", r"connection[ _]refused|ConnectionRefused|ECONNREFUSED"),
+        (
+            "reset",
+            r"connection reset|ConnectionReset|ECONNRESET|server closed the connection "
+            r"unexpectedly|ConnectionDoesNotExist",
+        ),
+        (
+            "connect_timeout",
+            r"timeout expired|connect(ion)?[ _]time(d )?out|ConnectionTimeout|timed out|"
+            r"TimeoutError",
+        ),
+    )
+)
 
 # the database may come back: a startup keeps trying these until its deadline
 RETRYABLE_CAUSES = frozenset(
@@ -80,3 +155,16 @@ def classify_connect_error(exc: BaseException) -> str:
         if isinstance(err, TimeoutError):
             return "connect_timeout"
     return "error"
+
+
+def cause_in_text(text: str, own: Iterable[tuple[re.Pattern[str], str]] = ()) -> str | None:
+    """The kit's cause for what a service printed (`text`: a captured cause, an error
+    line), None when nothing in it names one. `own` are a profile's patterns, tried
+    first; a text that is a cause's name already is that cause."""
+    text = text.strip()
+    if text in CAUSES:
+        return text
+    for pattern, cause in own:
+        if pattern.search(text):
+            return cause
+    return next((cause for cause, pattern in TEXT_CAUSES if pattern.search(text)), None)

@@ -142,6 +142,9 @@ def observe_database(dsn: str, observation: Observation) -> Any:
     return asyncio.run(once())
 
 
+# client sessions take the slots max_connections counts; an application's role does not
+# see another role's backend_type, only that it is connected to a database (as are
+# autovacuum's workers, rarely, and counted then)
 _SESSIONS_QUERY = (
     "SELECT current_setting('max_connections')::int AS maximum, "
     "current_setting('superuser_reserved_connections')::int"
@@ -149,7 +152,8 @@ _SESSIONS_QUERY = (
     "coalesce(json_object_agg(app, n), '{}')::text AS apps FROM ("
     "  SELECT coalesce(application_name, '') AS app, count(*) AS n "
     "  FROM pg_stat_activity "
-    "  WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() "
+    "  WHERE (backend_type = 'client backend' OR (backend_type IS NULL AND datid IS NOT NULL))"
+    "  AND pid <> pg_backend_pid() "
     "  GROUP BY 1) AS sessions"
 )
 

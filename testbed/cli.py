@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from rich.table import Table
 from chaoskit.kit.console import output_console
 from chaoskit.kit.errors import KitError
 from chaoskit.kit.redaction import mask_passwords_in_logs
+from chaoskit.kit.var_files import check_var_file
 from chaoskit.testbed.baseline import find_drift
 from chaoskit.testbed.lifecycle import (
     DEFAULT_MAX_CONNECTIONS,
@@ -92,34 +92,36 @@ def _print_status() -> None:
     "service_profile",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="A var-file whose configuration's `service` is the long-running system under test "
-    "(e.g. experiments/profiles/example-service.json) [default: the reference service].",
+    help="A var-file whose configuration's `service` is the long-running system under test, "
+    "started with that configuration's values (pool_size, timeouts, ...), as the runs' fresh "
+    "instances are (e.g. experiments/profiles/example-service.json) [default: the reference "
+    "service].",
 )
 def up(max_connections: int | None, database_url: str | None, service_profile: Path | None) -> None:
     """Start the testbed (PostgreSQL, the connector and the service) and leave it running."""
     try:
-        service = _service_from(service_profile) if service_profile else None
-        testbed_up(max_connections=max_connections, database_url=database_url, service=service)
-    except TestbedError as error:
+        configuration = profile_configuration(service_profile) if service_profile else None
+        testbed_up(
+            max_connections=max_connections, database_url=database_url, configuration=configuration
+        )
+    except KitError as error:
         _fail(error)
     _print_status()
 
 
-def _service_from(profile: Path) -> dict[str, Any]:
-    """The `service` object of a var-file's configuration; TestbedError says what is wrong."""
-    try:
-        content = json.loads(profile.read_text())
-    except (OSError, ValueError) as error:
-        raise TestbedError(f"--service {profile}: cannot read it as JSON ({error})") from None
-    service = ((content if isinstance(content, dict) else {}).get("configuration") or {}).get(
-        "service"
-    )
-    if not isinstance(service, dict) or not service:
+def profile_configuration(profile: Path) -> dict[str, Any]:
+    """The configuration of a var-file that describes a `service`; KitError says what is
+    wrong."""
+    content = check_var_file(profile)
+    if content is None:
+        raise TestbedError(f"--service {profile}: give a .json or .yaml var-file")
+    configuration = content.get("configuration") or {}
+    if not isinstance(configuration.get("service"), dict) or not configuration["service"]:
         raise TestbedError(
             f"--service {profile}: its configuration has no `service` object: see "
             "experiments/profiles/example-service.json"
         )
-    return service
+    return configuration
 
 
 @testbed.command()
@@ -136,3 +138,46 @@ def down() -> None:
     except TestbedError as error:
         _fail(error)
     click.echo(f"Stopped: {', '.join(stopped)}" if stopped else "The testbed was not running.")
+
+
+@testbed.command("check-service")
+@click.argument("profile", type=click.Path(dir_okay=False, path_type=Path))
+def check_service_command(profile: Path) -> None:
+    """Start one instance of PROFILE's service against an idle testbed and show how its
+    startup log reads it: each line and the pattern it matched, what was read, whether
+    it became ready, and what the log can never say. Exit 0 when it became ready and its
+    lines were read, 1 otherwise."""
+    from chaoskit.testbed.service_check import check_service
+
+    try:
+        check = check_service(profile_configuration(profile))
+    except KitError as error:
+        _fail(error)
+    console = output_console()
+    console.print(f"Service: {check.command}\n  in {check.folder}", highlight=False)
+    table = Table(title="Its startup, line by line", show_lines=False)
+    for column in ("line", "matched", "read", "text"):
+        table.add_column(column, overflow="fold")
+    for line in check.lines:
+        read = " ".join(f"{k}={v}" for k, v in line.read.items())
+        table.add_row(str(line.number), line.matched or "-", read, line.text)
+    console.print(table)
+    report = check.report
+    if report["ready"]:
+        console.print(f"Ready after {report['duration_s']:g}s.", highlight=False)
+    else:
+        console.print(f"Not ready: {report.get('reason')}", highlight=False)
+    for phase in report.get("phases") or []:
+        elapsed = f" {phase['elapsed_s']:g}s" if phase.get("elapsed_s") is not None else ""
+        console.print(
+            f"  phase {phase['phase']} {phase['name']}: {phase['status']}{elapsed}", highlight=False
+        )
+    if check.cannot_report:
+        console.print(
+            "What its log can never say of a failed startup (inconclusive in every run):",
+            highlight=False,
+        )
+        for path, why in check.cannot_report.items():
+            console.print(f"  {path}: {why}", highlight=False)
+    if not check.passed:
+        raise SystemExit(1)

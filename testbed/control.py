@@ -40,6 +40,7 @@ from chaoskit.testbed.state import read_state
 
 __all__ = [
     "CAPACITY_KEYS",
+    "REFUSAL_KEY",
     "after_experiment_control",
     "before_experiment_control",
     "capacity_problem",
@@ -49,6 +50,15 @@ __all__ = [
 logger = logging.getLogger("chaostoolkit")
 # the capacity stand-ins a run may ask for, and their bounds (the connector's own)
 CAPACITY_KEYS = {"database_max_connections": (5, 1000), "connector_min_instances": (1, 100)}
+# why this control stopped the run before it began, for the journal's reason (Chaos
+# Toolkit only logs an interruption's message): set on the experiment, read by the
+# kit's verification
+REFUSAL_KEY = "_startup_chaos_kit_testbed_refusal"
+
+
+def _refuse(context: dict[str, Any], reason: str) -> InterruptExecution:
+    context[REFUSAL_KEY] = reason
+    return InterruptExecution(reason)
 
 
 def _owner() -> str:
@@ -64,9 +74,9 @@ def before_experiment_control(
     database = _capacity(configuration, "database_max_connections")
     instances = _capacity(configuration, "connector_min_instances")
     try:
-        state = testbed_up(started_by=_owner(), service=configuration.get("service"))
+        state = testbed_up(started_by=_owner(), configuration=configuration)
     except TestbedError as error:
-        raise InterruptExecution(f"the embedded testbed could not start: {error}") from None
+        raise _refuse(context, f"the embedded testbed could not start: {error}") from None
     if state["started_by"] == _owner():
         logger.info("Embedded testbed started for this run (it stops when the run ends)")
     try:

@@ -1,7 +1,9 @@
 """Bring the embedded testbed up, report on it, take it down.
 
 Up: a PostgreSQL (embedded, or the user's own through `TESTBED_DATABASE_URL`) and one
-long-running instance of the reference service in front of it, as production has.
+long-running instance of the system under test in front of it, as production has: the
+reference service, or the configuration's `service`, configured as the run's fresh
+instances are (the embedded profile's values, under the configuration's).
 What runs is recorded in `.testbed/state.json`, so that `chaos testbed down`, from any
 process, stops exactly that.
 """
@@ -29,12 +31,11 @@ from chaoskit.testbed.instances import launch_instance
 from chaoskit.testbed.postgres import EmbeddedPostgres, PostgresError
 from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.state import read_state, remove_state, testbed_home, write_state
-from chaoskit.testbed.system import system_under_test
+from chaoskit.testbed.system import check_startable, system_under_test
 
 __all__ = [
     "CONNECTOR_SETTINGS",
     "DEFAULT_MAX_CONNECTIONS",
-    "SERVICE_SETTINGS",
     "TestbedError",
     "is_up",
     "orphaned",
@@ -46,16 +47,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_CONNECTIONS = 100
-# the long-running instance, on the compressed time of the embedded profile
 _SERVICE_INSTANCE = "testbed"
-SERVICE_SETTINGS = {
-    "initialization_timeout_s": 5.0,
-    "connect_timeout_s": 2.0,
-    "pool_size": 5,
-    "max_overflow": 5,
-    "pool_timeout_s": 5.0,
-    "connect_retry_s": 0.2,
-}
 # the connector on the embedded profile, on compressed time: the scaling delay and
 # cooldown (staging: 30-60 s and 180 s), and a connection rate that lets as many
 # connects through within one compressed connect timeout as 600/min does within 35 s
@@ -110,15 +102,20 @@ def testbed_up(
     max_connections: int | None = None,
     database_url: str | None = None,
     started_by: str = "cli",
-    service: Mapping[str, Any] | None = None,
+    configuration: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Start what is not running and return the state; an up testbed is left as it is,
     save that one whose owner run is gone (killed) passes to this caller, which stops it
-    in its owner's place. `service` describes the long-running system under test (the
-    configuration's `service`; the reference service when empty). Asking an up testbed
-    for another `max_connections` or another service is refused: it keeps its own."""
-    try:  # a bad description is refused before anything starts
-        system_under_test(service)
+    in its owner's place. The long-running system under test is the configuration's
+    `service` (the reference service when empty), with the configuration's values (the
+    embedded profile's where it has none). Asking an up testbed for another
+    `max_connections` or another service is refused: it keeps its own; a service that
+    cannot start (a bad description, a program not found) is refused before anything
+    starts."""
+    configuration = configuration or {}
+    service = configuration.get("service") or None
+    try:
+        check_startable(system_under_test(service), {**embedded_profile(), **configuration})
     except KitError as error:
         raise TestbedError(str(error)) from None
     state = read_state()
@@ -187,24 +184,43 @@ def testbed_up(
         testbed_down()
         raise TestbedError(str(error)) from None
     try:
-        _start_service(state, service)
+        _start_service(state, _service_settings(configuration))
     except TestbedError:
         testbed_down()
         raise
     return state
 
 
+def _service_settings(configuration: Mapping[str, Any]) -> dict[str, Any]:
+    """What the long-running service is started with: the embedded profile's values
+    under the configuration's, as for the run's fresh instances; no endpoint of a run."""
+    values = {**embedded_profile(), **configuration}
+    for key in ("database_url", "direct_database_url", "admin_database_url", "service_url"):
+        values.pop(key, None)
+    return values
+
+
+def _pool_capacity(settings: Mapping[str, Any]) -> int | None:
+    """The most connections the service's pool may open, `pool_size + max_overflow`."""
+    try:
+        return int(settings["pool_size"]) + int(settings.get("max_overflow") or 0)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _start_service(
-    state: dict[str, Any], service: Mapping[str, Any] | None, port: int | None = None
+    state: dict[str, Any], settings: dict[str, Any], port: int | None = None
 ) -> None:
-    """Start the long-running service (on `port`, default a free one) and wait until it
-    is ready (its pool held), as the state records; raise TestbedError when it does not
-    start."""
-    system = system_under_test(service)
+    """Start the long-running service with `settings` (the configuration's values; on
+    `port`, default a free one) and wait until it is ready (its pool held), as the state
+    records; raise TestbedError, saying why, when it does not start."""
+    system = system_under_test(settings.get("service") or None)
     # the service reaches the database through the connector, as in production
-    values = {**embedded_profile(), **SERVICE_SETTINGS,
-              "database_url": state["connector"]["database_url"],
-              "direct_database_url": state["postgres"]["app_dsn"]}  # fmt: skip
+    values = {
+        **settings,
+        "database_url": state["connector"]["database_url"],
+        "direct_database_url": state["postgres"]["app_dsn"],
+    }
     try:
         instance = launch_instance(
             _SERVICE_INSTANCE, system, values, testbed_home() / "instances", detach=True, port=port
@@ -215,19 +231,29 @@ def _start_service(
         "pid": instance.process.pid,
         "url": instance.url,
         "log": str(instance.log_path),
-        "system": dict(service or {}) or None,
+        "system": settings.get("service") or None,
+        "settings": _json_safe(settings),
+        "pool_capacity": _pool_capacity(settings),
         "health_path": system.ready.http or "/health",
     }
     write_state(state)
     startup = instance.observe_startup(_SERVICE_START_TIMEOUT_S)
     if not startup["ready"]:
-        failed = startup["failed_phase"] or {}
         which = "the reference service" if system.reference else "the service"
+        last = " | ".join(startup.get("last_lines", [])[-3:])
         raise TestbedError(
-            f"{which} did not start (exit code {startup['exit_code']}, "
-            f"phase {failed.get('phase')} {failed.get('status')}: {failed.get('cause')}); "
+            f"{which} did not start: {startup['reason']}; its last lines: {last or '(none)'}; "
             f"see {instance.log_path}"
         )
+
+
+def _json_safe(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings that are plain values (the state file is JSON)."""
+    return {
+        k: v
+        for k, v in settings.items()
+        if isinstance(v, str | int | float | bool | dict | list | None)
+    }
 
 
 def _process_of(service: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -272,7 +298,7 @@ def restart_postgres(max_connections: int) -> dict[str, Any]:
         stop_pid(state["service"]["pid"])
         # on its port as before: a run's configuration already has the service's URL
         port = urlsplit(state["service"]["url"]).port
-        _start_service(state, state["service"].get("system"), port)
+        _start_service(state, state["service"].get("settings") or {}, port)
     return state["postgres"]
 
 
@@ -286,7 +312,7 @@ def testbed_endpoints(state: dict[str, Any]) -> dict[str, Any]:
         "connector_url": state["connector"]["url"],
         "service_url": state["service"]["url"],
         "service_application_name": f"service-{_SERVICE_INSTANCE}",
-        "service_pool_capacity": SERVICE_SETTINGS["pool_size"] + SERVICE_SETTINGS["max_overflow"],
+        "service_pool_capacity": state["service"].get("pool_capacity"),
     }
 
 

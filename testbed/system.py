@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -47,6 +48,9 @@ _FIELDS = ("command", "cwd", "env", "ready", "startup_log", "database_phase", "f
 # what the kit provides for every instance, besides the configuration's keys
 PROVIDED = ("database_url", "direct_database_url", "port", "instance", "application_name", "python")
 _KEY = re.compile(r"\$\{([^}]*)\}")
+# the longest wait for an instance to be ready: an hour (a cold start on staging takes
+# minutes, never hours)
+_READY_TIMEOUT_MAX_S = 3600.0
 # the reference service's settings the kit sets; the others keep the service's defaults
 _REFERENCE_SETTINGS = {"database_url": "database_url", "port": "port", "instance_name": "instance"}
 _REFERENCE_CONFIGURED = (
@@ -107,17 +111,20 @@ class SystemUnderTest:
         return argv, env
 
 
-def check_startable(system: SystemUnderTest) -> None:
-    """Refuse, before anything runs, a `cwd` that is not a folder or a program that is
-    not found (one given as `${...}` is found when it is filled in)."""
+def check_startable(system: SystemUnderTest, values: Mapping[str, Any] | None = None) -> None:
+    """Refuse, before anything runs, a `cwd` that is not a folder, a `${name}` in the
+    command or the environment that `values` (the configuration) and the kit do not
+    provide, or a program that is not found."""
     cwd = Path(system.cwd or ".")
     if not cwd.is_dir():
         raise SystemUnderTestError(
             f"service.cwd: {system.cwd!r} is not a folder (relative to {Path.cwd()})"
         )
-    program = system.command[0]
-    if "${" in program:
-        return
+    # what the kit provides for each instance stands in for itself here
+    argv, _ = system.resolve(
+        {**(values or {}), **{name: name for name in PROVIDED}, "python": sys.executable}
+    )
+    program = argv[0]
     found = (cwd / program).is_file() if "/" in program else shutil.which(program)
     if not found or ("/" in program and not os.access(cwd / program, os.X_OK)):
         raise SystemUnderTestError(
@@ -172,9 +179,14 @@ def _readiness(description: Any) -> Readiness:
                 f"service.ready.log: not a regular expression ({error})"
             ) from None
     if timeout_s is not None and (
-        isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0
+        isinstance(timeout_s, bool)
+        or not isinstance(timeout_s, int | float)
+        or not 0 < timeout_s <= _READY_TIMEOUT_MAX_S
     ):
-        raise SystemUnderTestError(f"service.ready.timeout_s: {timeout_s!r}: give seconds, > 0")
+        raise SystemUnderTestError(
+            f"service.ready.timeout_s: {timeout_s!r}: give seconds, more than 0 and at most "
+            f"{_READY_TIMEOUT_MAX_S:g}"
+        )
     return Readiness(http, pattern, timeout_s)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import re
 import shutil
@@ -26,7 +27,6 @@ from chaoskit.testbed.lifecycle import testbed_down, testbed_up
 from chaoskit.testbed.postgres import EmbeddedPostgres, PostgresEndpoint
 from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.service.database import ensure_schema
-from chaoskit.testbed.state import read_state
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -148,7 +148,8 @@ def leftovers(home: Path) -> list[str]:
     (flood and pressure workers, service instances), not the testbed's own, whatever
     else runs on the machine: they inherit the run's TESTBED_HOME."""
     marker = f"TESTBED_HOME={home}".encode()
-    state = read_state() if os.environ.get("TESTBED_HOME") == str(home) else None
+    state_file = home / "state.json"
+    state = json.loads(state_file.read_text()) if state_file.is_file() else None
     testbed = {state[c]["pid"] for c in ("connector", "service") if c in state} if state else set()
     found = []
     for proc in Path("/proc").iterdir():

@@ -90,7 +90,10 @@ def test_phase3_fails_fast_on_errors_it_cannot_recover_from(
     postgres: PostgresEndpoint, tmp_path: Path, dsn_change, cause: str
 ) -> None:
     settings = service_settings("broken", dsn_change(postgres.app_dsn), pool_size=2, **FAST)
-    instance = launch_service("broken", settings, tmp_path)
+    # the unknown host is allowed on purpose: the guardrails refuse what cannot resolve
+    instance = launch_service(
+        "broken", settings, tmp_path, allowed_targets=("no-such-host.invalid",)
+    )
     report = instance.observe_startup(timeout_s=20)
     assert report["exit_code"] == 3
     assert statuses(report) == ["succeeded", "succeeded", "failed"] + ["blocked"] * 4

@@ -6,6 +6,7 @@ and every way a service description or a service can go wrong, as one clear line
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.conftest import (
     REPO,
     Testbed,
     eventually,
+    leftovers,
     service_configuration,
     testbed_home_for_module,
 )
@@ -80,7 +82,11 @@ def test_an_instance_that_prints_nothing_recognisable_is_unobserved() -> None:
 def test_a_service_that_never_becomes_ready_says_so_with_the_none_adapter() -> None:
     service = python_service("import time; time.sleep(60)", startup_log={"format": "none"})
     report = cold_start(1.0, configuration=service_configuration(UNREACHABLE, service=service))
-    assert report["reason"] == "the instance did not become ready within 1s and is still running"
+    assert re.fullmatch(
+        r"the instance did not become ready within 1s and is still running: GET /health on "
+        r"port \d+ was not answered \(ConnectError\) \(the last of \d+ checks\)",
+        report["reason"],
+    ), report["reason"]
     assert set(report["unreported"]) >= {"phases", "failed_phase", "phases_after_failure"}
 
 
@@ -145,6 +151,81 @@ def test_testbed_up_with_a_profile_without_service_is_one_line(
     assert not (testbed_home / "state.json").exists()
 
 
+@pytest.mark.parametrize(
+    ("service", "message"),
+    [
+        ({**SERVICE, "command": ["${no_such_key}", "service.py"]},
+         "service.command[0]: ${no_such_key} is not known: use a configuration key or one of "),
+        ({"command": ["no-such-inventory-service"]},
+         "service.command[0]: 'no-such-inventory-service' is not found"),
+        ({**SERVICE, "ready": {"http": "/healthz", "timeout_s": float("nan")}},
+         "service.ready.timeout_s: nan: give seconds, more than 0 and at most 3600"),
+    ],
+)  # fmt: skip
+def test_testbed_up_refuses_an_unusable_service_before_postgresql_starts(
+    testbed_home: Path, tmp_path: Path, service: dict, message: str
+) -> None:
+    profile = tmp_path / "mine.json"
+    profile.write_text(json.dumps({"configuration": {"service": service}}))
+    result = chaos("testbed", "up", "--service", str(profile), home=testbed_home)
+    assert result.returncode == 1
+    assert message in result.stderr and "Traceback" not in result.stderr + result.stdout
+    assert not (testbed_home / "postgres").exists()  # PostgreSQL was never started
+
+
+def test_a_service_that_never_answers_its_ready_path_is_named_in_the_journals_reason(
+    testbed_home: Path, tmp_path: Path
+) -> None:
+    """The long-running instance of a service with a wrong ready path: the run is
+    aborted, and its reason says which check, what it answered and for how long."""
+    profile = tmp_path / "wrong-path.json"
+    service = {**SERVICE, "ready": {"http": "/no-such-path", "timeout_s": 2}}
+    profile.write_text(json.dumps({"configuration": {"service": service}}))
+    journal = tmp_path / "journal.json"
+    result = chaos(
+        "run", "--var-file", str(profile), "--journal-path", str(journal),
+        "experiments/smd-phase3-timeout.json", home=testbed_home,
+    )  # fmt: skip
+    assert result.returncode == 1
+    kit = json.loads(journal.read_text())["startup_chaos_kit"]
+    assert kit["verdict"] == "aborted"
+    assert re.search(
+        r"^the embedded testbed could not start: the service did not start: the instance did "
+        r"not become ready within 2s and is still running: GET /no-such-path on port \d+ "
+        r"answered 404 \(the last of \d+ checks\); its last lines: .*step serve-http done",
+        kit["reason"],
+    ), kit["reason"]
+    assert not (testbed_home / "state.json").exists()  # and it was taken down
+    assert leftovers(testbed_home) == []
+
+
+def test_check_service_shows_how_its_log_reads_each_line(testbed_home: Path) -> None:
+    result = chaos("testbed", "check-service", str(EXAMPLE), home=testbed_home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any(
+        "started" in line and "phase=connect-database" in line and "step connect-database "
+        "started" in line for line in lines
+    )  # fmt: skip
+    assert any("succeeded" in line and "phase=serve-http elapsed_s=" in line for line in lines)
+    assert "Ready after" in result.stdout
+    assert "failure_at: no `timestamp` group" in result.stdout
+    assert not (testbed_home / "state.json").exists()  # the testbed it brought up is down
+    assert leftovers(testbed_home) == []
+
+
+def test_check_service_of_a_service_that_never_becomes_ready_exits_1_and_says_why(
+    testbed_home: Path, tmp_path: Path
+) -> None:
+    profile = tmp_path / "wrong-path.json"
+    service = {**SERVICE, "ready": {"http": "/no-such-path", "timeout_s": 2}}
+    profile.write_text(json.dumps({"configuration": {"service": service}}))
+    result = chaos("testbed", "check-service", str(profile), home=testbed_home)
+    assert result.returncode == 1
+    assert re.search(r"Not ready: .*GET /no-such-path on port \d+ answered 404", result.stdout)
+    assert leftovers(testbed_home) == []
+
+
 # --- the example service through the shipped experiments (slow) -------------------------------
 
 
@@ -155,7 +236,7 @@ def example_testbed(kit_dirs: Callable[[str], Path]) -> Iterator[Testbed]:
     result = chaos("testbed", "up", "--service", str(EXAMPLE), home=home)
     assert result.returncode == 0, result.stdout + result.stderr
     with testbed_home_for_module(home):
-        state = testbed_up(service=SERVICE)  # already up: the same service is accepted
+        state = testbed_up(configuration={"service": SERVICE})  # up: the same one is accepted
         assert state["service"]["system"] == SERVICE
         yield Testbed(home, state)
         testbed_down()

@@ -99,7 +99,7 @@ def _settle_system_under_test(configuration: Configuration) -> None:
     configuration["service"] = service
     system = system_under_test(service)
     if configuration.get("target") in (None, "", "embedded"):  # staging runs its own
-        check_startable(system)
+        check_startable(system, configuration)
     configuration["database_phase"] = system.database_phase
     configuration["failure_exit_code"] = system.failure_exit_code
 

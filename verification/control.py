@@ -44,6 +44,7 @@ from chaoskit.kit.signals import Deferred, deferred_signals, quiet_interrupted_t
 from chaoskit.targets.database import DatabaseObserver, open_observer, wait_until_sessions_left
 from chaoskit.targets.deployment import deployment_target
 from chaoskit.targets.gcp.access import staging_access_problems
+from chaoskit.testbed.control import REFUSAL_KEY as TESTBED_REFUSAL
 from chaoskit.testbed.state import target_lock_path
 from chaoskit.verification.configuration import settle_configuration
 from chaoskit.verification.expectations import evaluate_expectation, outputs_by_activity
@@ -234,6 +235,7 @@ def after_experiment_control(
     run: _RunState | None = experiment.pop(_RUN_KEY, None)
     if run is None or journal is None:
         return
+    run.interruption = run.interruption or experiment.pop(TESTBED_REFUSAL, None)
     try:
         # a signal now would cost the journal: it is recorded, and the verdict says so
         with deferred_signals() as interrupted:

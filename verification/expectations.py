@@ -153,10 +153,22 @@ def _unobservable(expectation: Mapping[str, Any], outputs: Mapping[str, Any]) ->
             continue
         if output.get("observed") is False:
             return str(output.get("reason") or f"{activity} was not observed")
-        field = re.match(r"^\.?([^.\[]+)", path)
-        if field and field.group(1) in (output.get("unreported") or []):
-            return f"the service's startup log does not report {field.group(1)}"
+        path = path.lstrip(".")
+        for missing in output.get("unreported") or []:
+            if path == missing or path.startswith((f"{missing}.", f"{missing}[")):
+                return _not_reported(output, missing)
     return None
+
+
+def _not_reported(output: Mapping[str, Any], missing: str) -> str:
+    failed = output.get("failed_phase")
+    words = failed.get("cause_text") if isinstance(failed, Mapping) else None
+    if missing == "failed_phase.cause" and words:
+        return (
+            f"the service's cause {words[:120]!r} is none the kit knows: map it to one in "
+            "service.startup_log.causes"
+        )
+    return f"the service's startup log does not report {missing}"
 
 
 def _substitute(text: str, configuration: Mapping[str, Any]) -> str:
