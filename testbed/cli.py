@@ -22,12 +22,51 @@ from chaoskit.testbed.lifecycle import (
     testbed_status,
     testbed_up,
 )
+from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.state import read_state
+from chaoskit.testbed.system import check_startable, system_under_test
 
 __all__ = ["testbed"]
 
 # the chaos CLI loads this plugin before any command: nothing it logs shows a password
 mask_passwords_in_logs()
+
+
+def _check_profiles(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
+    """Each var-file parses, and the `service` it describes can be started (its patterns,
+    its program, every `${name}` it uses): one line naming the field, before anything."""
+    for path in value or ():
+        try:
+            content = check_var_file(path) or {}
+            configuration = content.get("configuration") or {}
+            if configuration.get("service"):
+                system = system_under_test(configuration["service"])
+                check_startable(system, {**embedded_profile(), **configuration})
+        except KitError as error:
+            raise click.BadParameter(f"{path}: {error}", ctx, param) from None
+
+
+def _validate_with_profiles() -> None:
+    """`chaos validate --var-file PROFILE EXPERIMENT`: the experiment as `chaos run` would
+    take it with the profile, whose service is checked too."""
+    from chaostoolkit.commands.validate import validate
+
+    if not any(param.name == "var_file" for param in validate.params):
+        validate.params.insert(
+            0,
+            click.Option(
+                ["--var-file"],
+                multiple=True,
+                expose_value=False,
+                callback=_check_profiles,
+                type=click.Path(dir_okay=False),
+                help="A var-file (a profile) whose configuration is checked with the experiment: "
+                "its `service` must be one the kit can start.",
+            ),
+        )
+
+
+_validate_with_profiles()
 
 
 @click.group()

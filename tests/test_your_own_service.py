@@ -199,6 +199,31 @@ def test_a_service_that_never_answers_its_ready_path_is_named_in_the_journals_re
     assert leftovers(testbed_home) == []
 
 
+@pytest.mark.parametrize(
+    ("service", "message"),
+    [
+        ({**SERVICE, "startup_log": {**SERVICE["startup_log"], "succeeded": r"done (?P<step>\w+)"}},
+         "service.startup_log.succeeded: the group `step` is not read"),
+        ({**SERVICE, "startup_log": {**SERVICE["startup_log"], "timeout": r"gave up after \d+"}},
+         "service.startup_log.timeout: 'gave up after \\\\d+' has no named group `phase`"),
+        ({**SERVICE, "command": ["/no/such/program"]},
+         "service.command[0]: '/no/such/program' is not found"),
+    ],
+)  # fmt: skip
+def test_chaos_validate_with_the_profile_catches_what_its_service_cannot_do(
+    testbed_home: Path, tmp_path: Path, service: dict, message: str
+) -> None:
+    profile = tmp_path / "mine.json"
+    profile.write_text(json.dumps({"configuration": {"service": service}}))
+    result = chaos("validate", "--var-file", str(profile), "experiments/smd-phase3-timeout.json",
+                   home=testbed_home)  # fmt: skip
+    assert result.returncode == 2
+    assert f"{profile}: {message}" in " ".join(result.stderr.split())
+    good = chaos("validate", "--var-file", str(EXAMPLE), "experiments/smd-phase3-timeout.json",
+                 home=testbed_home)  # fmt: skip
+    assert good.returncode == 0, good.stderr
+
+
 def test_check_service_shows_how_its_log_reads_each_line(testbed_home: Path) -> None:
     result = chaos("testbed", "check-service", str(EXAMPLE), home=testbed_home)
     assert result.returncode == 0, result.stdout + result.stderr
