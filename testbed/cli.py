@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from chaoskit.kit.console import output_console
 from chaoskit.kit.errors import KitError
@@ -184,8 +185,8 @@ def down() -> None:
 def check_service_command(profile: Path) -> None:
     """Start one instance of PROFILE's service against an idle testbed and show how its
     startup log reads it: each line and the pattern it matched, what was read, whether
-    it became ready, and what the log can never say. Exit 0 when it became ready and its
-    lines were read, 1 otherwise."""
+    it became ready, and what its patterns do not read. Exit 0 when it became ready and
+    its lines were read, 1 otherwise."""
     from chaoskit.testbed.service_check import check_service
 
     try:
@@ -193,30 +194,38 @@ def check_service_command(profile: Path) -> None:
     except KitError as error:
         _fail(error)
     console = output_console()
-    console.print(f"Service: {check.command}\n  in {check.folder}", highlight=False)
+    # a service's own text is printed as it is: `[stage]` is not rich's markup
+    console.print(Text(f"Service: {check.command}\n  in {check.folder}"))
     table = Table(title="Its startup, line by line", show_lines=False)
     for column in ("line", "matched", "read", "text"):
         table.add_column(column, overflow="fold")
     for line in check.lines:
-        read = " ".join(f"{k}={v}" for k, v in line.read.items())
-        table.add_row(str(line.number), line.matched or "-", read, line.text)
+        read = " ".join(f"{k}={_shown(v)}" for k, v in line.read.items() if k != "unread")
+        read += "".join(f"\n(unread: {note})" for note in line.read.get("unread", ()))
+        cells = (str(line.number), line.matched or "-", read, line.text)
+        table.add_row(*(Text(cell) for cell in cells))
     console.print(table)
     report = check.report
     if report["ready"]:
-        console.print(f"Ready after {report['duration_s']:g}s.", highlight=False)
+        console.print(Text(f"Ready after {report['duration_s']:g}s."))
     else:
-        console.print(f"Not ready: {report.get('reason')}", highlight=False)
+        console.print(Text(f"Not ready: {report.get('reason')}"))
     for phase in report.get("phases") or []:
-        elapsed = f" {phase['elapsed_s']:g}s" if phase.get("elapsed_s") is not None else ""
-        console.print(
-            f"  phase {phase['phase']} {phase['name']}: {phase['status']}{elapsed}", highlight=False
-        )
+        elapsed = f" {_shown(phase['elapsed_s'])}s" if phase.get("elapsed_s") is not None else ""
+        console.print(Text(f"  phase {phase['phase']} {phase['name']}: {phase['status']}{elapsed}"))
     if check.cannot_report:
         console.print(
-            "What its log can never say of a failed startup (inconclusive in every run):",
-            highlight=False,
+            Text(
+                "What its patterns do not read of a failed startup (an expectation on it is "
+                "inconclusive when a run's lines do not say it otherwise):"
+            )
         )
         for path, why in check.cannot_report.items():
-            console.print(f"  {path}: {why}", highlight=False)
+            console.print(Text(f"  {path}: {why}"))
     if not check.passed:
         raise SystemExit(1)
+
+
+def _shown(value: object) -> str:
+    """A value as a person reads it: seconds to the microsecond, not 0.00011499999999999999."""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)

@@ -76,7 +76,7 @@ def before_experiment_control(
     try:
         state = testbed_up(started_by=_owner(), configuration=configuration)
     except TestbedError as error:
-        raise _refuse(context, f"the embedded testbed could not start: {error}") from None
+        raise _refuse(context, f"the embedded testbed: {error}") from None
     if state["started_by"] == _owner():
         logger.info("Embedded testbed started for this run (it stops when the run ends)")
     try:

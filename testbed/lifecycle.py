@@ -40,6 +40,7 @@ __all__ = [
     "is_up",
     "orphaned",
     "restart_postgres",
+    "service_name",
     "testbed_down",
     "testbed_endpoints",
     "testbed_status",
@@ -128,8 +129,10 @@ def testbed_up(
             )
         if _process_of(state["service"].get("system")) != _process_of(service):
             raise TestbedError(
-                "the testbed is up with another service than this run's `service`: take it "
-                "down first (chaos testbed down), then bring it up again"
+                f"it is up with another service ({service_name(state['service'].get('system'))})"
+                f" than this run's ({service_name(service)}): give the run the profile the "
+                "testbed was brought up with (--var-file), or take the testbed down first "
+                "(chaos testbed down)"
             )
         if orphaned(state):
             state.update(started_by=started_by, owner_pid=os.getpid())
@@ -254,6 +257,14 @@ def _json_safe(settings: Mapping[str, Any]) -> dict[str, Any]:
         for k, v in settings.items()
         if isinstance(v, str | int | float | bool | dict | list | None)
     }
+
+
+def service_name(service: Mapping[str, Any] | None) -> str:
+    """The system under test as a person tells it: its command, or the reference service."""
+    if not service:
+        return "the reference service"
+    command = service.get("command")
+    return " ".join(map(str, command)) if isinstance(command, list) else "a service of yours"
 
 
 def _process_of(service: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -387,7 +398,7 @@ def testbed_status() -> list[dict[str, str]]:
                     if _running(state, "service")
                     else "stopped"
                 ),
-                "detail": f"log {_relative(service['log'])}",
+                "detail": f"{service_name(service.get('system'))}; log {_relative(service['log'])}",
             }
         )
     return rows

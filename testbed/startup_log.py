@@ -47,7 +47,8 @@ GROUPS = {
     "phase": "the phase's name",
     "elapsed_s": "its duration in seconds",
     "elapsed_ms": "its duration in milliseconds",
-    "elapsed": "its duration with a unit (3.2s, 3200ms, 1m5s)",
+    "elapsed_us": "its duration in microseconds",
+    "elapsed": "its duration with its unit inside the group (3.2s, 3200ms, 1m5s)",
     "cause": "why it failed, in the service's words or the kit's",
     "timestamp": "the line's moment (ISO 8601, epoch, or a time of day)",
 }
@@ -98,8 +99,9 @@ class StartupLog:
         return self.format == "kit-json" or "startup_failed" in self.patterns
 
     def cannot_report(self) -> dict[str, str]:
-        """What this log can never say of a failed startup, by the startup report's path,
-        and why: an expectation on it will be inconclusive."""
+        """What this log's patterns do not read of a failed startup, by the startup
+        report's path, and why: an expectation on it is inconclusive whenever the run's
+        lines do not say it otherwise."""
         if self.format == "none":
             return {"phases": "the format is none: the service says nothing of its phases"}
         if self.format == "kit-json":
@@ -109,11 +111,11 @@ class StartupLog:
         missing = {}
         if not any("cause" in p.groupindex for p in ends):
             missing["failed_phase.cause"] = (
-                "no `cause` group in timeout or failed: a cause is read from the failed "
-                "phase's other lines when one of them names one"
+                "no `cause` group in timeout or failed: read from the failed phase's own "
+                "lines when one names a cause the kit knows, else unreported"
             )
-        if not groups & {"elapsed_s", "elapsed_ms", "elapsed", "timestamp"}:
-            missing["failed_phase.elapsed_s"] = "no duration group (elapsed_s, elapsed_ms, elapsed)"
+        if not groups & {"elapsed_s", "elapsed_ms", "elapsed_us", "elapsed", "timestamp"}:
+            missing["failed_phase.elapsed_s"] = "no duration group (elapsed_s, elapsed_ms, ...)"
         if "timestamp" not in groups:
             missing["failure_at"] = "no `timestamp` group: when a phase gave up is not known"
         if not self.phases:
@@ -227,6 +229,7 @@ class _RegexReading:
             "cause": phase["cause"],
             "cause_text": groups.get("cause"),
             "timestamp": moment.isoformat() if moment else None,
+            "unread": _unread(groups, elapsed) or None,
         }
         return {key: value for key, value in read.items() if value is not None}
 
@@ -280,16 +283,26 @@ class _RegexReading:
 
 
 def _elapsed(groups: Mapping[str, str | None]) -> float | None:
-    """Seconds, from whichever duration group the pattern has."""
-    if groups.get("elapsed_s"):
-        return _number(groups["elapsed_s"])
-    if groups.get("elapsed_ms"):
-        value = _number(groups["elapsed_ms"])
-        return None if value is None else value / 1000
+    """Seconds, from whichever duration group the pattern has (None: none, or one that
+    does not read as a duration)."""
+    for group, unit in (("elapsed_s", "s"), ("elapsed_ms", "ms"), ("elapsed_us", "us")):
+        if groups.get(group):
+            value = _number(groups[group])
+            return None if value is None else value * _UNITS_S[unit]
     if groups.get("elapsed"):
         parts = _DURATION_PART.findall(groups["elapsed"])
         return sum(float(n) * _UNITS_S[unit] for n, unit in parts) if parts else None
     return None
+
+
+def _unread(groups: Mapping[str, str | None], elapsed: float | None) -> list[str]:
+    """What a line's groups said that the kit could not read, to show in a trace."""
+    if elapsed is None and groups.get("elapsed"):
+        return [
+            f"elapsed {groups['elapsed']!r} has no unit inside the group: write it in, e.g. "
+            r"(?P<elapsed>\d+us), or use elapsed_s, elapsed_ms, elapsed_us"
+        ]
+    return []
 
 
 def _number(text: str) -> float | None:
@@ -357,9 +370,15 @@ def _pattern(where: str, name: str, text: Any) -> re.Pattern[str]:
         raise StartupLogError(f"{where}.{name}: not a regular expression ({error})") from None
     for group in pattern.groupindex:
         if group not in GROUPS:
+            hint = (
+                " (for another unit, use elapsed with the unit inside the group, e.g. "
+                r"(?P<elapsed>\d+ns))"
+                if group.startswith("elapsed")
+                else _nearest(group, GROUPS)
+            )
             raise StartupLogError(
-                f"{where}.{name}: the group `{group}` is not read{_nearest(group, GROUPS)}: "
-                f"name groups {', '.join(GROUPS)}"
+                f"{where}.{name}: the group `{group}` is not read{hint}: name groups "
+                f"{', '.join(GROUPS)}"
             )
     if name != "startup_failed" and "phase" not in pattern.groupindex:
         raise StartupLogError(

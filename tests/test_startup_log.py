@@ -184,6 +184,7 @@ def test_a_cause_nothing_maps_is_kept_as_text_and_judged_inconclusive() -> None:
     [
         ("elapsed_s", "3.25", 3.25),
         ("elapsed_ms", "3250", 3.25),
+        ("elapsed_us", "3250000", 3.25),
         ("elapsed", "3250ms", 3.25),
         ("elapsed", "1m5.5s", 65.5),
         ("elapsed", "750us", 0.00075),
@@ -249,8 +250,13 @@ def test_a_time_of_day_is_taken_on_the_day_the_instance_started() -> None:
     [
         (
             {"format": "regex", "succeeded": r"(?P<phase>\w+) done in (?P<elapsed_sec>\d+)"},
-            "service.startup_log.succeeded: the group `elapsed_sec` is not read (did you mean "
-            "elapsed_s?): name groups phase, elapsed_s, elapsed_ms, elapsed, cause, timestamp",
+            "service.startup_log.succeeded: the group `elapsed_sec` is not read (for another "
+            "unit, use elapsed with the unit inside the group, e.g. (?P<elapsed>\\d+ns)): name "
+            "groups phase, elapsed_s, elapsed_ms, elapsed_us, elapsed, cause, timestamp",
+        ),
+        (
+            {"format": "regex", "succeeded": r"(?P<phaze>\w+) done"},
+            "service.startup_log.succeeded: the group `phaze` is not read (did you mean phase?)",
         ),
         (
             {"format": "regex", "succeeded": r"(?P<phase>\w+)", "causes": {"full": "db_full"}},
@@ -270,3 +276,15 @@ def test_a_profile_the_kit_cannot_read_is_refused_by_name(description: dict, mes
 
 def test_every_cause_the_vocabulary_names_maps_to_itself() -> None:
     assert all(cause_in_text(cause) == cause for cause in CAUSES)
+
+
+def test_a_duration_without_its_unit_is_not_read_and_the_trace_says_so() -> None:
+    log = startup_log(
+        {"format": "regex", "succeeded": r"\[(?P<phase>\w+)\] ok in (?P<elapsed>\d+)us"}
+    )
+    (line,) = log.trace(["[db] ok in 3250us"])
+    assert line.matched == "succeeded" and "elapsed_s" not in line.read
+    assert line.read["unread"] == [
+        "elapsed '3250' has no unit inside the group: write it in, e.g. (?P<elapsed>\\d+us), or "
+        "use elapsed_s, elapsed_ms, elapsed_us"
+    ]

@@ -5,7 +5,9 @@ gameday limit --profile PROFILE`.
 - ledger-service (tests/strangers/): synchronous, `http.server` and psycopg 3, logfmt
   lines on stderr, durations in milliseconds, exit code 1, its own step names;
 - smd-service (examples/): the incident's own log lines (CYCLE / PASS / FAIL), uvicorn's
-  "Application startup failed" on stderr, exit code 3, no cause in its log.
+  "Application startup failed" on stderr, exit code 3, no cause in its log;
+- tally (tests/strangers/tally/, written by a newcomer from the README alone): threads
+  and pg8000, epoch milliseconds and microsecond durations, exit code 75.
 
 Each reproduces with the default flood, and its boundary is found where the live
 testbed's arithmetic puts it: the room PostgreSQL leaves an application, less the pool
@@ -31,6 +33,7 @@ from tests.test_testbed import chaos
 
 LEDGER = REPO / "tests" / "strangers" / "ledger-service.json"
 SMD = REPO / "experiments" / "profiles" / "smd-service.json"
+TALLY = REPO / "tests" / "strangers" / "tally" / "profile.json"
 
 
 def profile_with(tmp: Path, base: Path, **configuration: Any) -> Path:
@@ -42,12 +45,13 @@ def profile_with(tmp: Path, base: Path, **configuration: Any) -> Path:
     return path
 
 
-@pytest.fixture(scope="module", params=["ledger", "smd"])
+@pytest.fixture(scope="module", params=["ledger", "smd", "tally"])
 def stranger(request: pytest.FixtureRequest, kit_dirs: Callable[[str], Path]) -> Iterator[Any]:
     """The stranger's testbed, up with its own service, as the README says: the ledger
-    with a pool of 4 (not the embedded profile's 5), the smd service as shipped."""
+    with a pool of 4 (not the embedded profile's 5), the others as their profiles say."""
     folder = kit_dirs(f"stranger-{request.param}")
-    profile = profile_with(folder, LEDGER, pool_size=4) if request.param == "ledger" else SMD
+    profile = {"ledger": profile_with(folder, LEDGER, pool_size=4), "smd": SMD,
+               "tally": TALLY}[request.param]  # fmt: skip
     home = folder / ".testbed"
     up = chaos("testbed", "up", "--service", str(profile), home=home)
     assert up.returncode == 0, up.stdout + up.stderr
@@ -105,6 +109,14 @@ def test_a_stranger_reproduces_with_the_default_flood(stranger: Any, tmp_path: P
         )
         assert "msg=gave-up" in failed["cause_text"]  # the line it gave up with says why
         assert startup["unreported"] == []
+    elif name == "tally":
+        # its SQLSTATE in the line it gave up with; its own exit code
+        assert (failed["name"], failed["cause"], startup["exit_code"]) == (
+            "dial-postgres",
+            "too_many_connections",
+            75,
+        )
+        assert "53300" in failed["cause_text"]
     else:
         # it names no cause: neither met nor unmet, and the rest decides
         assert (failed["name"], failed["cause"], startup["exit_code"]) == ("DATABASE", None, 3)

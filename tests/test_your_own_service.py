@@ -190,7 +190,7 @@ def test_a_service_that_never_answers_its_ready_path_is_named_in_the_journals_re
     kit = json.loads(journal.read_text())["startup_chaos_kit"]
     assert kit["verdict"] == "aborted"
     assert re.search(
-        r"^the embedded testbed could not start: the service did not start: the instance did "
+        r"^the embedded testbed: the service did not start: the instance did "
         r"not become ready within 2s and is still running: GET /no-such-path on port \d+ "
         r"answered 404 \(the last of \d+ checks\); its last lines: .*step serve-http done",
         kit["reason"],
@@ -290,6 +290,22 @@ def connect_database_gave_up(outcome: Run) -> dict[str, Any]:
     assert statuses == [("read-settings", "succeeded"), ("connect-database", "timeout"),
                         ("load-catalogue", "blocked"), ("serve-http", "blocked")]  # fmt: skip
     return startup["failed_phase"]
+
+
+@pytest.mark.slow
+def test_a_run_without_the_profile_of_the_testbeds_service_says_which_and_how(
+    example_testbed: Testbed, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal.json"
+    result = chaos("run", "--journal-path", str(journal), "experiments/smd-phase3-timeout.json",
+                   home=example_testbed.home)  # fmt: skip
+    assert result.returncode == 1
+    assert json.loads(journal.read_text())["startup_chaos_kit"]["reason"] == (
+        "the embedded testbed: it is up with another service (${python} "
+        "examples/inventory-service/service.py) than this run's (the reference service): give "
+        "the run the profile the testbed was brought up with (--var-file), or take the testbed "
+        "down first (chaos testbed down)"
+    )
 
 
 @pytest.mark.slow
