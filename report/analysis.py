@@ -330,7 +330,10 @@ def _pressure(
             "established": sum(o.get("established") or 0 for o in floods) if floods else None,
             "attempted": sum(o.get("attempted") or 0 for o in floods) if floods else None,
             "room": room,
-            "max_connections": capacity.get("max_connections"),
+            # on staging the kit does not read the database's slots: the profile's figure
+            "max_connections": capacity.get(
+                "max_connections", figures.get("gcp_cloud_sql_max_connections")
+            ),
             "reserved": capacity.get("reserved"),
             "in_use_at_rest": capacity.get("in_use_at_rest"),
             "database_peak_in_use": _peak([s.get("database_in_use") for s in samples]),

@@ -82,6 +82,11 @@ def _phase_row(report: dict[str, Any], database_phase: str) -> dict[str, Any]:
             "database_start": database_start}  # fmt: skip
 
 
+def _short(text: str, at_most: int = 40) -> str:
+    """A label cut to `at_most` characters, so that the chart keeps the page's width."""
+    return text if len(text) <= at_most else f"{text[: at_most - 1]}…"
+
+
 def _phase_label(row: dict[str, Any], laid: dict[str, Any]) -> str:
     database = row["database"]
     if not row["report"].get("phases"):
@@ -89,11 +94,11 @@ def _phase_label(row: dict[str, Any], laid: dict[str, Any]) -> str:
     parts = []
     if database and database.get("elapsed_s") is not None:
         deadline = database.get("deadline_s")
-        against = f" of a {deadline:g} s deadline" if deadline is not None else ""
-        parts.append(f"{database['name']} {database['elapsed_s']:.2f} s{against}, "
-                     f"{database['status']}")  # fmt: skip
+        against = f" of {deadline:g} s" if deadline is not None else ""
+        parts.append(f"{_short(database['name'], 24)} {database['elapsed_s']:.2f} s{against} "
+                     f"({database['status']})")  # fmt: skip
     if laid["blocked"]:
-        parts.append(f"{len(laid['blocked'])} blocked: {', '.join(laid['blocked'])}")
+        parts.append(f"{len(laid['blocked'])} blocked")
     return "; ".join(parts)
 
 
@@ -110,33 +115,37 @@ def phase_chart(rows: list[dict[str, Any]]) -> str:
         for r, lay in zip(rows, laid, strict=True)
         if lay["database_start"] is not None and (r["database"] or {}).get("deadline_s")
     ]
-    extent = max([lay["end"] for lay in laid] + deadlines + [1e-3])
-    blocked_width = extent * 0.08
+    blocked_width = max([lay["end"] for lay in laid] + deadlines + [1e-3]) * 0.08
+    extent = max([lay["end"] + blocked_width for lay in laid] + deadlines)
+    labels = [
+        (_short(r["experiment"]), _phase_label(r, lay)) for r, lay in zip(rows, laid, strict=True)
+    ]
+    # the labels on either side come out of the page's width: the text keeps its size
+    beside_in = max(len(left) * 1.15 + len(right) for left, right in labels) * _CHAR_WIDTH_IN
     with matplotlib.rc_context(_STYLE):
-        figure = Figure(figsize=(_WIDTH_IN, 0.9 + 0.36 * len(rows)))
+        figure = Figure(figsize=(max(_WIDTH_IN - beside_in, 4.0), 0.9 + 0.36 * len(rows)))
         axes = figure.subplots()
         for index, (row, lay) in enumerate(zip(rows, laid, strict=True)):
             y = len(rows) - 1 - index
             for start, width, status in lay["segments"]:
                 axes.broken_barh([(start, max(width, extent * 0.002))], (y - 0.3, 0.6),
                                  color=_STATUS_COLOURS.get(status, "#95a5a6"))  # fmt: skip
-            right = lay["end"]
             if lay["blocked"]:
-                axes.broken_barh([(right, blocked_width)], (y - 0.3, 0.6), facecolor="white",
-                                 edgecolor="#7f8c8d", hatch="////", linewidth=0.6)  # fmt: skip
-                right += blocked_width
+                axes.broken_barh([(lay["end"], blocked_width)], (y - 0.3, 0.6),
+                                 facecolor="white", edgecolor="#7f8c8d", hatch="////",
+                                 linewidth=0.6)  # fmt: skip
             deadline = (row["database"] or {}).get("deadline_s")
             if lay["database_start"] is not None and deadline:
                 at = lay["database_start"] + deadline
                 axes.plot([at, at], [y - 0.42, y + 0.42], **_DEADLINE)
-                right = max(right, at)
-            axes.text(right + extent * 0.015, y, _phase_label(row, lay), fontsize=7,
-                      va="center")  # fmt: skip
-        axes.set_yticks(range(len(rows)), [r["experiment"] for r in reversed(rows)])
+        axes.set_yticks(range(len(rows)), [name for name, _ in reversed(labels)])
         axes.set_ylim(-0.7, len(rows) - 0.3)
-        axes.set_xlim(0, extent * 1.75)  # room for each row's label
+        axes.set_xlim(0, extent * 1.04)
         axes.set_xlabel("seconds since the fresh instance started")
-        axes.spines["right"].set_visible(False)
+        # each row's database phase against its deadline, beside it on the right
+        said = axes.twinx()
+        said.set_ylim(axes.get_ylim())
+        said.set_yticks(range(len(rows)), [text for _, text in reversed(labels)], fontsize=7)
         handles = [Patch(color=_STATUS_COLOURS[s], label=s) for s in ("succeeded", "timeout",
                                                                       "failed")]  # fmt: skip
         handles += [Patch(facecolor="white", edgecolor="#7f8c8d", hatch="////",
@@ -151,18 +160,23 @@ def _seconds(at: str, start: datetime) -> float:
     return (moment(at) - start).total_seconds()
 
 
-def _label_rows(spans: list[tuple[float, str]], width_s: float, axes_in: float) -> list[int]:
-    """A row for each label starting at its span, so that no two in a row overlap
-    (a label's width estimated from its length at 7 pt on an axis `axes_in` wide)."""
+def _place_labels(
+    spans: list[tuple[float, str]], width_s: float, axes_in: float
+) -> list[tuple[float, int]]:
+    """Where each label goes, (x, row): at its span's start, pulled left where it would
+    run past the axis's end, in the first row where it overlaps no other (a label's width
+    estimated from its length at 7 pt on an axis `axes_in` wide)."""
     ends: list[float] = []
-    rows = []
+    placed = []
     for begin, name in spans:
-        row = next((i for i, end in enumerate(ends) if end < begin), len(ends))
+        width = (len(name) + 2) * _CHAR_WIDTH_IN * width_s / axes_in
+        x = max(0.0, min(begin, width_s - width))
+        row = next((i for i, end in enumerate(ends) if end < x), len(ends))
         if row == len(ends):
             ends.append(0.0)
-        ends[row] = begin + (len(name) + 2) * _CHAR_WIDTH_IN * width_s / axes_in
-        rows.append(row)
-    return rows
+        ends[row] = x + width
+        placed.append((x, row))
+    return placed
 
 
 def _fresh_instance_strip(axes: Any, run: dict[str, Any], start: datetime) -> bool:
@@ -207,6 +221,7 @@ def timeline_chart(run: dict[str, Any]) -> str:
             if any(key in s for s in samples):
                 (line,) = axes.plot(t, [s.get(key) for s in samples], label=label, color=colour)
                 handles.append(line)
+        axes.set_xlim(0, width_s)  # labels are placed within it
         axes.set_ylim(-0.3, 1.05)
         axes.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
         axes.set_ylabel("utilisation")
@@ -223,10 +238,10 @@ def timeline_chart(run: dict[str, Any]) -> str:
             for a in run["activities"]
             if a["start"] and a["end"] and _seconds(a["end"], start) >= 0
         ]
-        rows = _label_rows([(b, name) for b, _, name in spans], width_s, axes_in)
-        for (begin, end, name), row in zip(spans, rows, strict=True):
+        placed = _place_labels([(b, name) for b, _, name in spans], width_s, axes_in)
+        for (begin, end, name), (x, row) in zip(spans, placed, strict=True):
             axes.axvspan(begin, end, ymin=0.25, alpha=0.08, color="#34495e")
-            axes.text(begin, 1.0 - 0.085 * row, name, fontsize=7, va="top")
+            axes.text(x, 1.0 - 0.085 * row, name, fontsize=7, va="top")
         if spans:
             handles.append(
                 Patch(color="#34495e", alpha=0.15, label="activity (shaded while it ran)")
@@ -236,18 +251,19 @@ def timeline_chart(run: dict[str, Any]) -> str:
                                  label="fresh instance's phases (bottom strip)"))  # fmt: skip
             if run["pressure"]["database_phase"]:
                 handles.append(Line2D([], [], label="database phase deadline", **_DEADLINE))
-        moments = sorted((_seconds(m["at"], start), m["label"]) for m in run["markers"])
-        marker_rows = _label_rows(moments, width_s, axes_in)
-        for (at, label), row in zip(moments, marker_rows, strict=True):
+        at_seconds = [(_seconds(m["at"], start), m["label"]) for m in run["markers"]]
+        moments = sorted(m for m in at_seconds if 0 <= m[0] <= width_s)
+        lifted = _place_labels(moments, width_s, axes_in)
+        for (at, label), (x, row) in zip(moments, lifted, strict=True):
             axes.axvline(at, color=_MARKER, linewidth=0.8)
-            axes.text(at, 1.07 + 0.09 * row, label, fontsize=7, color=_MARKER, va="bottom")
+            axes.text(x, 1.07 + 0.09 * row, label, fontsize=7, color=_MARKER, va="bottom")
         if moments:
             handles.append(Line2D([], [], color=_MARKER, linewidth=0.8,
                                   label="a moment, named above the chart"))  # fmt: skip
         axes.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3,
                     fontsize=7, frameon=False)  # fmt: skip
-        lifted = max(marker_rows, default=-1) + 1
-        axes.set_title(run["experiment"], fontsize=9, pad=8 + 13 * lifted)
+        rows_above = max((row for _, row in lifted), default=-1) + 1
+        axes.set_title(run["experiment"], fontsize=9, pad=8 + 13 * rows_above)
         return _svg(figure)
 
 
@@ -317,9 +333,9 @@ def limit_chart(sweep: dict[str, Any]) -> str:
                 handles.append(Line2D([], [], color=colour, linestyle=style,
                                       label=f"{label}: {at:g}"))  # fmt: skip
         if handles:
-            axes.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0),
+            axes.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.35),
                         ncol=2, fontsize=7, frameon=False)  # fmt: skip
         axes.set_xlabel(f"{sweep['knob']} ({sweep.get('unit') or ''})")
         name = Path(sweep["experiment"]).stem
-        axes.set_title(f"{name}: breaking point of {sweep['knob']}", fontsize=9, pad=22)
+        axes.set_title(f"{name}: breaking point of {sweep['knob']}", fontsize=9)
         return _svg(figure)

@@ -178,7 +178,10 @@ def _banner(
                 "experiment": r["experiment"],
                 "verdict": r["verdict"],
                 "expected": r["expected"],
-                "why": r["first_unmet"] or r["reason"],
+                # a run decided before its expectations: its reason says why
+                "why": r["reason"]
+                if r["verdict"] in _DECIDED_BEFORE_EXPECTATIONS
+                else r["first_unmet"] or r["reason"],
             }
             for r in summary
             if not r["as_expected"]
