@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chaoskit.report.agent import toolkit_outcome
 from chaoskit.report.journal_schema import KIT_MODULE
 from chaoskit.report.journals import GameDay, RunRecord
 
@@ -438,7 +437,6 @@ def analyse_run(record: RunRecord) -> dict[str, Any]:
             figures, peaks, max(elapsed) if elapsed else None, exit_codes, starts
         ),
         "pressure": _pressure(journal, figures, capacity, database),
-        "toolkit": toolkit_outcome(journal, record.experiment, str(record.path)),
         "as_the_toolkit_reports": _as_the_toolkit_reports(journal),
         "figures": figures,
         "capacity": capacity,

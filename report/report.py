@@ -19,6 +19,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from chaoskit.kit.redaction import redact_secrets
+from chaoskit.report.agent import toolkit_outcome
 from chaoskit.report.analysis import (
     METRICS,
     analyse_run,
@@ -217,10 +218,14 @@ def build_report(
     only the game days and runs started at or after `since`, when given."""
     found = read_journals(sources, since)
     runs = [analyse_run(record) for record in found.runs]
+    records = {id(run): record for run, record in zip(runs, found.runs, strict=True)}
     gamedays = {g.gameday_id: g for g in found.gamedays}
     # a game day without journals (skipped at its preflight) is still the latest
     gameday_ids = sorted({r["gameday_id"] for r in runs if r["gameday_id"]} | set(gamedays))
     current = _current(runs, gameday_ids)
+    for run in current:  # the toolkit's own words, for the runs shown
+        record = records[id(run)]
+        run["toolkit"] = toolkit_outcome(record.journal, run["experiment"], str(record.path))
     expected = {g.gameday_id: g.expected for g in found.gamedays}
     for run in current:  # the game day knew where it ran, where the journal does not say
         latest = gamedays.get(run["gameday_id"] or "")
@@ -265,7 +270,6 @@ def build_report(
             "breaking_points": [_breaking_point(s) for s in found.sweeps],
             "corrupt": [{"path": str(c.path), "reason": c.reason} for c in found.corrupt],
             "_sweeps": found.sweeps,
-            "_runs": runs,
             "_current": current,
         }
     )
