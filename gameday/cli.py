@@ -297,7 +297,7 @@ def report(
     try:
         since_at = parse_since(since) if since is not None else None
     except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--since") from None
+        raise click.BadParameter(str(error), param_hint="'--since'") from None
     if not _junit_writable(junit) or not _junit_writable(metrics, "--metrics"):
         sys.exit(EXIT_CODES["usage"])
     try:
