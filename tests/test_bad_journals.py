@@ -343,47 +343,33 @@ def test_the_good_journal_is_read_whole(tmp_path: Path) -> None:
     assert "connect-database" in (tmp_path / "r.html").read_text()
 
 
-@pytest.mark.parametrize(("path", "value"), JOURNAL_CASES,
-                         ids=[f"{p}={json.dumps(v)}" for p, v in JOURNAL_CASES])  # fmt: skip
-def test_a_wrong_typed_journal_field_is_listed_and_the_rest_reported(
-    tmp_path: Path, path: str, value: Any
+# (what the document is, what its reason starts with, where it goes under the journals)
+DOCUMENTS = {
+    "journal": (JOURNAL, "malformed journal", f"{SUMMARY['gameday_id']}/bad.json"),
+    "summary": (SUMMARY, "malformed game-day summary", f"{SUMMARY['gameday_id']}/summary.json"),
+    "limit": (LIMIT, "malformed limit.json",
+              "limit-20261101T220000Z-smd-phase3-timeout-flood_connections/limit.json"),
+}  # fmt: skip
+CASES = [("journal", *c) for c in JOURNAL_CASES] + [("summary", *c) for c in SUMMARY_CASES]
+CASES += [("limit", *c) for c in LIMIT_CASES]
+
+
+@pytest.mark.parametrize(("kind", "path", "value"), CASES,
+                         ids=[f"{k}:{p}={json.dumps(v)}" for k, p, v in CASES])  # fmt: skip
+def test_a_wrong_typed_field_is_listed_and_the_rest_reported(
+    tmp_path: Path, kind: str, path: str, value: Any
 ) -> None:
-    root = tmp_path / "journals"
-    gameday(root, bad=with_value(JOURNAL, path, value))
-    report = review(root, tmp_path)
-    assert report["runs_read"] == 1
-    (unreadable,) = report["corrupt"]
-    assert Path(unreadable["path"]).name == "bad.json"
-    assert unreadable["reason"].startswith(f"malformed journal: {path}"), unreadable["reason"]
-    assert "Unreadable journals: 1" in (tmp_path / "r.md").read_text()
-
-
-@pytest.mark.parametrize(("path", "value"), SUMMARY_CASES,
-                         ids=[f"{p}={json.dumps(v)}" for p, v in SUMMARY_CASES])  # fmt: skip
-def test_a_wrong_typed_summary_field_is_listed_and_the_runs_reported(
-    tmp_path: Path, path: str, value: Any
-) -> None:
-    root = tmp_path / "journals"
-    folder = gameday(root)
-    (folder / "summary.json").write_text(json.dumps(with_value(SUMMARY, path, value)))
-    report = review(root, tmp_path)
-    assert report["runs_read"] == 1
-    (unreadable,) = report["corrupt"]
-    assert unreadable["reason"].startswith(f"malformed game-day summary: {path}")
-
-
-@pytest.mark.parametrize(("path", "value"), LIMIT_CASES,
-                         ids=[f"{p}={json.dumps(v)}" for p, v in LIMIT_CASES])  # fmt: skip
-def test_a_wrong_typed_sweep_field_is_listed(tmp_path: Path, path: str, value: Any) -> None:
     root = tmp_path / "journals"
     gameday(root)
-    sweep = root / "limit-20261101T220000Z-smd-phase3-timeout-flood_connections"
-    sweep.mkdir()
-    (sweep / "limit.json").write_text(json.dumps(with_value(LIMIT, path, value)))
+    document, problem, where = DOCUMENTS[kind]
+    (root / where).parent.mkdir(exist_ok=True)
+    (root / where).write_text(json.dumps(with_value(document, path, value)))
     report = review(root, tmp_path)
-    assert report["breaking_points"] == []
+    assert report["runs_read"] == 1 and report["breaking_points"] == []
     (unreadable,) = report["corrupt"]
-    assert unreadable["reason"].startswith(f"malformed limit.json: {path}")
+    assert unreadable["path"] == str(root / where)
+    assert unreadable["reason"].startswith(f"{problem}: {path}"), unreadable["reason"]
+    assert "Unreadable journals: 1" in (tmp_path / "r.md").read_text()
 
 
 @pytest.mark.parametrize(
