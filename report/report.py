@@ -153,7 +153,11 @@ def _expectation(run: dict[str, Any], expected: str | None) -> dict[str, Any]:
     # a run stopped or failed before its expectations could be judged: its reason says why
     if not as_expected and verdict in _DECIDED_BEFORE_EXPECTATIONS:
         first_unmet = f"({verdict}) {run['reason']}"
-    return {"expected": expected, "as_expected": as_expected, "first_unmet": first_unmet}
+    # an outcome not as expected with every expectation met (a reproduction where the fix
+    # was to hold): the verdict's reason says what happened
+    why = first_unmet or (None if as_expected else run["reason"])
+    return {"expected": expected, "as_expected": as_expected, "first_unmet": first_unmet,
+            "why": why}  # fmt: skip
 
 
 def _breaking_point(sweep: dict[str, Any]) -> dict[str, Any]:
@@ -180,9 +184,7 @@ def _banner(
                 "verdict": r["verdict"],
                 "expected": r["expected"],
                 # a run decided before its expectations: its reason says why
-                "why": r["reason"]
-                if r["verdict"] in _DECIDED_BEFORE_EXPECTATIONS
-                else r["first_unmet"] or r["reason"],
+                "why": r["reason"] if r["verdict"] in _DECIDED_BEFORE_EXPECTATIONS else r["why"],
             }
             for r in summary
             if not r["as_expected"]
@@ -373,7 +375,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"| {r['experiment']} | **{r['verdict']}** {'✅' if r['as_expected'] else '❌'} | "
         f"{r['expected'] or '(passing)'} | {r['duration_s']} | "
         f"{r['time_to_recover_s'] if r['time_to_recover_s'] is not None else '-'} | "
-        f"{r['first_unmet'] or '-'} |"
+        f"{r['why'] or '-'} |"
         for r in report["summary"]
     ]
     for chain in report["failure_chains"]:
