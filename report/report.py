@@ -8,10 +8,12 @@ the preflight and when.
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -213,13 +215,28 @@ def _pressure_rows(
     ]  # fmt: skip
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector paused while journals are parsed and analysed: they make
+    no cycles, and its passes over every object parsed so far cost a third of the time
+    over a thousand journals."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def build_report(
     sources: list[Path], now: datetime | None = None, since: datetime | None = None
 ) -> dict[str, Any]:
     """The report's content, from the journals under `sources` (files or folders);
     only the game days and runs started at or after `since`, when given."""
-    found = read_journals(sources, since)
-    runs = [analyse_run(record) for record in found.runs]
+    with _collector_paused():
+        found = read_journals(sources, since)
+        runs = [analyse_run(record) for record in found.runs]
     records = {id(run): record for run, record in zip(runs, found.runs, strict=True)}
     gamedays = {g.gameday_id: g for g in found.gamedays}
     # a game day without journals (skipped at its preflight) is still the latest
