@@ -2,14 +2,16 @@
 
     .venv/bin/python bench/report.py [--source journals/] [--journals 1000]
 
-The copies are spread over game days of a dozen runs each, as nightly game days would
-leave them. Without journals under --source, a short game day on the embedded testbed
-makes some first.
+The copies are spread over game days of a dozen runs each, each with its summary, as
+nightly game days would leave them (so the banner, the trend across game days and the
+freshness are built as a nightly history builds them). Without journals under --source,
+a short game day on the embedded testbed makes some first.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -44,12 +46,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-report-") as scratch:
         originals = real_journals(args.source, Path(scratch))
         copies = Path(scratch) / "copies"
+        expected: dict[Path, list[dict[str, str]]] = {}
         for index in range(args.journals):
             original = originals[index % len(originals)]
             day, slot = divmod(index, args.per_gameday)
             folder = copies / f"gd-20260101T{day // 60:02d}{day % 60:02d}00Z-{day:04x}"
             folder.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(original, folder / f"{original.stem}-{slot}.json")
+            expected.setdefault(folder, []).append(
+                {"name": original.stem, "expected": "reproduced"}
+            )
+        for day, (folder, experiments) in enumerate(expected.items()):
+            started = f"2026-01-01T{day // 60:02d}:{day % 60:02d}:00+00:00"
+            summary = {"gameday_id": folder.name, "name": "bench", "target": "embedded",
+                       "started_at": started, "ended_at": started, "status": "completed",
+                       "preflight": {"healthy": True, "reasons": []},
+                       "experiments": experiments}  # fmt: skip
+            (folder / "summary.json").write_text(json.dumps(summary))
         size_mb = sum(p.stat().st_size for p in copies.rglob("*.json")) / 1e6
         started = time.perf_counter()
         report = build_report([copies])

@@ -79,6 +79,13 @@ def _suite_options(command: click.Command) -> click.Command:
                          help="Global controls for every run, as `chaos run --control-file` "
                               "(JSON or YAML; repeatable). Those of the Chaos Toolkit "
                               "settings file (`chaos --settings`) apply too."),
+            click.option("--keep", type=click.IntRange(min=1), default=None,
+                         help="Keep the N newest game days under --journals (this one "
+                              "among them); older game-day folders are removed before it "
+                              "starts. Default: keep all."),
+            click.option("--metrics", type=click.Path(path_type=Path), default=None,
+                         help="Also write the verdicts as Prometheus metrics (a textfile "
+                              "for node_exporter's textfile collector)."),
         ]
     ):  # fmt: skip
         command = option(command)
@@ -98,11 +105,12 @@ def _quiet_toolkit() -> None:
     logging.getLogger("chaostoolkit").setLevel(logging.ERROR)
 
 
-def _junit_writable(junit: Path | None) -> bool:
-    """Whether --junit (if given) can be written; if not, says why in one line."""
+def _junit_writable(junit: Path | None, option: str = "--junit") -> bool:
+    """Whether --junit (or `option`), if given, can be written; if not, says why in one
+    line."""
     why = unwritable(junit) if junit is not None else None
     if why:
-        click.echo(f"Error: --junit {junit}: cannot be written ({why}): give a path in a "
+        click.echo(f"Error: {option} {junit}: cannot be written ({why}): give a path in a "
                    "folder you may write to", err=True)  # fmt: skip
     return why is None
 
@@ -114,15 +122,19 @@ def _hold(
     journals: Path,
     control_files: tuple[Path, ...] = (),
     junit: Path | None = None,
+    keep: int | None = None,
+    metrics: Path | None = None,
 ) -> tuple[int, str | None]:
     """One game day; returns its exit code (see `run`) and its id, if it started."""
     from chaoskit.gameday.execution import load_run_settings, unload_run_settings
+    from chaoskit.gameday.retention import prune_gamedays
     from chaoskit.gameday.runner import run_gameday
     from chaoskit.gameday.suite import load_suite
     from chaoskit.report.junit import write_junit
+    from chaoskit.report.report import write_reports
 
     _quiet_toolkit()
-    if not _junit_writable(junit):
+    if not _junit_writable(junit) or not _junit_writable(metrics, "--metrics"):
         return EXIT_CODES["usage"], None
     try:
         suite = load_suite(suite_path, profile)
@@ -133,6 +145,11 @@ def _hold(
         click.echo(f"Error: {error}", err=True)
         return EXIT_CODES["usage"], None
     console = output_console()
+    if keep is not None:  # the game day about to run is one of the `keep`
+        removed = [p.name for p in prune_gamedays(journals, keep - 1)]
+        if removed:
+            console.print(f"--keep {keep}: removed {len(removed)} older game days "
+                          f"({removed[0]} to {removed[-1]})", highlight=False)  # fmt: skip
     try:
         result = run_gameday(suite, journals, console, settings)
     except LockHeld as error:
@@ -160,6 +177,13 @@ def _hold(
             click.echo(f"Error: --junit {junit}: {error.strerror}", err=True)
             return EXIT_CODES["usage"], summary["gameday_id"]
         console.print(f"JUnit results in {junit}", highlight=False)
+    if metrics is not None:
+        try:
+            write_reports([journals], metrics_path=metrics)
+        except OSError as error:
+            click.echo(f"Error: --metrics {metrics}: {error.strerror}", err=True)
+            return EXIT_CODES["usage"], summary["gameday_id"]
+        console.print(f"Metrics in {metrics}", highlight=False)
     return result.exit_code, summary["gameday_id"]
 
 
@@ -175,6 +199,8 @@ def run(
     only: tuple[str, ...],
     journals: Path,
     control_files: tuple[Path, ...],
+    keep: int | None,
+    metrics: Path | None,
     junit: Path | None,
 ) -> None:
     """Hold a game day now.
@@ -183,7 +209,7 @@ def run(
     2 bad suite or options; 3 skipped, the target failed its preflight; 4 another game
     day holds the target; 130 interrupted.
     """
-    sys.exit(_hold(suite, profile, only, journals, control_files, junit)[0])
+    sys.exit(_hold(suite, profile, only, journals, control_files, junit, keep, metrics)[0])
 
 
 @gameday.command()
@@ -199,6 +225,8 @@ def schedule(
     only: tuple[str, ...],
     journals: Path,
     control_files: tuple[Path, ...],
+    keep: int | None,
+    metrics: Path | None,
 ) -> None:
     """Hold a game day at each tick of a cron expression, in the foreground."""
     from chaoskit.gameday.schedule import CronError, next_ticks, run_schedule
@@ -210,7 +238,8 @@ def schedule(
     click.echo("Next game days: " + ", ".join(t.isoformat() for t in upcoming))
 
     def hold() -> str:
-        code, gameday_id = _hold(suite, profile, only, journals, control_files)
+        code, gameday_id = _hold(suite, profile, only, journals, control_files, None, keep,
+                                 metrics)  # fmt: skip
         return f"{gameday_id or '(not started)'} (exit code {code})"
 
     try:
@@ -240,28 +269,39 @@ def schedule(
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
               help="Also the report's content as JSON.")  # fmt: skip
 @click.option("--junit", type=click.Path(path_type=Path), default=None, help=_JUNIT_HELP)
+@click.option("--metrics", type=click.Path(path_type=Path), default=None,
+              help="Also the latest runs as Prometheus metrics (a textfile).")  # fmt: skip
+@click.option("--since", default=None,
+              help="Only game days and runs since then: 7d, 12h, 30m, or a date or time "
+                   "(ISO 8601, UTC).")  # fmt: skip
 def report(
     sources: tuple[Path, ...],
     html_path: Path,
     markdown_path: Path | None,
     json_path: Path | None,
     junit: Path | None,
+    metrics: Path | None,
+    since: str | None,
 ) -> None:
     """Review journals: verdicts, the failure chain, metrics, charts and trends.
 
     SOURCES are journal files or folders (searched recursively); default: journals/.
     """
     from chaoskit.report.junit import write_junit
-    from chaoskit.report.report import junit_entries, write_reports
+    from chaoskit.report.report import junit_entries, parse_since, write_reports
 
     paths = list(sources) or [DEFAULT_JOURNALS]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise click.ClickException(f"no such journal or folder: {', '.join(missing)}")
-    if not _junit_writable(junit):
+    try:
+        since_at = parse_since(since) if since is not None else None
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="'--since'") from None
+    if not _junit_writable(junit) or not _junit_writable(metrics, "--metrics"):
         sys.exit(EXIT_CODES["usage"])
     try:
-        content = write_reports(paths, html_path, markdown_path, json_path)
+        content = write_reports(paths, html_path, markdown_path, json_path, metrics, since_at)
         if junit is not None:
             suite = content["latest_gameday"] or "startup-chaos-kit"
             write_junit(junit, suite, junit_entries(content))
@@ -272,7 +312,7 @@ def report(
             err=True,
         )
         sys.exit(EXIT_CODES["usage"])
-    written = ", ".join(str(p) for p in (html_path, markdown_path, json_path, junit) if p)
+    written = ", ".join(str(p) for p in (html_path, markdown_path, json_path, junit, metrics) if p)
     click.echo(
         f"Report of {content['runs_read']} journals ({len(content['corrupt'])} unreadable) "
         f"written to {written}"

@@ -29,7 +29,6 @@ make; nothing is applied.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -44,6 +43,8 @@ from rich.console import Console
 from chaoskit.gameday.execution import held_target, run_experiment_file
 from chaoskit.kit.files import write_json_atomically
 from chaoskit.kit.redaction import redact_secrets
+from chaoskit.report.analysis import moment
+from chaoskit.report.journal_schema import KIT_MODULE
 from chaoskit.report.journals import RunRecord, read_journals
 
 __all__ = [
@@ -71,22 +72,23 @@ class Recommendation:
 
 
 class _Run:
-    """What one reproduced journal says, for the rules."""
+    """What one reproduced journal says, for the rules: read only once the report's
+    reader has checked every field it reads (journal_schema), the kit's outputs only."""
 
     def __init__(self, record: RunRecord) -> None:
         self.name = record.experiment
-        kit = record.journal.get("startup_chaos_kit") or {}
-        self.figures: dict[str, Any] = kit.get("figures") or {}
-        self.capacity: dict[str, Any] = kit.get("capacity") or {}
+        self.figures: dict[str, Any] = record.kit.get("figures") or {}
+        self.capacity: dict[str, Any] = record.kit.get("capacity") or {}
         self.outputs = [
-            (run.get("activity") or {}, run.get("output"))
+            (run["activity"], run["output"])
             for run in record.journal.get("run") or []
             if isinstance(run.get("output"), dict)
+            and ((run["activity"].get("provider") or {}).get("module") or "").startswith(KIT_MODULE)
         ]
         failures = [o["failed_phase"] for _, o in self.outputs if o.get("failed_phase")]
         for _, output in self.outputs:  # repeated cold starts report each start's
             failures += [r["failed_phase"] for r in output.get("reports") or []
-                         if isinstance(r, dict) and r.get("failed_phase")]  # fmt: skip
+                         if r.get("failed_phase")]  # fmt: skip
         self.failed: dict[str, Any] | None = failures[0] if failures else None
 
     @property
@@ -120,7 +122,8 @@ def _database_full(run: _Run) -> Recommendation | None:
     refused = run.cause == "too_many_connections" or (
         storm is not None and (storm.get("failed") or {}).get("too_many_connections")
     )
-    if not refused or "max_connections" not in run.capacity:
+    if not refused or any(k not in run.capacity for k in ("max_connections", "in_use_at_rest",
+                                                           "reserved")):  # fmt: skip
         return None
     # the run may have set max_connections itself (a smaller tier): answer with its key
     key = "database_max_connections"
@@ -128,11 +131,12 @@ def _database_full(run: _Run) -> Recommendation | None:
         if found := _TEMPLATE.match(str(arguments.get("max_connections", ""))):
             key = found.group(1)
     max_connections = next(
-        (o["max_connections"] for _, o in run.called("set_max_connections")),
+        (o["max_connections"] for _, o in run.called("set_max_connections")
+         if o.get("max_connections") is not None),
         run.capacity["max_connections"],
-    )
+    )  # fmt: skip
     pool = int(run.figures.get("pool_size") or 0)
-    startups = int(storm["startups"]) if storm else 1
+    startups = int(storm.get("startups") or 0) if storm else 1
     at_rest, reserved = run.capacity["in_use_at_rest"], run.capacity["reserved"]
     demand = at_rest + run.floods() + startups * pool + reserved
     value = math.ceil(demand * MARGIN)
@@ -150,7 +154,7 @@ def _connector_queue(run: _Run) -> Recommendation | None:
     through = run.floods(through_connector=True)
     per_instance = next(
         (o["connections_per_instance"] for _, o in reversed(run.outputs)
-         if "connections_per_instance" in o),
+         if o.get("connections_per_instance") is not None),
         run.capacity.get("connector_connections_per_instance"),
     )  # fmt: skip
     if run.cause != "connect_timeout" or not through or not per_instance:
@@ -173,13 +177,11 @@ def _connector_queue(run: _Run) -> Recommendation | None:
 def _scaled_out_too_late(run: _Run) -> Recommendation | None:
     failure_at = next((o.get("failure_at") for _, o in run.outputs if o.get("failure_at")), None)
     scaled = next((o["event"] for _, o in run.outputs
-                   if isinstance(o.get("event"), dict) and o["event"].get("type") == "scaled_out"),
-                  None)  # fmt: skip
+                   if o.get("event") and o["event"].get("type") == "scaled_out"
+                   and o["event"].get("at")), None)  # fmt: skip
     if not failure_at or not scaled or not run.failed:
         return None
-    gap = (
-        datetime.fromisoformat(scaled["at"]) - datetime.fromisoformat(failure_at)
-    ).total_seconds()
+    gap = (moment(scaled["at"]) - moment(failure_at)).total_seconds()
     if gap <= 0:
         return None
     needed = float(run.failed.get("elapsed_s") or 0) + gap
@@ -218,7 +220,7 @@ def _pool_too_small(run: _Run) -> Recommendation | None:
     return Recommendation(
         "storm_max_overflow", value, f"x{MARGIN}",
         f"{run.name}: {startups} startups at once on one pool of {pool} + "
-        f"{run.figures.get('storm_max_overflow')}; {storm['failed']['pool_timeout']} waited "
+        f"{run.figures.get('storm_max_overflow')}; {storm['failed']['pool_timeout']:g} waited "
         "past the pool timeout",
         f"the service's pool: max_overflow {value} beside pool_size {pool} (its environment), "
         "with max_connections room for them",
@@ -240,19 +242,11 @@ def _why_unanswered(run: _Run) -> str:
     return "no rule of the kit's says what would have held it"
 
 
-def _experiment_file(record: RunRecord) -> Path:
+def _experiment_file(record: RunRecord, files: dict[str, dict[str, str]]) -> Path:
     """The experiment file a game day's journal came from (its summary says), else the
     shipped one of that name."""
-    summary = record.path.parent / "summary.json"
-    if summary.exists():
-        try:
-            entries = json.loads(summary.read_text()).get("experiments") or []
-        except ValueError:
-            entries = []
-        for entry in entries:
-            if entry.get("name") == record.experiment and entry.get("file"):
-                return Path(entry["file"])
-    return Path("experiments") / f"{record.experiment}.json"
+    ran = files.get(record.gameday_id or "", {}).get(record.experiment)
+    return Path(ran) if ran else Path("experiments") / f"{record.experiment}.json"
 
 
 def recommend(
@@ -262,9 +256,10 @@ def recommend(
     nothing answers with why) from the reproduced runs in `sources`; the latest run of
     each experiment counts."""
     latest: dict[str, RunRecord] = {}
-    for record in read_journals(list(sources)).runs:
-        kit = record.journal.get("startup_chaos_kit") or {}
-        if kit.get("verdict") == "reproduced":
+    found = read_journals(list(sources))
+    files = {g.gameday_id: g.files for g in found.gamedays}
+    for record in found.runs:
+        if record.kit.get("verdict") == "reproduced":
             latest[record.experiment] = record
     found: dict[str, Recommendation] = {}
     unanswered: dict[str, str] = {}
@@ -280,7 +275,8 @@ def recommend(
                 found[answer.key] = answer
             else:
                 kept.experiments = sorted({*kept.experiments, name})
-    answered = {name: _experiment_file(r) for name, r in latest.items() if name not in unanswered}
+    answered = {name: _experiment_file(r, files) for name, r in latest.items()
+                if name not in unanswered}  # fmt: skip
     return list(found.values()), answered, unanswered
 
 

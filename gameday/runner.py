@@ -35,6 +35,7 @@ from chaoskit.kit.files import write_json_atomically
 from chaoskit.kit.lock import TargetLock
 from chaoskit.kit.redaction import redact_secrets
 from chaoskit.report.agent import toolkit_outcome
+from chaoskit.report.analysis import describe_unmet
 from chaoskit.report.report import write_reports
 from chaoskit.testbed.lifecycle import (
     TestbedError,
@@ -95,8 +96,7 @@ def _entry(item: SuiteExperiment, journal: dict[str, Any] | None, path: Path | N
         "verdict": verdict,
         "as_expected": verdict == item.expect,
         "reason": kit.get("reason"),
-        "first_unmet": unmet
-        and f"{unmet['name']}: expected {unmet['expected']}, observed {unmet.get('observed')!r}",
+        "first_unmet": describe_unmet(unmet) if unmet else None,
         "status": (journal or {}).get("status"),
         "duration_s": round((journal or {}).get("duration") or 0.0, 3),
         "time_to_recover_s": (kit.get("recovery") or {}).get("time_to_recover_s"),

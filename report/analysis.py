@@ -1,28 +1,36 @@
 """What the journals say: per run, and across runs and game days.
 
-Everything here is read from structured journal data: the kit's section (verdict,
-expectations, recovery, timeline) and the outputs of the kit's probes (startup
-reports, floods, storms, connector states). Error text is used only as a fallback for
-failed activities, as the test plan's analyser did.
+Everything here is read from structured journal data, checked first (journal_schema):
+the kit's section (verdict, expectations, recovery, timeline, the run's figures and
+capacity) and the outputs of the kit's activities (startup reports, floods, storms,
+connector states). Error text is used only as a fallback for failed activities, as
+the test plan's analyser did. Every figure is judged against the threshold of the run
+it came from: the compressed ones on the embedded testbed, the real ones on staging.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chaoskit.report.agent import toolkit_outcome
+from chaoskit.report.journal_schema import KIT_MODULE
 from chaoskit.report.journals import GameDay, RunRecord
 
 __all__ = [
     "CATEGORIES",
     "CHAIN_STEPS",
+    "METRICS",
     "analyse_run",
     "before_and_after",
     "categories_across",
+    "describe_unmet",
+    "display",
     "freshness",
+    "history",
+    "moment",
     "trends",
 ]
 
@@ -42,6 +50,16 @@ CATEGORIES = (
     "container_exit_code_3",
     "golden_path_offline",
 )
+# The test plan's expected metrics: what it says (in staging's figures), and the key of
+# the run's own configuration that holds the threshold each run is judged against
+METRICS = (
+    ("vpc_connector_utilisation", "> 70 %", "connector_threshold", ">"),
+    ("cloud_sql_pool_utilisation", "> 80 %", "pool_threshold", ">"),
+    ("connection_establishment_time_s", "> 35 s", "connect_delay_threshold_s", ">"),
+    ("startup_sequence_time_s", "> 75 s", "initialization_timeout_s", ">="),
+    ("container_exit_code", "3", "failure_exit_code", "=="),
+    ("golden_path_availability", "0 (offline)", None, "offline"),
+)
 _TEXT_RULES = (  # the test plan's analyser, for failed activities' messages only
     ("smd_phase3_timeout", ("phase 3", "timeout")),
     ("vpc_connector_capacity", ("connector",)),
@@ -52,52 +70,85 @@ _TEXT_RULES = (  # the test plan's analyser, for failed activities' messages onl
 STALE_AFTER_DAYS = 30
 
 
-def _outputs(journal: dict[str, Any]) -> list[Any]:
-    return [run.get("output") for run in journal.get("run") or []]
+def display(value: Any) -> str:
+    """A journal's value as a reader sees it: text as it is, anything else as JSON
+    (`true`, `null`, `[1, 2]`), never Python's repr."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def describe_unmet(expectation: dict[str, Any]) -> str:
+    """`name: expected E, observed O`, the observed value as JSON."""
+    observed = display(expectation.get("observed"))
+    return f"{expectation['name']}: expected {expectation.get('expected')}, observed {observed}"
+
+
+def moment(text: str) -> datetime:
+    """A journal's time, in UTC (Chaos Toolkit's naive times are UTC)."""
+    at = datetime.fromisoformat(text)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _outputs(journal: dict[str, Any]) -> list[dict[str, Any]]:
+    """The outputs of the kit's own activities in the method (checked by the schema);
+    a user's probes are not read."""
+    found = []
+    for run in journal.get("run") or []:
+        module = (run["activity"].get("provider") or {}).get("module") or ""
+        if module.startswith(KIT_MODULE) and isinstance(run.get("output"), dict):
+            found.append(run["output"])
+    return found
 
 
 def startup_reports(journal: dict[str, Any]) -> list[dict[str, Any]]:
     """Every fresh instance's startup report (`observe_startup`, `cold_start`) in the run."""
-    return [o for o in _outputs(journal) if isinstance(o, dict) and "phases" in o and "ready" in o]
-
-
-def _markers(journal: dict[str, Any]) -> list[dict[str, str]]:
-    """The moments a reader of the timeline looks for: the early warning, the
-    connector's scale-out, Phase 3 giving up, and a stop condition's breach."""
-    markers = []
-    stops = (journal.get("startup_chaos_kit") or {}).get("stop_conditions") or {}
-    breach = stops.get("stopped_by") if isinstance(stops, dict) else None
-    if isinstance(breach, dict) and breach.get("at"):
-        at = breach["at"]  # chaostoolkit-addons times its samples in naive UTC
-        at = at if "+" in at[10:] or at.endswith("Z") else f"{at}+00:00"
-        markers.append({"at": at, "label": f"stopped: {breach.get('condition')}"})
-    for output in _outputs(journal):
-        if not isinstance(output, dict):
-            continue
-        if output.get("warned_at"):
-            markers.append({"at": output["warned_at"], "label": "early warning"})
-        event = output.get("event")
-        if isinstance(event, dict) and event.get("type") == "scaled_out" and event.get("at"):
-            markers.append({"at": event["at"], "label": "connector scaled out"})
-        if output.get("failure_at") and output.get("failed_phase"):
-            phase = output["failed_phase"].get("phase")
-            markers.append({"at": output["failure_at"], "label": f"Phase {phase} gave up"})
-    return markers
+    return [
+        o for o in _outputs(journal) if "phases" in o and "ready" in o and "exit_codes" not in o
+    ]
 
 
 def _repeated_starts(journal: dict[str, Any]) -> list[dict[str, Any]]:
-    return [o for o in _outputs(journal) if isinstance(o, dict) and "exit_codes" in o]
+    return [o for o in _outputs(journal) if "exit_codes" in o]
+
+
+def _database_phases(reports: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [p for r in reports for p in r.get("phases") or [] if p.get("name") == name]
+
+
+def _markers(journal: dict[str, Any], database_phase: str) -> list[dict[str, str]]:
+    """The moments a reader of the timeline looks for: the early warning, the
+    connector's scale-out, the database phase giving up, and a stop condition's breach."""
+    markers = []
+    stops = (journal.get("startup_chaos_kit") or {}).get("stop_conditions") or {}
+    breach = stops.get("stopped_by")
+    if breach and breach.get("at"):
+        markers.append({"at": moment(breach["at"]).isoformat(),
+                        "label": f"stopped: {breach.get('condition')}"})  # fmt: skip
+    for output in _outputs(journal):
+        if output.get("warned_at"):
+            markers.append({"at": output["warned_at"], "label": "early warning"})
+        event = output.get("event")
+        if event and event.get("type") == "scaled_out" and event.get("at"):
+            markers.append({"at": event["at"], "label": "connector scaled out"})
+        failed = output.get("failed_phase")
+        if output.get("failure_at") and failed:
+            name = failed.get("name") or "a phase"
+            what = "Phase 3" if name == database_phase == "database" else name
+            markers.append({"at": output["failure_at"], "label": f"{what} gave up"})
+    return markers
+
+
+def _peak(values: list[Any]) -> float | None:
+    numbers = [v for v in values if isinstance(v, int | float)]
+    return max(numbers) if numbers else None
 
 
 def _peaks(journal: dict[str, Any]) -> dict[str, float | None]:
     kit = journal.get("startup_chaos_kit") or {}
-    connector, database, connect = [], [], []
-    for sample in kit.get("timeline") or []:
-        connector.append(sample.get("connector_utilisation"))
-        database.append(sample.get("database_utilisation"))
+    samples = kit.get("timeline") or []
+    connector = [s.get("connector_utilisation") for s in samples]
+    database = [s.get("database_utilisation") for s in samples]
+    connect: list[Any] = []
     for output in _outputs(journal):
-        if not isinstance(output, dict):
-            continue
         if "utilisation" in output and "instances" in output:
             connector.append(output["utilisation"])
         database.append(output.get("pool_peak_utilisation"))
@@ -106,45 +157,42 @@ def _peaks(journal: dict[str, Any]) -> dict[str, float | None]:
         database.append(indicators.get("cloud_sql_pool_utilisation"))
         for key in ("attempt", "latency", "connect_latency"):
             connect.append((output.get(key) or {}).get("max_s"))
-
-    def peak(values: list[Any]) -> float | None:
-        numbers = [v for v in values if isinstance(v, int | float)]
-        return max(numbers) if numbers else None
-
-    return {"connector": peak(connector), "database": peak(database), "connect_s": peak(connect)}
+    return {"connector": _peak(connector), "database": _peak(database), "connect_s": _peak(connect)}
 
 
-def _categories(journal: dict[str, Any], peaks: dict[str, float | None]) -> list[str]:
+def _categories(
+    journal: dict[str, Any], peaks: dict[str, float | None], figures: dict[str, Any],
+    database_phase: str,
+) -> list[str]:  # fmt: skip
     found: set[str] = set()
+    failure_code = figures.get("failure_exit_code", 3)
+    threshold = figures.get("connector_threshold")
     reports = startup_reports(journal)
     repeated = _repeated_starts(journal)
-    for report in reports:
+    for report in reports + [r for s in repeated for r in s.get("reports") or []]:
         failed = report.get("failed_phase") or {}
-        if failed.get("phase") == 3 and failed.get("status") == "timeout":
+        if failed.get("name") == database_phase and failed.get("status") == "timeout":
             found.add("smd_phase3_timeout")
         if failed.get("cause") in ("too_many_connections", "pool_timeout"):
             found.add("cloud_sql_pool_exhaustion")
         if report.get("startup_failed"):
             found.add("fastapi_lifespan_breakdown")
-        if report.get("exit_code") == 3:
+        if report.get("exit_code") == failure_code:
             found.add("container_exit_code_3")
         if report.get("ready") is False:
             found.add("golden_path_offline")
     for starts in repeated:
-        if any(key.startswith("3:timeout") for key in starts.get("failed_phases", {})):
-            found.add("smd_phase3_timeout")
         if starts.get("startup_failed"):
             found.add("fastapi_lifespan_breakdown")
-        if starts.get("exit_codes", {}).get("3"):
+        if (starts.get("exit_codes") or {}).get(str(failure_code)):
             found.add("container_exit_code_3")
-        if starts.get("ready", 1) < starts.get("starts", 0):
+        if isinstance(starts.get("ready"), int) and starts["ready"] < starts.get("starts", 0):
             found.add("golden_path_offline")
     for output in _outputs(journal):
-        if isinstance(output, dict):
-            failed = output.get("failed") if isinstance(output.get("failed"), dict) else {}
-            if failed.get("too_many_connections") or failed.get("pool_timeout"):
-                found.add("cloud_sql_pool_exhaustion")
-    if (peaks["connector"] or 0) > 0.7:
+        failed = output.get("failed") or {}
+        if failed.get("too_many_connections") or failed.get("pool_timeout"):
+            found.add("cloud_sql_pool_exhaustion")
+    if threshold is not None and (peaks["connector"] or 0) > threshold:
         found.add("vpc_connector_capacity")
     if ((journal.get("startup_chaos_kit") or {}).get("verdict")) == "not-recovered":
         found.add("golden_path_offline")
@@ -163,7 +211,7 @@ def _chain(expectations: list[dict[str, Any]]) -> list[dict[str, Any]]:
             {
                 "step": step,
                 "title": title,
-                "observed": bool(evidence) and all(e["met"] for e in evidence),
+                "observed": bool(evidence) and all(e.get("met") for e in evidence),
                 "checked": bool(evidence),
                 "evidence": [
                     {k: e.get(k) for k in ("name", "expected", "observed", "met")} for e in evidence
@@ -176,8 +224,8 @@ def _chain(expectations: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _tolerance(activity: dict[str, Any]) -> str:
     tolerance = activity.get("tolerance")
     if isinstance(tolerance, dict):
-        return f"{tolerance.get('path', '')} {tolerance.get('expect', '')}".strip()
-    return "" if tolerance is None else str(tolerance)
+        return f"{display(tolerance.get('path', ''))} {display(tolerance.get('expect', ''))}"
+    return "" if tolerance is None else display(tolerance)
 
 
 def _steady_state(state: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -215,14 +263,157 @@ def _as_the_toolkit_reports(journal: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _judged(observed: Any, threshold: Any, comparison: str) -> bool | None:
+    """Whether `observed` meets `threshold` as the test plan compares them; None when
+    either is missing (not judged)."""
+    if observed is None or (threshold is None and comparison != "offline"):
+        return None
+    if comparison == ">":
+        return observed > threshold
+    if comparison == ">=":
+        return observed >= threshold
+    if comparison == "==":
+        return threshold in observed
+    return observed["starts"] > 0 and observed["ready"] == 0
+
+
+def _run_metrics(
+    figures: dict[str, Any], peaks: dict[str, float | None], database_elapsed: float | None,
+    exit_codes: list[int], starts: dict[str, int],
+) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Each of the test plan's metrics for one run: its value, this run's threshold
+    (from its own figures) and whether the value meets it."""
+    observed = {
+        "vpc_connector_utilisation": peaks["connector"],
+        "cloud_sql_pool_utilisation": peaks["database"],
+        "connection_establishment_time_s": peaks["connect_s"],
+        "startup_sequence_time_s": database_elapsed,
+        "container_exit_code": exit_codes or None,
+        "golden_path_availability": starts if starts["starts"] else None,
+    }
+    metrics = {}
+    for name, _, key, comparison in METRICS:
+        threshold = figures.get(key) if key else None
+        metrics[name] = {
+            "observed": observed[name],
+            "threshold": threshold,
+            "threshold_key": key,
+            "comparison": comparison,
+            "met": _judged(observed[name], threshold, comparison),
+        }
+    return metrics
+
+
+def _pressure(
+    journal: dict[str, Any], figures: dict[str, Any], capacity: dict[str, Any],
+    database: dict[str, Any] | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The figures that decide the verdict, side by side: the flood against the room the
+    database had, the connector's capacity and queue, the pool against its timeout, the
+    database phase against its deadline."""
+    outputs = _outputs(journal)
+    samples = (journal.get("startup_chaos_kit") or {}).get("timeline") or []
+    floods = [o for o in outputs if "established" in o and "attempted" in o]
+    room = None
+    if all(isinstance(capacity.get(k), int | float) for k in ("max_connections", "reserved",
+                                                              "in_use_at_rest")):  # fmt: skip
+        room = capacity["max_connections"] - capacity["reserved"] - capacity["in_use_at_rest"]
+    states = [o for o in outputs if "capacity" in o and "utilisation" in o and "instances" in o]
+    per_instance = capacity.get("connector_connections_per_instance")
+    connector_capacity = _peak([s.get("capacity") for s in states])
+    if connector_capacity is None and per_instance and capacity.get("connector_instances"):
+        connector_capacity = capacity["connector_instances"] * per_instance
+    storms = [o for o in outputs if "startups" in o and "pool_size" in o]
+    return {
+        "flood": {
+            "established": sum(o.get("established") or 0 for o in floods) if floods else None,
+            "attempted": sum(o.get("attempted") or 0 for o in floods) if floods else None,
+            "room": room,
+            # on staging the kit does not read the database's slots: the profile's figure
+            "max_connections": capacity.get(
+                "max_connections", figures.get("gcp_cloud_sql_max_connections")
+            ),
+            "reserved": capacity.get("reserved"),
+            "in_use_at_rest": capacity.get("in_use_at_rest"),
+            "database_peak_in_use": _peak([s.get("database_in_use") for s in samples]),
+        },
+        "connector": {
+            "capacity": connector_capacity,
+            "instances": _peak(
+                [s.get("instances") for s in states] + [capacity.get("connector_instances")]
+            ),
+            "per_instance": per_instance,
+            "peak_active": _peak(
+                [s.get("connector_active") for s in samples] + [s.get("active") for s in states]
+            ),
+            "peak_waiting": _peak(
+                [s.get("connector_waiting") for s in samples] + [s.get("waiting") for s in states]
+            ),
+            "queue_timeout_s": _peak(
+                [(s.get("config") or {}).get("queue_timeout_s") for s in states]
+            ),
+        },
+        "pool": {
+            "pool_size": figures.get("pool_size"),
+            "max_overflow": figures.get("max_overflow"),
+            "pool_timeout_s": figures.get("pool_timeout_s"),
+            "storm": {
+                "startups": storms[0].get("startups"),
+                "pool_size": storms[0].get("pool_size"),
+                "max_overflow": storms[0].get("max_overflow"),
+                "timed_out": (storms[0].get("failed") or {}).get("pool_timeout", 0),
+                "timeout_s": storms[0].get("timeout_threshold_s"),
+            }
+            if storms
+            else None,
+        },
+        "database_phase": database,
+    }
+
+
+def _database_phase(
+    reports: list[dict[str, Any]], name: str, deadline: float | None
+) -> dict[str, Any] | None:
+    """The database phase of the startup that says most (the one that failed, else the
+    last): its elapsed time against its deadline, status and cause."""
+    if not reports:
+        return None
+    report = next((r for r in reports if r.get("failed_phase")), reports[-1])
+    phase = next(iter(_database_phases([report], name)), None)
+    return {
+        "name": name,
+        "status": (phase or {}).get("status") or "unreported",
+        "elapsed_s": (phase or {}).get("elapsed_s"),
+        "deadline_s": deadline if deadline is not None else report.get("initialization_timeout_s"),
+        "cause": (phase or {}).get("cause"),
+    }
+
+
 def analyse_run(record: RunRecord) -> dict[str, Any]:
     journal = record.journal
-    kit = journal.get("startup_chaos_kit") or {}
+    kit = record.kit
+    figures = kit.get("figures") or {}
+    capacity = kit.get("capacity") or {}
     expectations = kit.get("expectations") or []
-    unmet = next((e for e in expectations if not e.get("met")), None)
+    unmet = next((e for e in expectations if e.get("met") is False), None)
     peaks = _peaks(journal)
     reports = startup_reports(journal)
-    phase3 = [p["elapsed_s"] for r in reports for p in r.get("phases", []) if p.get("phase") == 3]
+    repeated = _repeated_starts(journal)
+    name = record.database_phase
+    elapsed = [p["elapsed_s"] for p in _database_phases(
+        reports + [r for s in repeated for r in s.get("reports") or []], name)
+        if p.get("elapsed_s") is not None]  # fmt: skip
+    exit_codes = sorted(
+        {r["exit_code"] for r in reports if r.get("exit_code") is not None}
+        | {int(k) for s in repeated for k in s.get("exit_codes") or {} if k.isdigit()}
+    )
+    starts = {
+        "starts": len(reports) + sum(s.get("starts", 0) for s in repeated),
+        "ready": sum(1 for r in reports if r.get("ready") is True)
+        + sum(s["ready"] for s in repeated if isinstance(s.get("ready"), int)),
+    }
+    deadline = figures.get("initialization_timeout_s")
+    database = _database_phase(reports, name, deadline)
     return {
         "experiment": record.experiment,
         "title": journal["experiment"].get("title"),
@@ -230,28 +421,29 @@ def analyse_run(record: RunRecord) -> dict[str, Any]:
         "sweep_probe": record.sweep_probe,
         "journal": str(record.path),
         "started": journal.get("start"),
+        "target": kit.get("target"),
         "verdict": kit.get("verdict", "no verdict"),
         "reason": kit.get("reason"),
         "status": journal.get("status"),
         "duration_s": round(journal.get("duration") or 0.0, 2),
         "time_to_recover_s": (kit.get("recovery") or {}).get("time_to_recover_s"),
-        "first_unmet": unmet
-        and f"{unmet['name']}: expected {unmet['expected']}, observed {unmet.get('observed')!r}",
+        "first_unmet": describe_unmet(unmet) if unmet else None,
         "chain": _chain(expectations) if any(e.get("step") for e in expectations) else [],
-        "categories": _categories(journal, peaks),
+        "categories": _categories(journal, peaks, figures, name),
         "peaks": peaks,
-        "phase3_elapsed_s": max(phase3) if phase3 else None,
-        "toolkit": toolkit_outcome(journal, record.experiment, str(record.path)),
-        "as_the_toolkit_reports": _as_the_toolkit_reports(journal),
-        "figures": kit.get("figures") or {},
-        "capacity": kit.get("capacity") or {},
-        "exit_codes": sorted(
-            {r["exit_code"] for r in reports if r.get("exit_code") is not None}
-            | {int(k) for s in _repeated_starts(journal) for k in s["exit_codes"] if k.isdigit()}
+        "database_phase": name,
+        "phase3_elapsed_s": max(elapsed) if elapsed else None,
+        "metrics": _run_metrics(
+            figures, peaks, max(elapsed) if elapsed else None, exit_codes, starts
         ),
+        "pressure": _pressure(journal, figures, capacity, database),
+        "as_the_toolkit_reports": _as_the_toolkit_reports(journal),
+        "figures": figures,
+        "capacity": capacity,
+        "exit_codes": exit_codes,
         "startups": reports,
         "timeline": kit.get("timeline") or [],
-        "markers": _markers(journal),
+        "markers": _markers(journal, name),
         "activities": [
             {"name": r["activity"]["name"], "start": r.get("start"), "end": r.get("end")}
             for r in (journal.get("run") or []) + (journal.get("rollbacks") or [])
@@ -281,6 +473,29 @@ def trends(runs: list[dict[str, Any]], gamedays: list[str]) -> list[dict[str, An
     ]
 
 
+def history(
+    runs: list[dict[str, Any]], gamedays: list[str], expected: dict[str, dict[str, str]]
+) -> list[dict[str, Any]]:
+    """Per experiment of the latest game day, its verdict game day by game day (oldest
+    first), each marked as the suite expected it or not: the trend across nights."""
+    if not gamedays:
+        return []
+    latest = {r["experiment"] for r in runs if r["gameday_id"] == gamedays[-1]}
+    by_day = {(r["gameday_id"], r["experiment"]): r for r in runs if r["gameday_id"]}
+    rows = []
+    for name in sorted(latest):
+        days = []
+        for gameday in gamedays:
+            run = by_day.get((gameday, name))
+            if run is not None:
+                want = expected.get(gameday, {}).get(name)
+                days.append({"gameday_id": gameday, "verdict": run["verdict"], "expected": want,
+                             "as_expected": run["verdict"] == want if want else None,
+                             "phase3_elapsed_s": run["phase3_elapsed_s"]})  # fmt: skip
+        rows.append({"experiment": name, "days": days})
+    return rows
+
+
 def freshness(
     runs: list[dict[str, Any]], gamedays: list[GameDay], now: datetime | None = None
 ) -> list[dict[str, Any]]:
@@ -294,8 +509,8 @@ def freshness(
     for name in sorted({r["experiment"] for r in runs}):
         want = expected.get(name, "reproduced")
         good = [r["started"] for r in runs if r["experiment"] == name and r["verdict"] == want]
-        last = max(good) if good else None
-        days = (now - datetime.fromisoformat(last)).days if last else None
+        last = max(good, key=moment) if good else None
+        days = (now - moment(last)).days if last else None
         rows.append(
             {
                 "experiment": name,

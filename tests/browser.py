@@ -32,3 +32,30 @@ def open_in_chromium(
         finally:
             browser.close()
     return seen, errors
+
+
+# every pair of texts drawn in one chart whose boxes (as the browser lays them out) overlap
+_OVERLAPS = """
+() => {
+  const found = [];
+  document.querySelectorAll("svg").forEach((svg, chart) => {
+    const boxes = [...svg.querySelectorAll("text")]
+      .map(t => [t.textContent.trim(), t.getBoundingClientRect()])
+      .filter(([text, box]) => text && box.width > 0 && box.height > 0);
+    for (let i = 0; i < boxes.length; i++) {
+      for (let j = i + 1; j < boxes.length; j++) {
+        const [a, p] = boxes[i], [b, q] = boxes[j];
+        const apart = p.right <= q.left || q.right <= p.left ||
+                      p.bottom <= q.top || q.bottom <= p.top;
+        if (!apart) found.push([chart, a, b]);
+      }
+    }
+  });
+  return found;
+}
+"""
+
+
+def overlapping_labels(page: Any) -> list[list[Any]]:
+    """[chart index, text, text] for every two labels of one chart that overlap."""
+    return page.evaluate(_OVERLAPS)

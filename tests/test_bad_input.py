@@ -186,7 +186,7 @@ def test_the_report_lists_a_wrong_typed_journal_and_reports_the_rest(
     assert result.returncode == 0, result.stderr
     report = json.loads(output.read_text())
     assert report["runs_read"] == 1
-    reason = "malformed journal: run is str, not as written"
+    reason = "malformed journal: run: input should be a valid list (it is text)"
     assert report["corrupt"] == [{"path": str(journals / "oops.json"), "reason": reason}]
     unwritable = chaos("gameday", "report", str(journals), "-o", "/proc/report.html",
                        home=testbed_home)  # fmt: skip

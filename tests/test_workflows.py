@@ -68,3 +68,25 @@ def test_workflows_call_the_kit_with_options_it_has(name: str) -> None:
     assert used and all(option in help_text for option in used), used
     make = subprocess.run(["make", "-n", "install"], cwd=REPO, capture_output=True, timeout=60)
     assert make.returncode == 0
+
+
+def test_the_nightly_game_day_remembers_the_nights_before() -> None:
+    """The previous journals come back before the game day and are saved after it (the
+    same suite's history), bounded by --keep; report.md reaches the job's summary and
+    the verdicts a metrics file."""
+    (job,) = _load("gameday.yml")["jobs"].values()
+    steps = job["steps"]
+    uses = [step.get("uses", "").split("@")[0] for step in steps]
+    restore = uses.index("actions/cache/restore")
+    held = next(i for i, step in enumerate(steps) if "gameday run" in step.get("run", ""))
+    save = uses.index("actions/cache/save")
+    assert restore < held < save
+    assert steps[restore]["with"]["path"] == steps[save]["with"]["path"] == "journals/"
+    prefix = steps[restore]["with"]["restore-keys"].strip()
+    assert "${{ env.SUITE }}" in prefix and steps[save]["with"]["key"].startswith(prefix)
+    assert steps[save]["if"] == "always()"  # a night that failed is history too
+    command = steps[held]["run"].replace("\\\n", " ")
+    assert "--journals journals" in command and re.search(r"--keep \d+", command)
+    assert "--metrics journals/" in command
+    summary = next(s for s in steps[held + 1 :] if "GITHUB_STEP_SUMMARY" in s.get("run", ""))
+    assert summary["if"] == "always()" and "report.md" in summary["run"]

@@ -321,6 +321,9 @@ def _verify(
         # the method started with
         figures=run_figures(configuration),
         capacity=run.capacity,
+        # what the report reads the numbers by: the target, and the phase that opens the pool
+        target=configuration.get("target"),
+        database_phase=configuration.get("database_phase"),
         interrupted_by=interrupted.received,
         baseline_reset=configuration.get("baseline_reset", []),
         verdict=verdict,
