@@ -16,6 +16,7 @@ rule: what it exits 0 on); 1 some run not, or a file that cannot run; 130 interr
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +41,7 @@ from chaoskit.gameday.experiment_file import (
 from chaoskit.kit import registry
 from chaoskit.kit.documents import json_text
 from chaoskit.kit.errors import KitError
+from chaoskit.kit.files import write_json_atomically
 from chaoskit.targets.deployment import deployment_target
 from chaoskit.verification.configuration import check_expect
 from chaoskit.verification.control import JOURNAL_KEY
@@ -275,4 +277,14 @@ def _run(
     received = (journal.get("interruption") or {}).get("name")
     kit = journal.get(JOURNAL_KEY) or {}
     stop.signal = stop.signal or received or kit.get("interrupted_by")
+    if kit and path.is_file():
+        _name_the_file(path, source)
     return _run_entry(source, journal, path)
+
+
+def _name_the_file(journal_path: Path, source: str) -> None:
+    """Which file ran, in the kit's section, as a game day's journal says it: the report
+    and the recommendations name the run by it, and find the experiment again."""
+    written = json.loads(journal_path.read_text())
+    written[JOURNAL_KEY]["experiment_file"] = source
+    write_json_atomically(journal_path, written)

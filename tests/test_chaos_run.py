@@ -208,6 +208,8 @@ def test_two_experiments_on_one_testbed_brought_up_once(testbed_home: Path, tmp_
         assert (kit["verdict"], kit["expected"], kit["as_expected"]) == ("reproduced", None, True)
         assert all(r["status"] == "succeeded" for r in journal["rollbacks"])
         assert kit["recovery"]["recovered"] is True and kit["baseline_reset"] == []
+        # which file ran, as a game day's journal says it, for the report and recommend
+        assert kit["experiment_file"] == f"experiments/{name}.json"
     # no run started or stopped the testbed: the series did, once each
     assert "Embedded testbed started for this run" not in result.stderr
     assert "Embedded testbed stopped" not in result.stderr
