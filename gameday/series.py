@@ -128,13 +128,21 @@ class _Plan:
 
     target: str
     service: Any
+    kit: bool  # some run declares the kit's controls: the series holds the target
     testbed: bool  # some run uses the embedded testbed's control
+
+
+def _kit_controls(experiment: dict[str, Any]) -> set[str]:
+    modules = {((c or {}).get("provider") or {}).get("module") for c in
+               experiment.get("controls") or [] if isinstance(c, dict)}  # fmt: skip
+    return {m for m in modules if isinstance(m, str) and m.startswith("chaoskit.")}
 
 
 def check_sources(sources: list[str], variables: dict[str, Any], validate: bool) -> _Plan:
     """Every experiment checked before anything runs: it parses, it is valid (unless
-    `validate` is false), its expectation is a verdict, it runs in this process; the
-    target they share. SeriesError names the first file at fault."""
+    `validate` is false), it runs in this process, and, where it declares the kit's
+    controls, its expectation is a verdict; the target those share. SeriesError names
+    the first file at fault."""
     targets: dict[str, str] = {}
     service, testbed = None, False
     for source in sources:
@@ -143,32 +151,31 @@ def check_sources(sources: list[str], variables: dict[str, Any], validate: bool)
             continue  # a URL: Chaos Toolkit loads it, and says so if it cannot
         try:
             experiment = load_experiment_file(path) if validate else read_experiment(path)
+            if get_python_runtime_info(experiment) is not None:
+                raise SeriesError(f"{source}: it runs in a Python runtime of its own: run it "
+                                  f"alone, with chaos run {source}")  # fmt: skip
+            controls = _kit_controls(experiment)
+            if not controls:
+                continue  # the user's own: the toolkit alone runs it
             configuration = load_configuration(
                 experiment.get("configuration") or {}, dict(variables)
             )
             check_expect(experiment, configuration)
             targets[source] = deployment_target(configuration)
-            if get_python_runtime_info(experiment) is not None:
-                raise SeriesError(f"{source}: it runs in a Python runtime of its own: run it "
-                                  f"alone, with chaos run {source}")  # fmt: skip
+            if _TESTBED_CONTROL in controls and not testbed:
+                testbed = True
+                service = json_text(configuration.get("service"), "service (CHAOS_SERVICE)",
+                                    "give the object, or use a var-file")  # fmt: skip
         except (KitError, PythonRuntimeError) as error:
             message = str(error)
             raise SeriesError(message if source in message else f"{source}: {message}") from None
         except Exception as error:  # noqa: BLE001 - chaoslib's configuration errors, say
             raise SeriesError(f"{source}: {error}") from None
-        uses_testbed = any(
-            ((control or {}).get("provider") or {}).get("module") == _TESTBED_CONTROL
-            for control in experiment.get("controls") or []
-        )
-        if uses_testbed and not testbed:
-            testbed = True
-            service = json_text(configuration.get("service"), "service (CHAOS_SERVICE)",
-                                "give the object, or use a var-file")  # fmt: skip
     if len(set(targets.values())) > 1:
         shown = ", ".join(f"{_name(s)}: {t}" for s, t in targets.items())
         raise SeriesError(f"the experiments do not share a target ({shown}): run them apart")
     target = next(iter(targets.values()), "embedded")
-    return _Plan(target, service, testbed and target == "embedded")
+    return _Plan(target, service, bool(targets), testbed and target == "embedded")
 
 
 def _run_entry(source: str, journal: Journal, path: Path) -> SeriesRun:
@@ -232,8 +239,13 @@ def run_series(
     entries: list[SeriesRun] = []
     owner = f"chaos run of {len(sources)} experiments ({folder.name})"
     target = {"target": plan.target, "service": plan.service}
-    with held_target(target, owner, lambda text: console.print(text, highlight=False),
-                     testbed=plan.testbed) as stop:  # fmt: skip
+
+    def say(text: str) -> None:
+        console.print(text, highlight=False)
+
+    # a series of the user's own experiments alone holds no target of the kit's
+    held = held_target(target, owner, say, testbed=plan.testbed) if plan.kit else StopSignals()
+    with held as stop:
         for index, source in enumerate(sources, 1):
             if stop.signal:
                 entries.append(SeriesRun(_name(source), source, "not-run", None, False))

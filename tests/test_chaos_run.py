@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 
+from chaoskit.gameday.execution import held_target
 from chaoskit.gameday.series import SeriesRun, exit_code
+from chaoskit.kit.processes import pid_alive
 from chaoskit.testbed.lifecycle import testbed_down, testbed_up
-from chaoskit.testbed.state import read_state
+from chaoskit.testbed.state import read_state, write_state
 from tests.conftest import REPO, eventually, leftovers, sessions
 from tests.test_testbed import CHAOS, chaos
 
@@ -81,8 +83,8 @@ def test_each_runs_as_chaos_run_alone_with_a_line_each_and_a_table(
             ran = json.loads((journals / f"{name}.json").read_text())
             assert (ran["status"], ran["deviated"]) == (journal["status"], journal["deviated"])
             assert [r["activity"]["name"] for r in ran["run"]] == ["touch-the-marker"]
-    # no run used the embedded testbed: none was started
-    assert not (testbed_home / "state.json").exists()
+    # no run is the kit's: no testbed was started, no target of the kit's locked
+    assert not testbed_home.exists()
 
 
 def test_journals_go_to_a_run_folder_of_their_own_by_default(
@@ -179,6 +181,26 @@ def test_a_mistake_is_one_line_before_anything_runs(
     assert (tmp_path / "marker").exists()
     assert not journals.exists() and not (tmp_path / "out.json").exists()
     assert not (testbed_home / "state.json").exists()
+
+
+def test_a_series_takes_over_a_testbed_a_killed_run_left_and_takes_it_down(
+    testbed_home: Path,
+) -> None:
+    # left by a run that is gone: each run's control would take it over and stop it
+    # at its own end; the series takes it over once, for all its runs
+    state = testbed_up(started_by="control:1")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    write_state({**state, "owner_pid": dead.pid})
+    said: list[str] = []
+    with held_target({"target": "embedded"}, "chaos run of 2 experiments", said.append):
+        held = read_state()
+        assert (held["started_by"], held["owner_pid"]) == ("chaos run of 2 experiments",
+                                                           os.getpid())  # fmt: skip
+        assert held["service"]["pid"] == state["service"]["pid"]  # taken over, not restarted
+    assert said == ["taking over the embedded testbed a killed run left up; it stops after "
+                    "these runs"]  # fmt: skip
+    assert read_state() is None and not pid_alive(state["service"]["pid"])
 
 
 # --- the kit's experiments on the embedded testbed (slow) -------------------------------

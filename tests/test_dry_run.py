@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -19,13 +18,11 @@ import pytest
 from chaoskit.gameday.limit import most_probes
 from chaoskit.gameday.suite import load_suite
 from chaoskit.kit.lock import TargetLock
-from chaoskit.testbed.instances import service_settings
 from chaoskit.testbed.lifecycle import testbed_down, testbed_up
+from chaoskit.testbed.state import read_state
 from chaoskit.verification.extension import read_extension
-from tests.conftest import REPO
-from tests.gcp_fake import FakeGoogle, service_account
-from tests.staging_fake import FakeStaging
-from tests.test_staging import FLOOD_SECRET, layer
+from tests.conftest import REPO, leftovers
+from tests.test_staging import staging_game_day_without_a_role
 from tests.test_testbed import chaos
 
 SMD = REPO / "experiments" / "smd-phase3-timeout.json"
@@ -48,22 +45,11 @@ def _files(*folders: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
-def _processes(home: Path) -> set[tuple[int, str]]:
-    """The processes of the testbed at `home` and of anything a run on it started (they
-    inherit its TESTBED_HOME), but PostgreSQL's own backends, which its sessions show."""
-    marker = f"TESTBED_HOME={home}".encode()
-    found = set()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            environ = (proc / "environ").read_bytes().split(b"\0")
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if marker in environ and not command.startswith("postgres:"):
-            found.add((int(proc.name), command))
-    return found
+def _processes(home: Path) -> tuple[list[int], list[str]]:
+    """The testbed's processes, and any process a run on it started and left (a flood's
+    worker, a service instance: they inherit its TESTBED_HOME)."""
+    state = read_state()
+    return [state[c]["pid"] for c in ("postgres", "connector", "service")], leftovers(home)
 
 
 def _database_sessions(admin_dsn: str) -> set[tuple[int, str, str]]:
@@ -166,33 +152,16 @@ def test_a_dry_run_while_another_run_holds_the_target_says_who(
 def test_a_staging_dry_run_reports_a_missing_role_and_changes_nothing(
     testbed_home: Path, tmp_path: Path, key_pem: str
 ) -> None:
-    google = FakeGoogle()
-    deployed = service_settings("backend", "postgresql://app@127.0.0.1:9/app")
-    FakeStaging(google, deployed, {FLOOD_SECRET: ""}, tmp_path, "postgresql://127.0.0.1:9/")
-    google.deny("run.services.update")
-    key_file = tmp_path / "key.json"
-    key_file.write_text(json.dumps(service_account(f"{google.url}token", key_pem)))
     journals = tmp_path / "journals"
-    try:
-        result = chaos(
-            "gameday", "run", "--dry-run", "--suite", "experiments/gameday-staging.toml",
-            "--profile", str(layer(tmp_path, google)), "--journals", str(journals),
-            home=testbed_home, GOOGLE_APPLICATION_CREDENTIALS=str(key_file),
-            CHAOS_DATABASE_URL="postgresql://app@127.0.0.1:9/app",
-            CHAOS_DIRECT_DATABASE_URL="postgresql://app@127.0.0.1:9/app",
-            CHAOS_SERVICE_URL="https://backend.invalid",
-        )  # fmt: skip
-    finally:
-        google.close()
+    result, changes = staging_game_day_without_a_role(
+        testbed_home, tmp_path, key_pem, "--dry-run", "--journals", str(journals)
+    )
     assert result.returncode == 3, result.stdout + result.stderr
     out = result.stdout.replace("\n", " ")
     assert "what would run, in order, on staging" in out
     assert "the kit's account lacks run.services.update in project netra-staging" in out
     assert "The target fails its preflight: the command would skip it." in out
-    changes = [r for r in google.requests
-               if r.method != "GET" and not r.path.endswith(":testIamPermissions")]  # fmt: skip
-    assert changes == [] and google.violations == []
-    assert not journals.exists()
+    assert changes == [] and not journals.exists()
 
 
 @pytest.fixture(scope="module")
