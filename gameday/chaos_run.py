@@ -29,6 +29,7 @@ from chaostoolkit.commands.run import run
 from chaostoolkit.commands.validate import validate
 from click.core import ParameterSource
 
+from chaoskit.gameday.exit_codes import EXIT_CODES
 from chaoskit.gameday.experiment_file import ExperimentFileError, read_experiment
 
 __all__ = ["run", "validate"]
@@ -88,7 +89,7 @@ def _run_several(ctx: click.Context, sources: tuple[str, ...], params: dict[str,
                           ("--events-file", params.get("events_file"))):  # fmt: skip
         if given:
             click.echo(f"Error: {option} describes one run: give one experiment with it", err=True)
-            return 2
+            return EXIT_CODES["usage"]
     chosen = ctx.get_parameter_source("journal_path") is not ParameterSource.DEFAULT
 
     def run_one(source: str, journal_path: Path) -> Any:
@@ -106,7 +107,7 @@ def _run_several(ctx: click.Context, sources: tuple[str, ...], params: dict[str,
                           output_console())  # fmt: skip
     except (SeriesError, LockHeld) as error:
         logger.error(str(error))
-        return 1
+        return 1  # as `chaos run` ends on a source it cannot load
 
 
 def _validate(**params: Any) -> Any:
@@ -120,12 +121,13 @@ def _validate(**params: Any) -> Any:
 
 
 def _extend() -> None:
-    for param in run.params:
-        if param.name == "source":
-            param.nargs = -1  # several sources; required still: at least one
+    validate.callback = _validate
+    source = next((param for param in run.params if param.name == "source"), None)
+    if source is None:  # a toolkit whose `run` takes no SOURCE: it stays as it is
+        return
+    source.nargs = -1  # several sources; required still: at least one
     run.callback = _run
     run.help = inspect.cleandoc(run.help or "") + _SEVERAL
-    validate.callback = _validate
 
 
 _extend()

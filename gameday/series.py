@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from chaoskit.gameday.execution import StopSignals, held_target
+from chaoskit.gameday.exit_codes import EXIT_CODES
 from chaoskit.gameday.experiment_file import (
     EXPERIMENT_SUFFIXES,
     load_experiment_file,
@@ -57,7 +58,6 @@ __all__ = [
 ]
 
 _TESTBED_CONTROL = "chaoskit.testbed.control"
-EXIT_INTERRUPTED = 130
 
 
 class SeriesError(KitError):
@@ -110,11 +110,12 @@ def journal_folder(journal_path: str | None, now: datetime) -> Path:
     """Where the series' journals go: `journal_path` (a folder) when given, else
     `journals/run-<time>/`. SeriesError: a path that names a file."""
     if journal_path is None:
-        folder = Path("journals") / f"run-{now:%Y%m%dT%H%M%SZ}"
-        taken = 1
-        while folder.with_name(folder.name + (f"-{taken}" if taken > 1 else "")).exists():
-            taken += 1  # two series within one second
-        return folder.with_name(folder.name + (f"-{taken}" if taken > 1 else ""))
+        base = Path("journals") / f"run-{now:%Y%m%dT%H%M%SZ}"
+        folder, taken = base, 1
+        while folder.exists():  # two series within one second
+            taken += 1
+            folder = base.with_name(f"{base.name}-{taken}")
+        return folder
     folder = Path(journal_path)
     if folder.is_file() or (not folder.exists() and folder.suffix in EXPERIMENT_SUFFIXES):
         raise SeriesError(f"--journal-path {journal_path}: with several experiments give a "
@@ -211,8 +212,9 @@ def _table(entries: list[SeriesRun]) -> Table:
 
 def exit_code(entries: list[SeriesRun], interrupted: bool) -> int:
     if interrupted:
-        return EXIT_INTERRUPTED
-    return 0 if entries and all(e.as_expected for e in entries) else 1
+        return EXIT_CODES["interrupted"]
+    passed = entries and all(e.as_expected for e in entries)
+    return EXIT_CODES["as-expected" if passed else "not-as-expected"]
 
 
 def run_series(
