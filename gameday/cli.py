@@ -188,11 +188,17 @@ def _hold(
 
 
 _JUNIT_HELP = "Also JUnit XML: a test case per experiment, failed when not as expected."
+_DRY_RUN_HELP = (
+    "Check everything first (the experiments, the guardrails with the configuration "
+    "substituted, the target's preflight, its lock) and say what would run, in which "
+    "order and for how long at most; then stop: nothing is started, locked or written."
+)
 
 
 @gameday.command()
 @_suite_options
 @click.option("--junit", type=click.Path(path_type=Path), default=None, help=_JUNIT_HELP)
+@click.option("--dry-run", is_flag=True, help=_DRY_RUN_HELP)
 def run(
     suite: Path,
     profile: tuple[Path, ...],
@@ -202,14 +208,44 @@ def run(
     keep: int | None,
     metrics: Path | None,
     junit: Path | None,
+    dry_run: bool = False,
 ) -> None:
     """Hold a game day now.
 
     Exit codes: 0 every verdict as the suite expects; 1 some verdict not as expected;
     2 bad suite or options; 3 skipped, the target failed its preflight; 4 another game
-    day holds the target; 130 interrupted.
+    day holds the target; 130 interrupted. With --dry-run: as the game day would end,
+    as far as can be told before it starts (0, 1 a run would be refused, 2, 3, 4).
     """
+    if dry_run:
+        sys.exit(_dry_run_gameday(suite, profile, only, control_files, junit))
     sys.exit(_hold(suite, profile, only, journals, control_files, junit, keep, metrics)[0])
+
+
+def _dry_run_gameday(
+    suite_path: Path,
+    profile: tuple[Path, ...],
+    only: tuple[str, ...],
+    control_files: tuple[Path, ...],
+    junit: Path | None,
+) -> int:
+    """`chaos gameday run --dry-run`: its checks and its plan; the exit code."""
+    from chaoskit.gameday.dry_run import plan_gameday, show_plan
+    from chaoskit.gameday.execution import load_run_settings
+    from chaoskit.gameday.suite import load_suite
+
+    _quiet_toolkit()
+    if not _junit_writable(junit):
+        return EXIT_CODES["usage"]
+    try:
+        suite = load_suite(suite_path, profile)
+        if only:
+            suite = suite.only(list(only))
+        load_run_settings(_settings_path(), list(control_files))
+    except KitError as error:
+        click.echo(f"Error: {error}", err=True)
+        return EXIT_CODES["usage"]
+    return show_plan(plan_gameday(suite), output_console())
 
 
 @gameday.command()
@@ -356,6 +392,7 @@ def report(
 )
 @click.option("--control-file", "control_files", multiple=True, type=click.Path(path_type=Path),
               help="Global controls for every probe, as `chaos run --control-file`.")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help=_DRY_RUN_HELP)
 def limit(
     experiment: Path,
     knob: str | None,
@@ -365,13 +402,15 @@ def limit(
     profile: tuple[Path, ...],
     journals: Path,
     control_files: tuple[Path, ...],
+    dry_run: bool = False,
 ) -> None:
     """Find the breaking point: the most pressure on one knob at which EXPERIMENT is
     still `tolerated`, by real runs on one testbed kept up for the sweep.
 
     Exit codes: 0 found; 1 no breaking point in the range, or a probe that is not a
     verdict to sweep on; 2 bad experiment or options; 4 the target is busy; 130
-    interrupted (the journals so far are kept).
+    interrupted (the journals so far are kept). With --dry-run: 0 the sweep could start,
+    1 a probe would be refused, 2, 3 the target fails its preflight, 4.
     """
     from chaoskit.gameday.execution import load_run_settings, unload_run_settings
     from chaoskit.gameday.limit import run_limit
@@ -382,6 +421,11 @@ def limit(
         for path in profile:
             check_var_file(str(path))
         settings = load_run_settings(_settings_path(), list(control_files))
+        if dry_run:
+            from chaoskit.gameday.dry_run import plan_sweep, show_plan
+
+            plan = plan_sweep(experiment, knob, low, high, repeat, list(profile))
+            sys.exit(show_plan(plan, console))
         result = run_limit(experiment, knob, low, high, repeat, list(profile), journals,
                            settings, console)  # fmt: skip
     except LockHeld as error:
@@ -444,19 +488,22 @@ def _print_limit(result: dict, console: Console) -> None:
 )
 @click.option("--journals", type=click.Path(path_type=Path), default=DEFAULT_JOURNALS,
               show_default=True, help="Where the verification's journals go.")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help=_DRY_RUN_HELP + " With --verify, of the runs.")
 def recommend(
     sources: tuple[Path, ...],
     output: Path,
     verify: bool,
     profile: tuple[Path, ...],
     journals: Path,
+    dry_run: bool = False,
 ) -> None:
     """What would have held: from the journals in SOURCES (default: the latest game day
     under journals/), a var-file of configuration that would have withstood the pressure,
     each figure with its margin and evidence, and the Google Cloud change it stands for.
 
     Exit codes: 0 written (and, with --verify, every experiment tolerated); 1 some
-    experiment still not tolerated, or nothing to recommend; 2 bad options.
+    experiment still not tolerated, or nothing to recommend; 2 bad options. With
+    --dry-run nothing is written or run: 0, or as the verification's checks say.
     """
     from chaoskit.gameday.recommend import recommend as recommend_from
     from chaoskit.gameday.recommend import remediation_var_file, verify_recommendations
@@ -480,6 +527,8 @@ def recommend(
                       f"    on Google Cloud: {r.google_cloud}", highlight=False)  # fmt: skip
     for name, why in unanswered.items():
         console.print(f"{name}: reproduced; no recommendation: {why}", highlight=False)
+    if dry_run:
+        sys.exit(_dry_run_recommend(recommendations, reproduced, verify, profile, output))
     verification = None
     if verify:
         try:
@@ -502,6 +551,32 @@ def recommend(
         state = f"verified: {tolerated} of {len(verification)} experiments now tolerated"
     console.print(f"Wrote {output} ({state})", highlight=False)
     sys.exit(0 if held else 1)
+
+
+def _dry_run_recommend(
+    recommendations: list, reproduced: dict[str, Path], verify: bool,
+    profile: tuple[Path, ...], output: Path,
+) -> int:  # fmt: skip
+    """`chaos gameday recommend --dry-run`: what it would write and, with --verify, the
+    verification's checks and plan; the exit code."""
+    from chaoskit.gameday.dry_run import plan_verification, show_plan
+
+    console = output_console()
+    why = unwritable(output)
+    console.print(f"Would write {output}" + (f", which cannot be written ({why})" if why else ""),
+                  highlight=False)  # fmt: skip
+    if why:
+        return EXIT_CODES["usage"]
+    if not verify:
+        return EXIT_CODES["as-expected"]
+    for path in profile:
+        try:
+            check_var_file(str(path))
+        except KitError as error:
+            click.echo(f"Error: {error}", err=True)
+            return EXIT_CODES["usage"]
+    proposed = {r.key: r.value for r in recommendations}
+    return show_plan(plan_verification(proposed, reproduced, list(profile)), console)
 
 
 def _latest_gameday(journals: Path) -> list[Path]:

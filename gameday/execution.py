@@ -23,7 +23,7 @@ from chaoskit.kit import registry
 from chaoskit.kit.documents import read_json_or_yaml
 from chaoskit.kit.errors import KitError
 from chaoskit.kit.lock import TargetLock
-from chaoskit.testbed.lifecycle import is_up, testbed_down, testbed_up
+from chaoskit.testbed.lifecycle import is_up, orphaned, testbed_down, testbed_up
 from chaoskit.testbed.state import read_state, target_lock_path
 from chaoskit.verification.control import JOURNAL_KEY
 
@@ -140,18 +140,23 @@ def run_experiment_file(
 
 @contextlib.contextmanager
 def held_target(
-    config_vars: dict[str, Any], owner: str, say: Callable[[str], None]
+    config_vars: dict[str, Any], owner: str, say: Callable[[str], None], testbed: bool = True
 ) -> Iterator[StopSignals]:
-    """The target, held for a series of runs (a sweep, a verification): its lock taken,
-    the embedded testbed brought up (with the configured service) when it is down and
-    taken down after, whatever is left running stopped at the end, and SIGINT/SIGTERM
-    turned into a stop after the current run."""
-    target = config_vars.get("target", "embedded")
+    """The target, held for a series of runs (a sweep, a verification, several sources of
+    `chaos run`): its lock taken, the embedded testbed (unless `testbed` is false: no run
+    uses it) brought up with the configured service when it is down, or taken over from
+    a killed run, and taken down after; whatever is left running stopped at the end, and
+    SIGINT/SIGTERM turned into a stop after the current run."""
+    target = config_vars.get("target") or "embedded"
     started = False
     with TargetLock(target_lock_path(target), owner), StopSignals() as stop:
         try:
-            if target == "embedded" and not is_up(read_state()):
-                say("starting the embedded testbed, kept up for these runs")
+            state = read_state()
+            if testbed and target == "embedded" and (not is_up(state) or orphaned(state)):
+                # a run's own control would stop a testbed it took over at its end
+                say("starting the embedded testbed, kept up for these runs"
+                    if not is_up(state) else "taking over the embedded testbed a killed run "
+                    "left up; it stops after these runs")  # fmt: skip
                 testbed_up(started_by=owner, configuration=config_vars)
                 started = True
             yield stop

@@ -33,7 +33,14 @@ from chaoskit.verification.control import JOURNAL_KEY
 from chaoskit.verification.extension import read_extension
 from chaoskit.verification.knobs import Knob
 
-__all__ = ["LimitError", "SweepInterrupted", "bisect_breaking_point", "run_limit"]
+__all__ = [
+    "LimitError",
+    "SweepInterrupted",
+    "bisect_breaking_point",
+    "checked_sweep",
+    "most_probes",
+    "run_limit",
+]
 
 TOLERATED = "tolerated"
 BROKEN = ("reproduced", "deviated")
@@ -162,19 +169,11 @@ class _Prober:
         return probe["verdict"]
 
 
-def run_limit(
-    path: Path,
-    knob_name: str | None,
-    low: float | None,
-    high: float | None,
-    repeat: int,
-    profiles: list[Path],
-    journals: Path,
-    settings: Settings,
-    console: Console,
-) -> dict[str, Any]:
-    """Sweep one knob of the experiment at `path`; return what `limit.json` holds.
-    LimitError for what cannot be swept, before anything runs."""
+def checked_sweep(
+    path: Path, knob_name: str | None, low: float | None, high: float | None, repeat: int
+) -> tuple[dict[str, Any], Knob, float, float]:
+    """(the experiment, its knob, the range) a sweep takes; LimitError says what cannot
+    be swept: a file that does not load, an unknown knob, a range the wrong way round."""
     experiment = load_experiment_file(path)
     extension = read_extension(experiment)
     if not extension.knobs:
@@ -191,6 +190,30 @@ def run_limit(
         raise LimitError(f"--from {low:g} --to {high:g}: give a range with from < to")
     if repeat < 1:
         raise LimitError(f"--repeat {repeat}: give 1 or more")
+    return experiment, knob, low, high
+
+
+def most_probes(knob: Knob, low: float, high: float, repeat: int) -> int:
+    """How many runs a sweep of [low, high] takes at most: both ends, the bisection down
+    to the knob's resolution, and the repeats either side of the boundary."""
+    halvings = max(0, math.ceil(math.log2((high - low) / knob.resolution)))
+    return 2 + halvings + 2 * (repeat - 1)
+
+
+def run_limit(
+    path: Path,
+    knob_name: str | None,
+    low: float | None,
+    high: float | None,
+    repeat: int,
+    profiles: list[Path],
+    journals: Path,
+    settings: Settings,
+    console: Console,
+) -> dict[str, Any]:
+    """Sweep one knob of the experiment at `path`; return what `limit.json` holds.
+    LimitError for what cannot be swept, before anything runs."""
+    experiment, knob, low, high = checked_sweep(path, knob_name, low, high, repeat)
     config_vars, secret_vars = merge_vars({}, [str(p) for p in profiles])
     started = datetime.now(UTC)
     limit_id = f"limit-{started:%Y%m%dT%H%M%SZ}-{path.stem}-{knob.name}"

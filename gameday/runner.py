@@ -81,7 +81,8 @@ def _run_one(
     stop: StopSignals,
 ) -> tuple[dict[str, Any], SignalRecorder]:
     guardrails = {**(config_vars.get("guardrails") or {}), "max_run_duration_s": budget_s}
-    variables = {**config_vars, **item.vars, "guardrails": guardrails}
+    # the suite's expectation is the run's, so that its journal says what the summary says
+    variables = {**config_vars, **item.vars, "guardrails": guardrails, "expect": item.expect}
     return run_experiment_file(item.path, variables, secret_vars, settings, stop, [progress])
 
 

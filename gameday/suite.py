@@ -16,7 +16,7 @@ from typing import Any
 from chaoskit.gameday.experiment_file import load_experiment_file
 from chaoskit.kit.errors import KitError
 from chaoskit.kit.var_files import check_var_file
-from chaoskit.verification.verdict import EXPECTABLE
+from chaoskit.verification.verdict import EXPECT_HINT, EXPECTABLE
 
 __all__ = ["Suite", "SuiteError", "SuiteExperiment", "load_suite"]
 
@@ -118,12 +118,7 @@ def load_suite(path: Path, profiles: Sequence[Path] = ()) -> Suite:
             raise _fail(path, f"{where}.file", str(error)) from None
         expect = entry.get("expect", "reproduced")
         if expect not in EXPECTABLE:
-            raise _fail(
-                path,
-                f"{where}.expect",
-                f"{expect!r}: use one of {', '.join(EXPECTABLE)} (an inconclusive, aborted or "
-                "failed run is never as expected)",
-            )
+            raise _fail(path, f"{where}.expect", f"{expect!r}: {EXPECT_HINT}")
         variables = entry.get("vars", {})
         if not isinstance(variables, dict):
             raise _fail(path, f"{where}.vars", "must be a table of configuration values")

@@ -58,6 +58,23 @@ class TargetLock:
         self._fd = fd
         return True
 
+    def held_by(self) -> str | None:
+        """Who holds the lock now, without taking it (nor creating its file): None when
+        nobody does."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 200, 0).decode(errors="replace").strip() or "another run"
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing releases the lock

@@ -114,7 +114,7 @@ def test_a_plain_run_on_a_target_a_game_day_holds_is_refused(
 # --- game days and their suites -------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
+UNLOADABLE = pytest.mark.parametrize(
     ("content", "message"),
     [
         ('{"title": "x", "method": [', "not valid JSON (Expecting value at line 1)"),
@@ -123,6 +123,24 @@ def test_a_plain_run_on_a_target_a_game_day_holds_is_refused(
     ],
     ids=["truncated", "empty", "array"],
 )
+
+
+@UNLOADABLE
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_chaos_run_and_validate_refuse_an_experiment_file_they_cannot_load(
+    testbed_home: Path, tmp_path: Path, content: str, message: str, command: str
+) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text(content)
+    result = chaos(command, str(broken), home=testbed_home)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    (line,) = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert "ERROR" in line and f"{broken}: {message}" in line
+    assert not (testbed_home / "state.json").exists()
+
+
+@UNLOADABLE
 def test_a_game_day_refuses_an_experiment_file_it_cannot_load(
     testbed_home: Path, tmp_path: Path, content: str, message: str
 ) -> None:

@@ -80,6 +80,8 @@ def assert_verdict(outcome: Run, verdict: str) -> None:
     unmet = [e for e in outcome.kit["expectations"] if not e["met"]]
     assert outcome.verdict == verdict, (outcome.kit["reason"], unmet, outcome.kit["startup"])
     assert outcome.code == (0 if verdict in ("reproduced", "tolerated") else 1)
+    # no expectation given: as expected is `chaos run`'s own rule, as its exit code says
+    assert (outcome.kit["expected"], outcome.kit["as_expected"]) == (None, outcome.code == 0)
 
 
 def phase3(outcome: Run, activity: str = "observe-fresh-instance-startup") -> dict[str, Any]:
@@ -112,6 +114,38 @@ def test_phase3_timeout_follows_the_database_room(
     flood = past.output("flood-database-connections")
     assert flood["established"] == inside + 1 and flood["failed"] == {}
     assert phase3(past)["cause"] == "too_many_connections"
+
+
+def test_an_expectation_gates_a_fix(testbed: Testbed, tmp_path: Path) -> None:
+    """A CI job's gate: `CHAOS_EXPECT=tolerated` fails while the bug reproduces and passes
+    once a remediation holds; `CHAOS_EXPECT=reproduced` passes on the reproduction."""
+
+    def gated(expect: str, *args: str) -> tuple[int, str, dict[str, Any]]:
+        journal = tmp_path / f"gate-{len(list(tmp_path.glob('gate-*')))}.json"
+        result = chaos(
+            "run", "--journal-path", str(journal), *args, "experiments/smd-phase3-timeout.json",
+            home=testbed.home, timeout_s=300, CHAOS_EXPECT=expect,
+        )  # fmt: skip
+        (line,) = [line for line in result.stderr.splitlines() if "Verdict: " in line]
+        kit = json.loads(journal.read_text())["startup_chaos_kit"]
+        return result.returncode, line, kit
+
+    code, line, kit = gated("tolerated")
+    expected = (1, "reproduced", "tolerated", False)
+    assert (code, kit["verdict"], kit["expected"], kit["as_expected"]) == expected, kit["reason"]
+    assert "ERROR" in line and "Verdict: reproduced, expected tolerated: pressure applied" in line
+    # the fix: a flood that leaves the fresh instance's pool its room, on this testbed
+    pool = PROFILE["pool_size"]
+    remediation = tmp_path / "remediation.json"
+    remediation.write_text(json.dumps({"configuration": {
+        "flood_connections": testbed.database_room() - pool, "pool_size": pool}}))  # fmt: skip
+    code, line, kit = gated("tolerated", "--var-file", str(remediation))
+    assert (code, kit["verdict"], kit["as_expected"]) == (0, "tolerated", True), kit["reason"]
+    assert "Verdict: tolerated, as expected (the startup succeeded under pressure" in line
+    code, line, kit = gated("reproduced")
+    expected = (0, "reproduced", "reproduced", True)
+    assert (code, kit["verdict"], kit["expected"], kit["as_expected"]) == expected
+    assert "Verdict: reproduced, as expected (" in line
 
 
 def test_phase3_timeout_defaults_reproduce_and_mask_the_password(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from chaoskit.gameday.limit import bisect_breaking_point
+from chaoskit.gameday.limit import bisect_breaking_point, most_probes
 from chaoskit.report.report import write_reports
 from chaoskit.testbed.baseline import find_drift
 from chaoskit.testbed.state import read_state
@@ -46,6 +46,20 @@ def test_a_range_of_1000_is_resolved_to_1_in_12_probes(breaking_point: int) -> N
     assert (sweep.status, sweep.breaking_point, sweep.broken_at) == (
         "found", breaking_point, breaking_point + 1)  # fmt: skip
     assert len(probed) <= 12
+
+
+@pytest.mark.parametrize(("knob", "low", "high"), [(FLOOD, 1, 1000), (CAPACITY, 5, 100),
+                                                  (DELAY, 0.0, 60.0), (FLOOD, 1, 2)])  # fmt: skip
+@pytest.mark.parametrize("repeat", [1, 3])
+def test_a_dry_run_counts_the_most_probes_a_sweep_takes(
+    knob: Knob, low: float, high: float, repeat: int
+) -> None:
+    counts = []
+    for step in range(0, 101):  # boundaries across the whole range
+        probe, probed = physics(low + (high - low) * step / 100, knob)
+        bisect_breaking_point(probe, knob, low, high, repeat)
+        counts.append(len(probed))
+    assert max(counts) == most_probes(knob, low, high, repeat)
 
 
 def test_less_is_more_pressure_for_a_capacity() -> None:

@@ -19,7 +19,7 @@ SHARED_KEYS = ("target", "database_url", "direct_database_url", "service_url", "
                "initialization_timeout_s", "connect_timeout_s", "pool_size", "max_overflow",
                "pool_timeout_s", "connect_retry_s", "startup_observe_timeout_s",
                "recovery_timeout_s", "database_max_connections",
-               "connector_min_instances")  # fmt: skip
+               "connector_min_instances", "expect")  # fmt: skip
 REFERENCE = re.compile(r"\$\{([a-z0-9_]+)\}")
 
 

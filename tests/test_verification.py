@@ -324,6 +324,8 @@ BAD_EXTENSIONS = {
     "setting-type": ({"recovery_timeout_s": "soon"}, "recovery_timeout_s: 'soon': give seconds"),
     "stop-condition": ({"stop_conditions": {"pool": 90}},
                        "startup-chaos-kit.stop_conditions.pool is not a stop condition"),
+    "expect": ({"expect": "passed"},
+               "startup-chaos-kit.expect: 'passed': use one of reproduced, tolerated, deviated"),
 }  # fmt: skip
 
 
@@ -353,6 +355,30 @@ def test_chaos_validate_and_chaos_run_refuse_a_bad_expectation(
     assert ran.returncode == 1 and message in ran.stderr
     assert not (tmp_path / "j.json").exists()  # refused before anything ran
     assert not (testbed_home / "state.json").exists()
+
+
+def test_an_expectation_that_is_no_verdict_is_one_line_before_anything_runs(
+    testbed_home: Path, tmp_path: Path
+) -> None:
+    experiment = "experiments/smd-phase3-timeout.json"
+    message = "CHAOS_EXPECT='pass' is not a verdict to expect: use one of reproduced, tolerated"
+    journal = tmp_path / "j.json"
+    for args in (("validate",), ("run", "--journal-path", str(journal))):
+        refused = chaos(*args, experiment, home=testbed_home, CHAOS_EXPECT="pass")
+        errors = [line for line in refused.stderr.splitlines() if "ERROR" in line]
+        assert refused.returncode == 1 and len(errors) == 1, refused.stderr
+        assert message in errors[0] and "Traceback" not in refused.stderr
+    assert not journal.exists() and not (testbed_home / "state.json").exists()
+    # a var-file's is refused the same way, by the run itself when it skips validation
+    var_file = tmp_path / "expect.json"
+    var_file.write_text(json.dumps({"configuration": {"expect": "green"}}))
+    code, ran = run(experiment, testbed_home, journal, "--no-validation", "--var-file",
+                    str(var_file))  # fmt: skip
+    assert code == 1 and kit(ran)["verdict"] == "aborted" and ran["run"] == []
+    assert kit(ran)["reason"].startswith("expect='green' is not a verdict to expect")
+    assert not (testbed_home / "state.json").exists()
+    accepted = chaos("validate", experiment, home=testbed_home, CHAOS_EXPECT="not-recovered")
+    assert accepted.returncode == 0, accepted.stderr
 
 
 @slow

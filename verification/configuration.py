@@ -5,7 +5,8 @@ Experiments declare the shared keys as `{"type": "env", "key": "CHAOS_<KEY>", "d
 null}`: a var-file or the environment variable sets them; left unset, they take the
 embedded testbed's compressed-time figures (`testbed/embedded-profile.json`), written
 once for every experiment. A value that is not of its key's type, not finite, or a
-negative duration is refused with one line naming the environment variable or the key.
+negative duration is refused with one line naming the environment variable or the key;
+so is an `expect` that is no verdict a run may expect.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from chaoskit.testbed.control import CAPACITY_KEYS, capacity_problem
 from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.system import check_startable, system_under_test
 from chaoskit.verification.stop_conditions import settle_stop_conditions
+from chaoskit.verification.verdict import EXPECT_HINT, EXPECTABLE
 
-__all__ = ["ConfigurationError", "settle_configuration"]
+__all__ = ["ConfigurationError", "check_expect", "settle_configuration"]
 
 _TYPES = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 # the capacity stand-ins no profile sets (the testbed keeps its own unless a run asks):
@@ -104,6 +106,18 @@ def _settle_system_under_test(configuration: Configuration) -> None:
     configuration["failure_exit_code"] = system.failure_exit_code
 
 
+def check_expect(experiment: Experiment, configuration: Configuration) -> None:
+    """The configuration's `expect` (CHAOS_EXPECT, a var-file), when set, is a verdict a
+    run may expect; empty text is unset. ConfigurationError names where it came from."""
+    value = configuration.get("expect")
+    if value == "":
+        configuration["expect"] = None
+    elif value is not None and value not in EXPECTABLE:
+        source = _source(experiment, "expect")
+        shown = source if source != "expect" else f"expect={value!r}"
+        raise ConfigurationError(f"{shown} is not a verdict to expect: {EXPECT_HINT}")
+
+
 def settle_configuration(experiment: Experiment, configuration: Configuration) -> None:
     """Fill, convert and check `configuration` in place (see the module's docstring);
     ConfigurationError names the first value that cannot be used."""
@@ -113,6 +127,7 @@ def settle_configuration(experiment: Experiment, configuration: Configuration) -
         if configuration.get(key) is None:
             configuration[key] = default
     declared = experiment.get("configuration") or {}
+    check_expect(experiment, configuration)
     _settle_system_under_test(configuration)
     try:
         # a run's own thresholds go over the testbed's (its latency floor, say)

@@ -18,7 +18,8 @@ Declared first in every experiment's `controls` (before the testbed's), it:
   the steady state to come back (`recovery_timeout_s`), decides the verdict, and writes it
   all to the journal under `startup_chaos_kit`, credentials masked everywhere.
 
-`chaos run` exits 0 only on `reproduced` or `tolerated`.
+`chaos run` exits 0 only on the verdict the run expects (the configuration's `expect`,
+else the extension's), and without an expectation on `reproduced` or `tolerated`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from chaoslib.configuration import load_configuration
 from chaoslib.exceptions import InterruptExecution, InvalidControl
 from chaoslib.exit import exit_gracefully
 from chaoslib.rollback import run_rollbacks
@@ -46,7 +48,7 @@ from chaoskit.targets.deployment import deployment_target
 from chaoskit.targets.gcp.access import staging_access_problems
 from chaoskit.testbed.control import REFUSAL_KEY as TESTBED_REFUSAL
 from chaoskit.testbed.state import target_lock_path
-from chaoskit.verification.configuration import settle_configuration
+from chaoskit.verification.configuration import check_expect, settle_configuration
 from chaoskit.verification.expectations import evaluate_expectation, outputs_by_activity
 from chaoskit.verification.extension import EXTENSION, KitExtension, read_extension
 from chaoskit.verification.figures import capacity_at_rest, run_figures
@@ -55,7 +57,13 @@ from chaoskit.verification.recovery import wait_for_recovery
 from chaoskit.verification.stop_conditions import StopConditions, arm_stop_conditions
 from chaoskit.verification.timeline import TimelineSampler
 from chaoskit.verification.tracing import check_trace_endpoint, put_verdict_on_trace
-from chaoskit.verification.verdict import decide_verdict, journal_status
+from chaoskit.verification.verdict import (
+    as_expected,
+    decide_verdict,
+    expected_verdict,
+    journal_status,
+    verdict_line,
+)
 
 __all__ = [
     "EXTENSION",
@@ -122,6 +130,8 @@ def validate_control(control: dict[str, Any]) -> None:
         return
     try:
         read_extension(experiment)
+        # the expectation CHAOS_EXPECT sets, as a run would read it
+        check_expect(experiment, load_configuration(experiment.get("configuration") or {}))
     except KitError as error:
         raise InvalidControl(str(error)) from None
 
@@ -316,6 +326,7 @@ def _verify(
         run.refusal or run.interruption,
         dry=bool(experiment.get("dry")),
     )
+    expected = expected_verdict(configuration.get("expect"), run.extension.expect)
     section.update(
         # what recommendations are computed from: the run's figures and the capacity
         # the method started with
@@ -327,15 +338,18 @@ def _verify(
         interrupted_by=interrupted.received,
         baseline_reset=configuration.get("baseline_reset", []),
         verdict=verdict,
+        expected=expected,
+        as_expected=as_expected(verdict, expected),
         reason=reason,
         decided_at=datetime.now(UTC).isoformat(),
         expectations=expectations,
         startup=startup,
         recovery=recovery,
     )
-    journal["status"] = journal_status(verdict, journal.get("status", "completed"))
+    journal["status"] = journal_status(verdict, journal.get("status", "completed"), expected)
     journal[JOURNAL_KEY] = section
     for key, value in list(journal.items()):
         journal[key] = redact_secrets(value)
-    logger.info(f"Verdict: {verdict} ({reason})")
+    surprise = expected is not None and verdict != expected
+    (logger.error if surprise else logger.info)(verdict_line(verdict, reason, expected))
     put_verdict_on_trace(verdict, journal[JOURNAL_KEY]["reason"])

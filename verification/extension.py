@@ -4,7 +4,10 @@
                     "chain": {"name": "phase3-timeout", "startup": "observe-startup"},
                     "expectations": [...], "startup": {...},
                     "recovery_timeout_s": 30, "sample_interval_s": 0.5, "guardrails": {...},
-                    "stop_conditions": {...}, "knobs": {...}}]
+                    "stop_conditions": {...}, "knobs": {...}, "expect": "reproduced"}]
+
+`expect` is the verdict the run passes on (`chaos run` exits 1 on any other); the
+configuration's `expect` (`CHAOS_EXPECT`, a var-file) goes over it for one run.
 
 `stop_conditions` are thresholds over the profile's for this experiment (see
 `chaoskit.verification.stop_conditions`). `knobs` are the configuration keys a
@@ -34,6 +37,7 @@ from chaoskit.verification.expectations import (
 )
 from chaoskit.verification.knobs import Knob, read_knobs
 from chaoskit.verification.stop_conditions import check_stop_conditions
+from chaoskit.verification.verdict import EXPECT_HINT, EXPECTABLE
 
 __all__ = ["EXTENSION", "PROVIDED_KEYS", "KitExtension", "read_extension"]
 
@@ -64,6 +68,7 @@ _KEYS = (
     "guardrails",
     "stop_conditions",
     "knobs",
+    "expect",
     *_SETTINGS,
 )
 
@@ -78,6 +83,7 @@ class KitExtension:
     guardrails: dict[str, Any] = field(default_factory=dict)
     stop_conditions: dict[str, Any] = field(default_factory=dict)
     knobs: dict[str, Knob] = field(default_factory=dict)
+    expect: str | None = None
 
     @property
     def declared(self) -> bool:
@@ -135,6 +141,9 @@ def read_extension(experiment: Mapping[str, Any]) -> KitExtension:
             ):
                 refuse(key, f"{value!r}: give seconds, from {low:g} to {high:g}")
             extension.settings[key] = float(value)
+    if "expect" in entry and entry["expect"] not in EXPECTABLE:
+        refuse("expect", f"{entry['expect']!r}: {EXPECT_HINT}")
+    extension.expect = entry.get("expect")
     if "guardrails" in entry and not isinstance(entry["guardrails"], dict):
         refuse("guardrails", "give an object")
     extension.guardrails = dict(entry.get("guardrails") or {})

@@ -15,6 +15,11 @@ declared) and `outcome` (what the startup did). In order of precedence:
 - `reproduced`: the pressure was applied and the startup failed as declared;
 - `deviated`: the pressure was applied and the startup failed, but not as declared
   (another phase, cause or exit code): neither a reproduction nor a pass.
+
+A run may say which verdict it expects (the extension's `expect`, or the configuration's,
+which `CHAOS_EXPECT` or a var-file sets for one run): then it passes on that verdict
+alone, so that one `chaos run` can gate a fix. Without an expectation it passes on
+`reproduced` and `tolerated`.
 """
 
 from __future__ import annotations
@@ -22,7 +27,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["EXPECTABLE", "PASSING", "VERDICTS", "decide_verdict", "journal_status"]
+__all__ = [
+    "EXPECTABLE",
+    "EXPECT_HINT",
+    "PASSING",
+    "VERDICTS",
+    "as_expected",
+    "decide_verdict",
+    "expected_verdict",
+    "journal_status",
+    "verdict_line",
+]
 
 VERDICTS = (
     "reproduced",
@@ -35,8 +50,12 @@ VERDICTS = (
 )
 # what a game day may expect: the others never count as "as expected"
 EXPECTABLE = ("reproduced", "tolerated", "deviated", "not-recovered")
-# `chaos run` exits 0 on these, 1 on every other verdict
+# `chaos run` exits 0 on these, 1 on every other verdict, when the run expects none
 PASSING = ("reproduced", "tolerated")
+EXPECT_HINT = (
+    f"use one of {', '.join(EXPECTABLE)} (an inconclusive, aborted or failed run is never "
+    "as expected)"
+)
 
 
 def _first_failed_activity(journal: dict[str, Any]) -> dict[str, Any] | None:
@@ -113,9 +132,32 @@ def decide_verdict(
     return "deviated", f"the startup failed, but not as declared: {_describe(unmet[0])}"
 
 
-def journal_status(verdict: str, status: str) -> str:
-    """The Chaos Toolkit status that makes `chaos run` exit 0 only on a passing verdict."""
-    if verdict in PASSING:
+def expected_verdict(configured: Any, declared: str | None) -> str | None:
+    """What the run expects: the configuration's `expect` over the extension's; a
+    configured value that is no verdict to expect (the run was refused for it) counts
+    as none."""
+    return configured if configured in EXPECTABLE else declared
+
+
+def as_expected(verdict: str, expected: str | None) -> bool:
+    """Whether the run passes: its verdict is the one expected; with no expectation,
+    `chaos run`'s own rule (`reproduced` or `tolerated`)."""
+    return verdict == expected if expected else verdict in PASSING
+
+
+def verdict_line(verdict: str, reason: str, expected: str | None) -> str:
+    """The one line a run ends with."""
+    if expected is None:
+        return f"Verdict: {verdict} ({reason})"
+    if verdict == expected:
+        return f"Verdict: {verdict}, as expected ({reason})"
+    return f"Verdict: {verdict}, expected {expected}: {reason}"
+
+
+def journal_status(verdict: str, status: str, expected: str | None = None) -> str:
+    """The Chaos Toolkit status that makes `chaos run` exit 0 only when the verdict is
+    as expected (see `as_expected`)."""
+    if as_expected(verdict, expected):
         return status
     if verdict == "aborted":
         return status if status == "interrupted" else "aborted"
