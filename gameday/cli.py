@@ -442,25 +442,31 @@ def limit(
 
 
 def _print_limit(result: dict, console: Console) -> None:
+    from chaoskit.gameday.limit import failed_phase
+
     table = Table(title=f"{Path(result['experiment']).name}: {result['knob']}")
-    for column in ("probe", result["knob"], "verdict", "failed phase (s)", "cause"):
+    for column in ("probe", result["knob"], "verdict", "failed phase", "cause"):
         table.add_column(column)
     for probe in sorted(result["probes"], key=lambda p: p["value"]):
-        elapsed = probe.get("phase_elapsed_s")
-        shown = "-" if elapsed is None else str(elapsed)
-        table.add_row(str(probe["probe"]), str(probe["value"]), probe["verdict"], shown,
-                      probe.get("cause") or "-")  # fmt: skip
+        cells = (probe["probe"], probe["value"], probe["verdict"], failed_phase(probe) or "-",
+                 probe.get("cause") or "-")  # fmt: skip
+        table.add_row(*map(str, cells))
     console.print(table)
     console.print(result["message"], highlight=False)
     if result["status"] == "found":
-        flaky = "deterministic" if result["deterministic"] else "NOT deterministic"
-        console.print(f"broken at {result['broken_at']}; the boundary is {flaky} over "
-                      f"{result['repeat']} runs a side", highlight=False)  # fmt: skip
+        if result["repeat"] > 1:
+            flaky = "deterministic" if result["deterministic"] else "NOT deterministic"
+            said = f"the boundary is {flaky} over {result['repeat']} runs a side"
+        else:
+            said = "--repeat 2 or more tells whether the boundary is deterministic"
+        console.print(f"broken at {result['broken_at']}; {said}", highlight=False)
     headroom = result.get("headroom")
     if headroom:
-        side = "to spare" if headroom["room"] >= 0 else "past it"
-        console.print(f"headroom: {abs(headroom['room'])} {result['unit']} {side} at today's "
-                      f"{result['knob']}={headroom['current_value']}", highlight=False)  # fmt: skip
+        room, unit, today = headroom["room"], result["unit"], headroom["current_value"]
+        where = (f"the breaking point is {room} {unit} beyond it" if room >= 0
+                 else f"it is already {-room} {unit} past the breaking point")  # fmt: skip
+        console.print(f"headroom: {room:+} {unit} ({result['knob']}={today}, the value runs use "
+                      f"today: {where})", highlight=False)  # fmt: skip
     console.print(f"journals and limit.json in {Path(result['probes'][0]['journal']).parent}"
                   if result["probes"] else "no probe ran", highlight=False)  # fmt: skip
 

@@ -105,15 +105,29 @@ def bisect_breaking_point(
 
 
 def _observations(journal: dict[str, Any]) -> dict[str, Any]:
-    """What a reader of a probe wants beside its verdict: the failed phase's elapsed
-    time and cause, from the first startup report of the run."""
+    """What a reader of a probe wants beside its verdict: the failed phase (its name,
+    how it ended, its elapsed time) and cause, from the first startup report of the run."""
     for run in journal.get("run") or []:
         output = run.get("output")
         if isinstance(output, dict) and "failed_phase" in output:
             failed = output.get("failed_phase") or {}
-            return {"phase_elapsed_s": failed.get("elapsed_s"), "cause": failed.get("cause"),
-                    "ready": output.get("ready")}  # fmt: skip
+            return {
+                "phase": failed.get("name"),
+                "phase_status": failed.get("status"),
+                "phase_elapsed_s": failed.get("elapsed_s"),
+                "cause": failed.get("cause"),
+                "ready": output.get("ready"),
+            }
     return {}
+
+
+def failed_phase(probe: dict[str, Any]) -> str | None:
+    """A probe's failed phase as a person reads it: `connect-database timeout after 3.05s`."""
+    if not probe.get("phase"):
+        return None
+    elapsed = probe.get("phase_elapsed_s")
+    after = f" after {elapsed:.3g}s" if isinstance(elapsed, int | float) else ""
+    return f"{probe['phase']} {probe.get('phase_status')}{after}"
 
 
 def _current_value(
@@ -228,10 +242,12 @@ def run_limit(
     }  # fmt: skip
 
     def report(probe: dict[str, Any]) -> None:
-        elapsed = probe.get("phase_elapsed_s")
-        seen = f" (failed phase {elapsed}s, {probe.get('cause')})" if elapsed is not None else ""
-        console.print(f"probe {probe['probe']:2d}: {knob.name}={probe['value']} -> "
-                      f"{probe['verdict']}{seen}", highlight=False)  # fmt: skip
+        failed = failed_phase(probe)
+        seen = f" ({failed}, {probe.get('cause') or 'no cause given'})" if failed else ""
+        console.print(
+            f"probe {probe['probe']:2d}: {knob.name}={probe['value']} -> {probe['verdict']}{seen}",
+            highlight=False,
+        )
 
     with held_target(config_vars, f"limit:{limit_id}", console.print) as stop:
         prober = _Prober(path, knob, config_vars, secret_vars, settings, folder, stop, report)

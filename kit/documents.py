@@ -12,7 +12,7 @@ import yaml
 
 from chaoskit.kit.errors import KitError
 
-__all__ = ["json_text", "read_json_or_yaml"]
+__all__ = ["displayed", "json_text", "read_json_or_yaml"]
 
 
 def read_json_or_yaml(path: Path, label: str) -> Any:
@@ -46,3 +46,9 @@ def json_text(value: Any, label: str, hint: str) -> Any:
         return json.loads(value) if value.strip() else None
     except ValueError as error:
         raise KitError(f"{label} is not JSON ({error}): {hint}") from None
+
+
+def displayed(value: Any) -> str:
+    """A value as a reader of a journal or a verdict sees it: text as it is, anything else
+    as JSON (`true`, `null`, `[1, 2]`), never Python's repr."""
+    return value if isinstance(value, str) else json.dumps(value, default=str)

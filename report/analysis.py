@@ -10,12 +10,12 @@ it came from: the compressed ones on the embedded testbed, the real ones on stag
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from chaoskit.kit.documents import displayed
 from chaoskit.report.journal_schema import KIT_MODULE
 from chaoskit.report.journals import GameDay, RunRecord
 
@@ -27,7 +27,6 @@ __all__ = [
     "before_and_after",
     "categories_across",
     "describe_unmet",
-    "display",
     "freshness",
     "history",
     "moment",
@@ -70,15 +69,9 @@ _TEXT_RULES = (  # the test plan's analyser, for failed activities' messages onl
 STALE_AFTER_DAYS = 30
 
 
-def display(value: Any) -> str:
-    """A journal's value as a reader sees it: text as it is, anything else as JSON
-    (`true`, `null`, `[1, 2]`), never Python's repr."""
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 def describe_unmet(expectation: dict[str, Any]) -> str:
     """`name: expected E, observed O`, the observed value as JSON."""
-    observed = display(expectation.get("observed"))
+    observed = displayed(expectation.get("observed"))
     return f"{expectation['name']}: expected {expectation.get('expected')}, observed {observed}"
 
 
@@ -224,8 +217,8 @@ def _chain(expectations: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _tolerance(activity: dict[str, Any]) -> str:
     tolerance = activity.get("tolerance")
     if isinstance(tolerance, dict):
-        return f"{display(tolerance.get('path', ''))} {display(tolerance.get('expect', ''))}"
-    return "" if tolerance is None else display(tolerance)
+        return f"{displayed(tolerance.get('path', ''))} {displayed(tolerance.get('expect', ''))}"
+    return "" if tolerance is None else displayed(tolerance)
 
 
 def _steady_state(state: dict[str, Any] | None) -> dict[str, Any] | None:

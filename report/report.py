@@ -20,6 +20,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from chaoskit.kit.documents import displayed
 from chaoskit.kit.redaction import redact_secrets
 from chaoskit.report.agent import toolkit_outcome
 from chaoskit.report.analysis import (
@@ -27,7 +28,6 @@ from chaoskit.report.analysis import (
     analyse_run,
     before_and_after,
     categories_across,
-    display,
     freshness,
     history,
     moment,
@@ -104,7 +104,7 @@ def _figure(name: str, value: Any) -> str:
         return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
     if name == "golden_path_availability":
         return f"{value['ready']} of {value['starts']} fresh starts ready"
-    return display(value)
+    return displayed(value)
 
 
 def _metrics(current: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -323,7 +323,7 @@ _TEMPLATES = Environment(
     undefined=StrictUndefined,
     keep_trailing_newline=True,
 )
-_TEMPLATES.filters["json_value"] = display
+_TEMPLATES.filters["json_value"] = displayed
 
 
 def render_html(report: dict[str, Any]) -> str:

@@ -230,7 +230,7 @@ def test_verdicts_follow_pressure_and_outcome() -> None:
     )
     reason = decide_verdict(base, [applied, phase3, other_cause], down, ok, None)[1]
     assert reason == "the startup failed, but not as declared: phase3_cause expected == x, " + (
-        "observed 'y'"
+        "observed y"
     )
 
 
@@ -271,7 +271,7 @@ def test_a_flood_that_holds_nothing_is_inconclusive_not_tolerated(
     assert code == 1
     assert kit(journal)["verdict"] == "inconclusive"
     assert kit(journal)["reason"] == (
-        "pressure not applied as declared: flood_applied expected == true, observed False"
+        "pressure not applied as declared: flood_applied expected == true, observed false"
     )
     flood = journal["run"][0]["output"]
     assert flood["established"] == 0 and flood["failed"] == {"auth_failed": 120}

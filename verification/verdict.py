@@ -27,6 +27,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from chaoskit.kit.documents import displayed
+
 __all__ = [
     "EXPECTABLE",
     "EXPECT_HINT",
@@ -75,7 +77,11 @@ def _failed_hypothesis_probe(before: dict[str, Any]) -> str:
 
 
 def _describe(result: dict[str, Any]) -> str:
-    return f"{result['name']} expected {result['expected']}, observed {result['observed']!r}"
+    """e.g. `flood_applied expected == true, observed false`: values as the experiment
+    writes them."""
+    return (
+        f"{result['name']} expected {result['expected']}, observed {displayed(result['observed'])}"
+    )
 
 
 def decide_verdict(
