@@ -67,7 +67,10 @@ def _endpoints(config_vars: dict[str, Any]) -> dict[str, Any]:
     profile's (environment variables resolved)."""
     if config_vars.get("target", "embedded") == "embedded":
         state = read_state()
-        return testbed_endpoints(state) if is_up(state) else {}
+        if not is_up(state):
+            return {}
+        # the service the testbed runs answers its own ready path
+        return {**testbed_endpoints(state), "service": state["service"].get("system")}
     return load_configuration(dict(config_vars))
 
 

@@ -309,6 +309,26 @@ def test_a_run_without_the_profile_of_the_testbeds_service_says_which_and_how(
 
 
 @pytest.mark.slow
+def test_a_game_day_with_the_profile_runs_the_users_service(
+    example_testbed: Testbed, tmp_path: Path
+) -> None:
+    result = chaos(
+        "gameday", "run", "--profile", str(EXAMPLE), "--only", "smd-phase3-timeout",
+        "--journals", str(tmp_path), home=example_testbed.home, timeout_s=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    (summary_path,) = tmp_path.glob("*/summary.json")
+    summary = json.loads(summary_path.read_text())
+    assert summary["preflight"]["healthy"] is True
+    (run,) = summary["experiments"]
+    assert (run["verdict"], run["as_expected"]) == ("reproduced", True)
+    journal = json.loads(Path(run["journal"]).read_text())
+    startup = next(r["output"] for r in journal["run"]
+                   if r["activity"]["name"] == "observe-fresh-instance-startup")  # fmt: skip
+    assert (startup["failed_phase"]["name"], startup["exit_code"]) == ("connect-database", 1)
+
+
+@pytest.mark.slow
 def test_the_example_follows_the_database_room(example_testbed: Testbed, tmp_path: Path) -> None:
     """Its connect-database step needs its whole pool at once, as the reference service's
     Phase 3 does: the boundary is the same arithmetic, computed from the live testbed."""
