@@ -66,10 +66,11 @@ def start_connection_flood(
     `connect_latency` percentiles in seconds, `connections_per_s`, and the
     `application_name` the connections carry. The flood goes on holding afterwards.
 
-    On staging, `target_dsn` and `concurrency` are not used: the Cloud Run Job reads the
-    database URL from the secret `gcp_flood_dsn_secret`, and spreads the connections
-    over tasks of at most `gcp_flood_connections_per_task` (default 25). The outcome
-    has the same keys, summed over the tasks (latency percentiles: the worst task's).
+    On staging, `target_dsn` is not used: the Cloud Run Job reads the database URL from
+    the secret `gcp_flood_dsn_secret`, and spreads the connections over tasks of at most
+    `gcp_flood_connections_per_task` (default 25), `concurrency` shared by them (at
+    least one each). The outcome has the same keys, summed over the tasks (latency
+    percentiles: the worst task's).
     """
     _require(
         isinstance(connections, int) and 0 < connections <= cap,

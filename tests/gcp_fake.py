@@ -103,9 +103,15 @@ _COLLECTIONS = {"entries": "logEntries"}
 _OTHER_PERMISSIONS = {"iam.serviceAccounts.actAs", "cloudsql.instances.connect"}
 
 
+# methods whose permission is not named after them
+_PERMISSIONS = {"sql.operations.get": "cloudsql.instances.get"}
+
+
 def permission_for(api: str, method_id: str) -> str | None:
     """The IAM permission a method needs, by Google's naming (`run.services.update` for
     `run.projects.locations.services.patch`); None for testIamPermissions."""
+    if method_id in _PERMISSIONS:
+        return _PERMISSIONS[method_id]
     *resources, verb = method_id.split(".")[1:]
     if verb == "testIamPermissions":
         return None

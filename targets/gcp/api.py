@@ -64,6 +64,7 @@ DEFAULT_SECONDS = {
     # up to 165 s (Cloud SQL) or 180 s (the connector, Cloud Run) later
     "metric_period_s": 60.0,
     "metric_lag_s": 180.0,
+    "flood_task_start_s": 120.0,  # a job's task container is pulled and started
 }
 _LOG_PAGE_SIZE = 1000
 _RETRIED_READS = frozenset({429, 500, 502, 503, 504})
