@@ -94,6 +94,7 @@ class Operations:
     def __init__(self, google: FakeGoogle, prefix: str, location: str) -> None:
         self.google, self.location = google, location
         self._ops: dict[str, tuple[float, Callable[[], dict[str, Any]]]] = {}
+        self._results: dict[str, dict[str, Any]] = {}
         self._count = itertools.count(1)
         google.on("GET", f"/{prefix}/{location}/operations/(op-[0-9]+)", self._get)
 
@@ -110,7 +111,47 @@ class Operations:
         answer: dict[str, Any] = {"name": f"{self.location}/operations/{match.group(1)}"}
         if time.monotonic() < done_at:
             return 200, {**answer, "done": False}
-        return 200, {**answer, "done": True, **state()}
+        if match.group(1) not in self._results:  # the change is made once
+            self._results[match.group(1)] = state()
+        return 200, {**answer, "done": True, **self._results[match.group(1)]}
+
+
+class VpcConnector:
+    """A Serverless VPC Access connector: `connectors.patch` takes effect when its
+    operation ends, and is refused as the API refuses it: the instance bounds it is
+    sent must have min below max (absent is 0), within 2..10, and never below the
+    connector's (it never scales in)."""
+
+    MACHINE_TYPES = ("f1-micro", "e2-micro", "e2-standard-4")
+
+    def __init__(self, google: FakeGoogle, name: str, machine: str = "e2-micro",
+                 low: int = 2, high: int = 10) -> None:  # fmt: skip
+        self.name = name
+        self.connector = {"name": name, "state": "READY", "machineType": machine,
+                          "minInstances": low, "maxInstances": high}  # fmt: skip
+        location = name.rsplit("/connectors/", 1)[0]
+        self.operations = Operations(google, "v1", location)
+        google.on("GET", f"/v1/{name}", lambda r, m: (200, self.connector))
+        google.on("PATCH", f"/v1/{name}", self._patch)
+
+    def _patch(self, request: Request, match: re.Match[str]) -> Answer:
+        fields = request.query["updateMask"][0].split(",")
+        sent = {f: request.body.get(f) for f in fields}
+        low, high = sent.get("minInstances") or 0, sent.get("maxInstances") or 0
+        if not 2 <= low < high <= 10:
+            return error(400, "INVALID_ARGUMENT", f"min_instances ({low}) must be at least 2 "
+                         f"and less than max_instances ({high}), at most 10")  # fmt: skip
+        if low < self.connector["minInstances"] or high < self.connector["maxInstances"]:
+            return error(400, "INVALID_ARGUMENT", "a connector's instances cannot be lowered")
+        machine = sent.get("machineType", self.connector["machineType"])
+        if machine not in self.MACHINE_TYPES:
+            return error(400, "INVALID_ARGUMENT", f"machine type {machine} is not supported")
+
+        def applied() -> dict[str, Any]:
+            self.connector.update(sent)
+            return {"response": self.connector}
+
+        return 200, self.operations.start(applied)
 
 
 @dataclass

@@ -12,6 +12,7 @@ body or a mask are accepted and ignored, as AIP-203 says Google's APIs do.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -20,7 +21,12 @@ from typing import Any
 
 import googleapiclient
 
-DOCUMENTS = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
+# the documents of the installed client; GOOGLE_SPEC_DOCUMENTS checks against another
+# version's (its googleapiclient/discovery_cache/documents folder), e.g. the floor's
+DOCUMENTS = Path(
+    os.environ.get("GOOGLE_SPEC_DOCUMENTS")
+    or Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
+)
 
 # the API versions the kit calls, by the name its endpoints are configured under
 VERSIONS = {

@@ -1,7 +1,8 @@
 """The Google Cloud actions and probes against a local fake of Google's APIs that
 checks every request against Google's published specification, answers as the real
-APIs do (tests/google_cloud.py), and lets each test check the exact requests: method,
-path, query and body, undo paths and API errors."""
+APIs do (tests/google_cloud.py) on Google's clock compressed (`SCALE`: its minute of
+sampling is a tenth of a second here), and lets each test check the exact requests:
+method, path, query and body, undo paths and API errors."""
 
 from __future__ import annotations
 
@@ -27,14 +28,23 @@ from chaoskit.actions.gcp.vpc_connector import restore_vpc_connector, set_vpc_co
 from chaoskit.probes.gcp.cloud_run import cloud_run_status
 from chaoskit.probes.stop_conditions import database_cpu_sustained
 from chaoskit.targets.gcp.access import PERMISSIONS, staging_access_problems
-from chaoskit.targets.gcp.api import GoogleApiError, call, gcp_client
+from chaoskit.targets.gcp.api import DEFAULT_SECONDS, GoogleApiError, call, gcp_client
+from chaoskit.targets.gcp.cloud_run import begin_cold_start
 from chaoskit.targets.gcp.cloud_run_flood import start_cloud_run_flood, stop_cloud_run_flood
 from chaoskit.targets.gcp.logging import observe_cloud_run_startup
 from chaoskit.targets.gcp.monitoring import cloud_sql_backends, connector_metrics
 from chaoskit.targets.workers.flood_task import task_share
-from tests.conftest import REPO
-from tests.gcp_fake import TOKEN, FakeGoogle, Request, error, private_key_pem, service_account
-from tests.google_cloud import CloudLogging, CloudRunService
+from tests.conftest import REPO, eventually
+from tests.gcp_fake import (
+    TOKEN,
+    FakeGoogle,
+    GoogleClock,
+    Request,
+    error,
+    private_key_pem,
+    service_account,
+)
+from tests.google_cloud import CloudLogging, CloudMonitoring, CloudRunService, VpcConnector
 from tests.google_spec import spec
 
 PROJECT, REGION = "netra-staging", "us-central1"
@@ -44,9 +54,18 @@ SERVICE = f"/v2/projects/{PROJECT}/locations/{REGION}/services/backend"
 RUN_OPS = f"/v2/projects/{PROJECT}/locations/{REGION}/operations"
 
 
+# Google's clock here: a minute of it is 0.1 s, Monitoring's 165 s lag 0.275 s
+SCALE = 600.0
+
+
+def scaled(google_s: float) -> float:
+    """A duration of Google's, or of the staging profile's, on the tests' clock."""
+    return google_s / SCALE
+
+
 @pytest.fixture
 def google() -> Iterator[FakeGoogle]:
-    fake = FakeGoogle()
+    fake = FakeGoogle(GoogleClock(time_scale=SCALE))
     yield fake
     fake.close()
     assert all(r.authorization == f"Bearer {TOKEN}" for r in fake.requests)
@@ -61,9 +80,10 @@ def key_pem() -> str:
 @pytest.fixture
 def gcp(google: FakeGoogle, key_pem: str) -> dict:
     """The activities' keyword arguments: configuration aimed at the fake, and secrets."""
+    timing = {f"gcp_{name}": scaled(seconds) for name, seconds in DEFAULT_SECONDS.items()}
     return {
         "configuration": {"gcp_project_id": PROJECT, "gcp_region": REGION,
-                          "gcp_api_endpoints": google.endpoints(), "gcp_operation_poll_s": 0.01},
+                          "gcp_api_endpoints": google.endpoints(), **timing},
         "secrets": {"service_account_info": service_account(f"{google.url}token", key_pem)},
     }  # fmt: skip
 
@@ -83,13 +103,10 @@ def connector(machine: str = "e2-micro", low: int = 2, high: int = 10) -> dict:
 def test_connector_scaling_patches_and_the_undo_restores_the_machine_type(
     google: FakeGoogle, gcp: dict
 ) -> None:
-    google.on("GET", CONNECTOR, (200, connector()), (200, connector("e2-standard-4", 3)),
-              (200, connector("e2-standard-4", 3)), (200, connector()))  # fmt: skip
-    google.on("PATCH", CONNECTOR, (200, {"name": f"{LOCATION[4:]}/operations/op1", "done": False}))
-    google.on("GET", f"{LOCATION}/operations/op1", (200, {"done": True}))
+    vpc = VpcConnector(google, CONNECTOR[4:])
     after = set_vpc_connector_scaling("staging-vpc-connector", machine_type="e2-standard-4",
                                       min_instances=3, **gcp)  # fmt: skip
-    assert after["machineType"] == "e2-standard-4"
+    assert after["machineType"] == "e2-standard-4" and after["minInstances"] == 3
     patch = next(r for r in google.requests if r.method == "PATCH")
     # both bounds, always: the API checks min < max on what it is sent
     assert patch.query == {
@@ -100,19 +117,46 @@ def test_connector_scaling_patches_and_the_undo_restores_the_machine_type(
     restored = restore_vpc_connector("staging-vpc-connector", **gcp)
     assert restored == {"restored": True, "machine_type": "e2-micro",
                         "instances_not_restorable": "a connector never scales in"}  # fmt: skip
+    # the machine type alone would be refused (min 0 is not below max 0): the bounds as
+    # they are now go with it
     patches = [r.body for r in google.requests if r.method == "PATCH"]
-    assert patches == [{"machineType": "e2-micro"}]
+    assert patches == [{"minInstances": 3, "maxInstances": 10, "machineType": "e2-micro"}]
+    assert vpc.connector["machineType"] == "e2-micro" and vpc.connector["minInstances"] == 3
     assert restore_vpc_connector("staging-vpc-connector", **gcp) == {"restored": False}
 
 
+def test_the_fake_connector_refuses_a_machine_type_sent_alone(
+    google: FakeGoogle, gcp: dict
+) -> None:
+    """What restore_vpc_connector once sent."""
+    VpcConnector(google, CONNECTOR[4:])
+    client = gcp_client("vpcaccess", "v1", gcp["configuration"], gcp["secrets"])
+    connectors = client.projects().locations().connectors()
+    alone = connectors.patch(name=CONNECTOR[4:], updateMask="machineType",
+                             body={"machineType": "e2-micro"})  # fmt: skip
+    with pytest.raises(GoogleApiError, match="must be at least 2 and less than max_instances"):
+        call(alone, "restoring")
+
+
 def test_connector_scale_in_is_refused_before_any_change(google: FakeGoogle, gcp: dict) -> None:
-    google.on("GET", CONNECTOR, (200, connector(low=3, high=6)))
+    VpcConnector(google, CONNECTOR[4:], low=3, high=6)
     with pytest.raises(ActivityFailed, match=r"^max_instances=4 is below the connector's 6: "):
         set_vpc_connector_scaling("staging-vpc-connector", max_instances=4, **gcp)
     with pytest.raises(ActivityFailed, match=r"^machine_type='n1-standard-1': use one of"):
         set_vpc_connector_scaling("staging-vpc-connector", machine_type="n1-standard-1", **gcp)
     assert [m for m, _ in google.calls()] == ["GET", "GET"]  # nothing was patched
     assert restore_vpc_connector("staging-vpc-connector", **gcp) == {"restored": False}
+
+
+def test_a_connector_of_a_shared_vpc_host_project_is_named_in_full(
+    google: FakeGoogle, gcp: dict
+) -> None:
+    host = "projects/network-host/locations/us-central1/connectors/shared-connector"
+    VpcConnector(google, host, high=6)
+    after = set_vpc_connector_scaling(host, max_instances=8, **gcp)
+    assert after["maxInstances"] == 8
+    assert {r.path for r in google.requests if r.method == "PATCH"} == {f"/v1/{host}"}
+    restore_vpc_connector(host, **gcp)
 
 
 @pytest.mark.parametrize(
@@ -221,27 +265,64 @@ def test_cold_starts_run_the_serving_image_in_revisions_of_their_own(
         assert set(patch.body) == {"template"}
 
 
-def test_the_fake_refuses_a_service_sent_back_whole_as_cloud_run_does(
+def test_a_service_sent_back_whole_is_refused_for_its_revision_name_as_cloud_run_does(
     google: FakeGoogle, backend: CloudRunService, gcp: dict
 ) -> None:
-    """What the kit once sent: the `services.get` answer with a new label. Output-only
-    fields are refused; without them, the revision name it carries gets the 409."""
+    """What the kit once sent: the `services.get` answer with a new label. Its output-only
+    fields are ignored, as AIP-203 says; the revision name it carries gets the 409."""
     client = gcp_client("run", "v2", gcp["configuration"], gcp["secrets"])
     services = client.projects().locations().services()
     answer = call(services.get(name=backend.name), "reading")
     answer["template"]["labels"] = {"chaos-kit-cold-start": "1"}
-    with pytest.raises(GoogleApiError, match="latestReadyRevision is output only"):
-        call(services.patch(name=backend.name, body=answer), "updating")
-    google.violations.clear()
-    writable = {k: v for k, v in answer.items() if k not in CloudRunService.OUTPUT_ONLY}
+    assert "latestReadyRevision" in answer
     with pytest.raises(GoogleApiError) as conflict:
-        call(services.patch(name=backend.name, body=writable), "updating Cloud Run service")
+        call(services.patch(name=backend.name, body=answer), "updating Cloud Run service")
     assert conflict.value.status == 409 and conflict.value.reason == "ALREADY_EXISTS"
     assert str(conflict.value) == (
         "updating Cloud Run service: conflict: what the request names already exists in "
         "another form, or it changed since it was read (Revision named 'backend-v1' with "
         "different configuration already exists.)"
     )
+    assert google.violations == []  # output-only fields are no violation
+
+
+def test_a_cold_start_says_what_it_leaves_behind_and_how_to_restore_it(
+    google: FakeGoogle, backend: CloudRunService, gcp: dict
+) -> None:
+    result = force_cold_start("backend", **gcp)
+    left = result["left_behind"]
+    assert left["revision_name"].startswith("backend-chaos-") and left["traffic"] is None
+    (image,) = left["images"]
+    assert "@sha256:" in image and "chaos-kit-cold-start" in left["labels"]
+    assert left["restore"] == (
+        f"gcloud run services update backend --project={PROJECT} --region={REGION} "
+        f"--image={IMAGE} --remove-labels=chaos-kit-cold-start"
+    )
+    assert backend.service["template"]["containers"][0]["image"] == image
+
+
+def test_a_service_whose_traffic_is_pinned_is_not_moved_and_its_cold_start_says_so(
+    google: FakeGoogle, backend: CloudRunService, gcp: dict
+) -> None:
+    backend.pin_traffic("backend-v1")
+    with pytest.raises(ActivityFailed, match=r"sends its traffic to backend-v1, not to the latest"):
+        use_vpc_connector("backend", "tiny-connector", **gcp)
+    assert _patches(google) == []  # refused before any change
+    assert restore_service_vpc_access("backend", **gcp) == {"restored": False}
+    result = force_cold_start("backend", **gcp)
+    assert result["left_behind"]["traffic"] == (
+        f"traffic is pinned to backend-v1: revision {result['left_behind']['revision_name']} "
+        "serves no request"
+    )
+
+
+def test_a_rollout_still_running_when_the_wait_ends_is_not_a_failure(
+    google: FakeGoogle, backend: CloudRunService, gcp: dict
+) -> None:
+    cold = begin_cold_start("phase3-candidate", "backend", **gcp)
+    # its container starts only revision_start_s after the PATCH
+    assert cold.finish(timeout_s=0.0)["succeeded"] is None
+    assert eventually(lambda: cold.finish(timeout_s=scaled(60))["succeeded"] is True)
 
 
 # --- Cloud SQL ---------------------------------------------------------------------------------
@@ -296,21 +377,28 @@ JOB = f"/v2/projects/{PROJECT}/locations/{REGION}/jobs/chaos-flood"
 FLOOD_ACCOUNT = f"chaos-flood@{PROJECT}.iam.gserviceaccount.com"
 
 
-def _flood_job_routes(google: FakeGoogle, execution: str) -> None:
-    google.on("GET", JOB, (404, {"error": {"code": 404, "message": "job not found"}}))
-    google.on("POST", f"/v2/projects/{PROJECT}/locations/{REGION}/jobs",
-              (200, {"name": f"{RUN_OPS[4:]}/create"}))  # fmt: skip
-    google.on("GET", f"{RUN_OPS}/create", (200, {"done": True}))
+def _flood_job_routes(
+    google: FakeGoogle, execution: str, job: dict | None = None, ends_after_polls: int = 1
+) -> None:
+    """Cloud Run Jobs for one job (`job`, or none yet): its execution ends (has a
+    `completionTime`) once cancelled and read `ends_after_polls` times."""
+    missing = (404, {"error": {"code": 404, "message": "job not found"}})
+    google.on("GET", JOB, (200, job) if job else missing)
+    google.on("PATCH", JOB, (200, {"name": f"{RUN_OPS[4:]}/put"}))
+    google.on("GET", f"{RUN_OPS}/put", (200, {"done": True}))
     google.on(
         "POST", f"{JOB}:run", (200, {"name": f"{RUN_OPS[4:]}/run", "metadata": {"name": execution}})
     )
     google.on("POST", f"/v2/{execution}:cancel", (200, {"name": f"{RUN_OPS[4:]}/cancel"}))
+    running = (200, {"name": execution})
+    ended = (200, {"name": execution, "completionTime": "2026-11-21T02:05:00Z"})
+    google.on("GET", f"/v2/{execution}", *[running] * ends_after_polls, ended)
 
 
 def _ramped(task: int, established: int, refused: int, p95_s: float) -> dict:
     latency = {"p50_s": p95_s / 2, "p95_s": p95_s, "p99_s": p95_s, "max_s": p95_s}
     failed = {"too_many_connections": refused} if refused else {}
-    return {"jsonPayload": {
+    return {"insertId": f"ramp-{task}", "timestamp": "2026-11-21T02:00:00Z", "jsonPayload": {
         "event": "ramped", "task": task, "attempted": established + refused,
         "established": established, "failed": failed, "connect_latency": latency,
         "ramp_elapsed_s": 0.5 + task, "connections_per_s": 10.0}}  # fmt: skip
@@ -322,7 +410,8 @@ def test_flood_job_is_created_run_and_cancelled(google: FakeGoogle, gcp: dict) -
     # Logging has two tasks' lines at first, then all four (and a released line)
     early = [_ramped(0, 5, 0, 0.02), _ramped(1, 5, 0, 0.03)]
     late = [*early, _ramped(2, 3, 2, 0.05), _ramped(3, 0, 5, 0.01),
-            {"jsonPayload": {"event": "released", "task": 0, "released": 5}}]  # fmt: skip
+            {"insertId": "released-0", "timestamp": "2026-11-21T02:00:01Z",
+             "jsonPayload": {"event": "released", "task": 0, "released": 5}}]  # fmt: skip
     google.on("POST", "/v2/entries:list", (200, {"entries": early}), (200, {"entries": late}))
     image = "us-docker.pkg.dev/p/chaos/flood-job:1"
     started = start_cloud_run_flood(
@@ -334,9 +423,10 @@ def test_flood_job_is_created_run_and_cancelled(google: FakeGoogle, gcp: dict) -
     assert started["failed"] == {"too_many_connections": 7}
     assert started["failed_share"] == 0.35
     assert started["connect_latency"]["p95_s"] == 0.05  # the worst task's
-    create = next(r for r in google.requests if r.method == "POST" and r.path.endswith("/jobs"))
-    assert create.query["jobId"] == ["chaos-flood"]
-    template = create.body["template"]
+    # one PATCH that creates the job as it would update it (allowMissing)
+    (put,) = [r for r in google.requests if r.method == "PATCH"]
+    assert put.path == JOB and put.query["allowMissing"] == ["true"]
+    template = put.body["template"]
     assert (template["taskCount"], template["parallelism"]) == (4, 4)
     container = template["template"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
@@ -353,8 +443,12 @@ def test_flood_job_is_created_run_and_cancelled(google: FakeGoogle, gcp: dict) -
     assert 'labels."run.googleapis.com/execution_name" = "chaos-flood-abc"' in query
     assert re.search(r' AND timestamp >= "[^"]+"$', query)  # every read is bounded in time
 
+    assert env["FLOOD_CONCURRENCY"]["value"] == "16"  # 64 in flight, shared by 4 tasks
+
     assert stop_cloud_run_flood() == {"job": "chaos-flood", "running": True, "cancelled": execution}
-    assert google.calls()[-1] == ("POST", f"/v2/{execution}:cancel")
+    # cancelling is asynchronous: the stop waited for the execution to end
+    assert google.calls()[-3:] == [("POST", f"/v2/{execution}:cancel"),
+                                   ("GET", f"/v2/{execution}"), ("GET", f"/v2/{execution}")]  # fmt: skip
     assert stop_cloud_run_flood() == {"job": "chaos-flood", "running": False}
 
 
@@ -368,24 +462,57 @@ def test_a_flood_whose_tasks_never_report_is_cancelled(google: FakeGoogle, gcp: 
             **{**gcp, "configuration": {**gcp["configuration"], "gcp_log_poll_s": 0.1,
                                                 "gcp_flood_task_start_s": 1.0}},
         )  # fmt: skip
-    assert google.calls()[-1] == ("POST", f"/v2/{execution}:cancel")
+    assert ("POST", f"/v2/{execution}:cancel") in google.calls()[-3:]
 
 
+@pytest.mark.parametrize("status", [400, 409, 412])
 def test_stopping_a_flood_whose_execution_already_ended_is_no_error(
+    google: FakeGoogle, gcp: dict, status: int
+) -> None:
+    execution = f"{JOB[4:]}/executions/chaos-flood-abc"
+    _flood_job_routes(google, execution)
+    google.on("POST", "/v2/entries:list", (200, {"entries": [_ramped(0, 5, 0, 0.02)]}))
+    start_cloud_run_flood(5, "image", "secret", "staging-vpc-connector", FLOOD_ACCOUNT, **gcp)
+    # its hold ran out: Google documents no status for cancelling it, and the execution
+    # says it ended
+    google.routes.clear()
+    google.on("POST", f"/v2/{execution}:cancel",
+              error(status, "ANY", f"Execution {execution} has already finished."))  # fmt: skip
+    google.on("GET", f"/v2/{execution}", (200, {"completionTime": "2026-11-21T02:05:00Z"}))
+    stopped = stop_cloud_run_flood()
+    assert stopped == {"job": "chaos-flood", "running": True, "cancelled": None,
+                       "finished": execution}  # fmt: skip
+    assert stop_cloud_run_flood() == {"job": "chaos-flood", "running": False}
+
+
+def test_a_refused_cancel_of_a_running_execution_is_an_error(
     google: FakeGoogle, gcp: dict
 ) -> None:
     execution = f"{JOB[4:]}/executions/chaos-flood-abc"
     _flood_job_routes(google, execution)
     google.on("POST", "/v2/entries:list", (200, {"entries": [_ramped(0, 5, 0, 0.02)]}))
     start_cloud_run_flood(5, "image", "secret", "staging-vpc-connector", FLOOD_ACCOUNT, **gcp)
-    # its hold ran out: Cloud Run answers a cancel as it documents for a finished one
     google.routes.clear()
-    google.on("POST", f"/v2/{execution}:cancel", error(400, "FAILED_PRECONDITION",
-              f"Execution {execution} has already finished."))  # fmt: skip
-    stopped = stop_cloud_run_flood()
-    assert stopped == {"job": "chaos-flood", "running": True, "cancelled": None,
-                       "finished": execution}  # fmt: skip
-    assert stop_cloud_run_flood() == {"job": "chaos-flood", "running": False}
+    google.on("POST", f"/v2/{execution}:cancel", error(400, "FAILED_PRECONDITION", "no"))
+    google.on("GET", f"/v2/{execution}", (200, {"name": execution}))  # still running
+    with pytest.raises(ActivityFailed, match=r"^cancelling .*: HTTP 400 \(no\)$"):
+        stop_cloud_run_flood()
+
+
+def test_the_flood_job_keeps_the_labels_an_operator_set(google: FakeGoogle, gcp: dict) -> None:
+    execution = f"{JOB[4:]}/executions/chaos-flood-abc"
+    existing = {"name": JOB[4:], "labels": {"team": "sre", "cost-centre": "42"},
+                "annotations": {"owner": "sre@example.com"},
+                "template": {"template": {"containers": [{"image": "old"}]}}}  # fmt: skip
+    _flood_job_routes(google, execution, job=existing)
+    google.on("POST", "/v2/entries:list", (200, {"entries": [_ramped(0, 5, 0, 0.02)]}))
+    start_cloud_run_flood(5, "image", "secret", "staging-vpc-connector", FLOOD_ACCOUNT, **gcp)
+    (put,) = [r for r in google.requests if r.method == "PATCH"]
+    # jobs.patch replaces the whole job: what the kit does not set goes with it
+    assert put.body["labels"] == existing["labels"]
+    assert put.body["annotations"] == existing["annotations"]
+    assert put.body["template"]["template"]["containers"][0]["image"] == "image"
+    stop_cloud_run_flood()
 
 
 @pytest.mark.parametrize(("total", "tasks"), [(120, 5), (121, 5), (7, 3), (1, 1)])
