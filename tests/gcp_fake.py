@@ -92,8 +92,8 @@ class Limits:
     )
     unavailable_share: float = 0.0
     seed: int = 1278
-    # the next answers, forced: (api or None for any, status) each once
-    forced: list[tuple[str | None, int]] = field(default_factory=list)
+    # the next answers, forced: (api or None for any, HTTP method or None, status) each once
+    forced: list[tuple[str | None, str | None, int]] = field(default_factory=list)
 
 
 _SERVICES = {"sqladmin": "cloudsql", "cloudresourcemanager": "resourcemanager"}
@@ -243,14 +243,17 @@ class FakeGoogle:
         that returns one (a fake with state)."""
         self.routes.append((method, re.compile(f"^{path}$"), list(answers)))
 
-    def refuse_next(self, status: int, api: str | None = None, times: int = 1) -> None:
-        """Answer the next `times` requests (to `api`, or any) with `status` (429, 503)."""
-        self.limits.forced += [(api, status)] * times
+    def refuse_next(
+        self, status: int, api: str | None = None, times: int = 1, method: str | None = None
+    ) -> None:
+        """Answer the next `times` requests (to `api` and with the HTTP `method`, or any)
+        with `status` (429, 503)."""
+        self.limits.forced += [(api, method, status)] * times
 
     def _limited(self, request: Request, read: bool) -> tuple[int, Any] | None:
         with self._lock:
-            for index, (api, status) in enumerate(self.limits.forced):
-                if api in (None, request.api):
+            for index, (api, method, status) in enumerate(self.limits.forced):
+                if api in (None, request.api) and method in (None, request.method):
                     del self.limits.forced[index]
                     return self._refusal(status, request)
             if self._random.random() < self.limits.unavailable_share:

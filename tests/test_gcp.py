@@ -6,9 +6,10 @@ method, path, query and body, undo paths and API errors."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,12 +28,20 @@ from chaoskit.actions.gcp.cloud_sql import (
 from chaoskit.actions.gcp.vpc_connector import restore_vpc_connector, set_vpc_connector_scaling
 from chaoskit.probes.gcp.cloud_run import cloud_run_status
 from chaoskit.probes.stop_conditions import database_cpu_sustained
-from chaoskit.targets.gcp.access import PERMISSIONS, staging_access_problems
+from chaoskit.targets.gcp.access import permissions_for, staging_access_problems
 from chaoskit.targets.gcp.api import DEFAULT_SECONDS, GoogleApiError, call, gcp_client
-from chaoskit.targets.gcp.cloud_run import begin_cold_start
+from chaoskit.targets.gcp.cloud_run import begin_cold_start, get_service
 from chaoskit.targets.gcp.cloud_run_flood import start_cloud_run_flood, stop_cloud_run_flood
 from chaoskit.targets.gcp.logging import observe_cloud_run_startup
-from chaoskit.targets.gcp.monitoring import cloud_sql_backends, connector_metrics
+from chaoskit.targets.gcp.monitoring import (
+    CONNECTOR_CPU,
+    CONNECTOR_INSTANCES,
+    RUN_INSTANCES,
+    SQL_BACKENDS,
+    SQL_CPU,
+    cloud_sql_backends,
+    connector_metrics,
+)
 from chaoskit.targets.workers.flood_task import task_share
 from tests.conftest import REPO, eventually
 from tests.gcp_fake import (
@@ -485,9 +494,7 @@ def test_stopping_a_flood_whose_execution_already_ended_is_no_error(
     assert stop_cloud_run_flood() == {"job": "chaos-flood", "running": False}
 
 
-def test_a_refused_cancel_of_a_running_execution_is_an_error(
-    google: FakeGoogle, gcp: dict
-) -> None:
+def test_a_refused_cancel_of_a_running_execution_is_an_error(google: FakeGoogle, gcp: dict) -> None:
     execution = f"{JOB[4:]}/executions/chaos-flood-abc"
     _flood_job_routes(google, execution)
     google.on("POST", "/v2/entries:list", (200, {"entries": [_ramped(0, 5, 0, 0.02)]}))
@@ -543,58 +550,113 @@ def test_bad_flood_job_arguments_are_refused_before_any_request(
 # --- probes ---------------------------------------------------------------------------------------
 
 
+CONNECTOR_LABELS = {"connector_name": "staging-vpc-connector", "location": REGION,
+                    "project_id": PROJECT}  # fmt: skip
+DATABASE_LABELS = {"database_id": f"{PROJECT}:netra-staging-db", "region": REGION,
+                   "project_id": PROJECT}  # fmt: skip
+
+
 def test_connector_metrics_and_cloud_sql_backends_from_monitoring(
     google: FakeGoogle, gcp: dict
 ) -> None:
-    google.on(
-        "GET", f"/v3/projects/{PROJECT}/timeSeries",
-        (200, {"timeSeries": [{"points": [{"value": {"distributionValue": {"mean": 0.82}}}]},
-                              {"points": [{"value": {"distributionValue": {"mean": 0.64}}}]}]}),
-        (200, {"timeSeries": [{"points": [{"value": {"int64Value": "2"}}]}]}),
-        (200, {"timeSeries": [{"points": [{"value": {"int64Value": "120"}}]},
-                              {"points": [{"value": {"int64Value": "25"}}]}]}),
-    )  # fmt: skip
-    assert connector_metrics("staging-vpc-connector", **gcp) == {
-        "connector": "staging-vpc-connector", "utilisation": 0.82, "instances": 2}  # fmt: skip
-    assert cloud_sql_backends("netra-staging-db", 162, **gcp) == {
-        "instance": "netra-staging-db", "backends": 145, "max_connections": 162,
-        "utilisation": round(145 / 162, 4)}  # fmt: skip
-    filters = [r.query["filter"][0] for r in google.requests]
-    assert filters[0] == ('metric.type = "vpcaccess.googleapis.com/connector/cpu/utilizations" AND '
-                          'resource.labels.connector_name = "staging-vpc-connector" AND '
-                          'resource.labels.location = "us-central1"')  # fmt: skip
-    assert filters[2].startswith(
-        'metric.type = "cloudsql.googleapis.com/database/postgresql/num_backends"'
-    )
+    monitoring = CloudMonitoring(google, PROJECT)
+    # one hot instance of two: its CPU must count, not the mean's 62 %
+    monitoring.read(CONNECTOR_CPU, lambda: [(CONNECTOR_LABELS, {}, [0.3, 0.95])])
+    monitoring.read(CONNECTOR_INSTANCES, lambda: [(CONNECTOR_LABELS, {}, 2)])
+    monitoring.read(SQL_BACKENDS, lambda: [(DATABASE_LABELS, {"database": "netra"}, 120),
+                                           (DATABASE_LABELS, {"database": "postgres"}, 25)])  # fmt: skip
+    try:
+        # nothing shows until a minute was sampled and Monitoring's lag has passed
+        assert eventually(lambda: connector_metrics("staging-vpc-connector", **gcp)["instances"])
+        metrics = connector_metrics("staging-vpc-connector", **gcp)
+        assert metrics["instances"] == 2 and metrics["utilisation"] >= 0.9
+        assert eventually(lambda: cloud_sql_backends("netra-staging-db", 162, **gcp)["backends"])
+        assert cloud_sql_backends("netra-staging-db", 162, **gcp) == {
+            "instance": "netra-staging-db", "backends": 145, "max_connections": 162,
+            "utilisation": round(145 / 162, 4)}  # fmt: skip
+    finally:
+        monitoring.close()
+    reads = [r.query for r in google.requests if r.api == "monitoring"]
+    assert reads[-4]["filter"] == [
+        'metric.type = "vpcaccess.googleapis.com/connector/cpu/utilizations" AND '
+        'resource.labels.connector_name = "staging-vpc-connector" AND '
+        'resource.labels.location = "us-central1"'
+    ]
+    assert reads[-4]["aggregation.perSeriesAligner"] == ["ALIGN_PERCENTILE_99"]
+    for query in reads:  # aligned to Monitoring's sampling, over its lag
+        assert query["aggregation.alignmentPeriod"] == [f"{scaled(60):g}s"]
+        start = datetime.fromisoformat(query["interval.startTime"][0])
+        end = datetime.fromisoformat(query["interval.endTime"][0])
+        assert end - start == timedelta(seconds=scaled(180 + 2 * 60))
 
 
-def _cpu_points(*values: float) -> tuple[int, dict]:
-    return 200, {"timeSeries": [{"points": [{"value": {"doubleValue": v}} for v in values]}]}
-
-
-def test_the_cpu_stop_condition_reads_cloud_sql_over_its_window(
+def test_a_connector_in_a_shared_vpc_host_project_is_read_there(
     google: FakeGoogle, gcp: dict
 ) -> None:
-    google.on(
-        "GET", f"/v3/projects/{PROJECT}/timeSeries",
-        _cpu_points(0.86, 0.91, 0.83, 0.88, 0.81), _cpu_points(0.86, 0.91, 0.79, 0.88, 0.81),
-        _cpu_points(0.95, 0.97),
-    )  # fmt: skip
-    arguments = {"threshold_pct": 80.0, "window_s": 300.0, "instance": "netra-staging-db", **gcp}
-    above_all_along = database_cpu_sustained(**arguments)
-    assert (above_all_along["status"], above_all_along["value"]) == ("breached", 81.0)
-    one_dip = database_cpu_sustained(**arguments)
-    assert (one_dip["status"], one_dip["value"], one_dip["latest"]) == ("within", 79.0, 86.0)
-    # two minutes of points cannot say five minutes were above it
-    assert database_cpu_sustained(**arguments)["status"] == "unobserved"
-    request = google.requests[0]
+    host = "projects/network-host/locations/us-east1/connectors/shared-connector"
+    monitoring = CloudMonitoring(google, "network-host")
+    labels = {"connector_name": "shared-connector", "location": "us-east1",
+              "project_id": "network-host"}  # fmt: skip
+    monitoring.read(CONNECTOR_CPU, lambda: [(labels, {}, [0.5, 0.5])])
+    monitoring.read(CONNECTOR_INSTANCES, lambda: [(labels, {}, 3)])
+    try:
+        assert eventually(lambda: connector_metrics(host, **gcp)["instances"] == 3)
+    finally:
+        monitoring.close()
+    assert {r.path for r in google.requests} == {"/v3/projects/network-host/timeSeries"}
+
+
+def _cpu(monitoring: CloudMonitoring, values: Callable[[list[dict]], float]) -> list[dict]:
+    """Cloud SQL's CPU, `values(what the condition said so far)` at each sample; that."""
+    seen: list[dict] = []
+    monitoring.read(SQL_CPU, lambda: [(DATABASE_LABELS, {}, values(seen))])
+    return seen
+
+
+def _cpu_statuses_until_breached(gcp: dict, seen: list[dict]) -> list[dict]:
+    arguments = {"threshold_pct": 80.0, "window_s": scaled(300), "instance": "netra-staging-db"}
+
+    def breached() -> bool:
+        seen.append(database_cpu_sustained(**arguments, **gcp))
+        return seen[-1]["status"] == "breached"
+
+    # the window, a minute of sampling and the lag are 0.8 s here: a state, not a duration
+    assert eventually(breached, timeout_s=60), seen[-3:]
+    return seen
+
+
+def test_the_cpu_stop_condition_breaches_under_monitorings_lag(
+    google: FakeGoogle, gcp: dict
+) -> None:
+    """95 % on every point, each visible 30 to 165 s after it was sampled."""
+    monitoring = CloudMonitoring(google, PROJECT, lag_share=(30 / 165, 1.0))
+    seen = _cpu(monitoring, lambda seen: 0.95)
+    try:
+        _cpu_statuses_until_breached(gcp, seen)
+    finally:
+        monitoring.close()
+    assert {s["status"] for s in seen[:-1]} <= {"unobserved"}  # never "within"
+    assert (seen[-1]["value"], seen[-1]["points"]) == (95.0, 5)
+    (request, *_) = [r for r in google.requests if r.api == "monitoring"]
     assert request.query["filter"] == [
         'metric.type = "cloudsql.googleapis.com/database/cpu/utilization" AND '
         f'resource.labels.database_id = "{PROJECT}:netra-staging-db"'
     ]
-    start = datetime.fromisoformat(request.query["interval.startTime"][0])
-    end = datetime.fromisoformat(request.query["interval.endTime"][0])
-    assert end - start == timedelta(seconds=300)
+
+
+def test_a_dip_in_the_window_keeps_the_cpu_stop_condition_within(
+    google: FakeGoogle, gcp: dict
+) -> None:
+    monitoring = CloudMonitoring(google, PROJECT)
+    # one point at 79 %, until the condition has judged a window holding it
+    seen = _cpu(monitoring, lambda seen: 0.95 if any(s["status"] == "within" for s in seen)
+                else 0.79)  # fmt: skip
+    try:
+        _cpu_statuses_until_breached(gcp, seen)
+    finally:
+        monitoring.close()
+    # while the dip was in the window it held the condition within; then it moved out
+    assert any(s["status"] == "within" and s["value"] == 79.0 for s in seen)
 
 
 SINCE = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
@@ -692,10 +754,15 @@ def test_cloud_run_status_says_the_newest_revision_did_not_become_ready(
     google.on("GET", f"{SERVICE}/revisions/backend-00002", (200, {"conditions": [
         {"type": "Active", "state": "CONDITION_SUCCEEDED"},
         {"type": "Ready", "state": "CONDITION_FAILED", "message": failed}]}))  # fmt: skip
-    google.on("GET", f"/v3/projects/{PROJECT}/timeSeries", (200, {"timeSeries": [
-        {"points": [{"value": {"int64Value": "2"}}]},
-        {"points": [{"value": {"int64Value": "1"}}]}]}))  # fmt: skip
-    status = cloud_run_status("backend", **gcp)
+    monitoring = CloudMonitoring(google, PROJECT)
+    revision = {"service_name": "backend", "revision_name": "backend-00001", "location": REGION}
+    monitoring.read(RUN_INSTANCES, lambda: [(revision, {"state": "active"}, 2),
+                                            (revision, {"state": "idle"}, 1)])  # fmt: skip
+    try:
+        assert eventually(lambda: cloud_run_status("backend", **gcp)["instances"] is not None)
+        status = cloud_run_status("backend", **gcp)
+    finally:
+        monitoring.close()
     assert status == {
         "service": SERVICE[4:],
         "latest_created_revision": f"{SERVICE[4:]}/revisions/backend-00002",
@@ -734,20 +801,82 @@ def staging_project(google: FakeGoogle, backend: CloudRunService, gcp: dict) -> 
     return {**gcp, "configuration": {**gcp["configuration"], **STAGING}}
 
 
+REPOSITORY = f"{RUN_LOCATION}/repositories/chaos"
+SECRET = f"projects/{PROJECT}/secrets/chaos-flood-database-url"
+
+
+def _asked(google: FakeGoogle) -> dict[str, set[str]]:
+    """Which permissions were asked of which resource."""
+    asked: dict[str, set[str]] = {}
+    for request in google.requests:
+        if request.path.endswith(":testIamPermissions"):
+            resource = request.path.split("/", 2)[2].removesuffix(":testIamPermissions")
+            asked.setdefault(resource, set()).update(request.body["permissions"])
+    return asked
+
+
 def test_staging_access_is_checked_for_every_permission_and_resource(
     google: FakeGoogle, staging_project: dict
 ) -> None:
     assert staging_access_problems(**staging_project) == []
-    (asked,) = [r for r in google.requests if r.path.endswith(":testIamPermissions")
-                and r.api == "cloudresourcemanager"]  # fmt: skip
-    assert asked.path == f"/v1/projects/{PROJECT}:testIamPermissions"
-    assert set(asked.body["permissions"]) == {p.name for p in PERMISSIONS}
+    # each permission where it can be granted least: the service, the image's
+    # repository, the secret (the flood's job does not exist yet), else the project
+    assert _asked(google) == {
+        SERVICE[4:]: {"run.services.get", "run.services.update", "run.revisions.get"},
+        REPOSITORY: {"artifactregistry.tags.get"},
+        SECRET: {"secretmanager.secrets.get"},
+        f"projects/{PROJECT}": {
+            p.name for p in permissions_for(None) if p.on in ("project", "job", "connector")
+        },  # fmt: skip
+        f"projects/-/serviceAccounts/{FLOOD_ACCOUNT}": {"iam.serviceAccounts.actAs"},
+    }
+    assert set().union(*_asked(google).values()) >= {p.name for p in permissions_for(None)}
     read = {r.path for r in google.requests if r.method == "GET"}
-    secret = f"/v1/projects/{PROJECT}/secrets/chaos-flood-database-url"
-    tag = f"/v1/{RUN_LOCATION}/repositories/chaos/packages/flood-job/tags/latest"
-    assert {SERVICE, CONNECTOR, SQL, secret, tag} <= read
-    (act_as,) = [r for r in google.requests if r.api == "iam"]
-    assert act_as.path == f"/v1/projects/-/serviceAccounts/{FLOOD_ACCOUNT}:testIamPermissions"
+    tag = f"/v1/{REPOSITORY}/packages/flood-job/tags/latest"
+    assert {SERVICE, CONNECTOR, SQL, f"/v1/{SECRET}", tag} <= read
+
+
+def test_roles_granted_on_the_resources_alone_are_enough(
+    google: FakeGoogle, staging_project: dict
+) -> None:
+    """Least privilege, as Google's docs suggest: roles on the service, the job, the
+    repository and the secret, none of them in the project."""
+    on_resources = {
+        SERVICE[4:]: ("run.services.get", "run.services.update", "run.revisions.get"),
+        JOB[4:]: ("run.jobs.get", "run.jobs.update", "run.jobs.run", "run.executions.get",
+                  "run.executions.cancel"),
+        REPOSITORY: ("artifactregistry.tags.get",),
+        SECRET: ("secretmanager.secrets.get",),
+    }  # fmt: skip
+    for resource, permissions in on_resources.items():
+        google.deny(*permissions)
+        google.grant(resource, *permissions)
+    google.on("GET", JOB, (200, {"name": JOB[4:], "template": {}}))  # the job exists
+    assert staging_access_problems(**staging_project) == []
+    assert _asked(google)[JOB[4:]] == set(on_resources[JOB[4:]])
+    force_cold_start("backend", **staging_project)  # and the calls go through
+
+
+def test_the_permissions_asked_are_the_experiments_own(
+    google: FakeGoogle, staging_project: dict
+) -> None:
+    experiment = {"method": [
+        {"provider": {"module": "chaoskit.actions.gcp.vpc_connector",
+                      "func": "set_vpc_connector_scaling"}},
+        {"provider": {"module": "chaoskit.actions.gcp.cloud_sql", "func": "restart_cloud_sql"}},
+        {"provider": {"module": "chaoskit.actions.gcp.cloud_sql",
+                      "func": "set_cloud_sql_max_connections"}}]}  # fmt: skip
+    google.deny("vpcaccess.connectors.update", "cloudsql.instances.restart")
+    assert staging_access_problems(**staging_project, experiment=experiment) == [
+        f"the kit's account lacks cloudsql.instances.restart in project {PROJECT}: grant "
+        "roles/cloudsql.editor (needed for restarting Cloud SQL)",
+        # the connector's own project, here the same
+        f"the kit's account lacks vpcaccess.connectors.update in project {PROJECT}: grant "
+        "roles/vpcaccess.admin (needed for changing the connector)",
+    ]
+    asked = set().union(*_asked(google).values())
+    assert "cloudsql.instances.update" in asked
+    assert not {p for p in asked if p.startswith("run.")}  # no cold start, no flood
 
 
 def test_each_missing_role_or_resource_is_one_line(
@@ -756,10 +885,11 @@ def test_each_missing_role_or_resource_is_one_line(
     google.deny("run.services.update", "logging.logEntries.list", "iam.serviceAccounts.actAs")
     google.routes = [r for r in google.routes if "netra-staging-db" not in r[1].pattern]
     assert staging_access_problems(**staging_project) == [
-        f"the kit's account lacks run.services.update in project {PROJECT}: grant "
-        "roles/run.developer (needed for rolling out cold starts)",
         f"the kit's account lacks logging.logEntries.list in project {PROJECT}: grant "
-        "roles/logging.viewer (needed for startups and flood ramps)",
+        "roles/logging.viewer (needed for reading startups)",
+        f"the kit's account lacks run.services.update on service {SERVICE[4:]}: grant "
+        f"roles/run.developer on it, or in project {PROJECT} (needed for rolling out cold "
+        "starts)",
         "Cloud SQL instance netra-staging-db (gcp.cloud_sql_instance) does not exist: check "
         "the profile",
         f"the kit's account cannot act as {FLOOD_ACCOUNT} (gcp.flood_service_account): grant "
@@ -784,27 +914,122 @@ def test_a_permission_denied_by_google_is_one_line_naming_the_role_list(
 def test_the_fake_checks_requests_against_googles_published_specification() -> None:
     run, service = spec("run"), f"/v2/{RUN_LOCATION}/services/backend"
     patch = "run.projects.locations.services.patch"
-    assert run.violations("PATCH", service, {"updateMask": ["template.revision"]}, {}) == []
-    assert run.violations("PATCH", service, {"updateMask": ["template.revison"]}, {}) == [
+    template = {"template": {"revision": "backend-x"}}
+    assert run.violations("PATCH", service, {"updateMask": ["template.revision"]}, template) == []
+    assert run.violations("PATCH", service, {"updateMask": ["template.revison"]}, template) == [
         f"{patch}: updateMask path 'template.revison' names no field"
     ]
-    assert run.violations("PATCH", service, {"updateMask": ["latestReadyRevision"]}, {}) == [
-        f"{patch}: updateMask path 'latestReadyRevision' is output only"
-    ]
-    assert run.violations("PATCH", service, {"forceNewRevisions": ["true"]}, {}) == [
+    # output-only fields in a mask or a body are ignored, as AIP-203 says
+    assert run.violations("PATCH", service, {"updateMask": ["latestReadyRevision"]},
+                          {**template, "latestReadyRevision": "x", "uid": 3}) == []  # fmt: skip
+    assert run.violations("PATCH", service, {"forceNewRevisions": ["true"]}, template) == [
         f"{patch}: unknown query parameter 'forceNewRevisions'"
     ]
-    body = {"template": {"containers": [{"image": 3}], "vpcAcess": {}}}
+    body = {"template": {"containers": [{"image": 3}, {"name": "no-image"}], "vpcAcess": {}}}
     assert run.violations("PATCH", service, {}, body) == [
         "GoogleCloudRunV2Service.template.containers[0].image: expected a string, got 3",
+        "GoogleCloudRunV2Service.template.containers[1].image is required",
         "GoogleCloudRunV2Service.template: unknown field 'vpcAcess'",
     ]
+    assert run.violations("PATCH", service, {}, {}) == [
+        "GoogleCloudRunV2Service.template is required"
+    ]
+    job = {"template": {"template": {"containers": [{"image": "i"}], "timeout": "300"}}}
+    assert run.violations("PATCH", f"/v2/{RUN_LOCATION}/jobs/chaos-flood", {}, job) == [
+        "GoogleCloudRunV2Job.template.template.timeout: '300' is not a google-duration"
+    ]
+    series = f"/v3/projects/{PROJECT}/timeSeries"
+    assert spec("monitoring").violations(
+        "GET", series, {"interval.endTime": ["yesterday"]}, None
+    ) == [  # fmt: skip
+        "monitoring.projects.timeSeries.list: interval.endTime: 'yesterday' is not a "
+        "google-datetime"
+    ]
     assert spec("logging").violations("POST", "/v2/entries:list", {}, {"filters": "x"}) == [
-        "ListLogEntriesRequest: unknown field 'filters'"
+        "ListLogEntriesRequest.resourceNames is required",
+        "ListLogEntriesRequest: unknown field 'filters'",
     ]
     assert run.violations("POST", "/v2/entries:list", {}, {}) == [
         "run: no method answers POST /v2/entries:list"
     ]
+
+
+@pytest.mark.parametrize(
+    ("api", "path", "query", "body", "refusal"),
+    [
+        ("monitoring", f"/v3/projects/{PROJECT}/timeSeries",
+         {"interval.endTime": ["2026-11-21T02:00:00Z"], "aggregation.alignmentPeriod": ["30s"],
+          "aggregation.perSeriesAligner": ["ALIGN_MEAN"]},
+         None, f"aggregation.alignmentPeriod 30s is below 60 seconds"),
+        ("monitoring", f"/v3/projects/{PROJECT}/timeSeries",
+         {"interval.endTime": ["2026-11-21T02:00:00Z"], "aggregation.perSeriesAligner": ["ALIGN_MAX"]},
+         None, "aggregation.alignmentPeriod is required with ALIGN_MAX"),
+        ("monitoring", f"/v3/projects/{PROJECT}/timeSeries", {}, None,
+         "interval.endTime is required"),
+        ("logging", "/v2/entries:list", {},
+         {"resourceNames": [f"projects/{PROJECT}"], "pageSize": 5000}, "exceeds 1000"),
+        ("logging", "/v2/entries:list", {},
+         {"resourceNames": [f"projects/{PROJECT}"], "filter": 'jsonPayload.event = "ramped'},
+         "filter: unexpected"),
+        ("logging", "/v2/entries:list", {},
+         {"resourceNames": [f"projects/{PROJECT}"], "filter": "(severity >= ERROR"},
+         "the filter ends too soon"),
+        ("cloudresourcemanager", f"/v1/projects/{PROJECT}:testIamPermissions", {},
+         {"permissions": ["run.*"]}, "wildcards"),
+        ("cloudresourcemanager", f"/v1/projects/{PROJECT}:testIamPermissions", {},
+         {"permissions": ["run.services.deploy"]}, "Permission 'run.services.deploy' is not valid."),
+        ("run", f"/v2/{RUN_LOCATION}/services/backend:testIamPermissions", {},
+         {"permissions": ["secretmanager.secrets.get"]}, "is not valid for this resource"),
+    ],
+)  # fmt: skip
+def test_the_fake_refuses_what_google_documents_it_refuses(
+    api: str, path: str, query: dict, body: object, refusal: str
+) -> None:
+    google = FakeGoogle(GoogleClock(time_scale=1.0))
+    try:
+        method = "GET" if body is None else "POST"
+        status, answer = google._answer_for(Request(api, method, path, query, body, None))
+    finally:
+        google.close()
+    assert status == 400 and refusal in answer["error"]["message"]
+
+
+def test_reads_are_retried_on_429_and_503_changes_only_when_google_did_not_act(
+    google: FakeGoogle, backend: CloudRunService, gcp: dict
+) -> None:
+    google.refuse_next(429, "run", times=2)
+    google.refuse_next(503, "run")
+    assert get_service(backend.name, **gcp)["name"] == backend.name  # a read: retried
+    google.refuse_next(503, "run", method="PATCH")  # answered before acting: retried
+    assert force_cold_start("backend", **gcp)["latest_created_revision"]
+    google.refuse_next(500, "run", method="PATCH")  # a 500 on a change may have acted
+    patches = len(_patches(google))
+    with pytest.raises(ActivityFailed, match=r"HTTP 500"):
+        force_cold_start("backend", **gcp)
+    assert len(_patches(google)) == patches + 1
+    assert [status for status, _ in google.refused] == [429, 429, 503, 503, 500]
+
+
+def test_a_quota_spent_for_longer_than_the_retries_is_one_line(
+    google: FakeGoogle, backend: CloudRunService, gcp: dict
+) -> None:
+    google.limits.reads_per_minute["run"] = 0  # no read left this minute, or the next
+    with pytest.raises(GoogleApiError) as failure:
+        get_service(backend.name, **gcp)
+    assert str(failure.value).startswith(
+        f"reading Cloud Run service {backend.name}: quota exhausted, still after retries"
+    )
+
+
+def test_credentials_given_as_an_experiments_secrets_reach_every_call(
+    google: FakeGoogle, backend: CloudRunService, gcp: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """chaosgcp's `secrets.gcp` as an experiment declares it, handed whole (as the
+    kit's control has it) or scoped (as an activity declaring `secrets: [gcp]` has it)."""
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    whole = {"gcp": gcp["secrets"]}
+    assert get_service(backend.name, gcp["configuration"], whole)["name"] == backend.name
+    assert get_service(backend.name, gcp["configuration"], gcp["secrets"])["name"]
 
 
 def test_a_service_that_logs_text_is_read_by_its_own_patterns_on_staging(
