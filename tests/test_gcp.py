@@ -6,7 +6,6 @@ method, path, query and body, undo paths and API errors."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -456,8 +455,8 @@ def test_flood_job_is_created_run_and_cancelled(google: FakeGoogle, gcp: dict) -
 
     assert stop_cloud_run_flood() == {"job": "chaos-flood", "running": True, "cancelled": execution}
     # cancelling is asynchronous: the stop waited for the execution to end
-    assert google.calls()[-3:] == [("POST", f"/v2/{execution}:cancel"),
-                                   ("GET", f"/v2/{execution}"), ("GET", f"/v2/{execution}")]  # fmt: skip
+    cancelled = [("POST", f"/v2/{execution}:cancel"), ("GET", f"/v2/{execution}")]
+    assert google.calls()[-3:] == [*cancelled, ("GET", f"/v2/{execution}")]
     assert stop_cloud_run_flood() == {"job": "chaos-flood", "running": False}
 
 
@@ -563,8 +562,8 @@ def test_connector_metrics_and_cloud_sql_backends_from_monitoring(
     # one hot instance of two: its CPU must count, not the mean's 62 %
     monitoring.read(CONNECTOR_CPU, lambda: [(CONNECTOR_LABELS, {}, [0.3, 0.95])])
     monitoring.read(CONNECTOR_INSTANCES, lambda: [(CONNECTOR_LABELS, {}, 2)])
-    monitoring.read(SQL_BACKENDS, lambda: [(DATABASE_LABELS, {"database": "netra"}, 120),
-                                           (DATABASE_LABELS, {"database": "postgres"}, 25)])  # fmt: skip
+    databases = [({"database": "netra"}, 120), ({"database": "postgres"}, 25)]
+    monitoring.read(SQL_BACKENDS, lambda: [(DATABASE_LABELS, *d) for d in databases])
     try:
         # nothing shows until a minute was sampled and Monitoring's lag has passed
         assert eventually(lambda: connector_metrics("staging-vpc-connector", **gcp)["instances"])
@@ -827,7 +826,7 @@ def test_staging_access_is_checked_for_every_permission_and_resource(
         SECRET: {"secretmanager.secrets.get"},
         f"projects/{PROJECT}": {
             p.name for p in permissions_for(None) if p.on in ("project", "job", "connector")
-        },  # fmt: skip
+        },
         f"projects/-/serviceAccounts/{FLOOD_ACCOUNT}": {"iam.serviceAccounts.actAs"},
     }
     assert set().union(*_asked(google).values()) >= {p.name for p in permissions_for(None)}
@@ -941,7 +940,7 @@ def test_the_fake_checks_requests_against_googles_published_specification() -> N
     series = f"/v3/projects/{PROJECT}/timeSeries"
     assert spec("monitoring").violations(
         "GET", series, {"interval.endTime": ["yesterday"]}, None
-    ) == [  # fmt: skip
+    ) == [
         "monitoring.projects.timeSeries.list: interval.endTime: 'yesterday' is not a "
         "google-datetime"
     ]
@@ -960,9 +959,10 @@ def test_the_fake_checks_requests_against_googles_published_specification() -> N
         ("monitoring", f"/v3/projects/{PROJECT}/timeSeries",
          {"interval.endTime": ["2026-11-21T02:00:00Z"], "aggregation.alignmentPeriod": ["30s"],
           "aggregation.perSeriesAligner": ["ALIGN_MEAN"]},
-         None, f"aggregation.alignmentPeriod 30s is below 60 seconds"),
+         None, "aggregation.alignmentPeriod 30s is below 60 seconds"),
         ("monitoring", f"/v3/projects/{PROJECT}/timeSeries",
-         {"interval.endTime": ["2026-11-21T02:00:00Z"], "aggregation.perSeriesAligner": ["ALIGN_MAX"]},
+         {"interval.endTime": ["2026-11-21T02:00:00Z"],
+          "aggregation.perSeriesAligner": ["ALIGN_MAX"]},
          None, "aggregation.alignmentPeriod is required with ALIGN_MAX"),
         ("monitoring", f"/v3/projects/{PROJECT}/timeSeries", {}, None,
          "interval.endTime is required"),
@@ -977,7 +977,8 @@ def test_the_fake_checks_requests_against_googles_published_specification() -> N
         ("cloudresourcemanager", f"/v1/projects/{PROJECT}:testIamPermissions", {},
          {"permissions": ["run.*"]}, "wildcards"),
         ("cloudresourcemanager", f"/v1/projects/{PROJECT}:testIamPermissions", {},
-         {"permissions": ["run.services.deploy"]}, "Permission 'run.services.deploy' is not valid."),
+         {"permissions": ["run.services.deploy"]},
+         "Permission 'run.services.deploy' is not valid."),
         ("run", f"/v2/{RUN_LOCATION}/services/backend:testIamPermissions", {},
          {"permissions": ["secretmanager.secrets.get"]}, "is not valid for this resource"),
     ],
