@@ -10,6 +10,10 @@ moment, as Cloud Run does. A rollout takes time: its container starts
 `revision_start_s` after the PATCH, and the operation ends `traffic_s` after the
 revision became ready (at once when it failed).
 
+Rollouts move on by themselves, as Google's do, whether or not anyone asks; once a
+revision takes the traffic, the instances of those before it are stopped
+(`retire(revision)`), as Cloud Run scales a revision without traffic to zero.
+
 `Operations` are long-running operations that end after `operation_s`.
 
 `CloudLogging` answers `entries.list` as Logging does: the filter in the Logging query
@@ -181,8 +185,11 @@ class CloudRunService:
         vpc_access: dict[str, Any] | None = None,
         service_account: str | None = None,
         start: Callable[[str], Rollout] | None = None,
+        retire: Callable[[str], None] | None = None,
     ) -> None:
         self.google, self.clock = google, google.clock
+        self.retire = retire or (lambda revision: None)
+        self._closed = threading.Event()
         self.name = f"{location}/services/{name}"
         self.short, self.location = name, location
         self.tags: dict[str, str] = {}  # Artifact Registry: image tag -> digest
@@ -213,6 +220,16 @@ class CloudRunService:
         google.on("PATCH", path, self._patch)
         google.on("GET", f"{path}/revisions/([^/]+)", self._get_revision)
         google.on("GET", f"/v2/{location}/operations/(rollout-[0-9]+)", self._operation)
+        self._thread = threading.Thread(target=self._advance_forever, daemon=True)
+        self._thread.start()
+
+    def _advance_forever(self) -> None:
+        while not self._closed.wait(0.05):
+            self._advance()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(timeout=10)
 
     # --- what a test does to it ---------------------------------------------------------
 
@@ -296,6 +313,8 @@ class CloudRunService:
                     if rollout.ready_at is None:
                         rollout.ready_at = now
                         self._became_ready(rollout.revision)
+                        if any(t.get("type") == self.LATEST for t in self.service["traffic"]):
+                            self.retire(rollout.revision)
                     routed = now >= rollout.ready_at + self.clock.seconds(self.clock.traffic_s)
                     answers[operation] = {"done": routed}
                 else:
@@ -386,7 +405,8 @@ class CloudLogging:
         self._closed = threading.Event()
         self.filters: list[str] = []
         google.on("POST", "/v2/entries:list", self._list)
-        threading.Thread(target=self._ingest_forever, daemon=True).start()
+        self._thread = threading.Thread(target=self._ingest_forever, daemon=True)
+        self._thread.start()
 
     def write(
         self, entry: dict[str, Any], at: datetime | None = None, delay_s: float = 0.0
@@ -414,6 +434,7 @@ class CloudLogging:
 
     def close(self) -> None:
         self._closed.set()
+        self._thread.join(timeout=10)
 
     def _list(self, request: Request, match: re.Match[str]) -> Answer:
         body = request.body
@@ -549,7 +570,8 @@ class CloudMonitoring:
         self._lock = threading.Lock()
         self._closed = threading.Event()
         google.on("GET", f"/v3/projects/{project}/timeSeries", self._list)
-        threading.Thread(target=self._sample_forever, daemon=True).start()
+        self._thread = threading.Thread(target=self._sample_forever, daemon=True)
+        self._thread.start()
 
     def read(self, metric_type: str, reader: Callable[[], list[Reading]]) -> None:
         """Sample `metric_type` (one of METRICS) from `reader` from now on."""
@@ -558,6 +580,7 @@ class CloudMonitoring:
 
     def close(self) -> None:
         self._closed.set()
+        self._thread.join(timeout=10)
 
     def sample(self, at: datetime | None = None) -> None:
         """Take every metric's readings now (the sampler does, each period)."""
@@ -565,7 +588,11 @@ class CloudMonitoring:
         for metric_type, reader in list(self.readers.items()):
             lag = self.clock.seconds(METRICS[metric_type].lag_s * self._random.uniform(
                 *self.lag_share))  # fmt: skip
-            for resource, labels, value in reader():
+            try:
+                readings = reader()
+            except Exception:  # noqa: BLE001 - a resource that does not answer: no point
+                continue
+            for resource, labels, value in readings:
                 key = (metric_type, tuple(sorted(resource.items())), tuple(sorted(labels.items())))
                 with self._lock:
                     series = self.series.setdefault(
