@@ -333,13 +333,19 @@ class FakeStaging:
                     "project_id": PROJECT}  # fmt: skip
         revision = {"service_name": SERVICE, "location": REGION, "project_id": PROJECT}
         read = self.monitoring.read
-        read("vpcaccess.googleapis.com/connector/cpu/utilizations",
-             lambda: [(connector, {}, [self.connector_cpu] * 2)])
+        read(
+            "vpcaccess.googleapis.com/connector/cpu/utilizations",
+            lambda: [(connector, {}, [self.connector_cpu] * 2)],
+        )
         read("vpcaccess.googleapis.com/connector/instances", lambda: [(connector, {}, 2)])
-        read("cloudsql.googleapis.com/database/cpu/utilization",
-             lambda: [(database, {}, self.database_cpu)])
-        read("cloudsql.googleapis.com/database/postgresql/num_backends",
-             lambda: [(database, {"database": "netra"}, self._backends())])
+        read(
+            "cloudsql.googleapis.com/database/cpu/utilization",
+            lambda: [(database, {}, self.database_cpu)],
+        )
+        read(
+            "cloudsql.googleapis.com/database/postgresql/num_backends",
+            lambda: [(database, {"database": "netra"}, self._backends())],
+        )
         read("run.googleapis.com/container/instance_count",
              lambda: [(revision, {"state": "active"}, sum(
                  r.instance.process.poll() is None for r in self.revisions))])  # fmt: skip

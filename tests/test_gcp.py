@@ -6,13 +6,17 @@ method, path, query and body, undo paths and API errors."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
+import time
+import tomllib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from chaoslib.exceptions import ActivityFailed
+from packaging.version import Version
 
 from chaoskit.actions.gcp.cloud_run import (
     force_cold_start,
@@ -53,7 +57,7 @@ from tests.gcp_fake import (
     service_account,
 )
 from tests.google_cloud import CloudLogging, CloudMonitoring, CloudRunService, VpcConnector
-from tests.google_spec import spec
+from tests.google_spec import VERSIONS, spec
 
 PROJECT, REGION = "netra-staging", "us-central1"
 LOCATION = f"/v1/projects/{PROJECT}/locations/{REGION}"
@@ -605,6 +609,24 @@ def test_a_connector_in_a_shared_vpc_host_project_is_read_there(
     assert {r.path for r in google.requests} == {"/v3/projects/network-host/timeSeries"}
 
 
+def test_a_run_reads_the_load_sampled_since_it_started(google: FakeGoogle, gcp: dict) -> None:
+    """For minutes after a run Monitoring still shows its pressure: the next run must not
+    take it for its own."""
+    monitoring = CloudMonitoring(google, PROJECT)
+    backends = [150]
+    monitoring.read(SQL_BACKENDS, lambda: [(DATABASE_LABELS, {}, backends[0])])
+    try:
+        assert eventually(lambda: cloud_sql_backends("netra-staging-db", 162, **gcp)["backends"])
+        backends[0] = 20  # the last run's flood ended
+        run = {**gcp, "configuration": {**gcp["configuration"], "run_started_at": time.time()}}
+        # its first reading shows none of the old points, however visible they still are
+        assert cloud_sql_backends("netra-staging-db", 162, **run)["backends"] is None
+        assert eventually(lambda: cloud_sql_backends("netra-staging-db", 162, **run)["backends"])
+        assert cloud_sql_backends("netra-staging-db", 162, **run)["backends"] == 20
+    finally:
+        monitoring.close()
+
+
 def _cpu(monitoring: CloudMonitoring, values: Callable[[list[dict]], float]) -> list[dict]:
     """Cloud SQL's CPU, `values(what the condition said so far)` at each sample; that."""
     seen: list[dict] = []
@@ -1065,3 +1087,37 @@ def test_a_service_that_logs_text_is_read_by_its_own_patterns_on_staging(
         ("load-catalogue", "blocked"), ("serve-http", "blocked")]  # fmt: skip
     assert report["failed_phase"]["cause"] == "too_many_connections"
     assert report["unreported"] == []
+
+
+# every query parameter the kit sends, by method: an older client library whose
+# documents lack one fails with a TypeError before any request (services.patch's
+# updateMask before 2.123)
+KIT_SENDS = {
+    "run.projects.locations.services.patch": {"updateMask"},
+    "run.projects.locations.jobs.patch": {"allowMissing"},
+    "monitoring.projects.timeSeries.list": {
+        "filter", "interval.startTime", "interval.endTime", "aggregation.alignmentPeriod",
+        "aggregation.perSeriesAligner", "view"},
+    "run.projects.locations.services.testIamPermissions": {"resource"},
+    "run.projects.locations.jobs.testIamPermissions": {"resource"},
+    "run.projects.locations.jobs.executions.get": {"name"},
+    "run.projects.locations.jobs.executions.cancel": {"name"},
+    "artifactregistry.projects.locations.repositories.testIamPermissions": {"resource"},
+    "secretmanager.projects.secrets.testIamPermissions": {"resource"},
+    "cloudresourcemanager.projects.testIamPermissions": {"resource"},
+    "iam.projects.serviceAccounts.testIamPermissions": {"resource"},
+}  # fmt: skip
+
+
+def test_the_gcp_extra_requires_a_client_whose_documents_carry_what_the_kit_sends() -> None:
+    """Run with GOOGLE_SPEC_DOCUMENTS set to the floor's documents folder to check the
+    floor itself (2.124's carry every one)."""
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["gcp"]  # fmt: skip
+    (floor,) = [r.split(">=")[1] for r in extra if r.startswith("google-api-python-client>=")]
+    assert Version(importlib.metadata.version("google-api-python-client")) >= Version(floor)
+    assert Version(floor) >= Version("2.124")
+    methods = {m.id: m for api in VERSIONS for m in spec(api).methods}
+    for method_id, parameters in KIT_SENDS.items():
+        known = set(methods[method_id].spec.get("parameters", {}))
+        assert parameters <= known, (method_id, parameters - known)

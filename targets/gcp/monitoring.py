@@ -6,6 +6,10 @@ Monitoring samples each of these metrics once a minute and shows a point only up
 asks for points aligned to the sampling period (`gcp_metric_period_s`, 60: Monitoring
 refuses less) over a window that reaches back past that lag (`gcp_metric_lag_s`, 180),
 and dates each point by its own `interval.endTime`, never by when it was read.
+
+Within a run, the load (the connector's, Cloud SQL's backends, Cloud Run's instances)
+counts only points sampled since the run started (`run_started_at`): for minutes after
+a run, Monitoring still shows its pressure, which the next run did not apply.
 """
 
 from __future__ import annotations
@@ -93,9 +97,15 @@ def _latest_per_series(
     configuration: Configuration | None,
     secrets: Secrets | None,
 ) -> list[float]:
-    """The newest visible value of each time series of `metric` (one per resource)."""
+    """The newest visible value of each time series of `metric` (one per resource),
+    sampled since the run started, if one did."""
     window_s = _default_window_s(configuration) if minutes is None else 60 * minutes
     series = _series(project, metric, resource_filter, window_s, aligner, configuration, secrets)
+    started = (configuration or {}).get("run_started_at")
+    if started:  # a point's whole period after the start
+        period = timedelta(seconds=gcp_seconds(configuration, "metric_period_s"))
+        since = datetime.fromtimestamp(float(started), UTC) + period
+        series = [[p for p in points if p.end >= since] for points in series]
     return [points[0].value for points in series if points]
 
 
