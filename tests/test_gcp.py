@@ -35,7 +35,7 @@ from chaoskit.targets.gcp.access import permissions_for, staging_access_problems
 from chaoskit.targets.gcp.api import DEFAULT_SECONDS, GoogleApiError, call, gcp_client
 from chaoskit.targets.gcp.cloud_run import begin_cold_start, get_service
 from chaoskit.targets.gcp.cloud_run_flood import start_cloud_run_flood, stop_cloud_run_flood
-from chaoskit.targets.gcp.logging import observe_cloud_run_startup
+from chaoskit.targets.gcp.logging import observe_cloud_run_startup, wait_for_cloud_run_startup
 from chaoskit.targets.gcp.monitoring import (
     CONNECTOR_CPU,
     CONNECTOR_INSTANCES,
@@ -365,6 +365,23 @@ def test_max_connections_flag_change_keeps_other_flags_and_undo_restores(
     (patch,) = [r for r in google.requests if r.method == "PATCH"]
     assert patch.body == {"settings": {"databaseFlags": flags}}
     assert restore_cloud_sql_max_connections("netra-staging-db", **gcp) == {"restored": False}
+
+
+def test_a_failed_cloud_sql_operation_says_googles_words(google: FakeGoogle, gcp: dict) -> None:
+    """Cloud SQL's operations carry their errors as a list, not a message."""
+    google.on("POST", f"{SQL}/restart", (200, {"name": "op-3", "status": "PENDING"}))
+    google.on("GET", f"/v1/projects/{PROJECT}/operations/op-3", (200, {
+        "status": "DONE", "error": {"kind": "sql#operationErrors", "errors": [
+            {"kind": "sql#operationError", "code": "INTERNAL_ERROR",
+             "message": "The instance is being maintained."},
+            {"kind": "sql#operationError", "code": "RETRY",
+             "message": "Try again later."}]}}))  # fmt: skip
+    with pytest.raises(ActivityFailed) as failure:
+        restart_cloud_sql("netra-staging-db", **gcp)
+    assert str(failure.value) == (
+        "restarting Cloud SQL instance netra-staging-db: the operation failed (The instance "
+        "is being maintained.; Try again later.)"
+    )
 
 
 def test_restart_waits_for_the_operation(google: FakeGoogle, gcp: dict) -> None:
@@ -746,6 +763,32 @@ def test_a_long_log_since_the_rollout_keeps_the_newest_lines(google: FakeGoogle,
         logging.write(entry, at=SINCE + timedelta(seconds=1))
     report = observe_cloud_run_startup("backend", since=SINCE.isoformat(), **gcp)
     assert report["exit_code"] == 3 and len(report["phases"]) == 7
+
+
+def test_a_wait_for_a_startup_reads_on_from_the_newest_line_seen(
+    google: FakeGoogle, gcp: dict
+) -> None:
+    """Each read starts at the newest line seen (less Logging's delay), not at the
+    rollout again; a line listed late is still counted once."""
+    logging = CloudLogging(google, PROJECT, page_size=50)
+    lines = _startup_lines("new")
+    for index, entry in enumerate(lines[:3]):
+        logging.write(entry, at=SINCE + timedelta(seconds=index))
+
+    def more(request: Request) -> None:  # the rest of the startup, after the first read
+        if len(logging.filters) == 1 and len(logging.entries) == 3:
+            for index, entry in enumerate(lines[3:], start=3):
+                logging.write(entry, at=SINCE + timedelta(seconds=index))
+
+    google.rules.append(lambda request, api: more(request) or [])
+    report = wait_for_cloud_run_startup(
+        "backend", SINCE.isoformat(), timeout_s=scaled(180), revision="backend-chaos-1", **gcp
+    )
+    assert report["exit_code"] == 3 and len(report["phases"]) == 7
+    bounds = [re.search(r'timestamp >= "([^"]+)"$', f)[1] for f in logging.filters]
+    assert bounds[0] == SINCE.isoformat()
+    delay = timedelta(seconds=scaled(DEFAULT_SECONDS["log_delay_s"]))
+    assert datetime.fromisoformat(bounds[-1]) == SINCE + timedelta(seconds=2) - delay
 
 
 def test_a_startup_still_under_way_is_not_ready(google: FakeGoogle, gcp: dict) -> None:
