@@ -508,6 +508,7 @@ METRICS = {
 # values for a distribution)
 Reading = tuple[dict[str, str], dict[str, str], Any]
 _BUCKET_WIDTH = 0.05  # utilisation distributions: 20 linear buckets over 0..1
+_ALIGNERS = ("ALIGN_NONE", "ALIGN_MEAN", "ALIGN_MAX", "ALIGN_MIN", "ALIGN_SUM")
 _FILTER_TERM = re.compile(r'^(?P<path>[\w.]+)\s*=\s*"(?P<value>[^"]*)"$')
 
 
@@ -621,6 +622,11 @@ class CloudMonitoring:
         end = _moment(query["interval.endTime"])
         start = _moment(query.get("interval.startTime", query["interval.endTime"]))
         aligner = query.get("aggregation.perSeriesAligner", "ALIGN_NONE")
+        if aligner not in _ALIGNERS and not re.fullmatch(
+            r"ALIGN_PERCENTILE_(99|95|50|05)", aligner
+        ):
+            return error(400, "INVALID_ARGUMENT", f"the fake does not align by {aligner}: "
+                         "teach it before the kit sends it")  # fmt: skip
         if aligner.startswith("ALIGN_PERCENTILE") and metric.value_type != "DISTRIBUTION":
             return error(400, "INVALID_ARGUMENT", f"{aligner} needs a distribution metric: "
                          f"{metric_type} is {metric.value_type}")  # fmt: skip

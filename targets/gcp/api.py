@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from googleapiclient.discovery import Resource
 
 __all__ = [
+    "DEFAULT_SECONDS",
     "GoogleApiError",
     "LogTail",
     "OperationRunning",
