@@ -168,6 +168,7 @@ class FakeGoogle:
             _log_entries_rule,
         ]
         self.refused: list[tuple[int, str]] = []  # the 429s and 503s answered
+        self.closers: list[Callable[[], None]] = []  # what runs on Google's clock here
         self._random = random.Random(self.limits.seed)
         self._reads: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
@@ -312,6 +313,8 @@ class FakeGoogle:
         return [(r.method, r.path) for r in self.requests]
 
     def close(self) -> None:
+        for close in self.closers:
+            close()
         self.server.shutdown()
 
 

@@ -222,6 +222,7 @@ class CloudRunService:
         google.on("GET", f"/v2/{location}/operations/(rollout-[0-9]+)", self._operation)
         self._thread = threading.Thread(target=self._advance_forever, daemon=True)
         self._thread.start()
+        google.closers.append(self.close)
 
     def _advance_forever(self) -> None:
         while not self._closed.wait(0.05):
@@ -407,6 +408,7 @@ class CloudLogging:
         google.on("POST", "/v2/entries:list", self._list)
         self._thread = threading.Thread(target=self._ingest_forever, daemon=True)
         self._thread.start()
+        google.closers.append(self.close)
 
     def write(
         self, entry: dict[str, Any], at: datetime | None = None, delay_s: float = 0.0
@@ -561,7 +563,11 @@ class CloudMonitoring:
     documents, by default; a (low, high) range draws each point's lag from it)."""
 
     def __init__(
-        self, google: FakeGoogle, project: str, lag_share: tuple[float, float] = (1.0, 1.0)
+        self,
+        google: FakeGoogle,
+        project: str,
+        lag_share: tuple[float, float] = (1.0, 1.0),
+        sampling: bool = True,  # False: the test takes each sample (`sample`)
     ) -> None:
         self.google, self.clock, self.project = google, google.clock, project
         self.lag_share = lag_share
@@ -572,7 +578,9 @@ class CloudMonitoring:
         self._closed = threading.Event()
         google.on("GET", f"/v3/projects/{project}/timeSeries", self._list)
         self._thread = threading.Thread(target=self._sample_forever, daemon=True)
-        self._thread.start()
+        if sampling:
+            self._thread.start()
+            google.closers.append(self.close)
 
     def read(self, metric_type: str, reader: Callable[[], list[Reading]]) -> None:
         """Sample `metric_type` (one of METRICS) from `reader` from now on."""
@@ -581,7 +589,8 @@ class CloudMonitoring:
 
     def close(self) -> None:
         self._closed.set()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
 
     def sample(self, at: datetime | None = None) -> None:
         """Take every metric's readings now (the sampler does, each period)."""

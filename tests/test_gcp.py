@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import re
+import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterator
@@ -329,11 +330,15 @@ def test_a_service_whose_traffic_is_pinned_is_not_moved_and_its_cold_start_says_
 
 
 def test_a_rollout_still_running_when_the_wait_ends_is_not_a_failure(
-    google: FakeGoogle, backend: CloudRunService, gcp: dict
+    google: FakeGoogle, gcp: dict
 ) -> None:
+    ready = threading.Event()  # the revision's instance becomes ready when the test says
+    CloudRunService(google, RUN_LOCATION, "backend", IMAGE,
+                    start=lambda revision: lambda: {"done": ready.is_set()})  # fmt: skip
     cold = begin_cold_start("phase3-candidate", "backend", **gcp)
-    # its container starts only revision_start_s after the PATCH
-    assert cold.finish(timeout_s=0.0)["succeeded"] is None
+    still = cold.finish(timeout_s=scaled(60))
+    assert still["succeeded"] is None and "did not finish" in still["detail"]
+    ready.set()
     assert eventually(lambda: cold.finish(timeout_s=scaled(60))["succeeded"] is True)
 
 
@@ -629,19 +634,20 @@ def test_a_connector_in_a_shared_vpc_host_project_is_read_there(
 def test_a_run_reads_the_load_sampled_since_it_started(google: FakeGoogle, gcp: dict) -> None:
     """For minutes after a run Monitoring still shows its pressure: the next run must not
     take it for its own."""
-    monitoring = CloudMonitoring(google, PROJECT)
+    monitoring = CloudMonitoring(google, PROJECT, sampling=False)  # the test samples
     backends = [150]
     monitoring.read(SQL_BACKENDS, lambda: [(DATABASE_LABELS, {}, backends[0])])
-    try:
-        assert eventually(lambda: cloud_sql_backends("netra-staging-db", 162, **gcp)["backends"])
-        backends[0] = 20  # the last run's flood ended
-        run = {**gcp, "configuration": {**gcp["configuration"], "run_started_at": time.time()}}
-        # its first reading shows none of the old points, however visible they still are
-        assert cloud_sql_backends("netra-staging-db", 162, **run)["backends"] is None
-        assert eventually(lambda: cloud_sql_backends("netra-staging-db", 162, **run)["backends"])
-        assert cloud_sql_backends("netra-staging-db", 162, **run)["backends"] == 20
-    finally:
-        monitoring.close()
+
+    def read(arguments: dict) -> int | None:  # over a minute: the old point stays in it
+        return cloud_sql_backends("netra-staging-db", 162, minutes=1, **arguments)["backends"]
+
+    monitoring.sample()  # the last run's flood
+    assert eventually(lambda: read(gcp) == 150)
+    backends[0] = 20  # it ended, and a run starts
+    run = {**gcp, "configuration": {**gcp["configuration"], "run_started_at": time.time()}}
+    assert read(run) is None  # the newest point Monitoring shows is not this run's
+    monitoring.sample(datetime.now(UTC) + timedelta(seconds=scaled(60)))  # a period later
+    assert eventually(lambda: read(run) == 20)
 
 
 def _cpu(monitoring: CloudMonitoring, values: Callable[[list[dict]], float]) -> list[dict]:
