@@ -72,10 +72,11 @@ def start_connection_flood(
     and `room` how full the database was at the ramp's end (`max_connections`,
     `reserved`, `in_use`, `left` to an application).
 
-    On staging, `target_dsn` and `concurrency` are not used: the Cloud Run Job reads the
-    database URL from the secret `gcp_flood_dsn_secret`, and spreads the connections
-    over tasks of at most `gcp_flood_connections_per_task` (default 25). The outcome
-    has the same keys, summed over the tasks (latency percentiles: the worst task's).
+    On staging, `target_dsn` is not used: the Cloud Run Job reads the database URL from
+    the secret `gcp_flood_dsn_secret`, and spreads the connections over tasks of at most
+    `gcp_flood_connections_per_task` (default 25), `concurrency` shared by them (at
+    least one each). The outcome has the same keys, summed over the tasks (latency
+    percentiles: the worst task's).
     """
     _require(
         isinstance(connections, int) and 0 < connections <= cap,

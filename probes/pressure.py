@@ -145,7 +145,9 @@ def early_warning(
         for name, value in values.items():
             if value is None:
                 continue
-            history = [(s["elapsed_s"], s[name]) for s in samples[-trend_samples:]]
+            # an indicator may show nothing in a sample (Monitoring's points are minutes late)
+            history = [(s["elapsed_s"], s[name]) for s in samples[-trend_samples:]
+                       if s[name] is not None]  # fmt: skip
             reason, to_exhaustion = _assess(name, history, threshold, horizon_s, trend_samples)
             if reason:
                 now = datetime.now(UTC)

@@ -20,6 +20,7 @@ from chaoslib.types import Configuration, Secrets
 from chaoskit.kit.configuration import given_or_configured
 from chaoskit.kit.errors import KitError, activity
 from chaoskit.targets.database import database_sessions
+from chaoskit.targets.gcp.api import gcp_seconds
 from chaoskit.targets.gcp.monitoring import cloud_sql_cpu
 from chaoskit.testbed.system import health_path
 
@@ -199,18 +200,23 @@ def database_cpu_sustained(
     configuration: Configuration | None = None,
     secrets: Secrets | None = None,
 ) -> dict[str, Any]:
-    """Cloud SQL's CPU utilisation over the last `window_s`, from Cloud Monitoring: its
-    lowest point in the window, so a breach means above the threshold all along.
+    """Cloud SQL's CPU utilisation over the newest `window_s` Cloud Monitoring shows: its
+    lowest point there, so a breach means above the threshold all along.
+
+    Monitoring samples the CPU every minute (`gcp_metric_period_s`) and shows a point up
+    to 165 s later, so the window is the newest visible one, dated by its points' own
+    end times: a breach is seen at most the window, a minute of sampling and the lag
+    after the CPU went above the threshold for good.
 
     Arguments:
         threshold_pct: breached when every point of the window is above it, in percent.
-        window_s: the window, in seconds (Monitoring's points are 60 s apart).
+        window_s: the window, in seconds.
         instance: the Cloud SQL instance (default: the configuration's
             `gcp_cloud_sql_instance`).
 
     Returns `{"condition": "cpu_pct", "status", "value" (the window's lowest point, in
-    percent), "threshold", "window_s", "points", "latest"}`; `unobserved` until the
-    window holds as many points as it spans minutes.
+    percent), "threshold", "window_s", "points", "latest", "newest_end"}`;
+    `unobserved` until the window holds one point per sampling period.
     """
     instance = given_or_configured(
         instance, configuration, "gcp_cloud_sql_instance", argument="instance",
@@ -218,8 +224,9 @@ def database_cpu_sustained(
     )  # fmt: skip
     cpu = cloud_sql_cpu(instance, window_s, configuration=configuration, secrets=secrets)
     points = cpu["points"]
-    covered = len(points) >= max(1, int(window_s // 60))
+    period_s = gcp_seconds(configuration, "metric_period_s")
+    covered = len(points) >= max(1, round(window_s / period_s))
     lowest = round(100 * min(points), 1) if points and covered else None
     latest = round(100 * points[0], 1) if points else None
-    return _judged("cpu_pct", lowest, threshold_pct, window_s=window_s,
-                   points=len(points), latest=latest)  # fmt: skip
+    return _judged("cpu_pct", lowest, threshold_pct, window_s=window_s, points=len(points),
+                   latest=latest, newest_end=cpu["newest_end"])  # fmt: skip

@@ -59,6 +59,7 @@ def start_flood(
             hold_s=flood["hold_s"],
             ramp_s=flood["ramp_s"],
             connect_timeout_s=flood["connect_timeout_s"],
+            concurrency=flood["concurrency"],
             job=_cloud_run_job(name),
             configuration=configuration,
             secrets=secrets,

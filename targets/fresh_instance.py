@@ -77,6 +77,8 @@ def start_fresh_instance(
             "revision": instance.revision,
             "rollout": instance.operation,
             "since": instance.since,
+            "traffic": instance.traffic,
+            "left_behind": instance.left_behind,
         }
     return {
         "instance": name,

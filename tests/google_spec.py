@@ -3,13 +3,16 @@
 Every rule comes from the discovery documents googleapiclient bundles (the same ones the
 kit's clients are built from), not from hand-copied field lists: which method a request
 is (HTTP method and path pattern), its known and required query parameters, the request
-body's fields (each must exist in the request schema, and none may be output-only), and
-`updateMask` paths (each must name a field the resource has and a caller may set).
+body's fields (each must exist in the request schema; those described "Required." must
+be there), the `google-duration` and `google-datetime` formats of values, and
+`updateMask` paths (each must name a field the resource has). Output-only fields in a
+body or a mask are accepted and ignored, as AIP-203 says Google's APIs do.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -18,7 +21,12 @@ from typing import Any
 
 import googleapiclient
 
-DOCUMENTS = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
+# the documents of the installed client; GOOGLE_SPEC_DOCUMENTS checks against another
+# version's (its googleapiclient/discovery_cache/documents folder), e.g. the floor's
+DOCUMENTS = Path(
+    os.environ.get("GOOGLE_SPEC_DOCUMENTS")
+    or Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
+)
 
 # the API versions the kit calls, by the name its endpoints are configured under
 VERSIONS = {
@@ -62,6 +70,22 @@ def _methods(resources: dict[str, Any]) -> list[Method]:
             methods.append(Method(spec["id"], spec["httpMethod"], _path_pattern(template), spec))
         methods += _methods(resource.get("resources", {}))
     return methods
+
+
+# the formats Google's JSON mapping gives these strings (protobuf Duration, Timestamp)
+FORMATS = {
+    "google-duration": re.compile(r"^-?\d+(\.\d{1,9})?s$"),
+    "google-datetime": re.compile(
+        r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$"
+    ),
+}
+
+
+def _format_violation(where: str, value: Any, spec: dict[str, Any]) -> str | None:
+    pattern = FORMATS.get(spec.get("format", ""))
+    if pattern is not None and isinstance(value, str) and not pattern.match(value):
+        return f"{where}: {value!r} is not a {spec['format']}"
+    return None
 
 
 def _camel(name: str) -> str:
@@ -125,6 +149,7 @@ class ApiSpec:
                     problems.append(f"{method.id}: {name}={value!r} is not an integer")
                 if "enum" in spec and value not in spec["enum"]:
                     problems.append(f"{method.id}: {name}={value!r} is not one of {spec['enum']}")
+                problems += filter(None, [_format_violation(f"{method.id}: {name}", value, spec)])
         return problems
 
     def _resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
@@ -145,14 +170,16 @@ class ApiSpec:
                 for key, item in value.items():
                     problems += self._value_violations(item, extra, f"{where}.{key}")
                 return problems
-            problems = []
+            problems = [
+                f"{where}.{key} is required"
+                for key, field in properties.items()
+                if (field.get("description") or "").startswith("Required") and key not in value
+            ]
             for key, item in value.items():
                 field = properties.get(key)
                 if field is None:
                     problems.append(f"{where}: unknown field {key!r}")
-                elif field.get("readOnly"):
-                    problems.append(f"{where}.{key} is output only")
-                else:
+                elif not field.get("readOnly"):  # an output-only field is ignored (AIP-203)
                     problems += self._value_violations(item, field, f"{where}.{key}")
             return problems
         if kind == "array":
@@ -174,7 +201,7 @@ class ApiSpec:
             return [f"{where}: expected a {kind}, got {value!r}"]
         if kind == "string" and "enum" in schema and value not in schema["enum"]:
             return [f"{where}: {value!r} is not one of {schema['enum']}"]
-        return []
+        return list(filter(None, [_format_violation(where, value, schema)]))
 
     def _mask_violations(self, mask: str, schema: dict[str, Any], method: str) -> list[str]:
         problems = []
@@ -186,8 +213,7 @@ class ApiSpec:
                 if field is None:
                     problems.append(f"{method}: updateMask path {path!r} names no field")
                     break
-                if field.get("readOnly"):
-                    problems.append(f"{method}: updateMask path {path!r} is output only")
+                if field.get("readOnly"):  # ignored, as in a body (AIP-203)
                     break
                 current = field
         return problems

@@ -1,11 +1,20 @@
-"""Staging in miniature: Google's control plane faked, the workloads real.
+"""Staging in miniature: Google's control plane faked on Google's clock, the workloads
+real.
 
-The fake answers Cloud Run (services, jobs, executions, operations), Cloud Logging and
-Cloud Monitoring over HTTP as Google would, and runs on this machine what Google would
-run: a rollout starts a real instance of the reference service against the embedded
-testbed (Cloud SQL behind its connector), a job execution runs the real flood-job worker
-in one process per task, with FLOOD_DSN from a stand-in Secret Manager, and Logging
-returns what they printed. Only the control plane is fake; the failure chain is real.
+The fake answers Cloud Run (services, jobs, executions, operations), Cloud Logging, Cloud
+Monitoring and what the preflight reads over HTTP as Google would, on Google's clock
+divided by one time scale (`tests.gcp_fake.GoogleClock`), within Google's limits, and
+runs on this machine what Google would run: a rollout starts a real instance of the
+reference service against the embedded testbed (Cloud SQL behind its connector) once
+its container is due, a job execution runs the real flood-job worker in one process per
+task once its tasks are due (killed at the task's timeout), with FLOOD_DSN from a
+stand-in Secret Manager, and Logging returns what they printed, seconds late.
+Monitoring samples Cloud SQL's backends from the stand-in database each minute of the
+clock, and shows them as late as Google does. Only the control plane is fake; the
+failure chain is real.
+
+`scaled_profile` divides every duration of the staging profile by the same time scale,
+so that a rehearsal keeps every ratio of real staging.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import threading
 import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +39,13 @@ from chaoskit.kit.processes import stop_popen
 from chaoskit.testbed.instances import ServiceInstance, launch_service
 from chaoskit.testbed.service.settings import ServiceSettings
 from tests.gcp_fake import FakeGoogle, Request, error
-from tests.google_cloud import CloudLogging, CloudRunService
+from tests.google_cloud import (
+    CloudLogging,
+    CloudMonitoring,
+    CloudRunService,
+    Operations,
+    VpcConnector,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT, REGION, SERVICE = "netra-staging", "us-central1", "backend"
@@ -38,6 +54,20 @@ CONNECTOR = f"{LOCATION}/connectors/staging-vpc-connector"
 SQL_INSTANCE = "netra-staging-db"
 IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/backend/api:latest"
 FLOOD_ACCOUNT = f"chaos-flood@{PROJECT}.iam.gserviceaccount.com"
+
+
+def scaled_profile(configuration: dict[str, Any], time_scale: float) -> dict[str, Any]:
+    """The profile's configuration with every duration (a key ending in `_s`, nested
+    ones too) divided by `time_scale`; counts and thresholds as they are."""
+
+    def scale(value: Any, key: str) -> Any:
+        if isinstance(value, dict):
+            return {k: scale(v, k) for k, v in value.items()}
+        if key.endswith("_s") and isinstance(value, int | float) and not isinstance(value, bool):
+            return value / time_scale
+        return value
+
+    return scale(configuration, "")
 
 
 @dataclass
@@ -51,8 +81,16 @@ class RunningRevision:
 class Execution:
     name: str
     job: str
+    task_count: int
     tasks: list[tuple[subprocess.Popen, Path]] = field(default_factory=list)
+    started: bool = False
     cancelled: bool = False
+    completed: str | None = None  # completionTime
+
+    def ended(self) -> bool:
+        if not self.started:  # cancelled before its tasks started, or not yet started
+            return self.cancelled
+        return all(process.poll() is not None for process, _ in self.tasks)
 
 
 def _read_json_lines(path: Path) -> list[dict[str, Any]]:
@@ -65,6 +103,10 @@ def _read_json_lines(path: Path) -> list[dict[str, Any]]:
         if isinstance(record, dict):
             records.append(record)
     return records
+
+
+def _seconds(duration: str) -> float:
+    return float(duration.removesuffix("s"))
 
 
 class FakeStaging:
@@ -80,7 +122,8 @@ class FakeStaging:
         admin_dsn: str,
         connector_cpu: float = 0.3,
     ) -> None:
-        self.google, self.deployed, self.secrets = google, deployed, secrets
+        self.google, self.clock = google, google.clock
+        self.deployed, self.secrets = deployed, secrets
         self.admin_dsn = admin_dsn
         self.work_dir, self.connector_cpu = work_dir, connector_cpu
         self.database_cpu = 0.35
@@ -90,23 +133,26 @@ class FakeStaging:
         threading.Thread(target=self._loop.run_forever, daemon=True).start()
         self.jobs: dict[str, dict[str, Any]] = {}
         self.executions: dict[str, Execution] = {}
+        self._timers: list[threading.Timer] = []
         self.service = CloudRunService(
             google, LOCATION, SERVICE, IMAGE, start=self._start_revision,
+            retire=self._retire_others,
             vpc_access={"connector": CONNECTOR, "egress": "PRIVATE_RANGES_ONLY"},
             service_account=f"backend@{PROJECT}.iam.gserviceaccount.com",
         )  # fmt: skip
         self.logging = CloudLogging(google, PROJECT, page_size=20)
         self.logging.sources += [self._revision_entries, self._job_entries]
+        self.monitoring = CloudMonitoring(google, PROJECT)
+        self._monitor()
+        self.operations = Operations(google, "v2", LOCATION)
         v2 = f"/v2/{LOCATION}"
-        google.on("GET", f"{v2}/operations/(.+)", lambda r, m: (200, {"done": True}))
         google.on("GET", f"{v2}/jobs/([a-z0-9-]+)", self._get_job)
-        google.on("POST", f"{v2}/jobs", self._create_job)
-        google.on("PATCH", f"{v2}/jobs/([a-z0-9-]+)", self._update_job)
+        google.on("PATCH", f"{v2}/jobs/([a-z0-9-]+)", self._put_job)
         google.on("POST", f"{v2}/jobs/([a-z0-9-]+):run", self._run_job)
-        google.on("POST", f"/v2/({LOCATION}/jobs/[a-z0-9-]+/executions/[^:]+):cancel", self._cancel)
-        google.on("GET", f"/v3/projects/{PROJECT}/timeSeries", self._metrics)
+        google.on("GET", f"{v2}/jobs/[a-z0-9-]+/executions/([^:/]+)", self._get_execution)
+        google.on("POST", f"{v2}/jobs/[a-z0-9-]+/executions/([^:/]+):cancel", self._cancel)
         # what the preflight reads
-        google.on("GET", f"/v1/{CONNECTOR}", (200, {"name": CONNECTOR, "state": "READY"}))
+        VpcConnector(google, CONNECTOR)
         google.on("GET", f"/v1/projects/{PROJECT}/instances/{SQL_INSTANCE}",
                   (200, {"name": SQL_INSTANCE, "state": "RUNNABLE"}))  # fmt: skip
         for secret in secrets:
@@ -134,10 +180,16 @@ class FakeStaging:
 
         return state
 
+    def _retire_others(self, revision: str) -> None:
+        """`revision` took the traffic: the instances of the others are stopped."""
+        for running in self.revisions:
+            if running.revision != revision and running.instance.process.poll() is None:
+                running.instance.stop()
+
     def _revision_entries(self) -> list[tuple[Hashable, dict[str, Any]]]:
         """What every revision's instance printed, then Cloud Run's line for its exit."""
         entries: list[tuple[Hashable, dict[str, Any]]] = []
-        for running in self.revisions:
+        for running in list(self.revisions):
             resource = {"type": "cloud_run_revision", "labels": {
                 "service_name": SERVICE, "revision_name": running.revision, "location": REGION,
                 "project_id": PROJECT}}  # fmt: skip
@@ -161,17 +213,23 @@ class FakeStaging:
             return error(404, "NOT_FOUND", f"Job {match.group(1)} not found")
         return 200, job
 
-    def _create_job(self, request: Request, match: re.Match[str]) -> tuple[int, Any]:
-        (job,) = request.query["jobId"]
-        self.jobs[job] = {"name": f"{LOCATION}/jobs/{job}", **request.body}
-        return 200, {"name": f"{LOCATION}/operations/create-{job}"}
+    def _put_job(self, request: Request, match: re.Match[str]) -> tuple[int, Any]:
+        """jobs.patch replaces the whole job; `allowMissing` creates it."""
+        job = match.group(1)
+        if job not in self.jobs and request.query.get("allowMissing") != ["true"]:
+            return error(404, "NOT_FOUND", f"Job {job} not found")
+        name = f"{LOCATION}/jobs/{job}"
 
-    def _update_job(self, request: Request, match: re.Match[str]) -> tuple[int, Any]:
-        self.jobs[match.group(1)].update(request.body)
-        return 200, {"name": f"{LOCATION}/operations/update-{match.group(1)}"}
+        def put() -> dict[str, Any]:
+            self.jobs[job] = {**request.body, "name": name}
+            return {"response": self.jobs[job]}
+
+        return 200, self.operations.start(put)
 
     def _run_job(self, request: Request, match: re.Match[str]) -> tuple[int, Any]:
         job = match.group(1)
+        if job not in self.jobs:
+            return error(404, "NOT_FOUND", f"Job {job} not found")
         template = self.jobs[job]["template"]
         task = template["template"]
         (container,) = task["containers"]
@@ -188,40 +246,74 @@ class FakeStaging:
                 secret = variable["valueSource"]["secretKeyRef"]["secret"]
                 env[variable["name"]] = self.secrets[secret]
         name = f"{job}-{len(self.executions) + 1}"
-        execution = Execution(f"{LOCATION}/jobs/{job}/executions/{name}", job)
         count = template["taskCount"]
-        for index in range(count):
-            output = self.work_dir / f"{name}-task{index}.log"
-            task_env = {**os.environ, **env, "CLOUD_RUN_TASK_INDEX": str(index),
-                        "CLOUD_RUN_TASK_COUNT": str(count)}  # fmt: skip
-            with output.open("w") as out:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "chaoskit.targets.workers.flood_task"],
-                    cwd=REPO, env=task_env, stdout=out, stderr=subprocess.STDOUT,
-                )  # fmt: skip
-            execution.tasks.append((process, output))
+        execution = Execution(f"{LOCATION}/jobs/{job}/executions/{name}", job, count)
         self.executions[name] = execution
-        return 200, {"name": f"{LOCATION}/operations/run-{name}",
+        timeout_s = _seconds(task.get("timeout", "600s"))
+
+        def start_tasks() -> None:
+            if execution.cancelled:
+                return
+            for index in range(count):
+                output = self.work_dir / f"{name}-task{index}.log"
+                task_env = {**os.environ, **env, "CLOUD_RUN_TASK_INDEX": str(index),
+                            "CLOUD_RUN_TASK_COUNT": str(count)}  # fmt: skip
+                with output.open("w") as out:
+                    process = subprocess.Popen(
+                        [sys.executable, "-m", "chaoskit.targets.workers.flood_task"],
+                        cwd=REPO, env=task_env, stdout=out, stderr=subprocess.STDOUT,
+                    )  # fmt: skip
+                execution.tasks.append((process, output))
+            execution.started = True
+            self._later(timeout_s, lambda: self._terminate(execution))  # the task's timeout
+
+        self._later(self.clock.seconds(self.clock.task_start_s), start_tasks)
+        # the operation of a run ends with its execution
+        return 200, {"name": f"{LOCATION}/operations/run-{name}", "done": False,
                      "metadata": {"name": execution.name}}  # fmt: skip
 
+    def _later(self, seconds: float, action: Callable[[], None]) -> None:
+        timer = threading.Timer(seconds, action)
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def _terminate(self, execution: Execution) -> None:
+        for process, _ in execution.tasks:
+            if process.poll() is None:
+                process.terminate()  # Cloud Run sends SIGTERM to each task
+
+    def _get_execution(self, request: Request, match: re.Match[str]) -> tuple[int, Any]:
+        execution = self.executions.get(match.group(1))
+        if execution is None:
+            return error(404, "NOT_FOUND", f"Execution {match.group(1)} not found")
+        answer: dict[str, Any] = {"name": execution.name, "taskCount": execution.task_count}
+        if execution.completed is None and execution.ended():
+            execution.completed = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        if execution.completed:
+            answer["completionTime"] = execution.completed
+        if execution.cancelled:
+            answer["cancelledCount"] = execution.task_count
+        return 200, answer
+
     def _cancel(self, request: Request, match: re.Match[str]) -> tuple[int, Any]:
-        execution = self.executions[match.group(1).rsplit("/", 1)[-1]]
-        if all(process.poll() is not None for process, _ in execution.tasks):
-            return error(400, "FAILED_PRECONDITION",
-                         f"Execution {execution.name} has already finished.")  # fmt: skip
+        execution = self.executions[match.group(1)]
+        if execution.ended() or execution.cancelled:
+            # Google documents no status for this: any refusal will do, and Cloud Run's
+            # own wording changes
+            return error(400, "INVALID_ARGUMENT", f"Execution {execution.name} is not "
+                         "running.")  # fmt: skip
         execution.cancelled = True
-        for process, _ in execution.tasks:
-            process.terminate()  # Cloud Run sends SIGTERM to each task
-        for process, _ in execution.tasks:
-            process.wait(timeout=30)
-        return 200, {"name": f"{LOCATION}/operations/cancel"}
+        # asynchronous: the tasks get SIGTERM a little later
+        self._later(self.clock.seconds(self.clock.cancel_s), lambda: self._terminate(execution))
+        return 200, {"name": f"{LOCATION}/operations/cancel-{match.group(1)}", "done": False}
 
     def _job_entries(self) -> list[tuple[Hashable, dict[str, Any]]]:
         entries: list[tuple[Hashable, dict[str, Any]]] = []
-        for name, execution in self.executions.items():
+        for name, execution in list(self.executions.items()):
             resource = {"type": "cloud_run_job", "labels": {
                 "job_name": execution.job, "location": REGION, "project_id": PROJECT}}  # fmt: skip
-            for index, (_, output) in enumerate(execution.tasks):
+            for index, (_, output) in enumerate(list(execution.tasks)):
                 labels = {"run.googleapis.com/execution_name": name,
                           "run.googleapis.com/task_index": str(index)}  # fmt: skip
                 entries += [((name, index, line),
@@ -231,30 +323,37 @@ class FakeStaging:
 
     # --- Monitoring --------------------------------------------------------------------
 
-    def _metrics(self, request: Request, match: re.Match[str]) -> tuple[int, Any]:
+    def _monitor(self) -> None:
         """The connector's and Cloud SQL's CPU are set figures (nothing here measures
-        them, and the stand-in database is far from 80 %); Cloud SQL's
-        backends are the stand-in database's sessions, counted now."""
-        (query,) = request.query["filter"]
-        if "database/cpu/utilization" in query:
-            assert f'resource.labels.database_id = "{PROJECT}:netra-staging-db"' in query
-            points = [{"value": {"doubleValue": self.database_cpu}}] * 5  # a minute apart
-            return 200, {"timeSeries": [{"points": points}]}
-        if "num_backends" in query:
-            assert f'resource.labels.database_id = "{PROJECT}:netra-staging-db"' in query
-            value = {"int64Value": str(self._backends())}
-        elif "instances" in query:
-            assert 'resource.labels.connector_name = "staging-vpc-connector"' in query
-            value = {"int64Value": "2"}
-        else:
-            assert 'resource.labels.connector_name = "staging-vpc-connector"' in query
-            value = {"doubleValue": self.connector_cpu}
-        return 200, {"timeSeries": [{"points": [{"value": value}]}]}
+        them, and the stand-in database is far from 80 %); Cloud SQL's backends are the
+        stand-in database's sessions, counted at each sample."""
+        connector = {"connector_name": "staging-vpc-connector", "location": REGION,
+                     "project_id": PROJECT}  # fmt: skip
+        database = {"database_id": f"{PROJECT}:{SQL_INSTANCE}", "region": REGION,
+                    "project_id": PROJECT}  # fmt: skip
+        revision = {"service_name": SERVICE, "location": REGION, "project_id": PROJECT}
+        read = self.monitoring.read
+        read(
+            "vpcaccess.googleapis.com/connector/cpu/utilizations",
+            lambda: [(connector, {}, [self.connector_cpu] * 2)],
+        )
+        read("vpcaccess.googleapis.com/connector/instances", lambda: [(connector, {}, 2)])
+        read(
+            "cloudsql.googleapis.com/database/cpu/utilization",
+            lambda: [(database, {}, self.database_cpu)],
+        )
+        read(
+            "cloudsql.googleapis.com/database/postgresql/num_backends",
+            lambda: [(database, {"database": "netra"}, self._backends())],
+        )
+        read("run.googleapis.com/container/instance_count",
+             lambda: [(revision, {"state": "active"}, sum(
+                 r.instance.process.poll() is None for r in self.revisions))])  # fmt: skip
 
     def _backends(self) -> int:
         """Counted through one connection the fake keeps, one query at a time, as Cloud
-        Monitoring is a single reader: requests come in on many threads, and PostgreSQL
-        keeps only a few slots for superusers once a flood fills the rest."""
+        Monitoring is a single reader: PostgreSQL keeps only a few slots for superusers
+        once a flood fills the rest."""
         return asyncio.run_coroutine_threadsafe(self._count(), self._loop).result(timeout=10)
 
     async def _count(self) -> int:
@@ -270,6 +369,10 @@ class FakeStaging:
         return [p for e in self.executions.values() for p, _ in e.tasks]
 
     def close(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        for part in (self.service, self.logging, self.monitoring):
+            part.close()
         if self._admin is not None:
             asyncio.run_coroutine_threadsafe(self._admin.close(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -1,17 +1,23 @@
 """The Google Cloud actions and probes against a local fake of Google's APIs that
 checks every request against Google's published specification, answers as the real
-APIs do (tests/google_cloud.py), and lets each test check the exact requests: method,
-path, query and body, undo paths and API errors."""
+APIs do (tests/google_cloud.py) on Google's clock compressed (`SCALE`: its minute of
+sampling is a tenth of a second here), and lets each test check the exact requests:
+method, path, query and body, undo paths and API errors."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
-from collections.abc import Iterator
+import threading
+import time
+import tomllib
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from chaoslib.exceptions import ActivityFailed
+from packaging.version import Version
 
 from chaoskit.actions.gcp.cloud_run import (
     force_cold_start,
@@ -26,16 +32,33 @@ from chaoskit.actions.gcp.cloud_sql import (
 from chaoskit.actions.gcp.vpc_connector import restore_vpc_connector, set_vpc_connector_scaling
 from chaoskit.probes.gcp.cloud_run import cloud_run_status
 from chaoskit.probes.stop_conditions import database_cpu_sustained
-from chaoskit.targets.gcp.access import PERMISSIONS, staging_access_problems
-from chaoskit.targets.gcp.api import GoogleApiError, call, gcp_client
+from chaoskit.targets.gcp.access import permissions_for, staging_access_problems
+from chaoskit.targets.gcp.api import DEFAULT_SECONDS, GoogleApiError, call, gcp_client
+from chaoskit.targets.gcp.cloud_run import begin_cold_start, get_service
 from chaoskit.targets.gcp.cloud_run_flood import start_cloud_run_flood, stop_cloud_run_flood
-from chaoskit.targets.gcp.logging import observe_cloud_run_startup
-from chaoskit.targets.gcp.monitoring import cloud_sql_backends, connector_metrics
+from chaoskit.targets.gcp.logging import observe_cloud_run_startup, wait_for_cloud_run_startup
+from chaoskit.targets.gcp.monitoring import (
+    CONNECTOR_CPU,
+    CONNECTOR_INSTANCES,
+    RUN_INSTANCES,
+    SQL_BACKENDS,
+    SQL_CPU,
+    cloud_sql_backends,
+    connector_metrics,
+)
 from chaoskit.targets.workers.flood_task import task_share
-from tests.conftest import REPO
-from tests.gcp_fake import TOKEN, FakeGoogle, Request, error, private_key_pem, service_account
-from tests.google_cloud import CloudLogging, CloudRunService
-from tests.google_spec import spec
+from tests.conftest import REPO, eventually
+from tests.gcp_fake import (
+    TOKEN,
+    FakeGoogle,
+    GoogleClock,
+    Request,
+    error,
+    private_key_pem,
+    service_account,
+)
+from tests.google_cloud import CloudLogging, CloudMonitoring, CloudRunService, VpcConnector
+from tests.google_spec import VERSIONS, spec
 
 PROJECT, REGION = "netra-staging", "us-central1"
 LOCATION = f"/v1/projects/{PROJECT}/locations/{REGION}"
@@ -44,9 +67,18 @@ SERVICE = f"/v2/projects/{PROJECT}/locations/{REGION}/services/backend"
 RUN_OPS = f"/v2/projects/{PROJECT}/locations/{REGION}/operations"
 
 
+# Google's clock here: a minute of it is 0.1 s, Monitoring's 165 s lag 0.275 s
+SCALE = 600.0
+
+
+def scaled(google_s: float) -> float:
+    """A duration of Google's, or of the staging profile's, on the tests' clock."""
+    return google_s / SCALE
+
+
 @pytest.fixture
 def google() -> Iterator[FakeGoogle]:
-    fake = FakeGoogle()
+    fake = FakeGoogle(GoogleClock(time_scale=SCALE))
     yield fake
     fake.close()
     assert all(r.authorization == f"Bearer {TOKEN}" for r in fake.requests)
@@ -61,9 +93,10 @@ def key_pem() -> str:
 @pytest.fixture
 def gcp(google: FakeGoogle, key_pem: str) -> dict:
     """The activities' keyword arguments: configuration aimed at the fake, and secrets."""
+    timing = {f"gcp_{name}": scaled(seconds) for name, seconds in DEFAULT_SECONDS.items()}
     return {
         "configuration": {"gcp_project_id": PROJECT, "gcp_region": REGION,
-                          "gcp_api_endpoints": google.endpoints(), "gcp_operation_poll_s": 0.01},
+                          "gcp_api_endpoints": google.endpoints(), **timing},
         "secrets": {"service_account_info": service_account(f"{google.url}token", key_pem)},
     }  # fmt: skip
 
@@ -83,13 +116,10 @@ def connector(machine: str = "e2-micro", low: int = 2, high: int = 10) -> dict:
 def test_connector_scaling_patches_and_the_undo_restores_the_machine_type(
     google: FakeGoogle, gcp: dict
 ) -> None:
-    google.on("GET", CONNECTOR, (200, connector()), (200, connector("e2-standard-4", 3)),
-              (200, connector("e2-standard-4", 3)), (200, connector()))  # fmt: skip
-    google.on("PATCH", CONNECTOR, (200, {"name": f"{LOCATION[4:]}/operations/op1", "done": False}))
-    google.on("GET", f"{LOCATION}/operations/op1", (200, {"done": True}))
+    vpc = VpcConnector(google, CONNECTOR[4:])
     after = set_vpc_connector_scaling("staging-vpc-connector", machine_type="e2-standard-4",
                                       min_instances=3, **gcp)  # fmt: skip
-    assert after["machineType"] == "e2-standard-4"
+    assert after["machineType"] == "e2-standard-4" and after["minInstances"] == 3
     patch = next(r for r in google.requests if r.method == "PATCH")
     # both bounds, always: the API checks min < max on what it is sent
     assert patch.query == {
@@ -100,19 +130,46 @@ def test_connector_scaling_patches_and_the_undo_restores_the_machine_type(
     restored = restore_vpc_connector("staging-vpc-connector", **gcp)
     assert restored == {"restored": True, "machine_type": "e2-micro",
                         "instances_not_restorable": "a connector never scales in"}  # fmt: skip
+    # the machine type alone would be refused (min 0 is not below max 0): the bounds as
+    # they are now go with it
     patches = [r.body for r in google.requests if r.method == "PATCH"]
-    assert patches == [{"machineType": "e2-micro"}]
+    assert patches == [{"minInstances": 3, "maxInstances": 10, "machineType": "e2-micro"}]
+    assert vpc.connector["machineType"] == "e2-micro" and vpc.connector["minInstances"] == 3
     assert restore_vpc_connector("staging-vpc-connector", **gcp) == {"restored": False}
 
 
+def test_the_fake_connector_refuses_a_machine_type_sent_alone(
+    google: FakeGoogle, gcp: dict
+) -> None:
+    """What restore_vpc_connector once sent."""
+    VpcConnector(google, CONNECTOR[4:])
+    client = gcp_client("vpcaccess", "v1", gcp["configuration"], gcp["secrets"])
+    connectors = client.projects().locations().connectors()
+    alone = connectors.patch(name=CONNECTOR[4:], updateMask="machineType",
+                             body={"machineType": "e2-micro"})  # fmt: skip
+    with pytest.raises(GoogleApiError, match="must be at least 2 and less than max_instances"):
+        call(alone, "restoring")
+
+
 def test_connector_scale_in_is_refused_before_any_change(google: FakeGoogle, gcp: dict) -> None:
-    google.on("GET", CONNECTOR, (200, connector(low=3, high=6)))
+    VpcConnector(google, CONNECTOR[4:], low=3, high=6)
     with pytest.raises(ActivityFailed, match=r"^max_instances=4 is below the connector's 6: "):
         set_vpc_connector_scaling("staging-vpc-connector", max_instances=4, **gcp)
     with pytest.raises(ActivityFailed, match=r"^machine_type='n1-standard-1': use one of"):
         set_vpc_connector_scaling("staging-vpc-connector", machine_type="n1-standard-1", **gcp)
     assert [m for m, _ in google.calls()] == ["GET", "GET"]  # nothing was patched
     assert restore_vpc_connector("staging-vpc-connector", **gcp) == {"restored": False}
+
+
+def test_a_connector_of_a_shared_vpc_host_project_is_named_in_full(
+    google: FakeGoogle, gcp: dict
+) -> None:
+    host = "projects/network-host/locations/us-central1/connectors/shared-connector"
+    VpcConnector(google, host, high=6)
+    after = set_vpc_connector_scaling(host, max_instances=8, **gcp)
+    assert after["maxInstances"] == 8
+    assert {r.path for r in google.requests if r.method == "PATCH"} == {f"/v1/{host}"}
+    restore_vpc_connector(host, **gcp)
 
 
 @pytest.mark.parametrize(
@@ -221,27 +278,68 @@ def test_cold_starts_run_the_serving_image_in_revisions_of_their_own(
         assert set(patch.body) == {"template"}
 
 
-def test_the_fake_refuses_a_service_sent_back_whole_as_cloud_run_does(
+def test_a_service_sent_back_whole_is_refused_for_its_revision_name_as_cloud_run_does(
     google: FakeGoogle, backend: CloudRunService, gcp: dict
 ) -> None:
-    """What the kit once sent: the `services.get` answer with a new label. Output-only
-    fields are refused; without them, the revision name it carries gets the 409."""
+    """What the kit once sent: the `services.get` answer with a new label. Its output-only
+    fields are ignored, as AIP-203 says; the revision name it carries gets the 409."""
     client = gcp_client("run", "v2", gcp["configuration"], gcp["secrets"])
     services = client.projects().locations().services()
     answer = call(services.get(name=backend.name), "reading")
     answer["template"]["labels"] = {"chaos-kit-cold-start": "1"}
-    with pytest.raises(GoogleApiError, match="latestReadyRevision is output only"):
-        call(services.patch(name=backend.name, body=answer), "updating")
-    google.violations.clear()
-    writable = {k: v for k, v in answer.items() if k not in CloudRunService.OUTPUT_ONLY}
+    assert "latestReadyRevision" in answer
     with pytest.raises(GoogleApiError) as conflict:
-        call(services.patch(name=backend.name, body=writable), "updating Cloud Run service")
+        call(services.patch(name=backend.name, body=answer), "updating Cloud Run service")
     assert conflict.value.status == 409 and conflict.value.reason == "ALREADY_EXISTS"
     assert str(conflict.value) == (
         "updating Cloud Run service: conflict: what the request names already exists in "
         "another form, or it changed since it was read (Revision named 'backend-v1' with "
         "different configuration already exists.)"
     )
+    assert google.violations == []  # output-only fields are no violation
+
+
+def test_a_cold_start_says_what_it_leaves_behind_and_how_to_restore_it(
+    google: FakeGoogle, backend: CloudRunService, gcp: dict
+) -> None:
+    result = force_cold_start("backend", **gcp)
+    left = result["left_behind"]
+    assert left["revision_name"].startswith("backend-chaos-") and left["traffic"] is None
+    (image,) = left["images"]
+    assert "@sha256:" in image and "chaos-kit-cold-start" in left["labels"]
+    assert left["restore"] == (
+        f"gcloud run services update backend --project={PROJECT} --region={REGION} "
+        f"--image={IMAGE} --remove-labels=chaos-kit-cold-start"
+    )
+    assert backend.service["template"]["containers"][0]["image"] == image
+
+
+def test_a_service_whose_traffic_is_pinned_is_not_moved_and_its_cold_start_says_so(
+    google: FakeGoogle, backend: CloudRunService, gcp: dict
+) -> None:
+    backend.pin_traffic("backend-v1")
+    with pytest.raises(ActivityFailed, match=r"sends its traffic to backend-v1, not to the latest"):
+        use_vpc_connector("backend", "tiny-connector", **gcp)
+    assert _patches(google) == []  # refused before any change
+    assert restore_service_vpc_access("backend", **gcp) == {"restored": False}
+    result = force_cold_start("backend", **gcp)
+    assert result["left_behind"]["traffic"] == (
+        f"traffic is pinned to backend-v1: revision {result['left_behind']['revision_name']} "
+        "serves no request"
+    )
+
+
+def test_a_rollout_still_running_when_the_wait_ends_is_not_a_failure(
+    google: FakeGoogle, gcp: dict
+) -> None:
+    ready = threading.Event()  # the revision's instance becomes ready when the test says
+    CloudRunService(google, RUN_LOCATION, "backend", IMAGE,
+                    start=lambda revision: lambda: {"done": ready.is_set()})  # fmt: skip
+    cold = begin_cold_start("phase3-candidate", "backend", **gcp)
+    still = cold.finish(timeout_s=scaled(60))
+    assert still["succeeded"] is None and "did not finish" in still["detail"]
+    ready.set()
+    assert eventually(lambda: cold.finish(timeout_s=scaled(60))["succeeded"] is True)
 
 
 # --- Cloud SQL ---------------------------------------------------------------------------------
@@ -274,6 +372,23 @@ def test_max_connections_flag_change_keeps_other_flags_and_undo_restores(
     assert restore_cloud_sql_max_connections("netra-staging-db", **gcp) == {"restored": False}
 
 
+def test_a_failed_cloud_sql_operation_says_googles_words(google: FakeGoogle, gcp: dict) -> None:
+    """Cloud SQL's operations carry their errors as a list, not a message."""
+    google.on("POST", f"{SQL}/restart", (200, {"name": "op-3", "status": "PENDING"}))
+    google.on("GET", f"/v1/projects/{PROJECT}/operations/op-3", (200, {
+        "status": "DONE", "error": {"kind": "sql#operationErrors", "errors": [
+            {"kind": "sql#operationError", "code": "INTERNAL_ERROR",
+             "message": "The instance is being maintained."},
+            {"kind": "sql#operationError", "code": "RETRY",
+             "message": "Try again later."}]}}))  # fmt: skip
+    with pytest.raises(ActivityFailed) as failure:
+        restart_cloud_sql("netra-staging-db", **gcp)
+    assert str(failure.value) == (
+        "restarting Cloud SQL instance netra-staging-db: the operation failed (The instance "
+        "is being maintained.; Try again later.)"
+    )
+
+
 def test_restart_waits_for_the_operation(google: FakeGoogle, gcp: dict) -> None:
     google.on("POST", f"{SQL}/restart", (200, {"name": "op-2", "status": "PENDING"}))
     google.on("GET", f"/v1/projects/{PROJECT}/operations/op-2", (200, {"status": "DONE"}))
@@ -296,21 +411,28 @@ JOB = f"/v2/projects/{PROJECT}/locations/{REGION}/jobs/chaos-flood"
 FLOOD_ACCOUNT = f"chaos-flood@{PROJECT}.iam.gserviceaccount.com"
 
 
-def _flood_job_routes(google: FakeGoogle, execution: str) -> None:
-    google.on("GET", JOB, (404, {"error": {"code": 404, "message": "job not found"}}))
-    google.on("POST", f"/v2/projects/{PROJECT}/locations/{REGION}/jobs",
-              (200, {"name": f"{RUN_OPS[4:]}/create"}))  # fmt: skip
-    google.on("GET", f"{RUN_OPS}/create", (200, {"done": True}))
+def _flood_job_routes(
+    google: FakeGoogle, execution: str, job: dict | None = None, ends_after_polls: int = 1
+) -> None:
+    """Cloud Run Jobs for one job (`job`, or none yet): its execution ends (has a
+    `completionTime`) once cancelled and read `ends_after_polls` times."""
+    missing = (404, {"error": {"code": 404, "message": "job not found"}})
+    google.on("GET", JOB, (200, job) if job else missing)
+    google.on("PATCH", JOB, (200, {"name": f"{RUN_OPS[4:]}/put"}))
+    google.on("GET", f"{RUN_OPS}/put", (200, {"done": True}))
     google.on(
         "POST", f"{JOB}:run", (200, {"name": f"{RUN_OPS[4:]}/run", "metadata": {"name": execution}})
     )
     google.on("POST", f"/v2/{execution}:cancel", (200, {"name": f"{RUN_OPS[4:]}/cancel"}))
+    running = (200, {"name": execution})
+    ended = (200, {"name": execution, "completionTime": "2026-11-21T02:05:00Z"})
+    google.on("GET", f"/v2/{execution}", *[running] * ends_after_polls, ended)
 
 
 def _ramped(task: int, established: int, refused: int, p95_s: float) -> dict:
     latency = {"p50_s": p95_s / 2, "p95_s": p95_s, "p99_s": p95_s, "max_s": p95_s}
     failed = {"too_many_connections": refused} if refused else {}
-    return {"jsonPayload": {
+    return {"insertId": f"ramp-{task}", "timestamp": "2026-11-21T02:00:00Z", "jsonPayload": {
         "event": "ramped", "task": task, "attempted": established + refused,
         "established": established, "failed": failed, "connect_latency": latency,
         "ramp_elapsed_s": 0.5 + task, "connections_per_s": 10.0}}  # fmt: skip
@@ -322,7 +444,8 @@ def test_flood_job_is_created_run_and_cancelled(google: FakeGoogle, gcp: dict) -
     # Logging has two tasks' lines at first, then all four (and a released line)
     early = [_ramped(0, 5, 0, 0.02), _ramped(1, 5, 0, 0.03)]
     late = [*early, _ramped(2, 3, 2, 0.05), _ramped(3, 0, 5, 0.01),
-            {"jsonPayload": {"event": "released", "task": 0, "released": 5}}]  # fmt: skip
+            {"insertId": "released-0", "timestamp": "2026-11-21T02:00:01Z",
+             "jsonPayload": {"event": "released", "task": 0, "released": 5}}]  # fmt: skip
     google.on("POST", "/v2/entries:list", (200, {"entries": early}), (200, {"entries": late}))
     image = "us-docker.pkg.dev/p/chaos/flood-job:1"
     started = start_cloud_run_flood(
@@ -334,9 +457,10 @@ def test_flood_job_is_created_run_and_cancelled(google: FakeGoogle, gcp: dict) -
     assert started["failed"] == {"too_many_connections": 7}
     assert started["failed_share"] == 0.35
     assert started["connect_latency"]["p95_s"] == 0.05  # the worst task's
-    create = next(r for r in google.requests if r.method == "POST" and r.path.endswith("/jobs"))
-    assert create.query["jobId"] == ["chaos-flood"]
-    template = create.body["template"]
+    # one PATCH that creates the job as it would update it (allowMissing)
+    (put,) = [r for r in google.requests if r.method == "PATCH"]
+    assert put.path == JOB and put.query["allowMissing"] == ["true"]
+    template = put.body["template"]
     assert (template["taskCount"], template["parallelism"]) == (4, 4)
     container = template["template"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
@@ -353,8 +477,12 @@ def test_flood_job_is_created_run_and_cancelled(google: FakeGoogle, gcp: dict) -
     assert 'labels."run.googleapis.com/execution_name" = "chaos-flood-abc"' in query
     assert re.search(r' AND timestamp >= "[^"]+"$', query)  # every read is bounded in time
 
+    assert env["FLOOD_CONCURRENCY"]["value"] == "16"  # 64 in flight, shared by 4 tasks
+
     assert stop_cloud_run_flood() == {"job": "chaos-flood", "running": True, "cancelled": execution}
-    assert google.calls()[-1] == ("POST", f"/v2/{execution}:cancel")
+    # cancelling is asynchronous: the stop waited for the execution to end
+    cancelled = [("POST", f"/v2/{execution}:cancel"), ("GET", f"/v2/{execution}")]
+    assert google.calls()[-3:] == [*cancelled, ("GET", f"/v2/{execution}")]
     assert stop_cloud_run_flood() == {"job": "chaos-flood", "running": False}
 
 
@@ -368,24 +496,55 @@ def test_a_flood_whose_tasks_never_report_is_cancelled(google: FakeGoogle, gcp: 
             **{**gcp, "configuration": {**gcp["configuration"], "gcp_log_poll_s": 0.1,
                                                 "gcp_flood_task_start_s": 1.0}},
         )  # fmt: skip
-    assert google.calls()[-1] == ("POST", f"/v2/{execution}:cancel")
+    assert ("POST", f"/v2/{execution}:cancel") in google.calls()[-3:]
 
 
+@pytest.mark.parametrize("status", [400, 409, 412])
 def test_stopping_a_flood_whose_execution_already_ended_is_no_error(
-    google: FakeGoogle, gcp: dict
+    google: FakeGoogle, gcp: dict, status: int
 ) -> None:
     execution = f"{JOB[4:]}/executions/chaos-flood-abc"
     _flood_job_routes(google, execution)
     google.on("POST", "/v2/entries:list", (200, {"entries": [_ramped(0, 5, 0, 0.02)]}))
     start_cloud_run_flood(5, "image", "secret", "staging-vpc-connector", FLOOD_ACCOUNT, **gcp)
-    # its hold ran out: Cloud Run answers a cancel as it documents for a finished one
+    # its hold ran out: Google documents no status for cancelling it, and the execution
+    # says it ended
     google.routes.clear()
-    google.on("POST", f"/v2/{execution}:cancel", error(400, "FAILED_PRECONDITION",
-              f"Execution {execution} has already finished."))  # fmt: skip
+    google.on("POST", f"/v2/{execution}:cancel",
+              error(status, "ANY", f"Execution {execution} has already finished."))  # fmt: skip
+    google.on("GET", f"/v2/{execution}", (200, {"completionTime": "2026-11-21T02:05:00Z"}))
     stopped = stop_cloud_run_flood()
     assert stopped == {"job": "chaos-flood", "running": True, "cancelled": None,
                        "finished": execution}  # fmt: skip
     assert stop_cloud_run_flood() == {"job": "chaos-flood", "running": False}
+
+
+def test_a_refused_cancel_of_a_running_execution_is_an_error(google: FakeGoogle, gcp: dict) -> None:
+    execution = f"{JOB[4:]}/executions/chaos-flood-abc"
+    _flood_job_routes(google, execution)
+    google.on("POST", "/v2/entries:list", (200, {"entries": [_ramped(0, 5, 0, 0.02)]}))
+    start_cloud_run_flood(5, "image", "secret", "staging-vpc-connector", FLOOD_ACCOUNT, **gcp)
+    google.routes.clear()
+    google.on("POST", f"/v2/{execution}:cancel", error(400, "FAILED_PRECONDITION", "no"))
+    google.on("GET", f"/v2/{execution}", (200, {"name": execution}))  # still running
+    with pytest.raises(ActivityFailed, match=r"^cancelling .*: HTTP 400 \(no\)$"):
+        stop_cloud_run_flood()
+
+
+def test_the_flood_job_keeps_the_labels_an_operator_set(google: FakeGoogle, gcp: dict) -> None:
+    execution = f"{JOB[4:]}/executions/chaos-flood-abc"
+    existing = {"name": JOB[4:], "labels": {"team": "sre", "cost-centre": "42"},
+                "annotations": {"owner": "sre@example.com"},
+                "template": {"template": {"containers": [{"image": "old"}]}}}  # fmt: skip
+    _flood_job_routes(google, execution, job=existing)
+    google.on("POST", "/v2/entries:list", (200, {"entries": [_ramped(0, 5, 0, 0.02)]}))
+    start_cloud_run_flood(5, "image", "secret", "staging-vpc-connector", FLOOD_ACCOUNT, **gcp)
+    (put,) = [r for r in google.requests if r.method == "PATCH"]
+    # jobs.patch replaces the whole job: what the kit does not set goes with it
+    assert put.body["labels"] == existing["labels"]
+    assert put.body["annotations"] == existing["annotations"]
+    assert put.body["template"]["template"]["containers"][0]["image"] == "image"
+    stop_cloud_run_flood()
 
 
 @pytest.mark.parametrize(("total", "tasks"), [(120, 5), (121, 5), (7, 3), (1, 1)])
@@ -416,58 +575,132 @@ def test_bad_flood_job_arguments_are_refused_before_any_request(
 # --- probes ---------------------------------------------------------------------------------------
 
 
+CONNECTOR_LABELS = {"connector_name": "staging-vpc-connector", "location": REGION,
+                    "project_id": PROJECT}  # fmt: skip
+DATABASE_LABELS = {"database_id": f"{PROJECT}:netra-staging-db", "region": REGION,
+                   "project_id": PROJECT}  # fmt: skip
+
+
 def test_connector_metrics_and_cloud_sql_backends_from_monitoring(
     google: FakeGoogle, gcp: dict
 ) -> None:
-    google.on(
-        "GET", f"/v3/projects/{PROJECT}/timeSeries",
-        (200, {"timeSeries": [{"points": [{"value": {"distributionValue": {"mean": 0.82}}}]},
-                              {"points": [{"value": {"distributionValue": {"mean": 0.64}}}]}]}),
-        (200, {"timeSeries": [{"points": [{"value": {"int64Value": "2"}}]}]}),
-        (200, {"timeSeries": [{"points": [{"value": {"int64Value": "120"}}]},
-                              {"points": [{"value": {"int64Value": "25"}}]}]}),
-    )  # fmt: skip
-    assert connector_metrics("staging-vpc-connector", **gcp) == {
-        "connector": "staging-vpc-connector", "utilisation": 0.82, "instances": 2}  # fmt: skip
-    assert cloud_sql_backends("netra-staging-db", 162, **gcp) == {
-        "instance": "netra-staging-db", "backends": 145, "max_connections": 162,
-        "utilisation": round(145 / 162, 4)}  # fmt: skip
-    filters = [r.query["filter"][0] for r in google.requests]
-    assert filters[0] == ('metric.type = "vpcaccess.googleapis.com/connector/cpu/utilizations" AND '
-                          'resource.labels.connector_name = "staging-vpc-connector" AND '
-                          'resource.labels.location = "us-central1"')  # fmt: skip
-    assert filters[2].startswith(
-        'metric.type = "cloudsql.googleapis.com/database/postgresql/num_backends"'
-    )
+    monitoring = CloudMonitoring(google, PROJECT)
+    # one hot instance of two: its CPU must count, not the mean's 62 %
+    monitoring.read(CONNECTOR_CPU, lambda: [(CONNECTOR_LABELS, {}, [0.3, 0.95])])
+    monitoring.read(CONNECTOR_INSTANCES, lambda: [(CONNECTOR_LABELS, {}, 2)])
+    databases = [({"database": "netra"}, 120), ({"database": "postgres"}, 25)]
+    monitoring.read(SQL_BACKENDS, lambda: [(DATABASE_LABELS, *d) for d in databases])
+    try:
+        # nothing shows until a minute was sampled and Monitoring's lag has passed
+        assert eventually(lambda: connector_metrics("staging-vpc-connector", **gcp)["instances"])
+        metrics = connector_metrics("staging-vpc-connector", **gcp)
+        assert metrics["instances"] == 2 and metrics["utilisation"] >= 0.9
+        assert eventually(lambda: cloud_sql_backends("netra-staging-db", 162, **gcp)["backends"])
+        assert cloud_sql_backends("netra-staging-db", 162, **gcp) == {
+            "instance": "netra-staging-db", "backends": 145, "max_connections": 162,
+            "utilisation": round(145 / 162, 4)}  # fmt: skip
+    finally:
+        monitoring.close()
+    reads = [r.query for r in google.requests if r.api == "monitoring"]
+    assert reads[-4]["filter"] == [
+        'metric.type = "vpcaccess.googleapis.com/connector/cpu/utilizations" AND '
+        'resource.labels.connector_name = "staging-vpc-connector" AND '
+        'resource.labels.location = "us-central1"'
+    ]
+    assert reads[-4]["aggregation.perSeriesAligner"] == ["ALIGN_PERCENTILE_99"]
+    for query in reads:  # aligned to Monitoring's sampling, over its lag
+        assert query["aggregation.alignmentPeriod"] == [f"{scaled(60):g}s"]
+        start = datetime.fromisoformat(query["interval.startTime"][0])
+        end = datetime.fromisoformat(query["interval.endTime"][0])
+        assert end - start == timedelta(seconds=scaled(180 + 2 * 60))
 
 
-def _cpu_points(*values: float) -> tuple[int, dict]:
-    return 200, {"timeSeries": [{"points": [{"value": {"doubleValue": v}} for v in values]}]}
-
-
-def test_the_cpu_stop_condition_reads_cloud_sql_over_its_window(
+def test_a_connector_in_a_shared_vpc_host_project_is_read_there(
     google: FakeGoogle, gcp: dict
 ) -> None:
-    google.on(
-        "GET", f"/v3/projects/{PROJECT}/timeSeries",
-        _cpu_points(0.86, 0.91, 0.83, 0.88, 0.81), _cpu_points(0.86, 0.91, 0.79, 0.88, 0.81),
-        _cpu_points(0.95, 0.97),
-    )  # fmt: skip
-    arguments = {"threshold_pct": 80.0, "window_s": 300.0, "instance": "netra-staging-db", **gcp}
-    above_all_along = database_cpu_sustained(**arguments)
-    assert (above_all_along["status"], above_all_along["value"]) == ("breached", 81.0)
-    one_dip = database_cpu_sustained(**arguments)
-    assert (one_dip["status"], one_dip["value"], one_dip["latest"]) == ("within", 79.0, 86.0)
-    # two minutes of points cannot say five minutes were above it
-    assert database_cpu_sustained(**arguments)["status"] == "unobserved"
-    request = google.requests[0]
+    host = "projects/network-host/locations/us-east1/connectors/shared-connector"
+    monitoring = CloudMonitoring(google, "network-host")
+    labels = {"connector_name": "shared-connector", "location": "us-east1",
+              "project_id": "network-host"}  # fmt: skip
+    monitoring.read(CONNECTOR_CPU, lambda: [(labels, {}, [0.5, 0.5])])
+    monitoring.read(CONNECTOR_INSTANCES, lambda: [(labels, {}, 3)])
+    try:
+        assert eventually(lambda: connector_metrics(host, **gcp)["instances"] == 3)
+    finally:
+        monitoring.close()
+    assert {r.path for r in google.requests} == {"/v3/projects/network-host/timeSeries"}
+
+
+def test_a_run_reads_the_load_sampled_since_it_started(google: FakeGoogle, gcp: dict) -> None:
+    """For minutes after a run Monitoring still shows its pressure: the next run must not
+    take it for its own."""
+    monitoring = CloudMonitoring(google, PROJECT, sampling=False)  # the test samples
+    backends = [150]
+    monitoring.read(SQL_BACKENDS, lambda: [(DATABASE_LABELS, {}, backends[0])])
+
+    def read(arguments: dict) -> int | None:  # over a minute: the old point stays in it
+        return cloud_sql_backends("netra-staging-db", 162, minutes=1, **arguments)["backends"]
+
+    monitoring.sample()  # the last run's flood
+    assert eventually(lambda: read(gcp) == 150)
+    backends[0] = 20  # it ended, and a run starts
+    run = {**gcp, "configuration": {**gcp["configuration"], "run_started_at": time.time()}}
+    assert read(run) is None  # the newest point Monitoring shows is not this run's
+    monitoring.sample(datetime.now(UTC) + timedelta(seconds=scaled(60)))  # a period later
+    assert eventually(lambda: read(run) == 20)
+
+
+def _cpu(monitoring: CloudMonitoring, values: Callable[[list[dict]], float]) -> list[dict]:
+    """Cloud SQL's CPU, `values(what the condition said so far)` at each sample; that."""
+    seen: list[dict] = []
+    monitoring.read(SQL_CPU, lambda: [(DATABASE_LABELS, {}, values(seen))])
+    return seen
+
+
+def _cpu_statuses_until_breached(gcp: dict, seen: list[dict]) -> list[dict]:
+    arguments = {"threshold_pct": 80.0, "window_s": scaled(300), "instance": "netra-staging-db"}
+
+    def breached() -> bool:
+        seen.append(database_cpu_sustained(**arguments, **gcp))
+        return seen[-1]["status"] == "breached"
+
+    # the window, a minute of sampling and the lag are 0.8 s here: a state, not a duration
+    assert eventually(breached, timeout_s=60), seen[-3:]
+    return seen
+
+
+def test_the_cpu_stop_condition_breaches_under_monitorings_lag(
+    google: FakeGoogle, gcp: dict
+) -> None:
+    """95 % on every point, each visible 30 to 165 s after it was sampled."""
+    monitoring = CloudMonitoring(google, PROJECT, lag_share=(30 / 165, 1.0))
+    seen = _cpu(monitoring, lambda seen: 0.95)
+    try:
+        _cpu_statuses_until_breached(gcp, seen)
+    finally:
+        monitoring.close()
+    assert {s["status"] for s in seen[:-1]} <= {"unobserved"}  # never "within"
+    assert (seen[-1]["value"], seen[-1]["points"]) == (95.0, 5)
+    (request, *_) = [r for r in google.requests if r.api == "monitoring"]
     assert request.query["filter"] == [
         'metric.type = "cloudsql.googleapis.com/database/cpu/utilization" AND '
         f'resource.labels.database_id = "{PROJECT}:netra-staging-db"'
     ]
-    start = datetime.fromisoformat(request.query["interval.startTime"][0])
-    end = datetime.fromisoformat(request.query["interval.endTime"][0])
-    assert end - start == timedelta(seconds=300)
+
+
+def test_a_dip_in_the_window_keeps_the_cpu_stop_condition_within(
+    google: FakeGoogle, gcp: dict
+) -> None:
+    monitoring = CloudMonitoring(google, PROJECT)
+    # one point at 79 %, until the condition has judged a window holding it
+    seen = _cpu(monitoring, lambda seen: 0.95 if any(s["status"] == "within" for s in seen)
+                else 0.79)  # fmt: skip
+    try:
+        _cpu_statuses_until_breached(gcp, seen)
+    finally:
+        monitoring.close()
+    # while the dip was in the window it held the condition within; then it moved out
+    assert any(s["status"] == "within" and s["value"] == 79.0 for s in seen)
 
 
 SINCE = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
@@ -538,6 +771,32 @@ def test_a_long_log_since_the_rollout_keeps_the_newest_lines(google: FakeGoogle,
     assert report["exit_code"] == 3 and len(report["phases"]) == 7
 
 
+def test_a_wait_for_a_startup_reads_on_from_the_newest_line_seen(
+    google: FakeGoogle, gcp: dict
+) -> None:
+    """Each read starts at the newest line seen (less Logging's delay), not at the
+    rollout again; a line listed late is still counted once."""
+    logging = CloudLogging(google, PROJECT, page_size=50)
+    lines = _startup_lines("new")
+    for index, entry in enumerate(lines[:3]):
+        logging.write(entry, at=SINCE + timedelta(seconds=index))
+
+    def more(request: Request) -> None:  # the rest of the startup, after the first read
+        if len(logging.filters) == 1 and len(logging.entries) == 3:
+            for index, entry in enumerate(lines[3:], start=3):
+                logging.write(entry, at=SINCE + timedelta(seconds=index))
+
+    google.rules.append(lambda request, api: more(request) or [])
+    report = wait_for_cloud_run_startup(
+        "backend", SINCE.isoformat(), timeout_s=scaled(180), revision="backend-chaos-1", **gcp
+    )
+    assert report["exit_code"] == 3 and len(report["phases"]) == 7
+    bounds = [re.search(r'timestamp >= "([^"]+)"$', f)[1] for f in logging.filters]
+    assert bounds[0] == SINCE.isoformat()
+    delay = timedelta(seconds=scaled(DEFAULT_SECONDS["log_delay_s"]))
+    assert datetime.fromisoformat(bounds[-1]) == SINCE + timedelta(seconds=2) - delay
+
+
 def test_a_startup_still_under_way_is_not_ready(google: FakeGoogle, gcp: dict) -> None:
     logging = CloudLogging(google, PROJECT)
     for n in (1, 2):
@@ -565,10 +824,15 @@ def test_cloud_run_status_says_the_newest_revision_did_not_become_ready(
     google.on("GET", f"{SERVICE}/revisions/backend-00002", (200, {"conditions": [
         {"type": "Active", "state": "CONDITION_SUCCEEDED"},
         {"type": "Ready", "state": "CONDITION_FAILED", "message": failed}]}))  # fmt: skip
-    google.on("GET", f"/v3/projects/{PROJECT}/timeSeries", (200, {"timeSeries": [
-        {"points": [{"value": {"int64Value": "2"}}]},
-        {"points": [{"value": {"int64Value": "1"}}]}]}))  # fmt: skip
-    status = cloud_run_status("backend", **gcp)
+    monitoring = CloudMonitoring(google, PROJECT)
+    revision = {"service_name": "backend", "revision_name": "backend-00001", "location": REGION}
+    monitoring.read(RUN_INSTANCES, lambda: [(revision, {"state": "active"}, 2),
+                                            (revision, {"state": "idle"}, 1)])  # fmt: skip
+    try:
+        assert eventually(lambda: cloud_run_status("backend", **gcp)["instances"] is not None)
+        status = cloud_run_status("backend", **gcp)
+    finally:
+        monitoring.close()
     assert status == {
         "service": SERVICE[4:],
         "latest_created_revision": f"{SERVICE[4:]}/revisions/backend-00002",
@@ -607,20 +871,82 @@ def staging_project(google: FakeGoogle, backend: CloudRunService, gcp: dict) -> 
     return {**gcp, "configuration": {**gcp["configuration"], **STAGING}}
 
 
+REPOSITORY = f"{RUN_LOCATION}/repositories/chaos"
+SECRET = f"projects/{PROJECT}/secrets/chaos-flood-database-url"
+
+
+def _asked(google: FakeGoogle) -> dict[str, set[str]]:
+    """Which permissions were asked of which resource."""
+    asked: dict[str, set[str]] = {}
+    for request in google.requests:
+        if request.path.endswith(":testIamPermissions"):
+            resource = request.path.split("/", 2)[2].removesuffix(":testIamPermissions")
+            asked.setdefault(resource, set()).update(request.body["permissions"])
+    return asked
+
+
 def test_staging_access_is_checked_for_every_permission_and_resource(
     google: FakeGoogle, staging_project: dict
 ) -> None:
     assert staging_access_problems(**staging_project) == []
-    (asked,) = [r for r in google.requests if r.path.endswith(":testIamPermissions")
-                and r.api == "cloudresourcemanager"]  # fmt: skip
-    assert asked.path == f"/v1/projects/{PROJECT}:testIamPermissions"
-    assert set(asked.body["permissions"]) == {p.name for p in PERMISSIONS}
+    # each permission where it can be granted least: the service, the image's
+    # repository, the secret (the flood's job does not exist yet), else the project
+    assert _asked(google) == {
+        SERVICE[4:]: {"run.services.get", "run.services.update", "run.revisions.get"},
+        REPOSITORY: {"artifactregistry.tags.get"},
+        SECRET: {"secretmanager.secrets.get"},
+        f"projects/{PROJECT}": {
+            p.name for p in permissions_for(None) if p.on in ("project", "job", "connector")
+        },
+        f"projects/-/serviceAccounts/{FLOOD_ACCOUNT}": {"iam.serviceAccounts.actAs"},
+    }
+    assert set().union(*_asked(google).values()) >= {p.name for p in permissions_for(None)}
     read = {r.path for r in google.requests if r.method == "GET"}
-    secret = f"/v1/projects/{PROJECT}/secrets/chaos-flood-database-url"
-    tag = f"/v1/{RUN_LOCATION}/repositories/chaos/packages/flood-job/tags/latest"
-    assert {SERVICE, CONNECTOR, SQL, secret, tag} <= read
-    (act_as,) = [r for r in google.requests if r.api == "iam"]
-    assert act_as.path == f"/v1/projects/-/serviceAccounts/{FLOOD_ACCOUNT}:testIamPermissions"
+    tag = f"/v1/{REPOSITORY}/packages/flood-job/tags/latest"
+    assert {SERVICE, CONNECTOR, SQL, f"/v1/{SECRET}", tag} <= read
+
+
+def test_roles_granted_on_the_resources_alone_are_enough(
+    google: FakeGoogle, staging_project: dict
+) -> None:
+    """Least privilege, as Google's docs suggest: roles on the service, the job, the
+    repository and the secret, none of them in the project."""
+    on_resources = {
+        SERVICE[4:]: ("run.services.get", "run.services.update", "run.revisions.get"),
+        JOB[4:]: ("run.jobs.get", "run.jobs.update", "run.jobs.run", "run.executions.get",
+                  "run.executions.cancel"),
+        REPOSITORY: ("artifactregistry.tags.get",),
+        SECRET: ("secretmanager.secrets.get",),
+    }  # fmt: skip
+    for resource, permissions in on_resources.items():
+        google.deny(*permissions)
+        google.grant(resource, *permissions)
+    google.on("GET", JOB, (200, {"name": JOB[4:], "template": {}}))  # the job exists
+    assert staging_access_problems(**staging_project) == []
+    assert _asked(google)[JOB[4:]] == set(on_resources[JOB[4:]])
+    force_cold_start("backend", **staging_project)  # and the calls go through
+
+
+def test_the_permissions_asked_are_the_experiments_own(
+    google: FakeGoogle, staging_project: dict
+) -> None:
+    experiment = {"method": [
+        {"provider": {"module": "chaoskit.actions.gcp.vpc_connector",
+                      "func": "set_vpc_connector_scaling"}},
+        {"provider": {"module": "chaoskit.actions.gcp.cloud_sql", "func": "restart_cloud_sql"}},
+        {"provider": {"module": "chaoskit.actions.gcp.cloud_sql",
+                      "func": "set_cloud_sql_max_connections"}}]}  # fmt: skip
+    google.deny("vpcaccess.connectors.update", "cloudsql.instances.restart")
+    assert staging_access_problems(**staging_project, experiment=experiment) == [
+        f"the kit's account lacks cloudsql.instances.restart in project {PROJECT}: grant "
+        "roles/cloudsql.editor (needed for restarting Cloud SQL)",
+        # the connector's own project, here the same
+        f"the kit's account lacks vpcaccess.connectors.update in project {PROJECT}: grant "
+        "roles/vpcaccess.admin (needed for changing the connector)",
+    ]
+    asked = set().union(*_asked(google).values())
+    assert "cloudsql.instances.update" in asked
+    assert not {p for p in asked if p.startswith("run.")}  # no cold start, no flood
 
 
 def test_each_missing_role_or_resource_is_one_line(
@@ -629,10 +955,11 @@ def test_each_missing_role_or_resource_is_one_line(
     google.deny("run.services.update", "logging.logEntries.list", "iam.serviceAccounts.actAs")
     google.routes = [r for r in google.routes if "netra-staging-db" not in r[1].pattern]
     assert staging_access_problems(**staging_project) == [
-        f"the kit's account lacks run.services.update in project {PROJECT}: grant "
-        "roles/run.developer (needed for rolling out cold starts)",
         f"the kit's account lacks logging.logEntries.list in project {PROJECT}: grant "
-        "roles/logging.viewer (needed for startups and flood ramps)",
+        "roles/logging.viewer (needed for reading startups)",
+        f"the kit's account lacks run.services.update on service {SERVICE[4:]}: grant "
+        f"roles/run.developer on it, or in project {PROJECT} (needed for rolling out cold "
+        "starts)",
         "Cloud SQL instance netra-staging-db (gcp.cloud_sql_instance) does not exist: check "
         "the profile",
         f"the kit's account cannot act as {FLOOD_ACCOUNT} (gcp.flood_service_account): grant "
@@ -657,27 +984,124 @@ def test_a_permission_denied_by_google_is_one_line_naming_the_role_list(
 def test_the_fake_checks_requests_against_googles_published_specification() -> None:
     run, service = spec("run"), f"/v2/{RUN_LOCATION}/services/backend"
     patch = "run.projects.locations.services.patch"
-    assert run.violations("PATCH", service, {"updateMask": ["template.revision"]}, {}) == []
-    assert run.violations("PATCH", service, {"updateMask": ["template.revison"]}, {}) == [
+    template = {"template": {"revision": "backend-x"}}
+    assert run.violations("PATCH", service, {"updateMask": ["template.revision"]}, template) == []
+    assert run.violations("PATCH", service, {"updateMask": ["template.revison"]}, template) == [
         f"{patch}: updateMask path 'template.revison' names no field"
     ]
-    assert run.violations("PATCH", service, {"updateMask": ["latestReadyRevision"]}, {}) == [
-        f"{patch}: updateMask path 'latestReadyRevision' is output only"
-    ]
-    assert run.violations("PATCH", service, {"forceNewRevisions": ["true"]}, {}) == [
+    # output-only fields in a mask or a body are ignored, as AIP-203 says
+    assert run.violations("PATCH", service, {"updateMask": ["latestReadyRevision"]},
+                          {**template, "latestReadyRevision": "x", "uid": 3}) == []  # fmt: skip
+    assert run.violations("PATCH", service, {"forceNewRevisions": ["true"]}, template) == [
         f"{patch}: unknown query parameter 'forceNewRevisions'"
     ]
-    body = {"template": {"containers": [{"image": 3}], "vpcAcess": {}}}
+    body = {"template": {"containers": [{"image": 3}, {"name": "no-image"}], "vpcAcess": {}}}
     assert run.violations("PATCH", service, {}, body) == [
         "GoogleCloudRunV2Service.template.containers[0].image: expected a string, got 3",
+        "GoogleCloudRunV2Service.template.containers[1].image is required",
         "GoogleCloudRunV2Service.template: unknown field 'vpcAcess'",
     ]
+    assert run.violations("PATCH", service, {}, {}) == [
+        "GoogleCloudRunV2Service.template is required"
+    ]
+    job = {"template": {"template": {"containers": [{"image": "i"}], "timeout": "300"}}}
+    assert run.violations("PATCH", f"/v2/{RUN_LOCATION}/jobs/chaos-flood", {}, job) == [
+        "GoogleCloudRunV2Job.template.template.timeout: '300' is not a google-duration"
+    ]
+    series = f"/v3/projects/{PROJECT}/timeSeries"
+    assert spec("monitoring").violations(
+        "GET", series, {"interval.endTime": ["yesterday"]}, None
+    ) == [
+        "monitoring.projects.timeSeries.list: interval.endTime: 'yesterday' is not a "
+        "google-datetime"
+    ]
     assert spec("logging").violations("POST", "/v2/entries:list", {}, {"filters": "x"}) == [
-        "ListLogEntriesRequest: unknown field 'filters'"
+        "ListLogEntriesRequest.resourceNames is required",
+        "ListLogEntriesRequest: unknown field 'filters'",
     ]
     assert run.violations("POST", "/v2/entries:list", {}, {}) == [
         "run: no method answers POST /v2/entries:list"
     ]
+
+
+@pytest.mark.parametrize(
+    ("api", "path", "query", "body", "refusal"),
+    [
+        ("monitoring", f"/v3/projects/{PROJECT}/timeSeries",
+         {"interval.endTime": ["2026-11-21T02:00:00Z"], "aggregation.alignmentPeriod": ["30s"],
+          "aggregation.perSeriesAligner": ["ALIGN_MEAN"]},
+         None, "aggregation.alignmentPeriod 30s is below 60 seconds"),
+        ("monitoring", f"/v3/projects/{PROJECT}/timeSeries",
+         {"interval.endTime": ["2026-11-21T02:00:00Z"],
+          "aggregation.perSeriesAligner": ["ALIGN_MAX"]},
+         None, "aggregation.alignmentPeriod is required with ALIGN_MAX"),
+        ("monitoring", f"/v3/projects/{PROJECT}/timeSeries", {}, None,
+         "interval.endTime is required"),
+        ("logging", "/v2/entries:list", {},
+         {"resourceNames": [f"projects/{PROJECT}"], "pageSize": 5000}, "exceeds 1000"),
+        ("logging", "/v2/entries:list", {},
+         {"resourceNames": [f"projects/{PROJECT}"], "filter": 'jsonPayload.event = "ramped'},
+         "filter: unexpected"),
+        ("logging", "/v2/entries:list", {},
+         {"resourceNames": [f"projects/{PROJECT}"], "filter": "(severity >= ERROR"},
+         "the filter ends too soon"),
+        ("cloudresourcemanager", f"/v1/projects/{PROJECT}:testIamPermissions", {},
+         {"permissions": ["run.*"]}, "wildcards"),
+        ("cloudresourcemanager", f"/v1/projects/{PROJECT}:testIamPermissions", {},
+         {"permissions": ["run.services.deploy"]},
+         "Permission 'run.services.deploy' is not valid."),
+        ("run", f"/v2/{RUN_LOCATION}/services/backend:testIamPermissions", {},
+         {"permissions": ["secretmanager.secrets.get"]}, "is not valid for this resource"),
+    ],
+)  # fmt: skip
+def test_the_fake_refuses_what_google_documents_it_refuses(
+    api: str, path: str, query: dict, body: object, refusal: str
+) -> None:
+    google = FakeGoogle(GoogleClock(time_scale=1.0))
+    try:
+        method = "GET" if body is None else "POST"
+        status, answer = google._answer_for(Request(api, method, path, query, body, None))
+    finally:
+        google.close()
+    assert status == 400 and refusal in answer["error"]["message"]
+
+
+def test_reads_are_retried_on_429_and_503_changes_only_when_google_did_not_act(
+    google: FakeGoogle, backend: CloudRunService, gcp: dict
+) -> None:
+    google.refuse_next(429, "run", times=2)
+    google.refuse_next(503, "run")
+    assert get_service(backend.name, **gcp)["name"] == backend.name  # a read: retried
+    google.refuse_next(503, "run", method="PATCH")  # answered before acting: retried
+    assert force_cold_start("backend", **gcp)["latest_created_revision"]
+    google.refuse_next(500, "run", method="PATCH")  # a 500 on a change may have acted
+    patches = len(_patches(google))
+    with pytest.raises(ActivityFailed, match=r"HTTP 500"):
+        force_cold_start("backend", **gcp)
+    assert len(_patches(google)) == patches + 1
+    assert [status for status, _ in google.refused] == [429, 429, 503, 503, 500]
+
+
+def test_a_quota_spent_for_longer_than_the_retries_is_one_line(
+    google: FakeGoogle, backend: CloudRunService, gcp: dict
+) -> None:
+    google.limits.reads_per_minute["run"] = 0  # no read left this minute, or the next
+    with pytest.raises(GoogleApiError) as failure:
+        get_service(backend.name, **gcp)
+    assert str(failure.value).startswith(
+        f"reading Cloud Run service {backend.name}: quota exhausted, still after retries"
+    )
+
+
+def test_credentials_given_as_an_experiments_secrets_reach_every_call(
+    google: FakeGoogle, backend: CloudRunService, gcp: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """chaosgcp's `secrets.gcp` as an experiment declares it, handed whole (as the
+    kit's control has it) or scoped (as an activity declaring `secrets: [gcp]` has it)."""
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    whole = {"gcp": gcp["secrets"]}
+    assert get_service(backend.name, gcp["configuration"], whole)["name"] == backend.name
+    assert get_service(backend.name, gcp["configuration"], gcp["secrets"])["name"]
 
 
 def test_a_service_that_logs_text_is_read_by_its_own_patterns_on_staging(
@@ -713,3 +1137,37 @@ def test_a_service_that_logs_text_is_read_by_its_own_patterns_on_staging(
     assert report["failed_phase"]["cause"] == "too_many_connections"
     # the example's patterns read no timestamp: when the phase gave up is not known
     assert report["unreported"] == ["failure_at"]
+
+
+# every query parameter the kit sends, by method: an older client library whose
+# documents lack one fails with a TypeError before any request (services.patch's
+# updateMask before 2.123)
+KIT_SENDS = {
+    "run.projects.locations.services.patch": {"updateMask"},
+    "run.projects.locations.jobs.patch": {"allowMissing"},
+    "monitoring.projects.timeSeries.list": {
+        "filter", "interval.startTime", "interval.endTime", "aggregation.alignmentPeriod",
+        "aggregation.perSeriesAligner", "view"},
+    "run.projects.locations.services.testIamPermissions": {"resource"},
+    "run.projects.locations.jobs.testIamPermissions": {"resource"},
+    "run.projects.locations.jobs.executions.get": {"name"},
+    "run.projects.locations.jobs.executions.cancel": {"name"},
+    "artifactregistry.projects.locations.repositories.testIamPermissions": {"resource"},
+    "secretmanager.projects.secrets.testIamPermissions": {"resource"},
+    "cloudresourcemanager.projects.testIamPermissions": {"resource"},
+    "iam.projects.serviceAccounts.testIamPermissions": {"resource"},
+}  # fmt: skip
+
+
+def test_the_gcp_extra_requires_a_client_whose_documents_carry_what_the_kit_sends() -> None:
+    """Run with GOOGLE_SPEC_DOCUMENTS set to the floor's documents folder to check the
+    floor itself (2.124's carry every one)."""
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["gcp"]  # fmt: skip
+    (floor,) = [r.split(">=")[1] for r in extra if r.startswith("google-api-python-client>=")]
+    assert Version(importlib.metadata.version("google-api-python-client")) >= Version(floor)
+    assert Version(floor) >= Version("2.124")
+    methods = {m.id: m for api in VERSIONS for m in spec(api).methods}
+    for method_id, parameters in KIT_SENDS.items():
+        known = set(methods[method_id].spec.get("parameters", {}))
+        assert parameters <= known, (method_id, parameters - known)

@@ -153,7 +153,7 @@ def before_experiment_control(
         run.limits = check_guardrails(experiment, configuration, secrets, run.extension.guardrails)
         target = deployment_target(configuration)
         if target == "staging":
-            problems = staging_access_problems(configuration, secrets)
+            problems = staging_access_problems(configuration, secrets, experiment)
             if problems:
                 raise KitError("staging is not ready: " + "; ".join(problems))
         lock = TargetLock(target_lock_path(target), f"chaos run of {experiment.get('title')!r}")

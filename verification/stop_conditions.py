@@ -38,6 +38,7 @@ from chaoskit.kit.documents import json_text
 from chaoskit.kit.errors import KitError
 from chaoskit.probes.stop_conditions import golden_path_baseline_ms
 from chaoskit.targets.deployment import on_staging
+from chaoskit.targets.gcp.api import gcp_seconds
 
 __all__ = [
     "DEFAULTS",
@@ -181,7 +182,8 @@ def _planned(
             not_armed["cpu_pct"] = "Cloud SQL's CPU is read on staging only"
         else:
             probes.append(_probe("stop-condition-cpu", "database_cpu_sustained",
-                                 max(every_s, 30.0),  # Monitoring's points are 60 s apart
+                                 # Monitoring's points are a sampling period apart
+                                 max(every_s, gcp_seconds(configuration, "metric_period_s") / 2),
                                  {"threshold_pct": thresholds["cpu_pct"],
                                   "window_s": thresholds["cpu_window_s"]}))  # fmt: skip
     return probes, not_armed

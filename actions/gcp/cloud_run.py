@@ -11,7 +11,12 @@ from chaoslib.types import Configuration, Secrets
 from chaoskit.actions.undo import remember_first, undo
 from chaoskit.kit.errors import activity
 from chaoskit.targets.gcp.api import project_and_region
-from chaoskit.targets.gcp.cloud_run import cold_start_changes, get_service, update_service
+from chaoskit.targets.gcp.cloud_run import (
+    cold_start_changes,
+    get_service,
+    refuse_when_pinned,
+    update_service,
+)
 from chaoskit.targets.gcp.resources import connector_name, service_name
 
 __all__ = ["force_cold_start", "restore_service_vpc_access", "use_vpc_connector"]
@@ -39,10 +44,13 @@ def force_cold_start(
 ) -> dict[str, Any]:
     """Roll out a new revision of the image the service runs (its digest, not its tag),
     so that every instance starts cold, as after a deployment; wait for it. Returns
-    the service's revisions afterwards."""
+    the service's revisions afterwards, and `left_behind`: what the service's template
+    keeps (the kit's revision name, images by digest, the cold-start label; `traffic`
+    says when the revision serves no request) and the gcloud command that restores it."""
     project, region = project_and_region(configuration, project, region)
     name = service_name(service, project, region)
-    return _summary(update_service(name, cold_start_changes, configuration, secrets))
+    after, left_behind = update_service(name, cold_start_changes, configuration, secrets)
+    return {**_summary(after), "left_behind": left_behind}
 
 
 @activity
@@ -57,8 +65,11 @@ def use_vpc_connector(
     """Point the service's egress at another Serverless VPC Access connector (say a
     deliberately small one), which makes a new revision.
 
-    `connector` is a name in the same region, or a full resource name. The service's
-    previous `vpcAccess` is saved for `restore_service_vpc_access`.
+    `connector` is a name in the same region, or a full resource name (a Shared VPC
+    host project's: the Cloud Run service agent needs roles/vpcaccess.user there). The
+    service's previous `vpcAccess` is saved for `restore_service_vpc_access`. Refused
+    before any change when the service's traffic is pinned to a revision: the new one
+    would serve no request.
     """
     project, region = project_and_region(configuration, project, region)
     name = service_name(service, project, region)
@@ -69,14 +80,15 @@ def use_vpc_connector(
 
         def restore() -> dict[str, Any]:
             back = {"vpcAccess": previous}
-            return _summary(update_service(name, lambda _: back, configuration, secrets))
+            return _summary(update_service(name, lambda _: back, configuration, secrets)[0])
 
         return restore
 
-    remember_first(KIND, name, save)
     vpc_access = copy.deepcopy((current.get("template") or {}).get("vpcAccess") or {})
     moved = {"vpcAccess": {**vpc_access, "connector": connector_name(connector, project, region)}}
-    return _summary(update_service(name, lambda _: moved, configuration, secrets))
+    refuse_when_pinned(name, current)
+    remember_first(KIND, name, save)
+    return _summary(update_service(name, lambda _: moved, configuration, secrets)[0])
 
 
 @activity

@@ -24,6 +24,7 @@ __all__ = ["restore_vpc_connector", "set_vpc_connector_scaling"]
 
 MACHINE_TYPES = ("f1-micro", "e2-micro", "e2-standard-4")
 KIND = "gcp-vpc-connector"
+_BOUNDS = {"minInstances": 2, "maxInstances": 10}  # the API's defaults
 _FIELDS = {
     "machine_type": "machineType",
     "min_instances": "minInstances",
@@ -112,8 +113,7 @@ def set_vpc_connector_scaling(
     # both bounds, as Google's Terraform provider sends them: the API checks min < max
     # on what it is sent
     changes = {
-        "minInstances": current.get("minInstances", 2),
-        "maxInstances": current.get("maxInstances", 10),
+        **{key: current.get(key, default) for key, default in _BOUNDS.items()},
         **changes,
     }
 
@@ -121,10 +121,12 @@ def set_vpc_connector_scaling(
         baseline = current.get("machineType")
 
         def restore() -> dict[str, Any]:
-            if baseline and baseline != describe_connector(name, configuration, secrets).get(
-                "machineType"
-            ):
-                _patch(name, {"machineType": baseline}, configuration, secrets)
+            now = describe_connector(name, configuration, secrets)
+            if baseline and baseline != now.get("machineType"):
+                # both bounds with it, as the scaling does: the API checks min < max on
+                # what it is sent, and the instances stay as they are (never scaled in)
+                bounds = {key: now.get(key, default) for key, default in _BOUNDS.items()}
+                _patch(name, {**bounds, "machineType": baseline}, configuration, secrets)
             return {
                 "machine_type": baseline,
                 "instances_not_restorable": "a connector never scales in",

@@ -1,69 +1,175 @@
-"""Can the kit hold a game day on staging? Its permissions and every resource the profile
-names, checked before anything changes, one line for each thing missing.
+"""Can the kit hold a game day on staging? Its permissions and every resource the
+experiment will touch, checked before anything changes, one line for each thing missing.
 
-The permissions are asked of Resource Manager (`projects.testIamPermissions`, which
-needs no permission itself); acting as a service account is asked of the account
-(IAM's `serviceAccounts.testIamPermissions`), where `roles/iam.serviceAccountUser` is
-usually granted. Then each resource is read: the Cloud Run service, the connector, the
-Cloud SQL instance, the flood image's tag in Artifact Registry and the Secret Manager
-secret (its metadata, never its value).
+The permissions are those the experiment's activities need (all the staging
+equivalents' when no experiment is given: a game day's preflight). Each is asked where
+Google lets it be granted least: on the Cloud Run service, the flood's job (once it
+exists), the image's repository or the secret, through that resource's
+`testIamPermissions` (which counts roles granted on the project too), else in the
+project (`projects.testIamPermissions`; for the connector, in the project that owns
+it). Acting as a service account is asked of the account (IAM's
+`serviceAccounts.testIamPermissions`). Then each resource is read: the Cloud Run
+service, the connector, the Cloud SQL instance, the flood image's tag in Artifact
+Registry and the Secret Manager secret (its metadata, never its value).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-from chaoslib.types import Configuration, Secrets
+from chaoslib.types import Configuration, Experiment, Secrets
 
 from chaoskit.kit.errors import KitError
 from chaoskit.targets.deployment import staging_setting
 from chaoskit.targets.gcp.api import GoogleApiError, call, gcp_client, project_and_region
-from chaoskit.targets.gcp.resources import connector_name, service_name
+from chaoskit.targets.gcp.resources import connector_name, located, service_name
 
-__all__ = ["PERMISSIONS", "Permission", "staging_access_problems"]
+__all__ = ["PERMISSIONS", "Permission", "permissions_for", "staging_access_problems"]
 
 
 class Permission(NamedTuple):
     name: str
     role: str
     purpose: str
+    on: str = "project"  # the resource it can be granted on: service, job, repository, secret
 
 
-PERMISSIONS = (
-    Permission("run.services.get", "roles/run.developer", "reading the service"),
-    Permission("run.services.update", "roles/run.developer", "rolling out cold starts"),
-    Permission("run.revisions.get", "roles/run.developer", "pinning the serving image"),
-    Permission("run.operations.get", "roles/run.developer", "waiting for rollouts"),
-    Permission("run.jobs.get", "roles/run.developer", "the flood job"),
-    Permission("run.jobs.create", "roles/run.developer", "the flood job"),
-    Permission("run.jobs.update", "roles/run.developer", "the flood job"),
-    Permission("run.jobs.run", "roles/run.developer", "running the flood"),
-    Permission("run.executions.cancel", "roles/run.developer", "stopping the flood"),
-    Permission("logging.logEntries.list", "roles/logging.viewer", "startups and flood ramps"),
-    Permission("monitoring.timeSeries.list", "roles/monitoring.viewer", "the timeline"),
-    Permission("vpcaccess.connectors.get", "roles/vpcaccess.viewer", "reading the connector"),
-    Permission("cloudsql.instances.get", "roles/cloudsql.client", "reading the Cloud SQL instance"),
-    Permission("cloudsql.instances.connect", "roles/cloudsql.client", "the Cloud SQL Auth Proxy"),
-    Permission("artifactregistry.tags.get", "roles/artifactregistry.reader", "the flood image"),
-    Permission(
-        "secretmanager.secrets.get", "roles/secretmanager.viewer", "checking the flood's secret"
+_RUN = "roles/run.developer"
+PERMISSIONS = {
+    "cold starts": (
+        Permission("run.services.get", _RUN, "reading the service", "service"),
+        Permission("run.services.update", _RUN, "rolling out cold starts", "service"),
+        Permission("run.revisions.get", _RUN, "pinning the serving image", "service"),
+        Permission("run.operations.get", _RUN, "waiting for rollouts"),
+        Permission("logging.logEntries.list", "roles/logging.viewer", "reading startups"),
     ),
-)
+    "flood": (
+        Permission("run.jobs.create", _RUN, "the flood job"),
+        Permission("run.jobs.get", _RUN, "the flood job", "job"),
+        Permission("run.jobs.update", _RUN, "the flood job", "job"),
+        Permission("run.jobs.run", _RUN, "running the flood", "job"),
+        Permission("run.executions.get", _RUN, "stopping the flood", "job"),
+        Permission("run.executions.cancel", _RUN, "stopping the flood", "job"),
+        Permission("run.operations.get", _RUN, "waiting for the flood job"),
+        Permission("logging.logEntries.list", "roles/logging.viewer", "the flood's ramps"),
+        Permission("artifactregistry.tags.get", "roles/artifactregistry.reader",
+                   "the flood image", "repository"),
+        Permission("secretmanager.secrets.get", "roles/secretmanager.viewer",
+                   "checking the flood's secret", "secret"),
+    ),
+    "service changes": (
+        Permission("run.services.get", _RUN, "reading the service", "service"),
+        Permission("run.services.update", _RUN, "changing the service", "service"),
+        Permission("run.revisions.get", _RUN, "pinning the serving image", "service"),
+        Permission("run.operations.get", _RUN, "waiting for rollouts"),
+    ),
+    "connector changes": (
+        Permission("vpcaccess.connectors.update", "roles/vpcaccess.admin",
+                   "changing the connector", "connector"),
+        Permission("vpcaccess.operations.get", "roles/vpcaccess.admin",
+                   "waiting for the connector", "connector"),
+    ),
+    "database restarts": (
+        Permission("cloudsql.instances.restart", "roles/cloudsql.editor",
+                   "restarting Cloud SQL"),
+    ),
+    "database flags": (
+        Permission("cloudsql.instances.update", "roles/cloudsql.editor",
+                   "changing Cloud SQL's flags"),
+    ),
+    "always": (  # the timeline, the CPU stop condition, the database URLs, this check
+        Permission("monitoring.timeSeries.list", "roles/monitoring.viewer", "the timeline"),
+        Permission("cloudsql.instances.get", "roles/cloudsql.client",
+                   "reading the Cloud SQL instance"),
+        Permission("cloudsql.instances.connect", "roles/cloudsql.client",
+                   "the Cloud SQL Auth Proxy"),
+        Permission("vpcaccess.connectors.get", "roles/vpcaccess.viewer",
+                   "reading the connector", "connector"),
+    ),
+}  # fmt: skip
+
+# what each activity needs, by module and function ("*": any of the module's)
+_NEEDS = {
+    ("chaoskit.actions.service", "start_service_instance"): "cold starts",
+    ("chaoskit.probes.service", "cold_start"): "cold starts",
+    ("chaoskit.probes.service", "repeated_cold_starts"): "cold starts",
+    ("chaoskit.actions.flood", "start_connection_flood"): "flood",
+    ("chaoskit.actions.gcp.cloud_run_flood", "*"): "flood",
+    ("chaoskit.actions.gcp.cloud_run", "*"): "service changes",
+    ("chaoskit.probes.gcp.cloud_run", "*"): "service changes",
+    ("chaoskit.probes.gcp.logging", "*"): "cold starts",
+    ("chaoskit.actions.gcp.vpc_connector", "*"): "connector changes",
+    ("chaoskit.actions.gcp.cloud_sql", "restart_cloud_sql"): "database restarts",
+    ("chaoskit.actions.gcp.cloud_sql", "set_cloud_sql_max_connections"): "database flags",
+    ("chaoskit.actions.gcp.cloud_sql", "restore_cloud_sql_max_connections"): "database flags",
+}
+# a game day's preflight, which knows no experiment: what the staging equivalents need
+_STAGING_EQUIVALENTS = ("cold starts", "flood")
 _ACT_AS = "iam.serviceAccounts.actAs"
 
 
-def _missing_permissions(
-    project: str, configuration: Configuration | None, secrets: Secrets | None
-) -> list[Permission]:
-    projects = gcp_client("cloudresourcemanager", "v1", configuration, secrets).projects()
-    asked = sorted({p.name for p in PERMISSIONS})
-    answer = call(
-        projects.testIamPermissions(resource=project, body={"permissions": asked}),
-        f"asking which permissions the kit has in project {project}",
-    )
-    granted = set(answer.get("permissions") or [])
-    return [p for p in PERMISSIONS if p.name not in granted]
+def _needs(experiment: Experiment | None) -> list[str]:
+    if experiment is None:
+        return ["always", *_STAGING_EQUIVALENTS]
+    hypothesis = experiment.get("steady-state-hypothesis") or {}
+    activities = [
+        *(hypothesis.get("probes") or []),
+        *(experiment.get("method") or []),
+        *(experiment.get("rollbacks") or []),
+    ]
+    needs = ["always"]
+    for activity in activities:
+        provider = (activity.get("provider") or {}) if isinstance(activity, dict) else {}
+        module, func = provider.get("module"), provider.get("func")
+        need = _NEEDS.get((module, func)) or _NEEDS.get((module, "*"))
+        if need and need not in needs:
+            needs.append(need)
+    return needs
+
+
+def permissions_for(experiment: Experiment | None) -> list[Permission]:
+    """The permissions the experiment's activities need, each once."""
+    found: dict[str, Permission] = {}
+    for need in _needs(experiment):
+        for permission in PERMISSIONS[need]:
+            found.setdefault(permission.name, permission)
+    return list(found.values())
+
+
+class _Where(NamedTuple):
+    """Where permissions are asked: a resource's name, and its testIamPermissions (None:
+    the project's, as `project`)."""
+
+    name: str
+    what: str
+    test: Callable[[list[str]], Any] | None
+
+
+def _missing(
+    asked: list[Permission], places: dict[str, _Where], project: _Where
+) -> list[tuple[Permission, _Where]]:
+    """The permissions the account lacks, each with where it was asked."""
+    by_place: dict[str, list[Permission]] = {}
+    for permission in asked:
+        where = permission.on if permission.on in places else "project"
+        by_place.setdefault(where, []).append(permission)
+    missing = []
+    for key, permissions in by_place.items():
+        where = places.get(key, project)
+        assert where.test is not None
+        try:
+            answer = call(where.test(sorted({p.name for p in permissions})),
+                          f"asking which permissions the kit has on {where.what}")  # fmt: skip
+        except GoogleApiError as error:
+            if error.status != 404 or where is project:
+                raise
+            # the resource is not there (its read below says so): ask the project
+            missing += _missing(permissions, {}, project)
+            continue
+        granted = set(answer.get("permissions") or [])
+        missing += [(p, where) for p in permissions if p.name not in granted]
+    return missing
 
 
 def _act_as_problem(
@@ -87,9 +193,10 @@ def _act_as_problem(
     return None
 
 
-def _image_version(image: str) -> tuple[str, str] | None:
-    """("tags" or "versions", the resource name) of a `LOCATION-docker.pkg.dev` image in
-    Artifact Registry; None for an image elsewhere (the kit reads no other registry)."""
+def _image_version(image: str) -> tuple[str, str, str] | None:
+    """("tags" or "versions", the resource name, its repository's) of a
+    `LOCATION-docker.pkg.dev` image in Artifact Registry; None for an image elsewhere
+    (the kit reads no other registry)."""
     host, _, path = image.partition("/")
     if not host.endswith("-docker.pkg.dev") or path.count("/") < 2:
         return None
@@ -104,7 +211,8 @@ def _image_version(image: str) -> tuple[str, str] | None:
         f"projects/{project}/locations/{host.removesuffix('-docker.pkg.dev')}"
         f"/repositories/{repository}"
     )
-    return kind, f"{repository_name}/packages/{package.replace('/', '%2F')}/{kind}/{version}"
+    name = f"{repository_name}/packages/{package.replace('/', '%2F')}/{kind}/{version}"
+    return kind, name, repository_name
 
 
 class _Resource(NamedTuple):
@@ -114,81 +222,153 @@ class _Resource(NamedTuple):
     request: Callable[[], Any]
 
 
-def _resources(
-    project: str,
-    region: str,
-    settings: dict[str, str],
-    configuration: Configuration | None,
-    secrets: Secrets | None,
-) -> list[_Resource]:
-    def client(api: str, version: str) -> Any:
-        return gcp_client(api, version, configuration, secrets)
-
-    service = service_name(settings["cloud_run_service"], project, region)
-    connector = connector_name(settings["vpc_connector"], project, region)
-    instance = settings["cloud_sql_instance"]
-    secret = settings["flood_dsn_secret"]
-    if not secret.startswith("projects/"):
-        secret = f"projects/{project}/secrets/{secret}"
-    resources = [
-        _Resource(
-            "run.services.get", f"Cloud Run service {service}", "gcp.cloud_run_service",
-            lambda: client("run", "v2").projects().locations().services().get(name=service),
-        ),
-        _Resource(
-            "vpcaccess.connectors.get", f"VPC connector {connector}", "gcp.vpc_connector",
-            lambda: client("vpcaccess", "v1").projects().locations().connectors().get(
-                name=connector),
-        ),
-        _Resource(
-            "cloudsql.instances.get", f"Cloud SQL instance {instance}", "gcp.cloud_sql_instance",
-            lambda: client("sqladmin", "v1").instances().get(project=project, instance=instance),
-        ),
-        _Resource(
-            "secretmanager.secrets.get", f"secret {secret}", "gcp.flood_dsn_secret",
-            lambda: client("secretmanager", "v1").projects().secrets().get(name=secret),
-        ),
-    ]  # fmt: skip
-    image = _image_version(settings["flood_image"])
-    if image is not None:
-        kind, name = image
-        packages = client("artifactregistry", "v1").projects().locations().repositories()
-        versions = getattr(packages.packages(), kind)()
-        resources.append(_Resource(
-            "artifactregistry.tags.get", f"flood image {settings['flood_image']}",
-            "gcp.flood_image", lambda: versions.get(name=name),
-        ))  # fmt: skip
-    return resources
+_SETTINGS = {
+    "always": (("vpc_connector", "the connector's load"),
+               ("cloud_sql_instance", "the timeline")),
+    "cold starts": (("cloud_run_service", "the cold starts"),),
+    "service changes": (("cloud_run_service", "the service's changes"),),
+    "flood": (("vpc_connector", "the flood's egress"), ("flood_image", "the flood job's image"),
+              ("flood_dsn_secret", "the flood job's database URL"),
+              ("flood_service_account", "the flood job's identity")),
+}  # fmt: skip
 
 
-_SETTINGS = (
-    ("cloud_run_service", "the cold starts"),
-    ("vpc_connector", "the flood's egress"),
-    ("cloud_sql_instance", "the timeline"),
-    ("flood_image", "the flood job's image"),
-    ("flood_dsn_secret", "the flood job's database URL"),
-    ("flood_service_account", "the flood job's identity"),
-)
+class _Staging:
+    """The staging project as the profile names it, and the kit's clients of it."""
+
+    def __init__(
+        self, configuration: Configuration, secrets: Secrets | None, needs: Iterable[str]
+    ) -> None:
+        self.configuration, self.secrets = configuration, secrets
+        self.project, self.region = project_and_region(configuration, None, None)
+        self.settings = {key: staging_setting(configuration, f"gcp_{key}", purpose)
+                         for need in needs for key, purpose in _SETTINGS.get(need, ())}  # fmt: skip
+
+    def client(self, api: str, version: str) -> Any:
+        return gcp_client(api, version, self.configuration, self.secrets)
+
+    def names(self) -> dict[str, str]:
+        """The full name of each resource the settings name."""
+        names = {}
+        settings = self.settings
+        if "cloud_run_service" in settings:
+            names["service"] = service_name(settings["cloud_run_service"], self.project,
+                                            self.region)  # fmt: skip
+        if "vpc_connector" in settings:
+            names["connector"] = connector_name(settings["vpc_connector"], self.project,
+                                                self.region)  # fmt: skip
+        if "flood_dsn_secret" in settings:
+            secret = settings["flood_dsn_secret"]
+            names["secret"] = secret if secret.startswith("projects/") else (
+                f"projects/{self.project}/secrets/{secret}")  # fmt: skip
+            names["job"] = f"projects/{self.project}/locations/{self.region}/jobs/chaos-flood"
+        image = _image_version(settings.get("flood_image", ""))
+        if image is not None:
+            names["image"], names["repository"] = image[1], image[2]
+        return names
+
+    def places(self, names: dict[str, str]) -> dict[str, _Where]:
+        """The resources whose API tests permissions on them."""
+        tests: dict[str, Callable[[], Any]] = {
+            "service": lambda: self.client("run", "v2").projects().locations().services(),
+            "job": lambda: self.client("run", "v2").projects().locations().jobs(),
+            "repository": lambda: self.client("artifactregistry", "v1").projects().locations()
+            .repositories(),
+            "secret": lambda: self.client("secretmanager", "v1").projects().secrets(),
+        }  # fmt: skip
+        places = {}
+        for key, collection in tests.items():
+            if key in names:
+                test, name = collection().testIamPermissions, names[key]
+                places[key] = _Where(name, f"{key} {name}", lambda asked, t=test, r=name: t(
+                    resource=r, body={"permissions": asked}))  # fmt: skip
+        if "connector" in names:  # no testIamPermissions of its own: its project's
+            host = located(names["connector"], self.project, self.region).project
+            places["connector"] = self.project_place(host)
+        return places
+
+    def project_place(self, project: str) -> _Where:
+        projects = self.client("cloudresourcemanager", "v1").projects()
+        return _Where(project, f"project {project}", lambda asked: projects.testIamPermissions(
+            resource=project, body={"permissions": asked}))  # fmt: skip
+
+    def job_exists(self, name: str) -> bool:
+        jobs = self.client("run", "v2").projects().locations().jobs()
+        try:
+            call(jobs.get(name=name), f"reading Cloud Run Job {name}")
+        except GoogleApiError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    def resources(self, names: dict[str, str]) -> list[_Resource]:
+        resources = []
+        if "service" in names:
+            service = names["service"]
+            services = self.client("run", "v2").projects().locations().services()
+            resources.append(_Resource("run.services.get", f"Cloud Run service {service}",
+                                       "gcp.cloud_run_service",
+                                       lambda: services.get(name=service)))  # fmt: skip
+        if "connector" in names:
+            connector = names["connector"]
+            connectors = self.client("vpcaccess", "v1").projects().locations().connectors()
+            resources.append(_Resource("vpcaccess.connectors.get", f"VPC connector {connector}",
+                                       "gcp.vpc_connector",
+                                       lambda: connectors.get(name=connector)))  # fmt: skip
+        if "cloud_sql_instance" in self.settings:
+            instance = self.settings["cloud_sql_instance"]
+            instances = self.client("sqladmin", "v1").instances()
+            resources.append(_Resource(
+                "cloudsql.instances.get", f"Cloud SQL instance {instance}",
+                "gcp.cloud_sql_instance",
+                lambda: instances.get(project=self.project, instance=instance)))  # fmt: skip
+        if "secret" in names:
+            secret = names["secret"]
+            secrets = self.client("secretmanager", "v1").projects().secrets()
+            resources.append(_Resource("secretmanager.secrets.get", f"secret {secret}",
+                                       "gcp.flood_dsn_secret",
+                                       lambda: secrets.get(name=secret)))  # fmt: skip
+        if "image" in names:
+            kind = names["image"].split("/")[-2]
+            packages = (self.client("artifactregistry", "v1").projects().locations()
+                        .repositories().packages())  # fmt: skip
+            versions = getattr(packages, kind)()
+            resources.append(_Resource(
+                "artifactregistry.tags.get", f"flood image {self.settings['flood_image']}",
+                "gcp.flood_image", lambda: versions.get(name=names["image"])))  # fmt: skip
+        return resources
 
 
-def staging_access_problems(configuration: Configuration, secrets: Secrets | None) -> list[str]:
-    """Every reason the kit could not run the staging experiments, one line each
-    (empty: it can)."""
+def _lacking(permission: Permission, where: _Where, project: str) -> str:
+    if where.name == project:
+        return (f"the kit's account lacks {permission.name} in project {project}: grant "
+                f"{permission.role} (needed for {permission.purpose})")  # fmt: skip
+    return (f"the kit's account lacks {permission.name} on {where.what}: grant "
+            f"{permission.role} on it, or in project {project} (needed for "
+            f"{permission.purpose})")  # fmt: skip
+
+
+def staging_access_problems(
+    configuration: Configuration, secrets: Secrets | None, experiment: Experiment | None = None
+) -> list[str]:
+    """Every reason the kit could not run `experiment` (every staging equivalent, when
+    None) on staging, one line each (empty: it can)."""
     try:
-        project, region = project_and_region(configuration, None, None)
-        settings = {key: staging_setting(configuration, f"gcp_{key}", purpose)
-                    for key, purpose in _SETTINGS}  # fmt: skip
-        missing = _missing_permissions(project, configuration, secrets)
+        needs = _needs(experiment)
+        staging = _Staging(configuration, secrets, needs)
+        names = staging.names()
+        places = staging.places(names)
+        if "job" in places and not staging.job_exists(names["job"]):
+            del places["job"]  # no role can be granted on it yet: the project's
+        project = staging.project_place(staging.project)
+        missing = _missing(permissions_for(experiment), places, project)
     except KitError as error:
         return [str(error)]
-    problems = [
-        f"the kit's account lacks {p.name} in project {project}: grant {p.role} "
-        f"(needed for {p.purpose})"
-        for p in missing
-    ]
-    lacking = {p.name for p in missing}
+    problems = [_lacking(p, where, staging.project) for p, where in missing]
+    lacking = {p.name for p, _ in missing}
     answers: dict[str, Any] = {}
-    for resource in _resources(project, region, settings, configuration, secrets):
+    for resource in staging.resources(names):
         if resource.permission in lacking:
             continue  # already one line for it
         try:
@@ -199,7 +379,9 @@ def staging_access_problems(configuration: Configuration, secrets: Secrets | Non
                 if error.status == 404
                 else str(error)
             )
-    accounts = [(settings["flood_service_account"], "gcp.flood_service_account")]
+    accounts = []
+    if "flood_service_account" in staging.settings:
+        accounts.append((staging.settings["flood_service_account"], "gcp.flood_service_account"))
     runtime = (answers.get("gcp.cloud_run_service", {}).get("template") or {}).get("serviceAccount")
     if runtime:  # rolling out a revision acts as its runtime account
         accounts.append((runtime, "the Cloud Run service's runtime account"))

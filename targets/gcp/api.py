@@ -9,11 +9,19 @@ loads credentials the way chaosgcp does (`secrets.gcp.service_account_file` or
 Endpoints can be overridden per API with the configuration key `gcp_api_endpoints`
 (e.g. `{"vpcaccess": "http://127.0.0.1:8085/"}`): the tests use it, and so can an
 emulator.
+
+Google answers 429 when a quota is spent (Logging's reads are 60 a minute per project,
+shared with everyone reading that project's logs) and 503 now and then: a read, a list
+or an operation's poll is retried on 429 and 5xx with exponential backoff, a change
+(POST, PATCH) only on 429 and 503, which Google answers before acting. The backoff
+starts at `gcp_retry_s` (1) and gives up after `gcp_retry_for_s` (120), both seconds of
+the configuration.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -28,21 +36,40 @@ if TYPE_CHECKING:
     from googleapiclient.discovery import Resource
 
 __all__ = [
+    "DEFAULT_SECONDS",
     "GoogleApiError",
+    "LogTail",
+    "OperationRunning",
     "call",
     "gcp_client",
+    "gcp_seconds",
     "log_poll_s",
     "log_window_start",
+    "operation_error",
     "project_and_region",
     "read_log_entries",
     "wait_for_operation",
 ]
 
-_POLL_EVERY_S = 2.0
-_LOG_POLL_S = 5.0  # log lines take seconds to reach Cloud Logging
-OPERATION_TIMEOUT_S = 900.0
+# Google's clock as the kit assumes it, each a configuration key `gcp_<name>` (the
+# staging profile's `gcp` object): a rehearsal on a time scale divides them all
+DEFAULT_SECONDS = {
+    "operation_poll_s": 2.0,
+    "operation_timeout_s": 900.0,
+    "log_poll_s": 5.0,  # log lines take seconds to reach Cloud Logging
+    "log_delay_s": 30.0,  # ...and may be listed after lines written later
+    "clock_skew_s": 60.0,  # this machine's clock may run ahead of Google's
+    "retry_s": 1.0,
+    "retry_for_s": 120.0,
+    # Monitoring samples each metric the kit reads every minute, and shows a point only
+    # up to 165 s (Cloud SQL) or 180 s (the connector, Cloud Run) later
+    "metric_period_s": 60.0,
+    "metric_lag_s": 180.0,
+    "flood_task_start_s": 120.0,  # a job's task container is pulled and started
+}
 _LOG_PAGE_SIZE = 1000
-_CLOCK_SKEW = timedelta(seconds=60)
+_RETRIED_READS = frozenset({429, 500, 502, 503, 504})
+_RETRIED_CHANGES = frozenset({429, 503})  # answered before the change is made
 _HINTS = {
     403: "permission denied: grant the role the README lists for this call",
     404: "not found: check the project, region and name",
@@ -50,7 +77,15 @@ _HINTS = {
     # ABORTED (the resource changed since it was read): Google's message says which
     409: "conflict: what the request names already exists in another form, or it changed "
     "since it was read",
+    429: "quota exhausted, still after retries: wait a minute, or ask for more quota",
+    503: "Google Cloud is unavailable, still after retries: try again later",
 }
+
+
+def gcp_seconds(configuration: Configuration | None, name: str) -> float:
+    """The configuration's `gcp_<name>`, else the kit's default (DEFAULT_SECONDS)."""
+    value = (configuration or {}).get(f"gcp_{name}")
+    return float(DEFAULT_SECONDS[name] if value is None else value)
 
 
 class GoogleApiError(KitError):
@@ -71,19 +106,32 @@ def gcp_client(
     from chaosgcp import load_credentials
     from google.auth.exceptions import GoogleAuthError
     from googleapiclient.discovery import build
+    from googleapiclient.http import HttpRequest
 
+    # each request carries the configuration its retries are timed by
+    builder = type("KitRequest", (HttpRequest,), {"kit_configuration": configuration})
     endpoint = ((configuration or {}).get("gcp_api_endpoints") or {}).get(api)
     try:
-        return build(
+        client = build(
             api,
             version,
-            credentials=load_credentials(secrets),
+            credentials=load_credentials(_scoped(secrets)),
             client_options={"api_endpoint": endpoint} if endpoint else None,
             static_discovery=True,
             cache_discovery=False,
+            requestBuilder=builder,
         )
     except GoogleAuthError as error:
         raise KitError(_credentials_hint(error)) from None
+    return client
+
+
+def _scoped(secrets: Secrets | None) -> Secrets | None:
+    """chaosgcp's credentials: an activity is handed its `gcp` secrets alone, a control
+    the experiment's whole secrets object, in which they are under `gcp`."""
+    if isinstance(secrets, dict) and isinstance(secrets.get("gcp"), dict):
+        return secrets["gcp"]
+    return secrets
 
 
 def _credentials_hint(error: GoogleAuthError) -> str:
@@ -94,8 +142,31 @@ def _credentials_hint(error: GoogleAuthError) -> str:
     )
 
 
+def _is_read(request: Any) -> bool:
+    """A GET, or a list or a permissions test sent as POST (Logging's `entries.list`)."""
+    verb = str(getattr(request, "methodId", "")).rsplit(".", 1)[-1]
+    return request.method == "GET" or verb in ("list", "testIamPermissions")
+
+
 def call(request: Any, what: str) -> dict[str, Any]:
-    """Execute a request; an API error becomes one KitError line naming `what`."""
+    """Execute a request, retried as the module says; an API error becomes one KitError
+    line naming `what`. The retries are timed by the configuration the request's client
+    was built with."""
+    configuration = getattr(request, "kit_configuration", None)
+    retried = _RETRIED_READS if _is_read(request) else _RETRIED_CHANGES
+    wait_s = gcp_seconds(configuration, "retry_s")
+    give_up = time.monotonic() + gcp_seconds(configuration, "retry_for_s")
+    while True:
+        try:
+            return _execute(request, what)
+        except GoogleApiError as error:
+            if error.status not in retried or time.monotonic() + wait_s > give_up:
+                raise
+        time.sleep(wait_s * random.uniform(0.5, 1.0))  # jittered, as Google advises
+        wait_s *= 2
+
+
+def _execute(request: Any, what: str) -> dict[str, Any]:
     import httplib2
     from google.auth.exceptions import GoogleAuthError
     from googleapiclient.errors import HttpError
@@ -152,15 +223,64 @@ def read_log_entries(
         body["pageToken"] = page["nextPageToken"]
 
 
-def log_window_start() -> str:
-    """Where a read of what is about to happen starts in Cloud Logging: now, less a
-    minute for this machine's clock running ahead of Google's (ISO 8601)."""
-    return (datetime.now(UTC) - _CLOCK_SKEW).isoformat()
+class LogTail:
+    """Reads what a query finds in Cloud Logging as it arrives: each read starts at the
+    newest entry seen, less `gcp_log_delay_s` (a line may be listed after lines written
+    later), rather than at `since` again, and keeps each entry once (by `insertId`)."""
+
+    def __init__(
+        self,
+        project: str,
+        query: str,
+        since: str,
+        what: str,
+        configuration: Configuration | None,
+        secrets: Secrets | None,
+    ) -> None:
+        self.project, self.query, self.what = project, query, what
+        self.configuration, self.secrets = configuration, secrets
+        self.since = _moment(since)
+        self.entries: list[dict[str, Any]] = []
+        self._seen: set[str] = set()
+
+    def read(self) -> list[dict[str, Any]]:
+        """Every entry found so far, oldest first."""
+        start = self.since
+        if self.entries:
+            delay = timedelta(seconds=gcp_seconds(self.configuration, "log_delay_s"))
+            start = max(start, _moment(self.entries[-1]["timestamp"]) - delay)
+        new = read_log_entries(self.project, self.query, start.isoformat(), self.what,
+                               self.configuration, self.secrets)  # fmt: skip
+        for entry in new:
+            key = entry.get("insertId") or json.dumps(entry, sort_keys=True)
+            if key not in self._seen:
+                self._seen.add(key)
+                self.entries.append(entry)
+        self.entries.sort(key=lambda e: _moment(e["timestamp"]))
+        return self.entries
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def log_window_start(configuration: Configuration | None = None) -> str:
+    """Where a read of what is about to happen starts in Cloud Logging: now, less
+    `gcp_clock_skew_s` for this machine's clock running ahead of Google's (ISO 8601)."""
+    skew = timedelta(seconds=gcp_seconds(configuration, "clock_skew_s"))
+    return (datetime.now(UTC) - skew).isoformat()
 
 
 def log_poll_s(configuration: Configuration | None) -> float:
     """Seconds between two reads of Cloud Logging: `gcp_log_poll_s`, default 5."""
-    return float((configuration or {}).get("gcp_log_poll_s", _LOG_POLL_S))
+    return gcp_seconds(configuration, "log_poll_s")
+
+
+def operation_error(error: dict[str, Any]) -> str:
+    """An operation's error in words: its message, or its `errors[].message` joined
+    (Cloud SQL's operations), else the error as JSON."""
+    messages = [e.get("message") for e in error.get("errors") or [] if e.get("message")]
+    return error.get("message") or "; ".join(messages) or json.dumps(error)
 
 
 def wait_for_operation(
@@ -168,23 +288,29 @@ def wait_for_operation(
     what: str,
     configuration: Configuration | None,
     is_done: Callable[[dict[str, Any]], bool] = lambda op: bool(op.get("done")),
-    timeout_s: float = OPERATION_TIMEOUT_S,
+    timeout_s: float | None = None,
 ) -> dict[str, Any]:
-    """Poll a long-running operation until it is done; its error becomes KitError.
-    It polls every `gcp_operation_poll_s` seconds of the configuration (default 2)."""
-    poll_every_s = float((configuration or {}).get("gcp_operation_poll_s", _POLL_EVERY_S))
+    """Poll a long-running operation every `gcp_operation_poll_s` (2) seconds until it
+    is done, at most `timeout_s` (default `gcp_operation_timeout_s`, 900); its error
+    becomes KitError; one still running then is OperationRunning."""
+    poll_every_s = gcp_seconds(configuration, "operation_poll_s")
+    if timeout_s is None:
+        timeout_s = gcp_seconds(configuration, "operation_timeout_s")
     deadline = time.monotonic() + timeout_s
     while True:
         operation = call(get(), what)
         if is_done(operation):
             error = operation.get("error")
             if error:
-                detail = error.get("message") or json.dumps(error)
-                raise KitError(f"{what}: the operation failed ({detail})")
+                raise KitError(f"{what}: the operation failed ({operation_error(error)})")
             return operation
         if time.monotonic() > deadline:
-            raise KitError(f"{what}: the operation did not finish in {timeout_s:.0f}s")
-        time.sleep(poll_every_s)
+            raise OperationRunning(f"{what}: the operation did not finish in {timeout_s:g}s")
+        time.sleep(min(poll_every_s, max(0.0, deadline - time.monotonic())))
+
+
+class OperationRunning(KitError):
+    """A long-running operation still under way when the wait for it ended."""
 
 
 def project_and_region(

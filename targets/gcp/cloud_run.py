@@ -16,6 +16,13 @@ revision without waiting, because a revision whose container exits with code 3 m
 rollout fail, and that failure is what an experiment observes (from Cloud Logging), not
 an error of the action.
 
+The serving revision is the one `trafficStatuses` sends most traffic to. A service
+whose traffic is pinned to a revision gives a new one none: a cold start still starts
+its instance (Cloud Run checks that a revision becomes ready) and says so; a change of
+the service's own settings is refused, since no request would see it. What a rollout
+leaves behind (the kit's revision name in the template, images by digest, the
+cold-start label) is said in its answer, with the command that puts it back.
+
 Calls the Cloud Run Admin API v2 (`services.get`, `services.patch`, `revisions.get`),
 the operations chaostoolkit-google-cloud-platform's `get_service` and `update_service`
 wrap.
@@ -34,7 +41,7 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoskit.kit.errors import KitError
 from chaoskit.targets.gcp.api import (
-    OPERATION_TIMEOUT_S,
+    OperationRunning,
     call,
     gcp_client,
     log_window_start,
@@ -51,6 +58,8 @@ __all__ = [
     "cold_start_changes",
     "get_service",
     "pinned_image",
+    "refuse_when_pinned",
+    "serving_revisions",
     "update_service",
 ]
 
@@ -80,12 +89,24 @@ def pinned_image(image: str, digest: str | None) -> str:
     return f"{repository}@{digest}"
 
 
+def serving_revisions(service: dict[str, Any]) -> tuple[list[str], bool]:
+    """The revisions serving traffic, most first, and whether traffic follows the
+    latest ready revision (a new revision then takes it over)."""
+    statuses = [t for t in service.get("trafficStatuses") or [] if t.get("percent")]
+    if not statuses:  # no status yet: Cloud Run's default, all to the latest
+        latest = service.get("latestReadyRevision")
+        return ([latest] if latest else []), True
+    statuses.sort(key=lambda t: -t["percent"])
+    follows = any(t.get("type") == "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST" for t in statuses)
+    return [t["revision"] for t in statuses if t.get("revision")], follows
+
+
 def _pinned_containers(
     service: dict[str, Any], configuration: Configuration | None, secrets: Secrets | None
 ) -> list[dict[str, Any]]:
     """The template's containers, each at the image digest its serving revision runs."""
     containers = copy.deepcopy((service.get("template") or {}).get("containers") or [])
-    serving = service.get("latestReadyRevision")
+    serving = next(iter(serving_revisions(service)[0]), None)
     if not serving:
         return containers
     name = serving if "/" in serving else f"{service['name']}/revisions/{serving}"
@@ -111,13 +132,41 @@ def _revision_name(service: str) -> str:
 Changes = Callable[[dict[str, Any]], dict[str, Any]]
 
 
+@dataclass
+class _RolledOut:
+    operation: str
+    revision: str
+    left_behind: dict[str, Any]  # what the service's template keeps, and how to undo it
+    traffic: str | None  # why the new revision serves no request, if it does not
+
+
+def _left_behind(name: str, before: dict[str, Any], template: dict[str, Any]) -> dict:
+    """What a rollout of `template` leaves in the service, and the gcloud command that
+    puts back its images and labels as they were `before`."""
+    project, region, service = name.split("/")[1], name.split("/")[3], name.rsplit("/", 1)[-1]
+    images = [c.get("image") for c in before.get("containers") or []]
+    command = f"gcloud run services update {service} --project={project} --region={region}"
+    if len(images) == 1 and images[0] != template["containers"][0]["image"]:
+        command += f" --image={images[0]}"
+    if COLD_START_LABEL in (template.get("labels") or {}) and COLD_START_LABEL not in (
+        before.get("labels") or {}
+    ):
+        command += f" --remove-labels={COLD_START_LABEL}"
+    return {
+        "revision_name": template["revision"],
+        "images": [c["image"] for c in template["containers"]],
+        "labels": template.get("labels"),
+        "restore": command,
+    }
+
+
 def _roll_out(
     name: str, changes: Changes, configuration: Configuration | None, secrets: Secrets | None
-) -> tuple[str, str]:
+) -> _RolledOut:
     """PATCH the service with a new revision that sets `changes(service)` (template
-    fields) on the serving revision's images; return (the rollout's operation, the
-    revision's name)."""
+    fields) on the serving revision's images."""
     current = get_service(name, configuration, secrets)
+    serving, follows_latest = serving_revisions(current)
     revision = _revision_name(name)
     containers = _pinned_containers(current, configuration, secrets)
     template = {"revision": revision, "containers": containers, **changes(current)}
@@ -126,7 +175,22 @@ def _roll_out(
     body = {"template": {field: value for field, value in template.items() if value is not None}}
     patch = _services(configuration, secrets).patch(name=name, updateMask=mask, body=body)
     operation = call(patch, f"updating Cloud Run service {name}")["name"]
-    return operation, revision
+    traffic = None
+    if not follows_latest:
+        traffic = (f"traffic is pinned to {', '.join(serving)}: revision {revision} serves no "
+                   "request")  # fmt: skip
+    left_behind = _left_behind(name, current.get("template") or {}, template)
+    return _RolledOut(operation, revision, left_behind, traffic)
+
+
+def refuse_when_pinned(name: str, service: dict[str, Any]) -> None:
+    serving, follows_latest = serving_revisions(service)
+    if not follows_latest:
+        raise KitError(
+            f"Cloud Run service {name} sends its traffic to {', '.join(serving)}, not to the "
+            "latest revision: a new revision would serve no request; send traffic to the "
+            "latest (gcloud run services update-traffic --to-latest) first"
+        )
 
 
 def _wait_for_rollout(
@@ -134,7 +198,7 @@ def _wait_for_rollout(
     what: str,
     configuration: Configuration | None,
     secrets: Secrets | None,
-    timeout_s: float = OPERATION_TIMEOUT_S,
+    timeout_s: float | None = None,
 ) -> None:
     """Wait for a rollout's operation; a failed one raises KitError naming `what`."""
     operations = gcp_client("run", "v2", configuration, secrets).projects().locations().operations()
@@ -148,12 +212,14 @@ def update_service(
     changes: Changes,
     configuration: Configuration | None,
     secrets: Secrets | None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Roll out a revision with `changes(service)` to the template; wait for it; return
-    the service as it is then."""
-    operation, _ = _roll_out(name, changes, configuration, secrets)
-    _wait_for_rollout(operation, f"updating Cloud Run service {name}", configuration, secrets)
-    return get_service(name, configuration, secrets)
+    the service as it is then, and what the rollout left behind."""
+    rolled = _roll_out(name, changes, configuration, secrets)
+    _wait_for_rollout(rolled.operation, f"updating Cloud Run service {name}", configuration,
+                      secrets)  # fmt: skip
+    left_behind = {**rolled.left_behind, "traffic": rolled.traffic}
+    return get_service(name, configuration, secrets), left_behind
 
 
 def cold_start_changes(service: dict[str, Any]) -> dict[str, Any]:
@@ -177,6 +243,8 @@ class CloudRunColdStart:
     region: str
     configuration: Configuration | None
     secrets: Secrets | None
+    left_behind: dict[str, Any]
+    traffic: str | None = None
     kind: str = SERVICE_INSTANCE_KIND
 
     def stop(self) -> dict[str, Any]:
@@ -185,7 +253,8 @@ class CloudRunColdStart:
 
     def finish(self, timeout_s: float) -> dict[str, Any]:
         """Wait at most `timeout_s` for the rollout to end (so that the next rollout is
-        not refused as a conflict); a failed rollout is an outcome, not an error.
+        not refused as a conflict); a failed rollout is an outcome, not an error, and
+        one still under way then is neither (`succeeded` null).
         Returns `{"operation", "succeeded", "detail"}`."""
         try:
             _wait_for_rollout(
@@ -195,6 +264,8 @@ class CloudRunColdStart:
                 self.secrets,
                 timeout_s=max(0.0, timeout_s),
             )
+        except OperationRunning as running:
+            return {"operation": self.operation, "succeeded": None, "detail": str(running)}
         except KitError as failure:
             return {"operation": self.operation, "succeeded": False, "detail": str(failure)}
         return {"operation": self.operation, "succeeded": True, "detail": None}
@@ -212,9 +283,10 @@ def begin_cold_start(
     revision's name and the moment the rollout began (its log lines come after it)."""
     project, region = project_and_region(configuration, project, region)
     full_name = service_name(service, project, region)
-    since = log_window_start()
-    operation, revision = _roll_out(full_name, cold_start_changes, configuration, secrets)
+    since = log_window_start(configuration)
+    rolled = _roll_out(full_name, cold_start_changes, configuration, secrets)
     short_name = full_name.rsplit("/", 1)[-1]
     return CloudRunColdStart(
-        name, short_name, revision, since, operation, project, region, configuration, secrets
-    )
+        name, short_name, rolled.revision, since, rolled.operation, project, region,
+        configuration, secrets, rolled.left_behind, rolled.traffic,
+    )  # fmt: skip

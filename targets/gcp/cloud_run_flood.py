@@ -2,9 +2,11 @@
 the VPC and behind the Serverless VPC Access connector, as the service's own traffic is.
 
 Cloud Run Jobs is the distributed engine: `start_cloud_run_flood` creates the job, or
-updates it, runs it, and waits until every task has reported its ramp in Cloud Logging;
-`stop_cloud_run_flood` cancels the execution (its tasks get SIGTERM and release their
-connections). The image is built from `deploy/flood-job/Dockerfile`; the database URL
+updates it (`jobs.patch` with `allowMissing`, keeping the labels and annotations an
+operator set), runs it, and waits until every task has reported its ramp in Cloud
+Logging; `stop_cloud_run_flood` cancels the execution (its tasks get SIGTERM and
+release their connections) and, cancelling being asynchronous, waits until it has
+ended. The image is built from `deploy/flood-job/Dockerfile`; the database URL
 comes from Secret Manager, never from the experiment; the tasks run as the service
 account given (one that may read that secret), not as the Compute Engine default.
 """
@@ -25,12 +27,13 @@ from chaoskit.kit.errors import KitError, activity
 from chaoskit.kit.failures import flood_applied, misconfigured
 from chaoskit.targets.gcp.api import (
     GoogleApiError,
+    LogTail,
     call,
     gcp_client,
+    gcp_seconds,
     log_poll_s,
     log_window_start,
     project_and_region,
-    read_log_entries,
     wait_for_operation,
 )
 from chaoskit.targets.gcp.resources import connector_name
@@ -42,7 +45,6 @@ KIND = "gcp-flood-job"
 MAX_TASKS = 100
 CONNECTIONS_PER_TASK = 25
 _JOB_ID = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
-_TASK_START_S = 120.0  # a task's container must be pulled and started before it ramps
 
 
 class _RunningExecution:
@@ -57,15 +59,24 @@ class _RunningExecution:
             gcp_client("run", "v2", self._configuration, self._secrets)
             .projects().locations().jobs().executions()
         )  # fmt: skip
+        what = f"cancelling {self.execution}"
         try:
-            call(executions.cancel(name=self.execution, body={}), f"cancelling {self.execution}")
+            call(executions.cancel(name=self.execution, body={}), what)
         except GoogleApiError as refused:
-            # an execution that already ended (its hold ran out) cannot be cancelled:
-            # its tasks have released their connections, which is what stop is for
-            if refused.reason != "FAILED_PRECONDITION":
+            # Google documents no status for cancelling an execution that already ended
+            # (its hold ran out): whatever the 4xx, the execution says whether it ended
+            if not 400 <= refused.status < 500 or not self._completed(executions, what):
                 raise
             return {"cancelled": None, "finished": self.execution}
+        # cancelling is asynchronous: the tasks release their connections once it ends
+        wait_for_operation(
+            lambda: executions.get(name=self.execution), what, self._configuration,
+            is_done=lambda execution: bool(execution.get("completionTime")),
+        )  # fmt: skip
         return {"cancelled": self.execution}
+
+    def _completed(self, executions: Any, what: str) -> bool:
+        return bool(call(executions.get(name=self.execution), what).get("completionTime"))
 
 
 def _job_body(
@@ -76,12 +87,15 @@ def _job_body(
     connector: str,
     service_account: str,
     application_name: str,
+    task_start_s: float,
 ) -> dict[str, Any]:
     env = [
         {"name": "FLOOD_CONNECTIONS", "value": str(flood["connections"])},
         {"name": "FLOOD_HOLD_S", "value": str(flood["hold_s"])},
         {"name": "FLOOD_RAMP_S", "value": str(flood["ramp_s"])},
         {"name": "FLOOD_CONNECT_TIMEOUT_S", "value": str(flood["connect_timeout_s"])},
+        # the experiment's connects in flight, shared by the tasks (at least one each)
+        {"name": "FLOOD_CONCURRENCY", "value": str(max(1, flood["concurrency"] // tasks))},
         {"name": "FLOOD_APPLICATION_NAME", "value": application_name},
         {
             "name": "FLOOD_DSN",
@@ -96,7 +110,7 @@ def _job_body(
                 "containers": [{"image": image, "env": env}],
                 "maxRetries": 0,
                 "serviceAccount": service_account,
-                "timeout": f"{int(flood['ramp_s'] + flood['hold_s'] + _TASK_START_S)}s",
+                "timeout": f"{flood['ramp_s'] + flood['hold_s'] + task_start_s:.3f}s",
                 "vpcAccess": {"connector": connector, "egress": "PRIVATE_RANGES_ONLY"},
             },
         }
@@ -145,13 +159,13 @@ def _wait_for_ramps(
         f'AND labels."run.googleapis.com/execution_name" = "{execution}" '
         'AND jsonPayload.event = "ramped"'
     )
+    tail = LogTail(project, query, since, f"reading the logs of Cloud Run Job {job}",
+                   configuration, secrets)  # fmt: skip
     poll_every_s = log_poll_s(configuration)
     deadline = time.monotonic() + timeout_s
-    what = f"reading the logs of Cloud Run Job {job}"
     while True:
-        entries = read_log_entries(project, query, since, what, configuration, secrets)
         by_task = {}
-        for entry in entries:
+        for entry in tail.read():
             payload = entry.get("jsonPayload") or {}
             if payload.get("event") == "ramped":
                 by_task[payload.get("task")] = payload
@@ -159,11 +173,31 @@ def _wait_for_ramps(
             return list(by_task.values())
         if time.monotonic() >= deadline:
             raise KitError(
-                f"the flood's tasks did not report their ramp within {timeout_s:.0f}s "
+                f"the flood's tasks did not report their ramp within {timeout_s:g}s "
                 f"({len(by_task)} of {tasks} did): the execution {execution} was cancelled; "
                 "see its logs in Cloud Logging"
             )
         time.sleep(min(poll_every_s, max(0.0, deadline - time.monotonic())))
+
+
+def _put_job(
+    name: str, body: dict[str, Any], configuration: Configuration | None, secrets: Secrets | None
+) -> None:
+    """Create the job, or replace its template keeping what an operator set on it
+    (labels, annotations): `jobs.patch` replaces the whole job."""
+    client = gcp_client("run", "v2", configuration, secrets)
+    jobs = client.projects().locations().jobs()
+    operations = client.projects().locations().operations()
+    what = f"preparing Cloud Run Job {name}"
+    try:
+        current = call(jobs.get(name=name), what)
+    except GoogleApiError as missing:
+        if missing.status != 404:
+            raise
+        current = {}
+    kept = {key: current[key] for key in ("labels", "annotations") if current.get(key)}
+    operation = call(jobs.patch(name=name, allowMissing=True, body={**kept, **body}), what)
+    wait_for_operation(lambda: operations.get(name=operation["name"]), what, configuration)
 
 
 @activity
@@ -177,6 +211,7 @@ def start_cloud_run_flood(
     hold_s: float = 300.0,
     ramp_s: float = 0.0,
     connect_timeout_s: float = 35.0,
+    concurrency: int = 64,
     job: str = "chaos-flood",
     project: str | None = None,
     region: str | None = None,
@@ -199,6 +234,7 @@ def start_cloud_run_flood(
         hold_s: seconds the connections are held; then the tasks release them and end.
         ramp_s: seconds over which each task spreads its connects.
         connect_timeout_s: seconds one connect may take before it counts as failed.
+        concurrency: connects in flight at once, shared by the tasks (at least one each).
         job: the Cloud Run Job's name, created if it does not exist.
 
     Waits until every task has logged its ramp (allowing `gcp_flood_task_start_s` of
@@ -225,35 +261,24 @@ def start_cloud_run_flood(
     if registry.lookup(KIND, job) is not None:
         raise KitError(f"the Cloud Run flood {job!r} is already running: stop it first")
     project, region = project_and_region(configuration, project, region)
-    parent = f"projects/{project}/locations/{region}"
-    name = f"{parent}/jobs/{job}"
+    name = f"projects/{project}/locations/{region}/jobs/{job}"
     application_name = f"{APPLICATION_PREFIX}flood-{uuid.uuid4().hex[:12]}"
     flood = {"connections": connections, "hold_s": hold_s, "ramp_s": ramp_s,
-             "connect_timeout_s": connect_timeout_s}  # fmt: skip
+             "connect_timeout_s": connect_timeout_s, "concurrency": concurrency}  # fmt: skip
+    task_start_s = gcp_seconds(configuration, "flood_task_start_s")
     body = _job_body(
         image, tasks, flood, dsn_secret, connector_name(connector, project, region),
-        service_account, application_name,
+        service_account, application_name, task_start_s,
     )  # fmt: skip
-    client = gcp_client("run", "v2", configuration, secrets)
-    jobs = client.projects().locations().jobs()
-    operations = client.projects().locations().operations()
-    what = f"preparing Cloud Run Job {name}"
-    try:
-        call(jobs.get(name=name), what)
-        operation = call(jobs.patch(name=name, body=body), what)
-    except GoogleApiError as missing:
-        if missing.status != 404:
-            raise
-        operation = call(jobs.create(parent=parent, jobId=job, body=body), what)
-    wait_for_operation(lambda: operations.get(name=operation["name"]), what, configuration)
-    since = log_window_start()
+    _put_job(name, body, configuration, secrets)
+    since = log_window_start(configuration)
+    jobs = gcp_client("run", "v2", configuration, secrets).projects().locations().jobs()
     started = call(jobs.run(name=name, body={}), f"running Cloud Run Job {name}")
     execution = (started.get("metadata") or {}).get("name")
     if not execution:
         raise KitError(f"running Cloud Run Job {name}: no execution in the answer")
     running = _RunningExecution(job, execution, configuration, secrets)
     registry.register(running)
-    task_start_s = float((configuration or {}).get("gcp_flood_task_start_s", _TASK_START_S))
     try:
         ramps = _wait_for_ramps(
             job, execution.rsplit("/", 1)[-1], since, tasks,

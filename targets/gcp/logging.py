@@ -17,7 +17,13 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit.kit.errors import activity
-from chaoskit.targets.gcp.api import log_poll_s, project_and_region, read_log_entries
+from chaoskit.targets.gcp.api import (
+    LogTail,
+    gcp_seconds,
+    log_poll_s,
+    project_and_region,
+    read_log_entries,
+)
 from chaoskit.testbed.instances import startup_report
 from chaoskit.testbed.service.startup import PHASE_NAMES
 from chaoskit.testbed.system import system_under_test
@@ -58,27 +64,7 @@ def _timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-@activity
-def observe_cloud_run_startup(
-    service: str,
-    since: str | None = None,
-    minutes: float = 10.0,
-    revision: str | None = None,
-    project: str | None = None,
-    region: str | None = None,
-    configuration: Configuration | None = None,
-    secrets: Secrets | None = None,
-) -> dict[str, Any]:
-    """The last instance of `service` (of its `revision`, if given) to start, since
-    `since` (ISO 8601; default: the last `minutes`): its phase lines and whether it
-    called exit(3).
-
-    Returns `{"instance", "ready", "exit_code", "startup_failed", "failed_phase",
-    "failure_at", "phases"}` as `observe_startup` does (`exit_code` 3 when the container
-    called exit(3), else null; `ready` once all seven phases succeeded).
-    """
-    project, region = project_and_region(configuration, project, region)
-    start = since or _timestamp(datetime.now(UTC) - timedelta(minutes=minutes))
+def _startup_query(service: str, region: str, revision: str | None) -> str:
     query = (
         'resource.type = "cloud_run_revision" '
         f'AND resource.labels.service_name = "{service}" '
@@ -86,8 +72,12 @@ def observe_cloud_run_startup(
     )
     if revision:
         query += f' AND resource.labels.revision_name = "{revision}"'
-    what = f"reading the logs of Cloud Run service {service}"
-    records = read_log_entries(project, query, start, what, configuration, secrets)
+    return query
+
+
+def _startup_of(records: list[dict[str, Any]], configuration: Configuration | None) -> dict:
+    """The newest instance's startup in `records` (oldest first), as `observe_startup`
+    reports one."""
     log = system_under_test((configuration or {}).get("service")).startup_log
     instance = _newest_instance(records)
     mine = [e for e in records if _instance_id(e) == instance]
@@ -109,6 +99,33 @@ def observe_cloud_run_startup(
 
 
 @activity
+def observe_cloud_run_startup(
+    service: str,
+    since: str | None = None,
+    minutes: float = 10.0,
+    revision: str | None = None,
+    project: str | None = None,
+    region: str | None = None,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
+) -> dict[str, Any]:
+    """The last instance of `service` (of its `revision`, if given) to start, since
+    `since` (ISO 8601; default: the last `minutes`): its phase lines and whether it
+    called exit(3).
+
+    Returns `{"instance", "ready", "exit_code", "startup_failed", "failed_phase",
+    "failure_at", "phases"}` as `observe_startup` does (`exit_code` 3 when the container
+    called exit(3), else null; `ready` once all seven phases succeeded).
+    """
+    project, region = project_and_region(configuration, project, region)
+    start = since or _timestamp(datetime.now(UTC) - timedelta(minutes=minutes))
+    what = f"reading the logs of Cloud Run service {service}"
+    query = _startup_query(service, region, revision)
+    records = read_log_entries(project, query, start, what, configuration, secrets)
+    return _startup_of(records, configuration)
+
+
+@activity
 def wait_for_cloud_run_startup(
     service: str,
     since: str,
@@ -120,27 +137,43 @@ def wait_for_cloud_run_startup(
     secrets: Secrets | None = None,
 ) -> dict[str, Any]:
     """Read the logs of the instance (of `revision`, if given) that started after
-    `since` until its startup has
-    ended (ready, or its lifespan failed and it called exit(3)) or `timeout_s` seconds
-    pass; polls every `gcp_log_poll_s` seconds of the configuration (default 5: log
-    lines take seconds to arrive).
+    `since` until its startup has ended (ready, or its lifespan failed and it called
+    exit(3)) or `timeout_s` seconds pass; polls every `gcp_log_poll_s` seconds of the
+    configuration (default 5: log lines take seconds to arrive), each read starting at
+    the newest line seen.
 
     Returns `observe_cloud_run_startup`'s report, plus `duration_s`, the seconds waited.
     """
+    project, region = project_and_region(configuration, project, region)
+    tail = LogTail(project, _startup_query(service, region, revision), since,
+                   f"reading the logs of Cloud Run service {service}", configuration,
+                   secrets)  # fmt: skip
     poll_every_s = log_poll_s(configuration)
     started = time.monotonic()
     deadline = started + timeout_s
+    ended_at = None
     while True:
-        report = observe_cloud_run_startup(
-            service, since, revision=revision, project=project, region=region,
-            configuration=configuration, secrets=secrets,
-        )  # fmt: skip
+        report = _startup_of(tail.read(), configuration)
         # the exit line can overtake the service's own last lines on their way to Logging
         lifespan_said = report["startup_failed"] is not None or (
             "startup_failed" in report["unreported"]
         )
         exited = report["exit_code"] is not None and lifespan_said
-        ended = report["ready"] or exited
-        if ended or time.monotonic() >= deadline:
+        if (report["ready"] or exited) and ended_at is None:
+            ended_at = time.monotonic()
+        # lines written before the end may still be on their way: all of a reference
+        # service's seven, or as long as Logging may take
+        straggling = (
+            ended_at is not None
+            and not _every_phase(report, configuration)
+            and (time.monotonic() < ended_at + gcp_seconds(configuration, "log_delay_s"))
+        )
+        if (ended_at is not None and not straggling) or time.monotonic() >= deadline:
             return {**report, "duration_s": round(time.monotonic() - started, 3)}
         time.sleep(min(poll_every_s, max(0.0, deadline - time.monotonic())))
+
+
+def _every_phase(report: dict[str, Any], configuration: Configuration | None) -> bool:
+    """Whether the report has every phase the service logs (known for the kit's JSON)."""
+    log = system_under_test((configuration or {}).get("service")).startup_log
+    return log.format == "kit-json" and len(report["phases"]) == len(PHASE_NAMES)

@@ -1,9 +1,28 @@
 """Google Cloud resource names: a short name in the configuration's project and region,
-or a full resource name given as is."""
+or a full resource name given as is (a connector of a Shared VPC host project, say)."""
 
 from __future__ import annotations
 
-__all__ = ["connector_name", "service_name"]
+from typing import NamedTuple
+
+__all__ = ["Located", "connector_name", "located", "service_name"]
+
+
+class Located(NamedTuple):
+    """A regional resource's project, region and short name."""
+
+    project: str
+    region: str
+    name: str
+
+
+def located(resource: str, project: str, region: str) -> Located:
+    """`projects/P/locations/R/<kind>/N` as (P, R, N); a short name as (project, region,
+    name)."""
+    parts = resource.split("/")
+    if len(parts) == 6 and parts[0] == "projects" and parts[2] == "locations":
+        return Located(parts[1], parts[3], parts[5])
+    return Located(project, region, resource)
 
 
 def service_name(service: str, project: str, region: str) -> str:
@@ -15,8 +34,5 @@ def service_name(service: str, project: str, region: str) -> str:
 
 
 def connector_name(connector: str, project: str, region: str) -> str:
-    return (
-        connector
-        if connector.startswith("projects/")
-        else f"projects/{project}/locations/{region}/connectors/{connector}"
-    )
+    where = located(connector, project, region)
+    return f"projects/{where.project}/locations/{where.region}/connectors/{where.name}"
