@@ -13,6 +13,10 @@ instances, started at once).
 After the experiment it stops any perturbation still registered (a flood whose rollback
 never ran); at cleanup, after every control is done, it takes down what it brought up,
 and only that: a testbed started with `chaos testbed up` keeps running.
+
+It fails closed: whatever goes wrong before the experiment (of any exception type) stops
+the run with one line, nothing run; afterwards, what could not be stopped or put back
+is one line and fails the run rather than being passed over.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from chaoslib.types import Configuration
 
 from chaoskit.kit import registry
 from chaoskit.kit.errors import KitError
+from chaoskit.kit.fail_closed import failure_line, stop_hook
 from chaoskit.kit.signals import Deferred, deferred_signals
 from chaoskit.testbed.baseline import reset_drift
 from chaoskit.testbed.connector.client import ConnectorClient
@@ -55,6 +60,7 @@ def _owner() -> str:
     return f"control:{os.getpid()}"
 
 
+@stop_hook("embedded testbed's preparation")
 def before_experiment_control(
     context: dict[str, Any], configuration: Configuration | None = None, **kwargs: Any
 ) -> None:
@@ -153,9 +159,16 @@ def _stop_leftovers() -> None:
         logger.warning(f"Stopped {leftover['kind']} {leftover['name']!r}, still running at the end")
 
 
-def after_experiment_control(context: dict[str, Any], **kwargs: Any) -> None:
+def after_experiment_control(
+    context: dict[str, Any], state: dict[str, Any] | None = None, **kwargs: Any
+) -> None:
     with deferred_signals() as interrupted:
-        _stop_leftovers()
+        try:
+            _stop_leftovers()
+        except Exception as error:  # noqa: BLE001 - a leak is said, and fails the run
+            logger.error(f"What the run left running could not be stopped: {failure_line(error)}")
+            if state is not None:
+                state["status"] = "failed"
     _say_deferred(interrupted)
 
 
@@ -165,20 +178,25 @@ def cleanup_control() -> None:
     down the testbed if this run brought it up. A signal meanwhile waits until it is done,
     so that nothing is left half stopped and the journal is still written."""
     with deferred_signals() as interrupted:
-        _stop_leftovers()
-        try:
-            _restore_database_capacity()
-        except KitError as error:
-            logger.error(f"The database's max_connections could not be put back: {error}")
-        try:
-            _restore_connector_instances()
-        except KitError as error:
-            logger.error(f"The connector's instances could not be put back: {error}")
-        state = read_state()
-        if state and state.get("started_by") == _owner():
-            testbed_down()
-            logger.info("Embedded testbed stopped")
+        for what, step in (
+            ("What the run left running could not be stopped", _stop_leftovers),
+            ("The database's max_connections could not be put back", _restore_database_capacity),
+            ("The connector's instances could not be put back", _restore_connector_instances),
+            ("The testbed this run started could not be stopped", _take_down_if_ours),
+        ):
+            try:
+                step()
+            except Exception as error:  # noqa: BLE001 - each step, whatever the others do
+                line = str(error) if isinstance(error, KitError) else failure_line(error)
+                logger.error(f"{what}: {line}")
     _say_deferred(interrupted)
+
+
+def _take_down_if_ours() -> None:
+    state = read_state()
+    if state and state.get("started_by") == _owner():
+        testbed_down()
+        logger.info("Embedded testbed stopped")
 
 
 def _say_deferred(interrupted: Deferred) -> None:

@@ -32,6 +32,7 @@ from chaoskit.verification.expectations import (
     check_expectation,
     default_kind,
 )
+from chaoskit.verification.guardrails import check_limits
 from chaoskit.verification.knobs import Knob, read_knobs
 from chaoskit.verification.stop_conditions import check_stop_conditions
 
@@ -135,10 +136,9 @@ def read_extension(experiment: Mapping[str, Any]) -> KitExtension:
             ):
                 refuse(key, f"{value!r}: give seconds, from {low:g} to {high:g}")
             extension.settings[key] = float(value)
-    if "guardrails" in entry and not isinstance(entry["guardrails"], dict):
-        refuse("guardrails", "give an object")
-    extension.guardrails = dict(entry.get("guardrails") or {})
     try:
+        # the same checks as the run's, so that `chaos validate` refuses what it would
+        extension.guardrails = check_limits(entry.get("guardrails"), f"{where}.guardrails")
         extension.stop_conditions = check_stop_conditions(
             entry.get("stop_conditions") or {}, f"{where}.stop_conditions"
         )
