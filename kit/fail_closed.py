@@ -16,11 +16,19 @@ from typing import Any, NoReturn
 
 from chaoslib.exceptions import InterruptExecution
 
-__all__ = ["failure_line", "stop_before_the_method", "stop_hook", "stopped_reason"]
+__all__ = [
+    "JOURNAL_SECTION",
+    "fail_the_run",
+    "failure_line",
+    "stop_before_the_method",
+    "stop_hook",
+    "stopped_reason",
+]
 
 # the first reason a control stopped the run, kept with the experiment for the verdict
 _STOPPED_KEY = "_startup_chaos_kit_stopped"
 _MAX_LINE = 300
+JOURNAL_SECTION = "startup_chaos_kit"  # the kit's section of a journal, with its verdict
 
 
 def failure_line(error: BaseException) -> str:
@@ -28,6 +36,19 @@ def failure_line(error: BaseException) -> str:
     message = " ".join(str(error).split())
     text = f"{type(error).__name__}: {message}" if message else type(error).__name__
     return text if len(text) <= _MAX_LINE else text[: _MAX_LINE - 3] + "..."
+
+
+def fail_the_run(journal: dict[str, Any] | None, reason: str) -> None:
+    """What went wrong once the verdict was decided (a leftover that could not be
+    stopped, say) fails the run: the verdict becomes `error` with `reason`, never a pass
+    that hides it."""
+    if journal is None:
+        return
+    journal["status"] = "failed"
+    section = journal.get(JOURNAL_SECTION)
+    if isinstance(section, dict):
+        section["reason"] = f"{reason} (the run's verdict was {section.get('verdict')})"
+        section["verdict"] = "error"
 
 
 def stopped_reason(experiment: dict[str, Any]) -> str | None:

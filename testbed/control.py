@@ -30,7 +30,7 @@ from chaoslib.types import Configuration
 
 from chaoskit.kit import registry
 from chaoskit.kit.errors import KitError
-from chaoskit.kit.fail_closed import failure_line, stop_hook
+from chaoskit.kit.fail_closed import fail_the_run, failure_line, stop_hook
 from chaoskit.kit.signals import Deferred, deferred_signals
 from chaoskit.testbed.baseline import reset_drift
 from chaoskit.testbed.connector.client import ConnectorClient
@@ -166,9 +166,9 @@ def after_experiment_control(
         try:
             _stop_leftovers()
         except Exception as error:  # noqa: BLE001 - a leak is said, and fails the run
-            logger.error(f"What the run left running could not be stopped: {failure_line(error)}")
-            if state is not None:
-                state["status"] = "failed"
+            reason = f"what the run left running could not be stopped: {failure_line(error)}"
+            logger.error(reason[0].upper() + reason[1:])
+            fail_the_run(state, reason)
     _say_deferred(interrupted)
 
 

@@ -1,27 +1,28 @@
 """The `chaos` command with one fault injected into the kit, for the fail-closed tests.
 
-    python -m tests.faulty_chaos MODULE:ATTRIBUTE EXCEPTION CALLS [chaos arguments ...]
+    python -m tests.faulty_chaos MODULE:ATTRIBUTE EXCEPTION WHEN [chaos arguments ...]
 
 makes MODULE's ATTRIBUTE (`Class.method` reaches into a class) raise EXCEPTION (the name
-of a builtin exception, or `UnforeseenError`, a class nobody catches by name) from its
-call number CALLS + 1 on (the first CALLS calls work as usual), then runs `chaos` with
-the remaining arguments as a user does.
+of a builtin exception, or `UnforeseenError`, a class nobody catches by name) from the
+moment WHEN says: `always`, or `flood` (once a connection flood runs in the process:
+during the method), then runs `chaos` with the remaining arguments as a user does.
 """
 
 from __future__ import annotations
 
 import builtins
 import importlib
-import itertools
 import sys
 from typing import Any
+
+from chaoskit.kit import registry
 
 
 class UnforeseenError(Exception):
     """An exception type no code of the kit names."""
 
 
-def inject(where: str, exception: str, calls: int) -> None:
+def inject(where: str, exception: str, when: str) -> None:
     module_name, attribute = where.split(":")
     owner: Any = importlib.import_module(module_name)
     *path, name = attribute.split(".")
@@ -29,10 +30,11 @@ def inject(where: str, exception: str, calls: int) -> None:
         owner = getattr(owner, part)
     working = getattr(owner, name)  # it must exist: a fault injected nowhere proves nothing
     kind = UnforeseenError if exception == "UnforeseenError" else getattr(builtins, exception)
-    count = itertools.count(1)
+    if when not in ("always", "flood"):
+        raise SystemExit(f"WHEN: {when!r}: give always or flood")
 
     def broken(*args: Any, **kwargs: Any) -> Any:
-        if next(count) <= calls:
+        if when == "flood" and registry.lookup("flood", "flood") is None:
             return working(*args, **kwargs)
         raise kind(f"injected into {attribute}")
 
@@ -40,8 +42,8 @@ def inject(where: str, exception: str, calls: int) -> None:
 
 
 if __name__ == "__main__":
-    where, exception, calls, *arguments = sys.argv[1:]
-    inject(where, exception, int(calls))
+    where, exception, when, *arguments = sys.argv[1:]
+    inject(where, exception, when)
     from chaostoolkit.__main__ import cli
 
     sys.argv = ["chaos", *arguments]

@@ -121,7 +121,9 @@ def settle_configuration(experiment: Experiment, configuration: Configuration) -
     except KitError as error:
         raise ConfigurationError(str(error)) from None
     for key in set(declared) | set(defaults):
-        example = _example(declared.get(key), defaults.get(key)) or _UNSET_BY_DEFAULT.get(key)
+        example = _example(declared.get(key), defaults.get(key))
+        if example is None:  # a declared 0 or false is a type all the same
+            example = _UNSET_BY_DEFAULT.get(key)
         if example is None or configuration.get(key) is None:
             continue
         source = _source(experiment, key)

@@ -44,7 +44,13 @@ from chaoslib.types import Configuration, Experiment, Journal, Secrets
 
 from chaoskit.kit import registry
 from chaoskit.kit.errors import KitError
-from chaoskit.kit.fail_closed import failure_line, stop_before_the_method, stopped_reason
+from chaoskit.kit.fail_closed import (
+    JOURNAL_SECTION,
+    fail_the_run,
+    failure_line,
+    stop_before_the_method,
+    stopped_reason,
+)
 from chaoskit.kit.lock import TargetLock
 from chaoskit.kit.redaction import mask_passwords_in_logs, redact_secrets
 from chaoskit.kit.signals import Deferred, deferred_signals, quiet_interrupted_tasks
@@ -80,7 +86,7 @@ __all__ = [
     "validate_control",
 ]
 
-JOURNAL_KEY = "startup_chaos_kit"
+JOURNAL_KEY = JOURNAL_SECTION
 _RUN_KEY = "_startup_chaos_kit_run"  # per-run state; added after the journal copied the experiment
 _DEFAULT_RECOVERY_TIMEOUT_S = 30.0
 _DEFAULT_SAMPLE_INTERVAL_S = 0.5
@@ -354,8 +360,9 @@ def _release(run: _RunState, journal: Journal) -> None:
             if release:
                 release()
         except Exception as error:  # noqa: BLE001 - never a silent leak
-            logger.error(f"The kit's {part} could not be released: {failure_line(error)}")
-            journal["status"] = "failed"
+            reason = f"the kit's {part} could not be released: {failure_line(error)}"
+            logger.error(reason)
+            fail_the_run(journal, reason)
 
 
 def _close_observer(observer: DatabaseObserver) -> None:

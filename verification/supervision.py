@@ -163,7 +163,8 @@ class RunSupervisor:
                 return
             at = datetime.now(UTC).isoformat()
             released = release_pressure()
-            self.released = {"at": at, "released": released}
+            self.released = {"at": at, "done_at": datetime.now(UTC).isoformat(),
+                             "released": released}  # fmt: skip
             if released:
                 logger.warning("Interrupted: released the pressure at once (" +
                                ", ".join(released) + "), before waiting for observers")  # fmt: skip
@@ -185,6 +186,8 @@ class RunSupervisor:
             held.close()
         if self._deferred is not None and self._deferred.received and not self.rollback_signal:
             self.rollback_signal = self._deferred.received
+            logger.warning(f"{self.rollback_signal} came during the rollbacks: they all played "
+                           "first; the run stops now")  # fmt: skip
 
     def stand_down(self) -> None:
         """Everything the supervisor runs is stopped, and waited for (bounded)."""
