@@ -24,9 +24,12 @@ class KitError(Exception):
     """A failure the user can act on; the message is one line naming the field and the fix."""
 
 
-def shown(value: Any) -> str:
-    """`value` as an error line echoes it: its repr, cut in the middle when long."""
-    return _SHOWN.repr(value)
+def shown(value: Any, limit: int = 60) -> str:
+    """`value` as an error line echoes it: its repr, cut in the middle past about
+    `limit` characters."""
+    if limit == _SHOWN.maxstring:
+        return _SHOWN.repr(value)
+    return reprlib.Repr(maxstring=limit, maxother=limit, maxlong=limit).repr(value)
 
 
 def activity[**P, R](func: Callable[P, R]) -> Callable[P, R]:

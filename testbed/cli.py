@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from rich.table import Table
 from chaoskit.kit.console import output_console
 from chaoskit.kit.errors import KitError
 from chaoskit.kit.redaction import mask_passwords_in_logs
+from chaoskit.kit.var_files import check_var_file
 from chaoskit.testbed.baseline import find_drift
 from chaoskit.testbed.lifecycle import (
     DEFAULT_MAX_CONNECTIONS,
@@ -100,20 +100,18 @@ def up(max_connections: int | None, database_url: str | None, service_profile: P
     try:
         service = _service_from(service_profile) if service_profile else None
         testbed_up(max_connections=max_connections, database_url=database_url, service=service)
-    except TestbedError as error:
+    except KitError as error:
         _fail(error)
     _print_status()
 
 
 def _service_from(profile: Path) -> dict[str, Any]:
-    """The `service` object of a var-file's configuration; TestbedError says what is wrong."""
+    """The `service` object of a var-file's configuration; KitError says what is wrong."""
     try:
-        content = json.loads(profile.read_text())
-    except (OSError, ValueError) as error:
-        raise TestbedError(f"--service {profile}: cannot read it as JSON ({error})") from None
-    service = ((content if isinstance(content, dict) else {}).get("configuration") or {}).get(
-        "service"
-    )
+        content = check_var_file(profile)
+    except KitError as error:
+        raise TestbedError(f"--service {error}") from None
+    service = ((content or {}).get("configuration") or {}).get("service")
     if not isinstance(service, dict) or not service:
         raise TestbedError(
             f"--service {profile}: its configuration has no `service` object: see "
@@ -125,7 +123,10 @@ def _service_from(profile: Path) -> dict[str, Any]:
 @testbed.command()
 def status() -> None:
     """Show what runs: endpoints, process ids, health."""
-    _print_status()
+    try:
+        _print_status()
+    except KitError as error:
+        _fail(error)
 
 
 @testbed.command()
@@ -133,6 +134,6 @@ def down() -> None:
     """Stop everything the testbed started."""
     try:
         stopped = testbed_down()["stopped"]
-    except TestbedError as error:
+    except KitError as error:
         _fail(error)
     click.echo(f"Stopped: {', '.join(stopped)}" if stopped else "The testbed was not running.")

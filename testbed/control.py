@@ -29,7 +29,7 @@ from chaoslib.exceptions import InterruptExecution
 from chaoslib.types import Configuration
 
 from chaoskit.kit import registry
-from chaoskit.kit.errors import KitError
+from chaoskit.kit.errors import KitError, shown
 from chaoskit.kit.fail_closed import fail_the_run, failure_line, stop_hook
 from chaoskit.kit.signals import Deferred, deferred_signals
 from chaoskit.testbed.baseline import reset_drift
@@ -97,7 +97,7 @@ def capacity_problem(key: str, wanted: Any) -> str | None:
         return None
     low, high = CAPACITY_KEYS[key]
     if isinstance(wanted, bool) or not isinstance(wanted, int) or not low <= wanted <= high:
-        return f"{key}={wanted!r}: give a whole number from {low} to {high}"
+        return f"{key}={shown(wanted)}: give a whole number from {low} to {high}"
     return None
 
 

@@ -31,14 +31,16 @@ with its rollbacks; the rollbacks themselves are never cut short.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from chaoslib.exceptions import InterruptExecution, InvalidControl
+from chaoslib.exceptions import ChaosException, InterruptExecution, InvalidControl
 from chaoslib.rollback import run_rollbacks
 from chaoslib.types import Configuration, Experiment, Journal, Secrets
 
@@ -62,13 +64,9 @@ from chaoskit.verification.configuration import settle_configuration
 from chaoskit.verification.expectations import evaluate_expectation, outputs_by_activity
 from chaoskit.verification.extension import EXTENSION, KitExtension, read_extension
 from chaoskit.verification.figures import capacity_at_rest, run_figures
-from chaoskit.verification.guardrails import check_guardrails, check_limits
+from chaoskit.verification.guardrails import check_guardrails
 from chaoskit.verification.recovery import wait_for_recovery
-from chaoskit.verification.stop_conditions import (
-    StopConditions,
-    arm_stop_conditions,
-    check_stop_conditions,
-)
+from chaoskit.verification.stop_conditions import StopConditions, arm_stop_conditions
 from chaoskit.verification.supervision import RunSupervisor
 from chaoskit.verification.timeline import TimelineSampler
 from chaoskit.verification.tracing import check_trace_endpoint, put_verdict_on_trace
@@ -132,24 +130,54 @@ def _experiment_being_validated() -> Experiment | None:
     return None
 
 
+@contextlib.contextmanager
+def _part(name: str) -> Iterator[None]:
+    """A failure of any type inside, as a KitError naming the kit's part `name`."""
+    try:
+        yield
+    except (KitError, ChaosException):
+        raise
+    except Exception as error:  # noqa: BLE001 - fail closed, whatever it was
+        raise KitError(f"the kit's {name} failed ({failure_line(error)}): nothing ran") from None
+
+
+def _check_the_run(
+    experiment: Experiment, configuration: Configuration, secrets: Secrets | None
+) -> tuple[KitExtension, dict[str, Any]]:
+    """What `chaos validate` and a run check alike before anything runs: the
+    configuration settled, the extension, the guardrails; returns the extension and the
+    limits. KitError names the first fault."""
+    with _part("configuration"):
+        settle_configuration(experiment, configuration)
+    with _part("extension"):
+        extension = read_extension(experiment)
+    with _part("guardrails"):
+        limits = check_guardrails(experiment, configuration, secrets, extension.guardrails)
+    return extension, limits
+
+
+def _file_configuration(experiment: Experiment) -> Configuration:
+    """The configuration the experiment file gives itself: its values, and its defaults
+    for what the environment may set (validation does not depend on the environment)."""
+    configuration: Configuration = {}
+    for key, value in (experiment.get("configuration") or {}).items():
+        if isinstance(value, dict) and value.get("type") == "env":
+            configuration[key] = value.get("default")
+        elif not (isinstance(value, dict) and "type" in value):  # not a dynamic probe
+            configuration[key] = value
+    return configuration
+
+
 def validate_control(control: dict[str, Any]) -> None:
-    """`chaos validate`: refuse a malformed kit extension, or guardrails or stop
-    conditions the configuration states as they are, in one line: the checks a run
-    makes before it starts."""
+    """`chaos validate` (and `chaos run` before it starts): refuse in one line what a
+    run with the file's own values would refuse before it starts (the configuration, the
+    extension, the guardrails), with the checks the run makes, touching nothing."""
     experiment = _experiment_being_validated()
     if experiment is None:
         return
     try:
-        read_extension(experiment)
-        configuration = experiment.get("configuration") or {}
-        for key, check in (
-            ("guardrails", check_limits),
-            ("stop_conditions", check_stop_conditions),
-        ):
-            value = configuration.get(key)
-            if isinstance(value, dict) and "type" not in value:  # stated, not from elsewhere
-                check(value, f"configuration {key}")
-    except KitError as error:
+        _check_the_run(experiment, _file_configuration(experiment), None)
+    except (KitError, ChaosException) as error:
         raise InvalidControl(str(error)) from None
     except Exception as error:  # noqa: BLE001 - fail closed: never valid by accident
         raise InvalidControl(f"the kit could not validate the experiment "
@@ -166,29 +194,22 @@ def before_experiment_control(
     configuration = configuration if configuration is not None else {}
     run = _RunState()
     experiment[_RUN_KEY] = run
-    part = "trace endpoint check"  # what is being done, for a failure's line
     try:
-        check_trace_endpoint()
-        part = "configuration"
-        settle_configuration(experiment, configuration)
-        part = "extension"
-        run.extension = read_extension(experiment)
-        part = "guardrails"
-        run.limits = check_guardrails(experiment, configuration, secrets, run.extension.guardrails)
-        target = deployment_target(configuration)
-        if target == "staging":
-            part = "staging check"
-            problems = staging_access_problems(configuration, secrets)
-            if problems:
+        with _part("trace endpoint check"):
+            check_trace_endpoint()
+        run.extension, run.limits = _check_the_run(experiment, configuration, secrets)
+        with _part("target check"):
+            target = deployment_target(configuration)
+            if target == "staging" and (
+                problems := staging_access_problems(configuration, secrets)
+            ):
                 raise KitError("staging is not ready: " + "; ".join(problems))
-        part = "target lock"
-        lock = TargetLock(target_lock_path(target), f"chaos run of {experiment.get('title')!r}")
-        if lock.acquire():  # a game day of this very process holds it otherwise
-            run.lock = lock
-    except KitError as refusal:
+        with _part("target lock"):
+            lock = TargetLock(target_lock_path(target), f"chaos run of {experiment.get('title')!r}")
+            if lock.acquire():  # a game day of this very process holds it otherwise
+                run.lock = lock
+    except (KitError, ChaosException) as refusal:
         run.refusal = str(refusal)
-    except Exception as error:  # noqa: BLE001 - fail closed, whatever it was
-        run.refusal = f"the kit's {part} failed ({failure_line(error)}): nothing ran"
     if run.refusal is not None:
         stop_before_the_method(experiment, run.refusal)
     configuration["run_started_at"] = time.time()

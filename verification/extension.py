@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaoskit.kit.errors import KitError
+from chaoskit.kit.errors import KitError, shown
 from chaoskit.verification.chains import ChainError, expand_chain
 from chaoskit.verification.expectations import (
     ExpectationError,
@@ -113,7 +113,7 @@ class _Keys(set):
 def read_extension(experiment: Mapping[str, Any]) -> KitExtension:
     """The experiment's extension, checked; ExpectationError names the first fault."""
     title = experiment.get("title") or "untitled"
-    where = f"experiment {title!r}: extensions.{EXTENSION}"
+    where = f"experiment {shown(title, 120)}: extensions.{EXTENSION}"
     entry = _entry(experiment)
 
     def refuse(key: str, message: str) -> None:
@@ -134,7 +134,7 @@ def read_extension(experiment: Mapping[str, Any]) -> KitExtension:
                 or not math.isfinite(value)
                 or not low <= value <= high
             ):
-                refuse(key, f"{value!r}: give seconds, from {low:g} to {high:g}")
+                refuse(key, f"{shown(value)}: give seconds, from {low:g} to {high:g}")
             extension.settings[key] = float(value)
     try:
         # the same checks as the run's, so that `chaos validate` refuses what it would

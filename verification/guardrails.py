@@ -24,6 +24,7 @@ from chaoslib.types import Configuration, Experiment, Secrets
 from chaoskit.kit.errors import KitError, shown
 from chaoskit.kit.load_targets import TargetError, check_load_targets
 from chaoskit.targets.deployment import deployment_target, without_staging_equivalent
+from chaoskit.verification.configuration import MAX_DURATION_S
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -88,8 +89,8 @@ _LIMIT_BOUNDS: dict[str, tuple[float, float]] = {
     "max_cpu_workers": (0, 1_024),
     "max_starts": (0, 10_000),
     "max_pool_size": (0, 100_000),
-    "max_duration_s": (0, 86_400),
-    "max_run_duration_s": (1, 86_400),
+    "max_duration_s": (0, MAX_DURATION_S),
+    "max_run_duration_s": (1, MAX_DURATION_S),
 }
 
 

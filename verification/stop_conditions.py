@@ -89,7 +89,7 @@ def check_stop_conditions(given: Any, where: str = "stop_conditions") -> dict[st
     the first value that cannot be used, as `<where>.<key>`."""
     if not isinstance(given, dict):
         raise KitError(
-            f"{where}: {given!r} is not an object: give e.g. "
+            f"{where}: {shown(given)} is not an object: give e.g. "
             '{"error_rate_pct": 5, "cpu_pct": null}'
         )
     for key, value in given.items():
