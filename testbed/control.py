@@ -41,7 +41,7 @@ from chaoskit.testbed.lifecycle import (
     testbed_endpoints,
     testbed_up,
 )
-from chaoskit.testbed.state import read_state
+from chaoskit.testbed.state import StateError, read_state
 
 __all__ = [
     "CAPACITY_KEYS",
@@ -180,16 +180,24 @@ def cleanup_control() -> None:
     with deferred_signals() as interrupted:
         for what, step in (
             ("What the run left running could not be stopped", _stop_leftovers),
+            ("The testbed could not be put back", _check_state),
             ("The database's max_connections could not be put back", _restore_database_capacity),
             ("The connector's instances could not be put back", _restore_connector_instances),
             ("The testbed this run started could not be stopped", _take_down_if_ours),
         ):
             try:
                 step()
+            except StateError as error:  # what the rest would need: said once
+                logger.error(f"{what}: {error}")
+                break
             except Exception as error:  # noqa: BLE001 - each step, whatever the others do
                 line = str(error) if isinstance(error, KitError) else failure_line(error)
                 logger.error(f"{what}: {line}")
     _say_deferred(interrupted)
+
+
+def _check_state() -> None:
+    read_state()
 
 
 def _take_down_if_ours() -> None:

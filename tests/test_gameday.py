@@ -264,6 +264,62 @@ def test_sigint_during_the_last_experiment_is_an_interrupted_game_day(
     assert leftovers(testbed_home) == []
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_the_game_days_checks_is_an_interrupted_game_day(
+    testbed_home: Path, tmp_path: Path, signum: signal.Signals
+) -> None:
+    """The suite is read through a FIFO: the signal lands while the game day is in its
+    checks, whatever the machine's speed."""
+    fifo = tmp_path / "suite.toml"
+    os.mkfifo(fifo)
+    journals = tmp_path / "journals"
+    process = subprocess.Popen(
+        [CHAOS, "--no-version-check", "--no-log-file", "gameday", "run", "--suite", str(fifo),
+         "--journals", str(journals)],
+        cwd=REPO, env={**os.environ, "TESTBED_HOME": str(testbed_home)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    with fifo.open("w") as suite:  # opens once the game day reads its suite: its checks
+        process.send_signal(signum)
+        suite.write(
+            f'[[experiment]]\nname = "smd"\nfile = "{EXPERIMENTS}/smd-phase3-timeout.json"\n'
+        )
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Aborted" not in stderr and "Traceback" not in stderr
+    (folder,) = journals.iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["preflight"] is None
+    assert [(e["name"], e["verdict"]) for e in summary["experiments"]] == [("smd", "not-run")]
+    assert sorted(p.name for p in folder.iterdir()) == ["report.html", "report.md", "summary.json"]
+    assert read_state() is None  # no testbed was started
+
+
+@slow
+def test_a_signal_during_the_preflight_runs_no_experiment(
+    testbed_home: Path, tmp_path: Path
+) -> None:
+    suite = write_suite(tmp_path, ("smd-phase3-timeout", "reproduced"))
+    journals = tmp_path / "journals"
+    process = subprocess.Popen(
+        [CHAOS, "--no-version-check", "--no-log-file", "gameday", "run", "--suite", str(suite),
+         "--journals", str(journals)],
+        cwd=REPO, env={**os.environ, "TESTBED_HOME": str(testbed_home)},
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    for line in process.stdout:  # the preflight starts the testbed
+        if "starting the embedded testbed" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    assert process.returncode == 130
+    (folder,) = journals.iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    assert [e["verdict"] for e in summary["experiments"]] == ["not-run"]
+    assert read_state() is None and leftovers(testbed_home) == []  # the testbed it started is down
+
+
 RECORDING_CONTROL = """
 import json
 
