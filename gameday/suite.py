@@ -10,6 +10,7 @@ vars) settles as its run would settle it: types, finite and in range.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import tomllib
 from collections.abc import Sequence
@@ -192,8 +193,24 @@ def _check_vars(
                         f"experiment{hint}: it would be dropped")  # fmt: skip
     try:
         # copies: chaoslib pops the keys it uses from the variables it is given
-        configuration = load_configuration(dict(declared), {**profile_vars, **variables})
+        configuration = load_configuration(
+            _unset_as_none(declared), _unset_as_none({**profile_vars, **variables})
+        )
         settle_configuration(experiment, configuration)
         check_limits(configuration.get("guardrails"), "guardrails")
     except (KitError, ChaosException) as error:
         raise _fail(path, f"{where} (its profiles and vars)", str(error)) from None
+
+
+def _unset_as_none(values: dict[str, Any]) -> dict[str, Any]:
+    """`values`, an environment variable they name that is unset and has no default (a
+    secret given where the game day runs) as None: the preflight says which is missing."""
+    return {
+        key: None
+        if isinstance(value, dict)
+        and value.get("type") == "env"
+        and "default" not in value
+        and value.get("key") not in os.environ
+        else value
+        for key, value in values.items()
+    }
