@@ -65,10 +65,16 @@ def refused_run(home: Path, tmp_path: Path, *args: str, **env: str) -> str:
          "stop_conditions.pool_pct: 'high' is not a number: give e.g. 90.0 (null turns it off)"),
         ({"CHAOS_STOP_CONDITIONS": "{pool_pct: 90}"},
          "stop_conditions (CHAOS_STOP_CONDITIONS) is not JSON"),
+        ({"CHAOS_STOP_CONDITIONS": '{"every_s": 1e10}'},
+         "stop_conditions.every_s: 10000000000.0 is out of range: give seconds from 0.1 to 3600"),
+        ({"CHAOS_RECOVERY_TIMEOUT_S": "1e300"},
+         "CHAOS_RECOVERY_TIMEOUT_S='1e300' is longer than a day: give seconds, at most 86400"),
+        ({"CHAOS_FLOOD_HOLD_S": "inf"}, "CHAOS_FLOOD_HOLD_S='inf' is not a finite number"),
     ],
     ids=["int", "float", "nan", "negative", "zero-flood", "pool-cap", "driver-scheme",
          "host-parameter", "keyword-dsn", "capacity-type", "capacity-range", "instances-range",
-         "stop-condition-name", "stop-condition-type", "stop-condition-json"],
+         "stop-condition-name", "stop-condition-type", "stop-condition-json",
+         "stop-condition-range", "duration-1e300", "duration-inf"],
 )  # fmt: skip
 def test_a_bad_setting_is_refused_before_the_steady_state(
     testbed_home: Path, tmp_path: Path, env: dict, reason: str
@@ -77,17 +83,27 @@ def test_a_bad_setting_is_refused_before_the_steady_state(
     assert "KwSecret123" not in (tmp_path / "journal.json").read_text()
 
 
-def test_guardrails_that_are_not_limits_are_refused(testbed_home: Path, tmp_path: Path) -> None:
-    off = tmp_path / "off.json"
-    off.write_text(json.dumps({"configuration": {"guardrails": "off"}}))
-    assert refused_run(testbed_home, tmp_path, "--var-file", str(off)).startswith(
-        "configuration guardrails: 'off' is not an object of limits"
-    )
-    typo = tmp_path / "typo.json"
-    typo.write_text(json.dumps({"configuration": {"guardrails": {"max_databse_connections": 5}}}))
-    assert "(did you mean max_database_connections?)" in refused_run(
-        testbed_home, tmp_path, "--var-file", str(typo)
-    )
+@pytest.mark.parametrize(
+    ("guardrails", "message"),
+    [
+        ("off", "configuration guardrails: 'off' is not an object of limits"),
+        ({"max_databse_connections": 5}, "configuration guardrails.max_databse_connections: "
+         "unknown limit (did you mean max_database_connections?)"),
+        ({"max_database_connections": 5, "allowed_targets": [["x"]]},
+         "configuration guardrails.allowed_targets[0]: ['x'] is not a host name: give text"),
+        ({"max_run_duration_s": 1e300},
+         "configuration guardrails.max_run_duration_s: 1e+300: give seconds from 1 to 86400"),
+        ({"max_database_connections": 5.5},
+         "configuration guardrails.max_database_connections: 5.5: give a whole number"),
+    ],
+    ids=["text", "unknown-limit", "target-not-text", "duration-1e300", "fraction"],
+)  # fmt: skip
+def test_guardrails_that_are_not_limits_are_refused(
+    testbed_home: Path, tmp_path: Path, guardrails: object, message: str
+) -> None:
+    var_file = tmp_path / "guardrails.json"
+    var_file.write_text(json.dumps({"configuration": {"guardrails": guardrails}}))
+    assert refused_run(testbed_home, tmp_path, "--var-file", str(var_file)).startswith(message)
 
 
 @pytest.mark.parametrize(
