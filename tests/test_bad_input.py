@@ -8,14 +8,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from chaoskit.kit.processes import stop_pid
-from chaoskit.testbed.connector.launch import RunningConnector, launch_connector
+from chaoskit.testbed.connector.launch import RunningConnector
 from chaoskit.testbed.lifecycle import testbed_down, testbed_up
 from chaoskit.testbed.postgres import PostgresEndpoint
 from chaoskit.testbed.state import read_state
@@ -414,14 +412,6 @@ def test_a_control_or_var_file_chaos_run_cannot_read_is_one_line(
 
 
 # --- numbers and sizes --------------------------------------------------------------------
-
-
-@pytest.fixture
-def connector(postgres: PostgresEndpoint, tmp_path: Path) -> Iterator[RunningConnector]:
-    running = launch_connector(postgres.app_dsn, {"autoscale": False}, tmp_path / "connector.log")
-    running.wait_ready(15)
-    yield running
-    stop_pid(running.pid)
 
 
 @pytest.mark.parametrize(
