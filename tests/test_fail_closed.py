@@ -49,6 +49,8 @@ class Fault:
 
 
 FAULTS = [
+    # chaos run's validation: refused in one line, not even a journal
+    Fault("kit-validate-control", "chaoskit.verification.control:check_guardrails", "validate"),
     # before the method: the run is aborted, nothing runs, nothing to undo
     Fault("kit-before-experiment-configuration",
           "chaoskit.verification.control:settle_configuration", "before"),
@@ -103,7 +105,7 @@ def testbed(kept: Testbed, monkeypatch: pytest.MonkeyPatch) -> Testbed:
 class FaultyRun:
     code: int
     output: str
-    journal: dict[str, Any]
+    journal: dict[str, Any] | None  # none when refused at validation
     most_flood_sessions: int  # the most connections the flood held, seen while it ran
 
     @property
@@ -118,10 +120,12 @@ def run_with_fault(testbed: Testbed, fault: Fault, exception: str, tmp_path: Pat
     var_file = tmp_path / "settings.json"
     var_file.write_text(json.dumps({"configuration": fault.settings}))
     journal = tmp_path / "journal.json"
+    # past the validation (its own case), so that the fault reaches the hook under test
+    validation = [] if fault.phase == "validate" else ["--no-validation"]
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.faulty_chaos", fault.where, exception, fault.when,
-         "--no-version-check", "--no-log-file", "run", "--var-file", str(var_file),
-         "--journal-path", str(journal), EXPERIMENT],
+         "--no-version-check", "--no-log-file", "run", *validation, "--var-file",
+         str(var_file), "--journal-path", str(journal), EXPERIMENT],
         cwd=REPO, env={**os.environ, "TESTBED_HOME": str(testbed.home)},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
@@ -129,7 +133,8 @@ def run_with_fault(testbed: Testbed, fault: Fault, exception: str, tmp_path: Pat
     while process.poll() is None:  # what the flood held, all along the run
         most = max(most, sessions(testbed.admin_dsn, "chaos-flood-"))
     output = process.stdout.read() if process.stdout else ""
-    return FaultyRun(process.wait(), output, json.loads(journal.read_text()), most)
+    written = json.loads(journal.read_text()) if journal.exists() else None
+    return FaultyRun(process.wait(), output, written, most)
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.hook for f in FAULTS])
@@ -143,7 +148,10 @@ def test_a_fault_in_any_hook_of_the_kits_controls_stops_the_run(
     injected = f"injected into {fault.where.split(':')[1]}"
     said = [line for line in run.output.splitlines() if injected in line and "Verdict" not in line]
     assert said, (where, run.output)  # the user is told, in a line of its own
-    if fault.phase == "before":
+    if fault.phase == "validate":
+        assert run.code == 1 and run.journal is None, where
+        assert run.most_flood_sessions == 0, where
+    elif fault.phase == "before":
         assert (run.code, run.kit["verdict"]) == (1, "aborted"), where
         assert injected in run.kit["reason"] and run.kit["reason"].endswith("nothing ran"), where
         assert run.journal["run"] == [] and run.journal["rollbacks"] == [], where
