@@ -41,8 +41,13 @@ def _refuse_unreadable_var_files(
 
 
 def _refuse_unreadable_experiment(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    from chaoskit.gameday.execution import load_run_settings
     from chaoskit.gameday.experiment_file import read_experiment_file
 
+    try:  # the settings file (`chaos --settings`), read before the experiment
+        load_run_settings(_settings_path(), [])
+    except KitError as error:
+        raise click.UsageError(str(error), ctx) from None
     for source in value if isinstance(value, tuple | list) else (value,):
         if isinstance(source, str) and Path(source).is_file():  # not a URL
             try:
@@ -66,7 +71,7 @@ def _refuse_unreadable_control_files(
 
 
 def _guard_chaos_run() -> None:
-    """`chaos run` and `chaos validate` would print a loader's traceback for an
+    """`chaos run` and `chaos validate` would print a loader's traceback for a settings,
     experiment or control file they cannot read, run without a control whose module
     does not load, and `chaos run --var-file` would log a file it cannot parse and go on
     with the defaults: the kit's plugin, loaded before any command, makes each one line

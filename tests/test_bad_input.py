@@ -387,6 +387,26 @@ def test_an_experiment_file_the_toolkit_cannot_read_is_one_line(
 
 
 @pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[1]", "give a YAML mapping"),
+        ("a: [", "not valid YAML (while parsing a flow node)"),
+        ("controls: {c: {provider: {type: python, module: chaosaddons.controls.safegard}}}",
+         "control 'c': module 'chaosaddons.controls.safegard' is not installed"),
+    ],
+    ids=["a-list", "not-yaml", "mistyped-control"],
+)  # fmt: skip
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_a_settings_file_the_toolkit_cannot_read_is_one_line(
+    testbed_home: Path, tmp_path: Path, command: str, content: str, message: str
+) -> None:
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(content)
+    error = _refused_in_one_line(testbed_home, "--settings", str(settings), command, SMD)
+    assert error.startswith(f"Error: --settings {settings}") and message in error
+
+
+@pytest.mark.parametrize(
     ("option", "name", "content", "message"),
     [
         ("--control-file", "controls.json", "[1]", "give controls as an object of name to"),

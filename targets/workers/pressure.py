@@ -114,8 +114,15 @@ def stop_pressure(kind: str, name: str) -> dict[str, Any]:
 
 def release_pressure() -> list[str]:
     """Release every pressure running in this process now, still registered (its undo
-    then records what was released); returns `<kind> <name>` of each."""
+    then records what was released), each whatever the others do; returns `<kind>
+    <name>` of each, or raises the first failure once all were tried."""
     pressures = [p for p in registry.running() if isinstance(p, PressureWorker)]
+    failures: list[Exception] = []
     for pressure in pressures:
-        pressure.stop()
+        try:
+            pressure.stop()
+        except Exception as error:  # noqa: BLE001 - the next one is released all the same
+            failures.append(error)
+    if failures:
+        raise failures[0]
     return [f"{p.kind} {p.name!r}" for p in pressures]
