@@ -50,7 +50,7 @@ class Fault:
 
 FAULTS = [
     # chaos run's validation: refused in one line, not even a journal
-    Fault("kit-validate-control", "chaoskit.verification.control:check_guardrails", "validate"),
+    Fault("kit-validate-control", "chaoskit.verification.control:read_extension", "validate"),
     # before the method: the run is aborted, nothing runs, nothing to undo
     Fault("kit-before-experiment-configuration",
           "chaoskit.verification.control:settle_configuration", "before"),

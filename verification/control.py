@@ -64,7 +64,7 @@ from chaoskit.verification.configuration import settle_configuration
 from chaoskit.verification.expectations import evaluate_expectation, outputs_by_activity
 from chaoskit.verification.extension import EXTENSION, KitExtension, read_extension
 from chaoskit.verification.figures import capacity_at_rest, run_figures
-from chaoskit.verification.guardrails import check_guardrails
+from chaoskit.verification.guardrails import check_guardrails, effective_limits
 from chaoskit.verification.recovery import wait_for_recovery
 from chaoskit.verification.stop_conditions import StopConditions, arm_stop_conditions
 from chaoskit.verification.supervision import RunSupervisor
@@ -142,16 +142,22 @@ def _part(name: str) -> Iterator[None]:
 
 
 def _check_the_run(
-    experiment: Experiment, configuration: Configuration, secrets: Secrets | None
+    experiment: Experiment,
+    configuration: Configuration,
+    secrets: Secrets | None,
+    activities: bool = True,
 ) -> tuple[KitExtension, dict[str, Any]]:
     """What `chaos validate` and a run check alike before anything runs: the
-    configuration settled, the extension, the guardrails; returns the extension and the
-    limits. KitError names the first fault."""
+    configuration settled, the extension, the guardrails' limits and (with `activities`:
+    a run, which knows its var-files) every activity against them; returns the extension
+    and the limits. KitError names the first fault."""
     with _part("configuration"):
         settle_configuration(experiment, configuration)
     with _part("extension"):
         extension = read_extension(experiment)
     with _part("guardrails"):
+        if not activities:
+            return extension, effective_limits(configuration, extension.guardrails)
         limits = check_guardrails(experiment, configuration, secrets, extension.guardrails)
     return extension, limits
 
@@ -170,13 +176,15 @@ def _file_configuration(experiment: Experiment) -> Configuration:
 
 def validate_control(control: dict[str, Any]) -> None:
     """`chaos validate` (and `chaos run` before it starts): refuse in one line what a
-    run with the file's own values would refuse before it starts (the configuration, the
-    extension, the guardrails), with the checks the run makes, touching nothing."""
+    run would refuse for the file's own sake (its configuration's values, the extension,
+    the guardrails' limits), with the checks the run makes, touching nothing. What a
+    var-file may change (an activity's count against a raised limit) is checked when the
+    run starts."""
     experiment = _experiment_being_validated()
     if experiment is None:
         return
     try:
-        _check_the_run(experiment, _file_configuration(experiment), None)
+        _check_the_run(experiment, _file_configuration(experiment), None, activities=False)
     except (KitError, ChaosException) as error:
         raise InvalidControl(str(error)) from None
     except Exception as error:  # noqa: BLE001 - fail closed: never valid by accident
