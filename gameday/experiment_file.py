@@ -52,14 +52,34 @@ def read_experiment_file(path: Path) -> Experiment:
         raise ExperimentFileError(str(error)) from None
     if not isinstance(experiment, dict) or not experiment:
         raise ExperimentFileError(f"{path}: not an experiment: give a JSON object")
-    controls = experiment.get("controls") or []
-    for position, control in enumerate(controls if isinstance(controls, list) else []):
+    for where, control in _controls(experiment):
         provider = control.get("provider") if isinstance(control, dict) else None
         if isinstance(provider, dict) and provider.get("type") == "python":
             problem = module_problem(provider.get("module"))
             if problem:
-                raise ExperimentFileError(f"{path}: controls[{position}]: {problem}")
+                raise ExperimentFileError(f"{path}: {where}: {problem}")
     return experiment
+
+
+def _controls(experiment: Experiment) -> list[tuple[str, Any]]:
+    """Every control the experiment declares, where it declares it: its own, its steady
+    state's, its activities' (a malformed part is Chaos Toolkit's validation's to name)."""
+
+    def listed(value: Any) -> list[Any]:
+        return value if isinstance(value, list) else []
+
+    def mapping(value: Any) -> dict[str, Any]:
+        return value if isinstance(value, dict) else {}
+
+    hypothesis = mapping(experiment.get("steady-state-hypothesis"))
+    places = [("controls", experiment.get("controls")),
+              ("steady-state-hypothesis.controls", hypothesis.get("controls"))]  # fmt: skip
+    for section in ("method", "rollbacks"):
+        for i, activity in enumerate(listed(experiment.get(section))):
+            places.append((f"{section}[{i}].controls", mapping(activity).get("controls")))
+    return [
+        (f"{where}[{i}]", c) for where, controls in places for i, c in enumerate(listed(controls))
+    ]
 
 
 def load_experiment_file(path: Path) -> Experiment:
