@@ -6,6 +6,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -14,10 +15,13 @@ from rich.table import Table
 from chaoskit.gameday.exit_codes import EXIT_CODES
 from chaoskit.kit.console import output_console
 from chaoskit.kit.errors import KitError
-from chaoskit.kit.files import unwritable, write_json_atomically
+from chaoskit.kit.files import unwritable, unwritable_folder, write_json_atomically
 from chaoskit.kit.lock import LockHeld
 from chaoskit.kit.redaction import mask_passwords_in_logs
 from chaoskit.kit.var_files import check_var_file
+
+if TYPE_CHECKING:
+    from chaoskit.gameday.execution import StopSignals
 
 __all__ = ["gameday"]
 
@@ -36,14 +40,54 @@ def _refuse_unreadable_var_files(
     return value
 
 
-def _guard_chaos_run() -> None:
-    """`chaos run --var-file` would log a file it cannot parse and go on with the
-    defaults: the kit's plugin, loaded before any command, makes it an error."""
-    from chaostoolkit.commands.run import run
+def _refuse_unreadable_experiment(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    from chaoskit.gameday.execution import load_run_settings
+    from chaoskit.gameday.experiment_file import read_experiment
 
-    for param in run.params:
-        if param.name == "var_file":
-            param.callback = _refuse_unreadable_var_files
+    try:  # the settings file (`chaos --settings`), read before the experiment
+        load_run_settings(_settings_path(), [])
+    except KitError as error:
+        raise click.UsageError(str(error), ctx) from None
+    for source in value if isinstance(value, tuple | list) else (value,):
+        if isinstance(source, str) and Path(source).is_file():  # not a URL
+            try:
+                read_experiment(Path(source))
+            except KitError as error:
+                raise click.BadParameter(str(error), ctx, param) from None
+    return value
+
+
+def _refuse_unreadable_control_files(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...]:
+    from chaoskit.gameday.execution import check_control_file
+
+    for path in value or ():
+        try:
+            check_control_file(Path(path))
+        except KitError as error:
+            raise click.BadParameter(str(error), ctx, param) from None
+    return value
+
+
+def _guard_chaos_run() -> None:
+    """`chaos run` and `chaos validate` would print a loader's traceback for a settings,
+    experiment or control file they cannot read, run without a control whose module
+    does not load, and `chaos run --var-file` would log a file it cannot parse and go on
+    with the defaults: the kit's plugin, loaded before any command, makes each one line
+    and an error before anything runs."""
+    from chaostoolkit.commands.run import run
+    from chaostoolkit.commands.validate import validate
+
+    callbacks = {
+        "var_file": _refuse_unreadable_var_files,
+        "control_file": _refuse_unreadable_control_files,
+        "source": _refuse_unreadable_experiment,
+    }
+    for command in (run, validate):
+        for param in command.params:
+            if param.name in callbacks:
+                param.callback = callbacks[param.name]
 
 
 # the chaos CLI loads this plugin before any command: nothing it logs shows a password,
@@ -126,21 +170,48 @@ def _hold(
     metrics: Path | None = None,
 ) -> tuple[int, str | None]:
     """One game day; returns its exit code (see `run`) and its id, if it started."""
+    from chaoskit.gameday.execution import StopSignals
+
+    # from the first moment: a signal during the checks interrupts the game day, whose
+    # summary says so, rather than stopping it halfway through them
+    with StopSignals() as stop:
+        return _checked_and_held(
+            suite_path, profile, only, journals, control_files, junit, keep, metrics, stop
+        )
+
+
+def _checked_and_held(
+    suite_path: Path,
+    profile: tuple[Path, ...],
+    only: tuple[str, ...],
+    journals: Path,
+    control_files: tuple[Path, ...],
+    junit: Path | None,
+    keep: int | None,
+    metrics: Path | None,
+    stop: StopSignals,
+) -> tuple[int, str | None]:
     from chaoskit.gameday.execution import load_run_settings, unload_run_settings
     from chaoskit.gameday.retention import prune_gamedays
     from chaoskit.gameday.runner import run_gameday
     from chaoskit.gameday.suite import load_suite
     from chaoskit.report.junit import write_junit
     from chaoskit.report.report import write_reports
+    from chaoskit.testbed.state import read_state
 
     _quiet_toolkit()
-    if not _junit_writable(junit) or not _junit_writable(metrics, "--metrics"):
+    if (
+        not _junit_writable(junit)
+        or not _junit_writable(metrics, "--metrics")
+        or not _journals_writable(journals)
+    ):
         return EXIT_CODES["usage"], None
     try:
         suite = load_suite(suite_path, profile)
         if only:
             suite = suite.only(list(only))
         settings = load_run_settings(_settings_path(), list(control_files))
+        read_state()  # TESTBED_HOME a folder, its state one the kit wrote
     except KitError as error:
         click.echo(f"Error: {error}", err=True)
         return EXIT_CODES["usage"], None
@@ -151,7 +222,7 @@ def _hold(
             console.print(f"--keep {keep}: removed {len(removed)} older game days "
                           f"({removed[0]} to {removed[-1]})", highlight=False)  # fmt: skip
     try:
-        result = run_gameday(suite, journals, console, settings)
+        result = run_gameday(suite, journals, console, settings, stop)
     except LockHeld as error:
         click.echo(f"Error: {error}", err=True)
         return EXIT_CODES["locked"], None
@@ -185,6 +256,16 @@ def _hold(
             return EXIT_CODES["usage"], summary["gameday_id"]
         console.print(f"Metrics in {metrics}", highlight=False)
     return result.exit_code, summary["gameday_id"]
+
+
+def _journals_writable(journals: Path) -> bool:
+    """Whether --journals can hold journals; if not, says why in one line, before a
+    game day runs rather than after."""
+    why = unwritable_folder(journals)
+    if why:
+        click.echo(f"Error: --journals {journals}: {why}: give a folder you may write to",
+                   err=True)  # fmt: skip
+    return why is None
 
 
 _JUNIT_HELP = "Also JUnit XML: a test case per experiment, failed when not as expected."
@@ -417,6 +498,8 @@ def limit(
 
     _quiet_toolkit()
     console = output_console()
+    if not _journals_writable(journals):
+        sys.exit(EXIT_CODES["usage"])
     try:
         for path in profile:
             check_var_file(str(path))
@@ -516,6 +599,14 @@ def recommend(
 
     _quiet_toolkit()
     console = output_console()
+    try:
+        for path in profile:
+            check_var_file(path)
+    except KitError as error:
+        click.echo(f"Error: --profile {error}", err=True)
+        sys.exit(EXIT_CODES["usage"])
+    if verify and not _journals_writable(journals):
+        sys.exit(EXIT_CODES["usage"])
     paths = list(sources) or _latest_gameday(DEFAULT_JOURNALS)
     missing = [str(p) for p in paths if not p.exists()]
     if not paths or missing:
@@ -544,6 +635,9 @@ def recommend(
         except LockHeld as error:
             click.echo(f"Error: {error}", err=True)
             sys.exit(EXIT_CODES["locked"])
+        except KitError as error:  # the target cannot be held as the profiles say
+            click.echo(f"Error: {error}", err=True)
+            sys.exit(EXIT_CODES["usage"])
     try:
         write_json_atomically(output, remediation_var_file(recommendations, verification))
     except OSError as error:

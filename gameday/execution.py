@@ -6,7 +6,6 @@ current run."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,10 +17,10 @@ from chaoslib.run import RunEventHandler
 from chaoslib.types import Settings, Strategy
 from chaostoolkit.signals import SignalRecorder
 
-from chaoskit.gameday.experiment_file import load_experiment_file
+from chaoskit.gameday.experiment_file import load_experiment_file, module_problem
 from chaoskit.kit import registry
 from chaoskit.kit.documents import read_json_or_yaml
-from chaoskit.kit.errors import KitError
+from chaoskit.kit.errors import KitError, shown
 from chaoskit.kit.lock import TargetLock
 from chaoskit.testbed.lifecycle import is_up, orphaned, testbed_down, testbed_up
 from chaoskit.testbed.state import read_state, target_lock_path
@@ -29,6 +28,7 @@ from chaoskit.verification.control import JOURNAL_KEY
 
 __all__ = [
     "StopSignals",
+    "check_control_file",
     "held_target",
     "load_run_settings",
     "run_experiment_file",
@@ -44,12 +44,24 @@ def _check_controls(controls: Any, where: str) -> None:
     for name, control in controls.items():
         provider = (control or {}).get("provider") if isinstance(control, dict) else None
         if not isinstance(provider, dict):
-            raise KitError(f"{where}: control {name!r} has no provider")
-        module = provider.get("module")
-        if provider.get("type") == "python" and not (
-            isinstance(module, str) and importlib.util.find_spec(module.split(".")[0])
-        ):
-            raise KitError(f"{where}: control {name!r}: module {module!r} is not installed")
+            raise KitError(f"{where}: control {shown(name)} has no provider")
+        problem = provider.get("type") == "python" and module_problem(provider.get("module"))
+        if problem:
+            raise KitError(f"{where}: control {shown(name)}: {problem}")
+
+
+def check_control_file(path: Path) -> dict[str, Any]:
+    """The global controls in `path` (`--control-file`), every one loadable; KitError
+    says in one line what is wrong (Chaos Toolkit would print a traceback, or run
+    without the control)."""
+    where = f"--control-file {path}"
+    if path.suffix not in (".json", ".yaml", ".yml"):
+        raise KitError(f"{where}: give a .json, .yaml or .yml file")
+    declared = read_json_or_yaml(path, where)
+    if not declared:
+        raise KitError(f"{where}: it is empty: give an object of name to control")
+    _check_controls(declared, where)
+    return declared
 
 
 def load_run_settings(settings_path: str | None, control_files: list[Path]) -> Settings:
@@ -65,11 +77,7 @@ def load_run_settings(settings_path: str | None, control_files: list[Path]) -> S
         _check_controls(settings.get("controls"), f"--settings {settings_path}")
     controls = dict(settings.get("controls") or {})
     for path in control_files:
-        if path.suffix not in (".json", ".yaml", ".yml"):
-            raise KitError(f"--control-file {path}: give a .json, .yaml or .yml file")
-        declared = read_json_or_yaml(path, f"--control-file {path}")
-        _check_controls(declared, f"--control-file {path}")
-        controls.update(declared or {})
+        controls.update(check_control_file(path))
     if controls:
         settings["controls"] = controls
     return settings

@@ -44,6 +44,7 @@ __all__ = [
 
 TOLERATED = "tolerated"
 BROKEN = ("reproduced", "deviated")
+_MAX_REPEAT = 20  # runs a side of the boundary
 
 
 class LimitError(KitError):
@@ -200,10 +201,14 @@ def checked_sweep(
         )
     low = knob.low if low is None else low
     high = knob.high if high is None else high
+    for option, value in (("--from", low), ("--to", high)):
+        if not math.isfinite(value) or not knob.low <= value <= knob.high:
+            raise LimitError(f"{option} {value:g}: give a value in {knob.name}'s range "
+                             f"[{knob.low:g}, {knob.high:g}] {knob.unit}".rstrip())  # fmt: skip
     if not low < high:
         raise LimitError(f"--from {low:g} --to {high:g}: give a range with from < to")
-    if repeat < 1:
-        raise LimitError(f"--repeat {repeat}: give 1 or more")
+    if not 1 <= repeat <= _MAX_REPEAT:
+        raise LimitError(f"--repeat {repeat}: give 1 to {_MAX_REPEAT}")
     return experiment, knob, low, high
 
 

@@ -11,6 +11,7 @@ written, nothing is left running.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,7 +39,6 @@ from chaoskit.report.agent import toolkit_outcome
 from chaoskit.report.analysis import describe_unmet
 from chaoskit.report.report import write_reports
 from chaoskit.testbed.lifecycle import (
-    TestbedError,
     is_up,
     testbed_down,
     testbed_endpoints,
@@ -121,7 +121,7 @@ def _preflight(
             testbed_up(started_by=f"gameday:{gameday_id}", configuration=config_vars)
             started_testbed = True
         return run_preflight(_endpoints(config_vars)), started_testbed
-    except (TestbedError, ChaosException) as error:
+    except (KitError, ChaosException) as error:
         return {"healthy": False, "checks": {}, "reasons": [str(error)]}, started_testbed
 
 
@@ -136,10 +136,16 @@ def _finish(summary: dict[str, Any], started_at: datetime, folder: Path) -> None
 
 
 def run_gameday(
-    suite: Suite, journals: Path, console: Console | None = None, settings: Settings | None = None
+    suite: Suite,
+    journals: Path,
+    console: Console | None = None,
+    settings: Settings | None = None,
+    stop: StopSignals | None = None,
 ) -> GameDayResult:
     """Hold the game day described by `suite`; journals go under `journals/<id>/`.
-    `settings` are the user's Chaos Toolkit settings (global controls, notifications)."""
+    `settings` are the user's Chaos Toolkit settings (global controls, notifications);
+    `stop`, the signals already watched (while the game day's checks ran): one received
+    meanwhile interrupts it before its first experiment."""
     settings = settings or {}
     console = console or Console()
     gameday_id = new_gameday_id()
@@ -156,16 +162,25 @@ def run_gameday(
         "started_at": started_at.isoformat(),
         "time_limit_s": suite.time_limit_s,
         "experiments": [],
+        "preflight": None,  # none when interrupted before it
         # until the game day says otherwise: a summary always has its status
         "status": "error",
     }
     progress = GameDayProgress(gameday_id, len(suite.experiments), suite.time_limit_s, console)
     lock = TargetLock(target_lock_path(target), f"game day {gameday_id}")
     started_testbed = False
-    with lock, StopSignals() as stop, progress:
+    watched = contextlib.nullcontext(stop) if stop is not None else StopSignals()
+    with lock, watched as stop, progress:
         try:
-            summary["preflight"], started_testbed = _preflight(config_vars, progress, gameday_id)
-            if summary["preflight"]["healthy"]:
+            if stop.signal is None:
+                summary["preflight"], started_testbed = _preflight(
+                    config_vars, progress, gameday_id
+                )
+            if stop.signal is not None:  # during the checks or the preflight
+                summary["status"] = "interrupted"
+                summary["experiments"] = [_entry(item, None, None) for item in suite.experiments]
+                progress.note(f"interrupted by {stop.signal} before the first experiment")
+            elif summary["preflight"]["healthy"]:
                 summary["status"] = _run_all(
                     suite, folder, (config_vars, secret_vars), settings, progress, stop, summary
                 )
@@ -198,6 +213,8 @@ def _run_all(
     """Run the experiments in order; return the game day's status."""
     status = "completed"
     for index, item in enumerate(suite.experiments, 1):
+        if status == "completed" and stop.signal:  # between two experiments
+            status = "interrupted"
         if status == "completed" and progress.remaining_s() < _MIN_EXPERIMENT_BUDGET_S:
             status = "time_limit"
         if status != "completed":

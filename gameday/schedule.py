@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
-from chaoskit.kit.errors import KitError
+from chaoskit.kit.errors import KitError, shown
 
 __all__ = ["CronError", "next_ticks", "run_schedule"]
 
@@ -24,7 +24,7 @@ def _iterator(expression: str, start: datetime) -> croniter:
         return croniter(expression, start)
     except (CroniterBadCronError, ValueError, KeyError) as error:
         raise CronError(
-            f"--cron {expression!r} is not a cron expression ({error}); "
+            f"--cron {shown(expression)} is not a cron expression ({error}); "
             "use five fields, e.g. '0 2 * * *' for 02:00 every day"
         ) from None
 
@@ -37,7 +37,7 @@ def next_ticks(expression: str, start: datetime, count: int) -> list[datetime]:
         return [ticks.get_next(datetime) for _ in range(count)]
     except CroniterBadDateError:
         raise CronError(
-            f"--cron {expression!r} never comes (no such day): give a date that exists"
+            f"--cron {shown(expression)} never comes (no such day): give a date that exists"
         ) from None
 
 

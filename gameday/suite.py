@@ -1,26 +1,42 @@
 """The game-day suite file (TOML): which experiments, in which order, expecting what.
 
 See `experiments/gameday.toml` for the format. Loading checks everything a run needs
-(files exist, verdicts are known, names are unique) and names the field at fault.
+before anything starts, and names the field at fault: files exist, verdicts are known,
+names are unique plain names (they become file names), every var is a configuration key
+its experiment declares, and each experiment's configuration (the profiles, then its
+vars) settles as its run would settle it: types, finite and in range.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
+import re
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from chaoslib import merge_vars
+from chaoslib.configuration import load_configuration
+from chaoslib.exceptions import ChaosException
+from chaoslib.types import Experiment
+
 from chaoskit.gameday.experiment_file import load_experiment_file
-from chaoskit.kit.errors import KitError
+from chaoskit.kit.errors import KitError, shown
 from chaoskit.kit.var_files import check_var_file
+from chaoskit.targets.deployment import deployment_target
+from chaoskit.verification.configuration import settle_configuration
+from chaoskit.verification.guardrails import check_limits
 from chaoskit.verification.verdict import EXPECT_HINT, EXPECTABLE
 
 __all__ = ["Suite", "SuiteError", "SuiteExperiment", "load_suite"]
 
 DEFAULT_TIME_LIMIT_MIN = 90.0
+# an experiment's name becomes its journal's file name: a plain name, not summary.json's
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_TAKEN_NAMES = ("summary",)
 
 
 class SuiteError(KitError):
@@ -83,10 +99,10 @@ def load_suite(path: Path, profiles: Sequence[Path] = ()) -> Suite:
     _known(path, "gameday.", header, ("name", "profile", "time_limit_min", "on_failure"))
     on_failure = header.get("on_failure", "continue")
     if on_failure not in ("continue", "stop"):
-        raise _fail(path, "gameday.on_failure", f"{on_failure!r}: use 'continue' or 'stop'")
+        raise _fail(path, "gameday.on_failure", f"{shown(on_failure)}: use 'continue' or 'stop'")
     limit = header.get("time_limit_min", DEFAULT_TIME_LIMIT_MIN)
     if not isinstance(limit, int | float) or isinstance(limit, bool) or not 0 < limit <= 24 * 60:
-        raise _fail(path, "gameday.time_limit_min", f"{limit!r}: give minutes, from 1 to 1440")
+        raise _fail(path, "gameday.time_limit_min", f"{shown(limit)}: give minutes, from 1 to 1440")
     if header.get("profile"):
         profiles = [base / header["profile"], *profiles]
     for profile in profiles:
@@ -96,6 +112,7 @@ def load_suite(path: Path, profiles: Sequence[Path] = ()) -> Suite:
             check_var_file(profile)
         except KitError as error:
             raise _fail(path, "profile", str(error)) from None
+    profile_vars = _profile_vars(path, profiles)
 
     entries = document.get("experiment", [])
     if not isinstance(entries, list) or not entries:
@@ -106,23 +123,30 @@ def load_suite(path: Path, profiles: Sequence[Path] = ()) -> Suite:
         if not isinstance(entry, dict) or not entry.get("name") or not entry.get("file"):
             raise _fail(path, where, "give `name` and `file`")
         _known(path, f"{where}.", entry, ("name", "file", "expect", "vars"))
-        if entry["name"] in seen:
-            raise _fail(path, f"{where}.name", f"{entry['name']!r} appears twice")
-        seen.add(entry["name"])
+        name = entry["name"]
+        if not isinstance(name, str) or not _PLAIN_NAME.fullmatch(name) or name in _TAKEN_NAMES:
+            raise _fail(path, f"{where}.name", f"{shown(name)}: give a plain name (letters, "
+                        "digits, ., _ and -; not summary): it names its journal")  # fmt: skip
+        if name in seen:
+            raise _fail(path, f"{where}.name", f"{shown(name)} appears twice")
+        seen.add(name)
+        if not isinstance(entry["file"], str):
+            raise _fail(path, f"{where}.file", f"{shown(entry['file'])}: give a file's path")
         file = base / entry["file"]
         if not file.is_file():
             raise _fail(path, f"{where}.file", f"{file} does not exist")
         try:
-            load_experiment_file(file)
+            experiment = load_experiment_file(file)
         except KitError as error:
             raise _fail(path, f"{where}.file", str(error)) from None
         expect = entry.get("expect", "reproduced")
         if expect not in EXPECTABLE:
-            raise _fail(path, f"{where}.expect", f"{expect!r}: {EXPECT_HINT}")
+            raise _fail(path, f"{where}.expect", f"{shown(expect)}: {EXPECT_HINT}")
         variables = entry.get("vars", {})
         if not isinstance(variables, dict):
             raise _fail(path, f"{where}.vars", "must be a table of configuration values")
-        experiments.append(SuiteExperiment(entry["name"], file, expect, variables))
+        _check_vars(path, where, experiment, profile_vars, variables)
+        experiments.append(SuiteExperiment(name, file, expect, variables))
     return Suite(
         path,
         str(header.get("name", path.stem)),
@@ -131,3 +155,57 @@ def load_suite(path: Path, profiles: Sequence[Path] = ()) -> Suite:
         on_failure,
         experiments,
     )
+
+
+def _profile_vars(path: Path, profiles: Sequence[Path]) -> dict[str, Any]:
+    """The configuration the profiles give every experiment, its guardrails and target
+    checked (they become limits and a lock file's name)."""
+    config_vars, _ = merge_vars({}, [str(p) for p in profiles])
+    try:
+        check_limits(config_vars.get("guardrails"), "guardrails")
+        deployment_target(config_vars)
+    except KitError as error:
+        raise _fail(path, "profile", str(error)) from None
+    return config_vars
+
+
+def _check_vars(
+    path: Path,
+    where: str,
+    experiment: Experiment,
+    profile_vars: dict[str, Any],
+    variables: dict[str, Any],
+) -> None:
+    """Every var a configuration key of the experiment (a misspelt one would be dropped
+    silently), and the experiment's configuration, profiles and vars over it, settled as
+    its run would settle it."""
+    declared = experiment.get("configuration") or {}
+    for key in variables:
+        if key not in declared:
+            close = difflib.get_close_matches(key, list(declared), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise _fail(path, f"{where}.vars.{key[:60]}", "not a configuration key of its "
+                        f"experiment{hint}: it would be dropped")  # fmt: skip
+    try:
+        # copies: chaoslib pops the keys it uses from the variables it is given
+        configuration = load_configuration(
+            _unset_as_none(declared), _unset_as_none({**profile_vars, **variables})
+        )
+        settle_configuration(experiment, configuration)
+        check_limits(configuration.get("guardrails"), "guardrails")
+    except (KitError, ChaosException) as error:
+        raise _fail(path, f"{where} (its profiles and vars)", str(error)) from None
+
+
+def _unset_as_none(values: dict[str, Any]) -> dict[str, Any]:
+    """`values`, an environment variable they name that is unset and has no default (a
+    secret given where the game day runs) as None: the preflight says which is missing."""
+    return {
+        key: None
+        if isinstance(value, dict)
+        and value.get("type") == "env"
+        and "default" not in value
+        and value.get("key") not in os.environ
+        else value
+        for key, value in values.items()
+    }

@@ -14,10 +14,13 @@ from chaoskit.kit.errors import KitError
 
 __all__ = ["displayed", "json_text", "read_json_or_yaml"]
 
+_MAX_VALUES = 100_000  # in one document, every alias expanded
+
 
 def read_json_or_yaml(path: Path, label: str) -> Any:
     """The document in `path`: JSON when its name ends in `.json`, YAML otherwise.
-    KitError says `<label>: ...` and what is wrong (unreadable, not valid JSON or YAML)."""
+    KitError says `<label>: ...` and what is wrong (unreadable, not valid JSON or YAML,
+    or larger than `_MAX_VALUES` values once YAML's aliases are expanded)."""
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as error:
@@ -31,10 +34,36 @@ def read_json_or_yaml(path: Path, label: str) -> Any:
                 f"{label}: not valid JSON ({error.msg} at line {error.lineno}): fix its syntax"
             ) from None
     try:
-        return yaml.safe_load(text)
+        document = yaml.safe_load(text)
     except yaml.YAMLError as error:
         reason = str(error).strip().splitlines()[0]
         raise KitError(f"{label}: not valid YAML ({reason}): fix its syntax") from None
+    except RecursionError:
+        raise KitError(f"{label}: nested too deeply to read: write it out plainly") from None
+    if not _within(document, _MAX_VALUES):
+        # YAML's aliases repeat a value without its size: a few hundred bytes can stand
+        # for gigabytes once a journal writes every value out
+        raise KitError(
+            f"{label}: more than {_MAX_VALUES:,} values once its YAML aliases (&, *) are "
+            "expanded: write it out plainly"
+        )
+    return document
+
+
+def _within(document: Any, most: int) -> bool:
+    """Whether `document`, every alias expanded, holds at most `most` values."""
+    stack, seen = [document], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > most:
+            return False
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return True
 
 
 def json_text(value: Any, label: str, hint: str) -> Any:

@@ -9,13 +9,27 @@ raised anywhere below them reaches the journal as an `ActivityFailed` with that 
 from __future__ import annotations
 
 import functools
+import reprlib
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["KitError", "activity"]
+__all__ = ["KitError", "activity", "shown"]
+
+# a value echoed in an error line: long enough to recognise, never a 100,000-character dump
+_SHOWN = reprlib.Repr(maxstring=60, maxother=60, maxlong=40, maxlist=6, maxtuple=6, maxdict=6,
+                      maxset=6, maxlevel=3)  # fmt: skip
 
 
 class KitError(Exception):
     """A failure the user can act on; the message is one line naming the field and the fix."""
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """`value` as an error line echoes it: its repr, cut in the middle past about
+    `limit` characters."""
+    if limit == _SHOWN.maxstring:
+        return _SHOWN.repr(value)
+    return reprlib.Repr(maxstring=limit, maxother=limit, maxlong=limit).repr(value)
 
 
 def activity[**P, R](func: Callable[P, R]) -> Callable[P, R]:

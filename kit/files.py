@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["unwritable", "write_json_atomically"]
+__all__ = ["unwritable", "unwritable_folder", "write_json_atomically"]
 
 
 def write_json_atomically(path: Path, document: Any, mode: int = 0o644) -> None:
@@ -34,4 +34,19 @@ def unwritable(path: Path) -> str | None:
         return f"{folder} is not a folder you may write to"
     if path.exists() and not os.access(path, os.W_OK):
         return "the file is read-only"
+    return None
+
+
+def unwritable_folder(path: Path) -> str | None:
+    """Why `path` could not be a folder to write into (a file, a read-only or missing
+    place), or None; asked before a long run, so that its output is not lost at the end."""
+    if path.exists() and not path.is_dir():
+        return "it is a file, not a folder"
+    folder = path
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is a file, not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{folder} is not a folder you may write to"
     return None

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from chaoskit.kit.dsn import Dsn, find_dsns, parse_dsn
-from chaoskit.kit.errors import KitError
+from chaoskit.kit.errors import KitError, shown
 from chaoskit.kit.redaction import redact_secrets
 
 __all__ = ["TargetError", "check_load_target", "check_load_targets", "postgres_urls"]
@@ -34,11 +34,11 @@ def _check_host(host: str, allowed: set[str], field: str) -> None:
         addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
     except (socket.gaierror, UnicodeError):
         raise TargetError(
-            f"{field} host {host!r} cannot be resolved: check the name, or use 127.0.0.1"
+            f"{field} host {shown(host)} cannot be resolved: check the name, or use 127.0.0.1"
         ) from None
     if not all(_is_loopback(a) for a in addresses):
         raise TargetError(
-            f"{field} host {host!r} is not loopback: load goes to 127.0.0.1 or ::1 only, "
+            f"{field} host {shown(host)} is not loopback: load goes to 127.0.0.1 or ::1 only, "
             "unless the host is listed in allowed_targets"
         )
 
@@ -53,11 +53,13 @@ def check_load_target(
     parsed = parse_dsn(dsn)
     if parsed is None:
         raise TargetError(
-            f"{field} {redact_secrets(dsn)!r} is not a PostgreSQL target: use "
+            f"{field} {shown(redact_secrets(dsn))} is not a PostgreSQL target: use "
             "postgresql://user:password@127.0.0.1:5432/db or host=127.0.0.1 dbname=db"
         )
     if not parsed.hosts:
-        raise TargetError(f"{field} {redact_secrets(dsn)!r} names no host: add one, e.g. 127.0.0.1")
+        raise TargetError(
+            f"{field} {shown(redact_secrets(dsn))} names no host: add one, e.g. 127.0.0.1"
+        )
     allowed = set(allowed_targets)
     for host in parsed.hosts:
         _check_host(host, allowed, field)

@@ -21,9 +21,11 @@ class VarFileError(KitError):
 
 
 def check_var_file(path: Path | str) -> dict[str, Any] | None:
-    """The var-file's content (None for a `.env` file); VarFileError says what is wrong."""
+    """The var-file's content (None for a `.env` file: any other name); VarFileError
+    says what is wrong."""
     path = Path(path)
     if path.suffix not in (".yaml", ".yml", ".json"):
+        _check_env_file(path)
         return None
     try:
         document = read_json_or_yaml(path, str(path))
@@ -39,3 +41,24 @@ def check_var_file(path: Path | str) -> dict[str, Any] | None:
             '{"configuration": {"pool_size": 10}}'
         )
     return document
+
+
+def _check_env_file(path: Path) -> None:
+    """A var-file that is neither JSON nor YAML by its name is read as `.env` lines,
+    `NAME=value` each (as Chaos Toolkit reads it); VarFileError names the first line
+    that is not."""
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or type(error).__name__
+        raise VarFileError(f"{path}: cannot be read ({reason})") from None
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        name, equals, _ = text.partition("=")
+        if not equals or not name.strip():
+            raise VarFileError(
+                f"{path}: line {number} is not NAME=value: a var-file is JSON or YAML when "
+                "its name ends in .json, .yaml or .yml, else a .env file of NAME=value lines"
+            )

@@ -152,10 +152,11 @@ def up(max_connections: int | None, database_url: str | None, service_profile: P
 def profile_configuration(profile: Path) -> dict[str, Any]:
     """The configuration of a var-file that describes a `service`; KitError says what is
     wrong."""
-    content = check_var_file(profile)
-    if content is None:
-        raise TestbedError(f"--service {profile}: give a .json or .yaml var-file")
-    configuration = content.get("configuration") or {}
+    try:
+        content = check_var_file(profile)
+    except KitError as error:
+        raise TestbedError(f"--service {error}") from None
+    configuration = (content or {}).get("configuration") or {}
     if not isinstance(configuration.get("service"), dict) or not configuration["service"]:
         raise TestbedError(
             f"--service {profile}: its configuration has no `service` object: see "
@@ -167,7 +168,10 @@ def profile_configuration(profile: Path) -> dict[str, Any]:
 @testbed.command()
 def status() -> None:
     """Show what runs: endpoints, process ids, health."""
-    _print_status()
+    try:
+        _print_status()
+    except KitError as error:
+        _fail(error)
 
 
 @testbed.command()
@@ -175,7 +179,7 @@ def down() -> None:
     """Stop everything the testbed started."""
     try:
         stopped = testbed_down()["stopped"]
-    except TestbedError as error:
+    except KitError as error:
         _fail(error)
     click.echo(f"Stopped: {', '.join(stopped)}" if stopped else "The testbed was not running.")
 

@@ -13,6 +13,10 @@ instances, started at once).
 After the experiment it stops any perturbation still registered (a flood whose rollback
 never ran); at cleanup, after every control is done, it takes down what it brought up,
 and only that: a testbed started with `chaos testbed up` keeps running.
+
+It fails closed: whatever goes wrong before the experiment (of any exception type) stops
+the run with one line, nothing run; afterwards, what could not be stopped or put back
+is one line and fails the run rather than being passed over.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from chaoslib.exceptions import InterruptExecution
 from chaoslib.types import Configuration
 
 from chaoskit.kit import registry
-from chaoskit.kit.errors import KitError
+from chaoskit.kit.errors import KitError, shown
+from chaoskit.kit.fail_closed import fail_the_run, failure_line, stop_hook
 from chaoskit.kit.signals import Deferred, deferred_signals
 from chaoskit.testbed.baseline import reset_drift
 from chaoskit.testbed.connector.client import ConnectorClient
@@ -36,11 +41,10 @@ from chaoskit.testbed.lifecycle import (
     testbed_endpoints,
     testbed_up,
 )
-from chaoskit.testbed.state import read_state
+from chaoskit.testbed.state import StateError, read_state
 
 __all__ = [
     "CAPACITY_KEYS",
-    "REFUSAL_KEY",
     "after_experiment_control",
     "before_experiment_control",
     "capacity_problem",
@@ -50,21 +54,11 @@ __all__ = [
 logger = logging.getLogger("chaostoolkit")
 # the capacity stand-ins a run may ask for, and their bounds (the connector's own)
 CAPACITY_KEYS = {"database_max_connections": (5, 1000), "connector_min_instances": (1, 100)}
-# why this control stopped the run before it began, for the journal's reason (Chaos
-# Toolkit only logs an interruption's message): set on the experiment, read by the
-# kit's verification
-REFUSAL_KEY = "_startup_chaos_kit_testbed_refusal"
-
-
-def _refuse(context: dict[str, Any], reason: str) -> InterruptExecution:
-    context[REFUSAL_KEY] = reason
-    return InterruptExecution(reason)
-
-
 def _owner() -> str:
     return f"control:{os.getpid()}"
 
 
+@stop_hook("embedded testbed's preparation")
 def before_experiment_control(
     context: dict[str, Any], configuration: Configuration | None = None, **kwargs: Any
 ) -> None:
@@ -76,7 +70,7 @@ def before_experiment_control(
     try:
         state = testbed_up(started_by=_owner(), configuration=configuration)
     except TestbedError as error:
-        raise _refuse(context, f"the embedded testbed: {error}") from None
+        raise InterruptExecution(f"the embedded testbed: {error}") from None
     if state["started_by"] == _owner():
         logger.info("Embedded testbed started for this run (it stops when the run ends)")
     try:
@@ -101,7 +95,7 @@ def capacity_problem(key: str, wanted: Any) -> str | None:
         return None
     low, high = CAPACITY_KEYS[key]
     if isinstance(wanted, bool) or not isinstance(wanted, int) or not low <= wanted <= high:
-        return f"{key}={wanted!r}: give a whole number from {low} to {high}"
+        return f"{key}={shown(wanted)}: give a whole number from {low} to {high}"
     return None
 
 
@@ -163,9 +157,16 @@ def _stop_leftovers() -> None:
         logger.warning(f"Stopped {leftover['kind']} {leftover['name']!r}, still running at the end")
 
 
-def after_experiment_control(context: dict[str, Any], **kwargs: Any) -> None:
+def after_experiment_control(
+    context: dict[str, Any], state: dict[str, Any] | None = None, **kwargs: Any
+) -> None:
     with deferred_signals() as interrupted:
-        _stop_leftovers()
+        try:
+            _stop_leftovers()
+        except Exception as error:  # noqa: BLE001 - a leak is said, and fails the run
+            reason = f"what the run left running could not be stopped: {failure_line(error)}"
+            logger.error(reason[0].upper() + reason[1:])
+            fail_the_run(state, reason)
     _say_deferred(interrupted)
 
 
@@ -175,20 +176,33 @@ def cleanup_control() -> None:
     down the testbed if this run brought it up. A signal meanwhile waits until it is done,
     so that nothing is left half stopped and the journal is still written."""
     with deferred_signals() as interrupted:
-        _stop_leftovers()
-        try:
-            _restore_database_capacity()
-        except KitError as error:
-            logger.error(f"The database's max_connections could not be put back: {error}")
-        try:
-            _restore_connector_instances()
-        except KitError as error:
-            logger.error(f"The connector's instances could not be put back: {error}")
-        state = read_state()
-        if state and state.get("started_by") == _owner():
-            testbed_down()
-            logger.info("Embedded testbed stopped")
+        for what, step in (
+            ("What the run left running could not be stopped", _stop_leftovers),
+            ("The testbed could not be put back", _check_state),
+            ("The database's max_connections could not be put back", _restore_database_capacity),
+            ("The connector's instances could not be put back", _restore_connector_instances),
+            ("The testbed this run started could not be stopped", _take_down_if_ours),
+        ):
+            try:
+                step()
+            except StateError as error:  # what the rest would need: said once
+                logger.error(f"{what}: {error}")
+                break
+            except Exception as error:  # noqa: BLE001 - each step, whatever the others do
+                line = str(error) if isinstance(error, KitError) else failure_line(error)
+                logger.error(f"{what}: {line}")
     _say_deferred(interrupted)
+
+
+def _check_state() -> None:
+    read_state()
+
+
+def _take_down_if_ours() -> None:
+    state = read_state()
+    if state and state.get("started_by") == _owner():
+        testbed_down()
+        logger.info("Embedded testbed stopped")
 
 
 def _say_deferred(interrupted: Deferred) -> None:

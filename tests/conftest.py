@@ -20,9 +20,10 @@ import asyncpg
 import pytest
 
 from chaoskit.kit import registry
-from chaoskit.kit.processes import pid_alive
+from chaoskit.kit.processes import pid_alive, stop_pid
 from chaoskit.targets.database import OBSERVER_SESSIONS, DatabaseObserver, database_sessions
 from chaoskit.testbed.connector.client import ConnectorClient
+from chaoskit.testbed.connector.launch import RunningConnector, launch_connector
 from chaoskit.testbed.lifecycle import testbed_down, testbed_up
 from chaoskit.testbed.postgres import EmbeddedPostgres, PostgresEndpoint
 from chaoskit.testbed.profile import embedded_profile
@@ -141,6 +142,17 @@ def eventually(check: Callable[[], bool], timeout_s: float = 10.0) -> bool:
 
 def gone(pid: int) -> bool:
     return not pid_alive(pid)
+
+
+@pytest.fixture
+def connector(postgres: PostgresEndpoint, tmp_path: Path) -> Iterator[RunningConnector]:
+    """A real connector process in front of the shared PostgreSQL, its autoscaler off."""
+    running = launch_connector(postgres.app_dsn, {"autoscale": False}, tmp_path / "connector.log")
+    running.wait_ready(15)
+    yield running
+    stop_pid(running.pid)
+    assert eventually(lambda: gone(running.pid))
+    assert "Task was destroyed" not in running.log_path.read_text()
 
 
 def leftovers(home: Path) -> list[str]:

@@ -5,11 +5,17 @@ no traceback."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
+from chaoskit.testbed.connector.launch import RunningConnector
 from chaoskit.testbed.lifecycle import testbed_down, testbed_up
+from chaoskit.testbed.postgres import PostgresEndpoint
 from chaoskit.testbed.state import read_state
 from tests.conftest import REPO
 from tests.test_testbed import chaos
@@ -57,10 +63,16 @@ def refused_run(home: Path, tmp_path: Path, *args: str, **env: str) -> str:
          "stop_conditions.pool_pct: 'high' is not a number: give e.g. 90.0 (null turns it off)"),
         ({"CHAOS_STOP_CONDITIONS": "{pool_pct: 90}"},
          "stop_conditions (CHAOS_STOP_CONDITIONS) is not JSON"),
+        ({"CHAOS_STOP_CONDITIONS": '{"every_s": 1e10}'},
+         "stop_conditions.every_s: 10000000000.0 is out of range: give seconds from 0.1 to 3600"),
+        ({"CHAOS_RECOVERY_TIMEOUT_S": "1e300"},
+         "CHAOS_RECOVERY_TIMEOUT_S='1e300' is longer than a day: give seconds, at most 86400"),
+        ({"CHAOS_FLOOD_HOLD_S": "inf"}, "CHAOS_FLOOD_HOLD_S='inf' is not a finite number"),
     ],
     ids=["int", "float", "nan", "negative", "zero-flood", "pool-cap", "driver-scheme",
          "host-parameter", "keyword-dsn", "capacity-type", "capacity-range", "instances-range",
-         "stop-condition-name", "stop-condition-type", "stop-condition-json"],
+         "stop-condition-name", "stop-condition-type", "stop-condition-json",
+         "stop-condition-range", "duration-1e300", "duration-inf"],
 )  # fmt: skip
 def test_a_bad_setting_is_refused_before_the_steady_state(
     testbed_home: Path, tmp_path: Path, env: dict, reason: str
@@ -69,17 +81,27 @@ def test_a_bad_setting_is_refused_before_the_steady_state(
     assert "KwSecret123" not in (tmp_path / "journal.json").read_text()
 
 
-def test_guardrails_that_are_not_limits_are_refused(testbed_home: Path, tmp_path: Path) -> None:
-    off = tmp_path / "off.json"
-    off.write_text(json.dumps({"configuration": {"guardrails": "off"}}))
-    assert refused_run(testbed_home, tmp_path, "--var-file", str(off)).startswith(
-        "configuration guardrails: 'off' is not an object of limits"
-    )
-    typo = tmp_path / "typo.json"
-    typo.write_text(json.dumps({"configuration": {"guardrails": {"max_databse_connections": 5}}}))
-    assert "(did you mean max_database_connections?)" in refused_run(
-        testbed_home, tmp_path, "--var-file", str(typo)
-    )
+@pytest.mark.parametrize(
+    ("guardrails", "message"),
+    [
+        ("off", "configuration guardrails: 'off' is not an object of limits"),
+        ({"max_databse_connections": 5}, "configuration guardrails.max_databse_connections: "
+         "unknown limit (did you mean max_database_connections?)"),
+        ({"max_database_connections": 5, "allowed_targets": [["x"]]},
+         "configuration guardrails.allowed_targets[0]: ['x'] is not a host name: give text"),
+        ({"max_run_duration_s": 1e300},
+         "configuration guardrails.max_run_duration_s: 1e+300: give seconds from 1 to 86400"),
+        ({"max_database_connections": 5.5},
+         "configuration guardrails.max_database_connections: 5.5: give a whole number"),
+    ],
+    ids=["text", "unknown-limit", "target-not-text", "duration-1e300", "fraction"],
+)  # fmt: skip
+def test_guardrails_that_are_not_limits_are_refused(
+    testbed_home: Path, tmp_path: Path, guardrails: object, message: str
+) -> None:
+    var_file = tmp_path / "guardrails.json"
+    var_file.write_text(json.dumps({"configuration": {"guardrails": guardrails}}))
+    assert refused_run(testbed_home, tmp_path, "--var-file", str(var_file)).startswith(message)
 
 
 @pytest.mark.parametrize(
@@ -163,12 +185,32 @@ def test_a_game_day_refuses_an_experiment_file_it_cannot_load(
         ("", "expct = 'tolerated'", "experiment[0].expct: unknown key (did you mean expect?)"),
         ("", "expect = 'inconclusive'", "'inconclusive': use one of reproduced, tolerated"),
         ('profile = "corrupt.json"', "", "corrupt.json: not valid JSON"),
+        ("", "[experiment.vars]\nflood_conections = 150", "experiment[0].vars.flood_conections: "
+         "not a configuration key of its experiment (did you mean flood_connections?)"),
+        ("", "[experiment.vars]\nflood_connections = inf", "experiment[0] (its profiles and "
+         "vars): flood_connections: inf is not a whole number: give e.g. 120"),
+        ("", "[experiment.vars]\nflood_connections = 'many'",
+         "flood_connections: 'many' is not a whole number"),
+        ("", "[experiment.vars]\nrecovery_timeout_s = 1e300",
+         "recovery_timeout_s=1e+300 is longer than a day: give seconds, at most 86400"),
+        ("", "[experiment.vars]\nguardrails = 'off'", "guardrails: 'off' is not an object"),
+        ('profile = "target.json"', "", "profile: configuration target='../../../x' is unknown: "
+         "use one of embedded, staging"),
+        ('profile = "guardrails.json"', "", "profile: guardrails.allowed_targets[0]: ['x'] is "
+         "not a host name"),
     ],
+    ids=["unknown-header-key", "unknown-entry-key", "unknown-verdict", "corrupt-profile",
+         "misspelt-var", "infinite-var", "wrong-type-var", "1e300-duration", "guardrails-text",
+         "target-path", "guardrail-target-not-text"],
 )  # fmt: skip
 def test_a_suite_with_a_mistake_is_one_line_and_exit_2(
     testbed_home: Path, tmp_path: Path, header: str, entry: str, message: str
 ) -> None:
     (tmp_path / "corrupt.json").write_text("{")
+    (tmp_path / "target.json").write_text('{"configuration": {"target": "../../../x"}}')
+    (tmp_path / "guardrails.json").write_text(
+        json.dumps({"configuration": {"guardrails": {"allowed_targets": [["x"]]}}})
+    )
     experiment = REPO / SMD
     suite = tmp_path / "suite.toml"
     suite.write_text(
@@ -178,6 +220,46 @@ def test_a_suite_with_a_mistake_is_one_line_and_exit_2(
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert message in line
+    assert not testbed_home.exists()  # nothing started, no lock file anywhere
+    assert not (testbed_home / "../../../x.lock").resolve().exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("../../../escape", "experiment[0].name: '../../../escape': give a plain name"),
+        ("summary", "experiment[0].name: 'summary': give a plain name"),
+        ("a" * 100_000, "experiment[0].name: 'aaaaaaaaaaaaaaaaaaaaaaaaaaa...aaaaaa"),
+    ],
+    ids=["path", "the-summary's", "100000-characters"],
+)
+def test_an_experiment_name_becomes_a_file_name_only_when_plain(
+    testbed_home: Path, tmp_path: Path, name: str, message: str
+) -> None:
+    suite = tmp_path / "suite.toml"
+    suite.write_text(f"[[experiment]]\nname = '{name}'\nfile = '{REPO / SMD}'\n")
+    result = chaos("gameday", "run", "--suite", str(suite), "--journals",
+                   str(tmp_path / "journals"), home=testbed_home)  # fmt: skip
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert message in line and len(line) < 400  # a long value is cut in its line
+    assert not (tmp_path / "journals").exists() and not testbed_home.exists()
+    assert not (tmp_path.parent.parent / "escape.json").exists()
+
+
+@pytest.mark.parametrize("command", [("gameday", "run"), ("gameday", "limit", SMD)],
+                         ids=["run", "limit"])  # fmt: skip
+def test_journals_that_are_a_file_are_refused_before_the_game_day(
+    testbed_home: Path, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    journals = tmp_path / "journals"
+    journals.write_text("not a folder")
+    result = chaos(*command, "--journals", str(journals), home=testbed_home)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line == (f"Error: --journals {journals}: it is a file, not a folder: give a folder "
+                    "you may write to")  # fmt: skip
+    assert journals.read_text() == "not a folder" and not testbed_home.exists()
 
 
 @pytest.mark.parametrize(
@@ -224,3 +306,354 @@ def test_testbed_up_with_another_max_connections_says_so(testbed_home: Path) -> 
         assert read_state()["postgres"]["max_connections"] == 100
     finally:
         testbed_down()
+
+
+# --- chaos validate and chaos run: one check for the extension, guardrails, stop conditions
+
+
+def _smd_with(tmp_path: Path, extension: dict | None = None, configuration: dict | None = None,
+              name: str = "experiment.json") -> Path:  # fmt: skip
+    """The Phase 3 experiment with its extension's and configuration's keys replaced."""
+    experiment = json.loads((REPO / SMD).read_text())
+    experiment["extensions"][0].update(extension or {})
+    experiment["configuration"].update(configuration or {})
+    path = tmp_path / name
+    path.write_text(json.dumps(experiment))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("extension", "configuration", "message"),
+    [
+        ({"guardrails": {"max_db_connections": 5}}, {},
+         "guardrails.max_db_connections: unknown limit (did you mean max_database_connections?)"),
+        ({"guardrails": {"max_database_connections": 5, "allowed_targets": [["x"]]}}, {},
+         "guardrails.allowed_targets[0]: ['x'] is not a host name: give text"),
+        ({"guardrails": {"allowed_targets": "db.internal"}}, {},
+         "guardrails.allowed_targets: 'db.internal': give a list of host names"),
+        ({"guardrails": {"max_run_duration_s": 1e300}}, {},
+         "guardrails.max_run_duration_s: 1e+300: give seconds from 1 to 86400"),
+        ({"guardrails": {"max_database_connections": -5}}, {},
+         "guardrails.max_database_connections: -5: give a whole number from 0 to 100000"),
+        ({"guardrails": "off"}, {}, "guardrails: 'off' is not an object of limits"),
+        ({"stop_conditions": {"every_s": 1e10}}, {},
+         "stop_conditions.every_s: 10000000000.0 is out of range: give seconds from 0.1 to 3600"),
+        ({"stop_conditions": {"pool_pct": 150}}, {},
+         "stop_conditions.pool_pct: 150 is out of range: give a percentage from 0 to 100"),
+        ({}, {"guardrails": {"max_db_connections": 5}},
+         "configuration guardrails.max_db_connections: unknown limit (did you mean max_database_"),
+        ({}, {"recovery_timeout_s": 1e300},
+         "recovery_timeout_s=1e+300 is longer than a day: give seconds, at most 86400"),
+    ],
+    ids=["unknown-limit", "target-not-text", "targets-not-a-list", "duration-1e300",
+         "negative-limit", "guardrails-text", "every-1e10", "percent-150",
+         "configuration-unknown-limit", "configuration-duration"],
+)  # fmt: skip
+def test_chaos_validate_refuses_what_chaos_run_refuses(
+    testbed_home: Path, tmp_path: Path, extension: dict, configuration: dict, message: str
+) -> None:
+    experiment = _smd_with(tmp_path, extension, configuration)
+    validated = chaos("validate", str(experiment), home=testbed_home)
+    assert validated.returncode == 1
+    (error,) = [line for line in validated.stderr.splitlines() if "ERROR" in line]
+    assert message in error, validated.stderr
+    ran = chaos("run", "--journal-path", str(tmp_path / "j.json"), str(experiment),
+                home=testbed_home)  # fmt: skip
+    assert ran.returncode == 1 and message in ran.stderr
+    assert "Traceback" not in ran.stdout + ran.stderr
+    assert not (tmp_path / "j.json").exists() and not testbed_home.exists()  # nothing ran
+
+
+# --- chaos run and chaos validate: the files they read ------------------------------------
+
+BOMB = "configuration:\n  a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"  {n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdef", "bcdefg", strict=True)
+)
+
+
+def _refused_in_one_line(home: Path, *arguments: str) -> str:
+    """`chaos ARGUMENTS` refused before anything started: its one error line."""
+    result = chaos(*arguments, home=home)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stdout + result.stderr
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert not home.exists()  # nothing started
+    return error
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("experiment.json", "", "experiment.json: not valid JSON (Expecting value"),
+        ("experiment.json", "method: [", "experiment.json: not valid JSON"),
+        ("experiment.json", "[1, 2]", "experiment.json: not an experiment: give a JSON object"),
+        ("experiment.yaml", "", "experiment.yaml: not an experiment: give a JSON object"),
+        ("typo.json", (REPO / SMD).read_text().replace("verification.control",
+                                                       "verificaton.control"),
+         "controls[0]: module 'chaoskit.verificaton.control' is not installed (did you mean "
+         "chaoskit.verification.control?)"),
+    ],
+    ids=["empty", "not-json", "list", "empty-yaml", "mistyped-control"],
+)  # fmt: skip
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_an_experiment_file_the_toolkit_cannot_read_is_one_line(
+    testbed_home: Path, tmp_path: Path, command: str, name: str, content: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    assert message in _refused_in_one_line(testbed_home, command, str(path))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[1]", "give a YAML mapping"),
+        ("a: [", "not valid YAML (while parsing a flow node)"),
+        ("controls: {c: {provider: {type: python, module: chaosaddons.controls.safegard}}}",
+         "control 'c': module 'chaosaddons.controls.safegard' is not installed"),
+    ],
+    ids=["a-list", "not-yaml", "mistyped-control"],
+)  # fmt: skip
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_a_settings_file_the_toolkit_cannot_read_is_one_line(
+    testbed_home: Path, tmp_path: Path, command: str, content: str, message: str
+) -> None:
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(content)
+    error = _refused_in_one_line(testbed_home, "--settings", str(settings), command, SMD)
+    assert error.startswith(f"Error: --settings {settings}") and message in error
+
+
+@pytest.mark.parametrize(
+    ("option", "name", "content", "message"),
+    [
+        ("--control-file", "controls.json", "[1]", "give controls as an object of name to"),
+        ("--control-file", "controls.json", "", "controls.json: not valid JSON"),
+        ("--control-file", "controls.yaml", "", "controls.yaml: it is empty"),
+        ("--control-file", "controls.yaml", "c: {provider: {type: python, module: chaoskit."
+         "testbed.controls}}", "module 'chaoskit.testbed.controls' is not installed (did you "
+         "mean chaoskit.testbed.control?)"),
+        ("--var-file", "profile", '{"configuration": {"pool_size": 5}}',
+         "profile: line 1 is not NAME=value: a var-file is JSON or YAML when its name ends in"),
+        ("--var-file", "bomb.yaml", BOMB, "bomb.yaml: more than 100,000 values once its YAML "
+         "aliases (&, *) are expanded"),
+    ],
+    ids=["controls-list", "controls-empty-json", "controls-empty-yaml",
+         "mistyped-global-control", "var-file-no-suffix", "yaml-alias-bomb"],
+)  # fmt: skip
+def test_a_control_or_var_file_chaos_run_cannot_read_is_one_line(
+    testbed_home: Path, tmp_path: Path, option: str, name: str, content: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    assert message in _refused_in_one_line(testbed_home, "run", option, str(path), SMD)
+
+
+# --- numbers and sizes --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('{"instances": NaN}', "instances: must be a whole number, not nan"),
+        ('{"connections_per_instance": Infinity}',
+         "connections_per_instance: must be a whole number, not inf"),
+        ('{"max_instances": -Infinity}', "max_instances: must be a whole number, not -inf"),
+    ],
+)  # fmt: skip
+def test_a_non_finite_whole_number_to_the_connector_is_a_400_naming_it(
+    connector: RunningConnector, body: str, message: str
+) -> None:
+    before = httpx.get(f"{connector.api_url}/state").json()["config"]
+    response = httpx.put(f"{connector.api_url}/config", content=body,
+                         headers={"content-type": "application/json"})  # fmt: skip
+    assert response.status_code == 400
+    assert response.json() == {"error": message, "field": message.split(":")[0]}
+    assert httpx.get(f"{connector.api_url}/state").json()["config"] == before
+
+
+@pytest.mark.parametrize("since", ["nan", "inf", "-inf"])
+def test_events_since_a_non_finite_time_is_a_400(connector: RunningConnector, since: str) -> None:
+    response = httpx.get(f"{connector.api_url}/events", params={"since": since})
+    assert response.status_code == 400 and response.json()["field"] == "since"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--listen-port", "99999"], "argument --listen-port: '99999' is not a port: give 1 to"),
+        (["--api-port", "0"], "argument --api-port: '0' is not a port: give 1 to 65535"),
+        (["--upstream", "nohost"], "argument --upstream: 'nohost': give host:port, e.g. 127.0"),
+        (["--upstream", "db:port"], "argument --upstream: 'port' is not a port"),
+        (["--config", "[1]"], "argument --config: [1]: give a JSON object of settings"),
+        (["--config", "NaN"], "argument --config: nan: give a JSON object of settings"),
+        (["--config", "{nope"], "argument --config: not JSON (Expecting property name"),
+        (["--config", '{"instances": 1e999}'], "instances: must be a whole number, not inf"),
+    ],
+    ids=["port-99999", "port-0", "upstream-no-port", "upstream-port-text", "config-list",
+         "config-nan", "config-not-json", "config-infinite"],
+)  # fmt: skip
+def test_the_connectors_own_command_line_is_one_line(arguments: list[str], message: str) -> None:
+    defaults = {"--upstream": "127.0.0.1:5432", "--listen-port": "7001", "--api-port": "7002"}
+    given = dict(zip(arguments[::2], arguments[1::2], strict=True))
+    command = [a for k, v in {**defaults, **given}.items() for a in (k, v)]
+    result = subprocess.run([sys.executable, "-m", "chaoskit.testbed.connector", *command],
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert message in result.stderr.strip().splitlines()[-1], result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("SERVICE_PORT", "99999", "SERVICE_PORT='99999' must be <= 65535"),
+        ("SERVICE_INITIALIZATION_TIMEOUT_S", "1e300",
+         "SERVICE_INITIALIZATION_TIMEOUT_S='1e300' must be <= 86400"),
+        ("SERVICE_POOL_SIZE", "x" * 100_000, "SERVICE_POOL_SIZE='xxxxxxxxxxxxxxxxxxxxxxxxxxx..."),
+    ],
+    ids=["port-99999", "duration-1e300", "100000-characters"],
+)  # fmt: skip
+def test_the_reference_services_settings_are_bounded(
+    postgres: PostgresEndpoint, variable: str, value: str, message: str
+) -> None:
+    env = {**os.environ, "SERVICE_DATABASE_URL": postgres.app_dsn, variable: value}
+    result = subprocess.run([sys.executable, "-m", "chaoskit.testbed.service"], env=env,
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {message}") and len(line) < 300
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--to", "inf"], "--to inf: give a value in flood_connections's range [1, 200] "
+         "connections"),
+        (["--from", "-5"], "--from -5: give a value in flood_connections's range [1, 200] "
+         "connections"),
+        (["--from", "nan"], "--from nan: give a value in flood_connections's range [1, 200] "
+         "connections"),
+        (["--repeat", "1000"], "--repeat 1000: give 1 to 20"),
+    ],
+    ids=["to-inf", "from-negative", "from-nan", "repeat-1000"],
+)  # fmt: skip
+def test_a_sweep_outside_its_knobs_range_is_refused_before_taking_the_target(
+    testbed_home: Path, tmp_path: Path, arguments: list[str], message: str
+) -> None:
+    result = chaos("gameday", "limit", SMD, *arguments, "--journals", str(tmp_path / "j"),
+                   home=testbed_home)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"Error: {message}"]
+    assert not testbed_home.exists() and not (tmp_path / "j").exists()  # no lock, no probe
+
+
+def test_a_long_value_is_cut_in_its_error_line(testbed_home: Path, tmp_path: Path) -> None:
+    reason = refused_run(testbed_home, tmp_path, CHAOS_POOL_SIZE="7" * 100_000 + "x")
+    assert reason.startswith("CHAOS_POOL_SIZE='7777777") and "..." in reason
+    assert len(reason) < 200
+
+
+# --- the testbed's own files ---------------------------------------------------------------
+
+_NOT_A_STATE = "state.json is not a testbed's state ("
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        ('{"postgres": {"pid": 1', _NOT_A_STATE + "JSONDecodeError: corrupt or cut short)"),
+        ("[1, 2]", _NOT_A_STATE + "not the object the kit writes)"),
+        ('{"postgres": [], "connector": {}}', _NOT_A_STATE + "not the object the kit writes)"),
+        ("\udcff", _NOT_A_STATE),
+    ],
+    ids=["partial", "a-list", "wrong-part", "not-text"],
+)
+@pytest.mark.parametrize(
+    "command",
+    [("testbed", "status"), ("testbed", "down"), ("testbed", "up"), ("gameday", "run")],
+    ids=["status", "down", "up", "gameday"],
+)
+def test_a_state_file_the_kit_did_not_write_is_one_line(
+    testbed_home: Path, command: tuple[str, ...], state: str, message: str
+) -> None:
+    testbed_home.mkdir(parents=True)
+    (testbed_home / "state.json").write_bytes(state.encode(errors="surrogateescape"))
+    result = chaos(*command, home=testbed_home)
+    assert result.returncode in (1, 2) and "Traceback" not in result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert message in line and "remove it" in line
+    assert sorted(p.name for p in testbed_home.iterdir()) == ["state.json"]  # nothing started
+
+
+def test_a_state_file_the_kit_did_not_write_aborts_a_run(
+    testbed_home: Path, tmp_path: Path
+) -> None:
+    testbed_home.mkdir(parents=True)
+    (testbed_home / "state.json").write_text('{"postgres": ')
+    journal = tmp_path / "journal.json"
+    result = chaos("run", "--journal-path", str(journal), SMD, home=testbed_home)
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    kit = json.loads(journal.read_text())["startup_chaos_kit"]
+    assert kit["verdict"] == "aborted" and _NOT_A_STATE in kit["reason"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("testbed", "status"), ("testbed", "up"), ("gameday", "run"), ("run", SMD)],
+    ids=["status", "up", "gameday", "run"],
+)
+def test_a_testbed_home_that_is_a_file_is_one_line(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    home = tmp_path / "home"
+    home.write_text("a file")
+    if command[0] == "run":
+        command = ("run", "--journal-path", str(tmp_path / "j.json"), *command[1:])
+    result = chaos(*command, home=home)
+    output = result.stdout + result.stderr
+    assert result.returncode in (1, 2) and "Traceback" not in output
+    message = f"TESTBED_HOME={home} is not a folder: point it at a folder"
+    if command[0] == "run":  # refused before anything ran, and the journal says why
+        kit = json.loads((tmp_path / "j.json").read_text())["startup_chaos_kit"]
+        assert kit["verdict"] == "aborted" and kit["reason"].startswith(message)
+    else:
+        (line,) = result.stderr.strip().splitlines()
+        assert message in line
+    assert home.read_text() == "a file"
+
+
+@pytest.mark.parametrize(
+    ("name", "profile", "message"),
+    [
+        ("service.json", '{"configuration": [1]}', "give an object with `configuration`"),
+        ("service.json", '{"configuration": {"service": [1]}}',
+         "its configuration has no `service` object"),
+        ("service.json", "[1]", "give an object with `configuration`"),
+        ("service.yaml", "service: [", "not valid YAML"),
+    ],
+    ids=["configuration-list", "service-list", "a-list", "not-yaml"],
+)  # fmt: skip
+def test_testbed_up_with_a_service_it_cannot_read_is_one_line(
+    testbed_home: Path, tmp_path: Path, name: str, profile: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(profile)
+    result = chaos("testbed", "up", "--service", str(path), home=testbed_home)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: --service {path}") and message in line
+    assert not testbed_home.exists()
+
+
+def test_recommend_verify_with_a_profile_it_cannot_read_is_one_line(
+    testbed_home: Path, tmp_path: Path
+) -> None:
+    result = chaos("gameday", "recommend", str(tmp_path), "--verify", "--profile",
+                   str(tmp_path / "staging.json"), home=testbed_home)  # fmt: skip
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert (
+        line == f"Error: --profile {tmp_path / 'staging.json'}: cannot be read (No such file "
+        "or directory)"
+    )
+    assert not testbed_home.exists()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -20,23 +18,12 @@ from chaoskit.actions.connector import (
     set_scaling_delay,
     throttle_connector_throughput,
 )
-from chaoskit.kit.processes import stop_pid
 from chaoskit.probes.connector import connector_events, connector_state, connector_utilisation
 from chaoskit.targets.load import connector_load
 from chaoskit.testbed.connector.client import ConnectorClient
-from chaoskit.testbed.connector.launch import RunningConnector, launch_connector
+from chaoskit.testbed.connector.launch import RunningConnector
 from chaoskit.testbed.postgres import PostgresEndpoint
-from tests.conftest import REPO, eventually, gone
-
-
-@pytest.fixture
-def connector(postgres: PostgresEndpoint, tmp_path: Path) -> Iterator[RunningConnector]:
-    running = launch_connector(postgres.app_dsn, {"autoscale": False}, tmp_path / "connector.log")
-    running.wait_ready(15)
-    yield running
-    stop_pid(running.pid)
-    assert eventually(lambda: gone(running.pid))
-    assert "Task was destroyed" not in running.log_path.read_text()
+from tests.conftest import REPO
 
 
 def test_bad_config_is_a_400_naming_the_field_and_changes_nothing(

@@ -39,6 +39,20 @@ def write_suite(folder: Path, *entries: tuple[str, str], **header: object) -> Pa
     return suite
 
 
+def start_gameday(
+    suite: Path, journals: Path, home: Path, output: int = subprocess.DEVNULL
+) -> subprocess.Popen:
+    """`chaos gameday run` in the background, as a user starts it; its stdout and stderr
+    go to `output` (PIPE to read them together, as text)."""
+    return subprocess.Popen(
+        [CHAOS, "--no-version-check", "--no-log-file", "gameday", "run", "--suite", str(suite),
+         "--journals", str(journals)],
+        cwd=REPO, env={**os.environ, "TESTBED_HOME": str(home)},
+        stdout=output, stderr=subprocess.STDOUT if output == subprocess.PIPE else output,
+        text=True,
+    )  # fmt: skip
+
+
 # --- the suite file and the schedule (fast) ---------------------------------------------
 
 
@@ -214,12 +228,7 @@ def test_sigterm_mid_game_day_rolls_back_and_writes_the_summary(
         tmp_path, ("lifespan-exit-code", "reproduced"), ("smd-phase3-timeout", "reproduced")
     )
     journals = tmp_path / "journals"
-    process = subprocess.Popen(
-        [CHAOS, "--no-version-check", "--no-log-file", "gameday", "run", "--suite", str(suite),
-         "--journals", str(journals)],
-        cwd=REPO, env={**os.environ, "TESTBED_HOME": str(testbed_home)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    process = start_gameday(suite, journals, testbed_home)
     assert eventually(lambda: read_state() is not None, timeout_s=60)
     state = read_state()
     admin, postgres_pid = state["postgres"]["admin_dsn"], state["postgres"]["pid"]
@@ -245,12 +254,7 @@ def test_sigint_during_the_last_experiment_is_an_interrupted_game_day(
 ) -> None:
     suite = write_suite(tmp_path, ("smd-phase3-timeout", "reproduced"))
     journals = tmp_path / "journals"
-    process = subprocess.Popen(
-        [CHAOS, "--no-version-check", "--no-log-file", "gameday", "run", "--suite", str(suite),
-         "--journals", str(journals)],
-        cwd=REPO, env={**os.environ, "TESTBED_HOME": str(testbed_home)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    process = start_gameday(suite, journals, testbed_home)
     assert eventually(lambda: read_state() is not None, timeout_s=60)
     admin = read_state()["postgres"]["admin_dsn"]
     assert eventually(lambda: sessions(admin, "chaos-flood-") > 0, timeout_s=60)
@@ -262,6 +266,52 @@ def test_sigint_during_the_last_experiment_is_an_interrupted_game_day(
     (only,) = summary["experiments"]
     assert only["verdict"] == "aborted" and Path(only["journal"]).is_file()
     assert leftovers(testbed_home) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_the_game_days_checks_is_an_interrupted_game_day(
+    testbed_home: Path, tmp_path: Path, signum: signal.Signals
+) -> None:
+    """The suite is read through a FIFO: the signal lands while the game day is in its
+    checks, whatever the machine's speed."""
+    fifo = tmp_path / "suite.toml"
+    os.mkfifo(fifo)
+    journals = tmp_path / "journals"
+    process = start_gameday(fifo, journals, testbed_home, subprocess.PIPE)
+    with fifo.open("w") as suite:  # opens once the game day reads its suite: its checks
+        process.send_signal(signum)
+        suite.write(
+            f'[[experiment]]\nname = "smd"\nfile = "{EXPERIMENTS}/smd-phase3-timeout.json"\n'
+        )
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Aborted" not in output and "Traceback" not in output
+    (folder,) = journals.iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["preflight"] is None
+    assert [(e["name"], e["verdict"]) for e in summary["experiments"]] == [("smd", "not-run")]
+    assert sorted(p.name for p in folder.iterdir()) == ["report.html", "report.md", "summary.json"]
+    assert read_state() is None  # no testbed was started
+
+
+@slow
+def test_a_signal_during_the_preflight_runs_no_experiment(
+    testbed_home: Path, tmp_path: Path
+) -> None:
+    suite = write_suite(tmp_path, ("smd-phase3-timeout", "reproduced"))
+    journals = tmp_path / "journals"
+    process = start_gameday(suite, journals, testbed_home, subprocess.PIPE)
+    assert process.stdout is not None
+    for line in process.stdout:  # the preflight starts the testbed
+        if "starting the embedded testbed" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    assert process.returncode == 130
+    (folder,) = journals.iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    assert [e["verdict"] for e in summary["experiments"]] == ["not-run"]
+    assert read_state() is None and leftovers(testbed_home) == []  # the testbed it started is down
 
 
 RECORDING_CONTROL = """

@@ -62,6 +62,18 @@ def test_a_verified_recommendation_turns_the_reproduction_tolerated(
     # the run put the database back at its baseline
     assert testbed.max_connections() == testbed.state["postgres"]["baseline_max_connections"]
 
+    # verified with a profile whose service the kept testbed does not run: said, not a crash
+    other = chaos(
+        "gameday", "recommend", str(gameday), "--verify", "-o", str(tmp_path / "other.json"),
+        "--profile", "experiments/profiles/example-service.json",
+        "--journals", str(tmp_path / "other"), home=testbed.home, timeout_s=300,
+    )  # fmt: skip
+    assert other.returncode == 1 and "Traceback" not in other.stdout + other.stderr
+    assert (
+        "verify smd-phase3-timeout: reproduced -> aborted (the embedded testbed could not "
+        "start: the testbed is up with another service" in other.stdout
+    )
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize(

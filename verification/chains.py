@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from chaoskit.kit.errors import shown
+
 __all__ = ["CHAINS", "expand_chain"]
 
 # {startup} is the activity whose output is the startup report; {cause}, when given, the
@@ -80,7 +82,7 @@ def expand_chain(chain: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         raise ChainError(f"unknown {', '.join(unknown)}: give {', '.join(_FIELDS)}")
     definition = CHAINS.get(chain.get("name"))
     if definition is None:
-        raise ChainError(f"name {chain.get('name')!r}: use one of {', '.join(CHAINS)}")
+        raise ChainError(f"name {shown(chain.get('name'))}: use one of {', '.join(CHAINS)}")
     if not isinstance(chain.get("startup"), str) or not chain["startup"]:
         raise ChainError("startup: name the activity whose output is the startup report")
     parameters = {"startup": chain["startup"], "cause": chain.get("cause", "")}

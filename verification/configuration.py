@@ -4,9 +4,9 @@ left unset, values from the environment converted to their types, every value ch
 Experiments declare the shared keys as `{"type": "env", "key": "CHAOS_<KEY>", "default":
 null}`: a var-file or the environment variable sets them; left unset, they take the
 embedded testbed's compressed-time figures (`testbed/embedded-profile.json`), written
-once for every experiment. A value that is not of its key's type, not finite, or a
-negative duration is refused with one line naming the environment variable or the key;
-so is an `expect` that is no verdict a run may expect.
+once for every experiment. A value that is not of its key's type, not finite, negative,
+or a duration longer than a day is refused with one line naming the environment
+variable or the key; so is an `expect` that is no verdict a run may expect.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from chaoslib.types import Configuration, Experiment
 
 from chaoskit.kit.documents import json_text
-from chaoskit.kit.errors import KitError
+from chaoskit.kit.errors import KitError, shown
 from chaoskit.targets.deployment import unfold_gcp_settings
 from chaoskit.testbed.control import CAPACITY_KEYS, capacity_problem
 from chaoskit.testbed.profile import embedded_profile
@@ -27,7 +27,10 @@ from chaoskit.testbed.system import check_startable, system_under_test
 from chaoskit.verification.stop_conditions import settle_stop_conditions
 from chaoskit.verification.verdict import EXPECT_HINT, EXPECTABLE
 
-__all__ = ["ConfigurationError", "check_expect", "settle_configuration"]
+__all__ = ["MAX_DURATION_S", "ConfigurationError", "check_expect", "settle_configuration"]
+
+# no duration of a run is longer than a day: a 1e300 s wait is no wait at all
+MAX_DURATION_S = 86_400.0
 
 _TYPES = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 # the capacity stand-ins no profile sets (the testbed keeps its own unless a run asks):
@@ -45,7 +48,7 @@ def _source(experiment: Experiment, key: str) -> str:
     if isinstance(declaration, dict) and declaration.get("type") == "env":
         variable = declaration.get("key")
         if variable in os.environ:
-            return f"{variable}={os.environ[variable]!r}"
+            return f"{variable}={shown(os.environ[variable])}"
     return key
 
 
@@ -59,24 +62,30 @@ def _converted(value: Any, kind: type, source: str, example: Any) -> Any:
                 return text.lower() == "true"
             return kind(text)
         except ValueError:
+            said = source if "=" in source else f"{source}: {shown(value)}"  # the value, once
             raise ConfigurationError(
-                f"{source} is not {_TYPES[kind]}: give e.g. {json.dumps(example)}"
+                f"{said} is not {_TYPES[kind]}: give e.g. {json.dumps(example)}"
             ) from None
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ConfigurationError(
-            f"{source}: {value!r} is not {_TYPES[kind]}: give e.g. {json.dumps(example)}"
+            f"{source}: {shown(value)} is not {_TYPES[kind]}: give e.g. {json.dumps(example)}"
         )
     return value
 
 
 def _check(key: str, value: Any, source: str) -> None:
+    said = source if "=" in source else f"{source}={shown(value)}"
     if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigurationError(f"{source} is not a finite number: give a real figure")
+        raise ConfigurationError(f"{said} is not a finite number: give a real figure")
     if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
         unit = "seconds" if key.endswith("_s") else "a count"
-        raise ConfigurationError(f"{source} is negative: give {unit}, 0 or more")
+        raise ConfigurationError(f"{said} is negative: give {unit}, 0 or more")
+    if key.endswith("_s") and isinstance(value, int | float) and value > MAX_DURATION_S:
+        raise ConfigurationError(
+            f"{said} is longer than a day: give seconds, at most {MAX_DURATION_S:g}"
+        )
 
 
 def _example(declaration: Any, default: Any) -> Any:
@@ -136,7 +145,9 @@ def settle_configuration(experiment: Experiment, configuration: Configuration) -
     except KitError as error:
         raise ConfigurationError(str(error)) from None
     for key in set(declared) | set(defaults):
-        example = _example(declared.get(key), defaults.get(key)) or _UNSET_BY_DEFAULT.get(key)
+        example = _example(declared.get(key), defaults.get(key))
+        if example is None:  # a declared 0 or false is a type all the same
+            example = _UNSET_BY_DEFAULT.get(key)
         if example is None or configuration.get(key) is None:
             continue
         source = _source(experiment, key)

@@ -33,7 +33,7 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from chaoskit.kit.errors import KitError
+from chaoskit.kit.errors import KitError, shown
 
 __all__ = [
     "KINDS",
@@ -247,11 +247,13 @@ def check_expectation(
         )
         if activity not in activities:
             known = ", ".join(sorted(activities)) or "none"
-            refuse(way, f"{reference!r}: the method has no activity {activity!r} (it has {known})")
+            refuse(way, f"{shown(reference)}: the method has no activity {shown(activity)} "
+                        f"(it has {known})")  # fmt: skip
         try:
             _steps(path)
         except ValueError as error:
-            refuse(way, f"{reference!r}: malformed path, {error}: use keys, [2], [3:7] or [type=x]")
+            refuse(way, f"{shown(reference)}: malformed path, {error}: use keys, [2], [3:7] "
+                        "or [type=x]")  # fmt: skip
     expect = expectation.get("expect")
     if not isinstance(expect, str | int | float | bool) or expect == "":
         refuse("expect", 'give an operator and a value, e.g. "> 0.7" or "== timeout"')
@@ -259,7 +261,7 @@ def check_expectation(
     if not isinstance(expect, bool | int | float) and not _EXPECT.match(text):
         refuse(
             "expect",
-            f"{text!r}: start with one of {', '.join(_OPERATORS)} (after `all` or `any` "
+            f"{shown(text)}: start with one of {', '.join(_OPERATORS)} (after `all` or `any` "
             'for a list), e.g. "== timeout"',
         )
     for key in _KEY.findall(text):
@@ -267,10 +269,10 @@ def check_expectation(
             refuse("expect", f"${{{key}}} is not a configuration key: declare it, or fix the name")
     step = expectation.get("step")
     if step is not None and (isinstance(step, bool) or step not in range(1, 7)):
-        refuse("step", f"{step!r}: give the failure chain's step, 1 to 6")
+        refuse("step", f"{shown(step)}: give the failure chain's step, 1 to 6")
     kind = expectation.get("kind")
     if kind is not None and kind not in KINDS:
-        refuse("kind", f"{kind!r}: use pressure (the fault was applied) or outcome")
+        refuse("kind", f"{shown(kind)}: use pressure (the fault was applied) or outcome")
 
 
 def evaluate_expectation(

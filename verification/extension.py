@@ -28,13 +28,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaoskit.kit.errors import KitError
+from chaoskit.kit.errors import KitError, shown
 from chaoskit.verification.chains import ChainError, expand_chain
 from chaoskit.verification.expectations import (
     ExpectationError,
     check_expectation,
     default_kind,
 )
+from chaoskit.verification.guardrails import check_limits
 from chaoskit.verification.knobs import Knob, read_knobs
 from chaoskit.verification.stop_conditions import check_stop_conditions
 from chaoskit.verification.verdict import EXPECT_HINT, EXPECTABLE
@@ -118,7 +119,7 @@ class _Keys(set):
 def read_extension(experiment: Mapping[str, Any]) -> KitExtension:
     """The experiment's extension, checked; ExpectationError names the first fault."""
     title = experiment.get("title") or "untitled"
-    where = f"experiment {title!r}: extensions.{EXTENSION}"
+    where = f"experiment {shown(title, 120)}: extensions.{EXTENSION}"
     entry = _entry(experiment)
 
     def refuse(key: str, message: str) -> None:
@@ -139,15 +140,14 @@ def read_extension(experiment: Mapping[str, Any]) -> KitExtension:
                 or not math.isfinite(value)
                 or not low <= value <= high
             ):
-                refuse(key, f"{value!r}: give seconds, from {low:g} to {high:g}")
+                refuse(key, f"{shown(value)}: give seconds, from {low:g} to {high:g}")
             extension.settings[key] = float(value)
     if "expect" in entry and entry["expect"] not in EXPECTABLE:
         refuse("expect", f"{entry['expect']!r}: {EXPECT_HINT}")
     extension.expect = entry.get("expect")
-    if "guardrails" in entry and not isinstance(entry["guardrails"], dict):
-        refuse("guardrails", "give an object")
-    extension.guardrails = dict(entry.get("guardrails") or {})
     try:
+        # the same checks as the run's, so that `chaos validate` refuses what it would
+        extension.guardrails = check_limits(entry.get("guardrails"), f"{where}.guardrails")
         extension.stop_conditions = check_stop_conditions(
             entry.get("stop_conditions") or {}, f"{where}.stop_conditions"
         )

@@ -21,11 +21,18 @@ from typing import Any
 from chaoslib import substitute
 from chaoslib.types import Configuration, Experiment, Secrets
 
-from chaoskit.kit.errors import KitError
+from chaoskit.kit.errors import KitError, shown
 from chaoskit.kit.load_targets import TargetError, check_load_targets
 from chaoskit.targets.deployment import deployment_target, without_staging_equivalent
+from chaoskit.verification.configuration import MAX_DURATION_S
 
-__all__ = ["DEFAULT_LIMITS", "GuardrailRefusal", "check_guardrails", "effective_limits"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "GuardrailRefusal",
+    "check_guardrails",
+    "check_limits",
+    "effective_limits",
+]
 
 DEFAULT_LIMITS: dict[str, Any] = {
     "max_database_connections": 1000,  # opened by one activity (the flood's cap)
@@ -73,39 +80,73 @@ _CONNECTIONS_OPENED: dict[tuple[str, str], Callable[[Mapping[str, Any]], int]] =
 }
 
 
+# what each limit may be raised to: counts are whole numbers, durations seconds (a day
+# at most: a watchdog of 1e300 s is no watchdog)
+_LIMIT_BOUNDS: dict[str, tuple[float, float]] = {
+    "max_database_connections": (0, 100_000),
+    "max_websocket_connections": (0, 100_000),
+    "max_startups": (0, 10_000),
+    "max_cpu_workers": (0, 1_024),
+    "max_starts": (0, 10_000),
+    "max_pool_size": (0, 100_000),
+    "max_duration_s": (0, MAX_DURATION_S),
+    "max_run_duration_s": (1, MAX_DURATION_S),
+}
+
+
+def _limit_problem(key: str, value: Any) -> str | None:
+    """Why `value` cannot be the limit `key`, as `<key>: <why and the fix>` (None: it can)."""
+    if key == "allowed_targets":
+        if not isinstance(value, list):
+            return f"{key}: {shown(value)}: give a list of host names"
+        for position, host in enumerate(value):
+            if not isinstance(host, str) or not host.strip():
+                return (f"{key}[{position}]: {shown(host)} is not a host name: give text, "
+                        "e.g. db.internal")  # fmt: skip
+        return None
+    low, high = _LIMIT_BOUNDS[key]
+    seconds = key.endswith("_s")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not low <= value <= high
+        or (not seconds and not float(value).is_integer())
+    ):
+        what = "seconds" if seconds else "a whole number"
+        return f"{key}: {shown(value)}: give {what} from {low:g} to {high:g}"
+    return None
+
+
+def check_limits(source: Any, where: str) -> dict[str, Any]:
+    """`source`, an object of limits, checked (one run and `chaos validate` check it
+    alike); GuardrailRefusal names the first key or value that cannot be a limit."""
+    if source is None:
+        return {}
+    if not isinstance(source, Mapping):
+        raise GuardrailRefusal(
+            f"{where}: {shown(source)} is not an object of limits: give e.g. "
+            '{"max_database_connections": 150}, or {} for the defaults'
+        )
+    for key, value in source.items():
+        if key not in DEFAULT_LIMITS:
+            close = difflib.get_close_matches(str(key), DEFAULT_LIMITS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise GuardrailRefusal(
+                f"{where}.{str(key)[:60]}: unknown limit{hint}; known: {', '.join(DEFAULT_LIMITS)}"
+            )
+        problem = _limit_problem(key, value)
+        if problem:
+            raise GuardrailRefusal(f"{where}.{problem}")
+    return dict(source)
+
+
 def effective_limits(configuration: Configuration, raised: Mapping[str, Any]) -> dict:
     """The kit's limits, then the configuration's `guardrails`, then the experiment's own
     (`raised`, from its extension); GuardrailRefusal names a malformed limit."""
     limits = dict(DEFAULT_LIMITS)
-    for where, source in (
-        ("configuration guardrails", (configuration or {}).get("guardrails")),
-        ("extension guardrails", raised),
-    ):
-        if source in (None, {}):
-            continue
-        if not isinstance(source, Mapping):
-            raise GuardrailRefusal(
-                f"{where}: {source!r} is not an object of limits: give e.g. "
-                '{"max_database_connections": 150}, or {} for the defaults'
-            )
-        for key, value in source.items():
-            if key not in DEFAULT_LIMITS:
-                close = difflib.get_close_matches(key, DEFAULT_LIMITS, n=1)
-                hint = f" (did you mean {close[0]}?)" if close else ""
-                raise GuardrailRefusal(
-                    f"{where}.{key}: unknown limit{hint}; known: {', '.join(DEFAULT_LIMITS)}"
-                )
-            wanted = list if key == "allowed_targets" else (int, float)
-            if (
-                not isinstance(value, wanted)
-                or isinstance(value, bool)
-                or (isinstance(value, int | float) and not (math.isfinite(value) and value >= 0))
-            ):
-                raise GuardrailRefusal(
-                    f"{where}.{key}: {value!r}: give "
-                    + ("a list of host names" if key == "allowed_targets" else "a number")
-                )
-        limits.update(source)
+    limits.update(check_limits((configuration or {}).get("guardrails"), "configuration guardrails"))
+    limits.update(check_limits(raised, "extension guardrails"))
     return limits
 
 

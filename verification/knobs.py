@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chaoskit.kit.errors import KitError
+from chaoskit.kit.errors import KitError, shown
 
 __all__ = ["Knob", "KnobError", "read_knobs"]
 
@@ -65,15 +65,15 @@ def read_knobs(declared: Any, configuration_keys: Collection[str], where: str) -
         if unknown:
             raise KnobError(f"{at}: unknown {', '.join(unknown)}; give {', '.join(_FIELDS)}")
         if spec.get("pressure") not in ("up", "down"):
-            raise KnobError(f"{at}.pressure: {spec.get('pressure')!r}: give up or down")
+            raise KnobError(f"{at}.pressure: {shown(spec.get('pressure'))}: give up or down")
         bounds = spec.get("range")
         if not (isinstance(bounds, list) and len(bounds) == 2 and all(map(_number, bounds))
                 and bounds[0] < bounds[1]):  # fmt: skip
-            raise KnobError(f"{at}.range: {bounds!r}: give [low, high], numbers, low < high")
+            raise KnobError(f"{at}.range: {shown(bounds)}: give [low, high], numbers, low < high")
         whole = all(isinstance(b, int) for b in bounds)
         resolution = spec.get("resolution", 1 if whole else 0.1)
         if not _number(resolution) or resolution <= 0:
-            raise KnobError(f"{at}.resolution: {resolution!r}: give a number > 0")
+            raise KnobError(f"{at}.resolution: {shown(resolution)}: give a number > 0")
         unit = spec.get("unit", "")
         if not isinstance(unit, str):
             raise KnobError(f"{at}.unit: give text, e.g. connections or s")

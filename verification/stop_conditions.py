@@ -23,19 +23,30 @@ pressure (the database's connections, the connector's queue) is never a stop con
 it is what they apply on purpose. An experiment whose method takes the golden path down
 on purpose (a database restart) turns that condition off in its extension's
 `stop_conditions`, over the profile's.
+
+The sampling fails closed: a sample that raises, or a sampler that ends before it is
+disarmed, is handed to the run's `on_failure` (the run stops with its rollbacks), never
+a stop condition quietly gone.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from chaosaddons.controls.safeguards import Guardian
-from chaoslib.types import Configuration, Experiment, Secrets
+from chaosaddons.controls.safeguards import (
+    Guardian,
+    execute_activity,
+    interrupt_experiment_on_unhealthy_probe,
+)
+from chaoslib.types import Configuration, Experiment, Probe, Secrets
 
 from chaoskit.kit.documents import json_text
-from chaoskit.kit.errors import KitError
+from chaoskit.kit.errors import KitError, shown
 from chaoskit.probes.stop_conditions import golden_path_baseline_ms
 from chaoskit.targets.deployment import on_staging
 from chaoskit.targets.gcp.api import gcp_seconds
@@ -61,6 +72,17 @@ DEFAULTS: dict[str, float | int | None] = {
 _MODULE = "chaoskit.probes.stop_conditions"
 # a probe's status: `unobserved` (nothing to judge by) is never a reason to stop
 _TOLERANCE = {"type": "regex", "target": "status", "pattern": "^(within|unobserved)$"}
+# what each threshold may be: a value outside is refused before anything runs
+_RANGES = {
+    "error_rate_pct": (0.0, 100.0, "a percentage"),
+    "latency_pct_of_baseline": (0.0, 100_000.0, "a percentage of the baseline"),
+    "latency_floor_ms": (0.0, 3_600_000.0, "milliseconds"),
+    "pool_pct": (0.0, 100.0, "a percentage"),
+    "cpu_pct": (0.0, 100.0, "a percentage"),
+    "cpu_window_s": (0.0, 86_400.0, "seconds"),
+    "every_s": (0.1, 3_600.0, "seconds"),
+    "requests": (1, 100, "a whole number"),
+}
 
 
 def check_stop_conditions(given: Any, where: str = "stop_conditions") -> dict[str, Any]:
@@ -68,7 +90,7 @@ def check_stop_conditions(given: Any, where: str = "stop_conditions") -> dict[st
     the first value that cannot be used, as `<where>.<key>`."""
     if not isinstance(given, dict):
         raise KitError(
-            f"{where}: {given!r} is not an object: give e.g. "
+            f"{where}: {shown(given)} is not an object: give e.g. "
             '{"error_rate_pct": 5, "cpu_pct": null}'
         )
     for key, value in given.items():
@@ -81,12 +103,16 @@ def check_stop_conditions(given: Any, where: str = "stop_conditions") -> dict[st
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             off = "" if required else " (null turns it off)"
-            raise KitError(f"{where}.{key}: {value!r} is not a number: give e.g. "
+            raise KitError(f"{where}.{key}: {shown(value)} is not a number: give e.g. "
                            f"{DEFAULTS[key]}{off}")  # fmt: skip
-        if not math.isfinite(value) or value < 0 or (key == "every_s" and value == 0):
-            raise KitError(f"{where}.{key}: {value!r} is out of range: give a positive number")
-        if key == "requests" and not (isinstance(value, int) and 1 <= value <= 100):
-            raise KitError(f"{where}.requests: {value!r}: give a whole number from 1 to 100")
+        low, high, unit = _RANGES[key]
+        if (
+            not math.isfinite(value)
+            or not low <= value <= high
+            or (key == "requests" and not isinstance(value, int))
+        ):
+            raise KitError(f"{where}.{key}: {shown(value)} is out of range: give {unit} "
+                           f"from {low:g} to {high:g}")  # fmt: skip
     return dict(given)
 
 
@@ -115,6 +141,60 @@ def _probe(name: str, func: str, every_s: float, arguments: dict[str, Any]) -> d
     }
 
 
+class _SupervisedGuardian(Guardian):
+    """chaostoolkit-addons' guardian, supervised: a breach interrupts through `on_breach`
+    (the kit's, which never cuts the rollbacks short), and a sampler that raises (its
+    probe failed, its tolerance could not be judged) or ends before it is disarmed is
+    handed to `on_failure`. The kit's conditions are all sampled every `frequency`."""
+
+    def __init__(
+        self,
+        on_failure: Callable[[str, BaseException], object],
+        on_breach: Callable[[], object],
+    ) -> None:
+        super().__init__()
+        self._on_failure = on_failure
+        self._on_breach = on_breach
+
+    def run(
+        self,
+        experiment: Experiment,
+        probes: list[Probe],
+        configuration: Configuration,
+        secrets: Secrets,
+        settings: dict[str, Any],
+    ) -> None:
+        self.interrupter.start()
+        for probe in probes:
+            future = self.repeating.submit(self._sample, experiment, probe, configuration, secrets)
+            future.add_done_callback(partial(self._finished, probe=probe))
+
+    def _sample(
+        self, experiment: Experiment, probe: Probe, configuration: Configuration, secrets: Secrets
+    ) -> None:
+        while not self.repeating_until.is_set():
+            run = execute_activity(experiment=experiment, probe=probe,
+                                   configuration=configuration, secrets=secrets)  # fmt: skip
+            if run.get("status") != "succeeded":
+                raise KitError("".join(run.get("exception") or ["no sample"]).strip())
+            self.repeating_until.wait(timeout=probe["frequency"])
+            if not self.repeating_until.is_set():
+                interrupt_experiment_on_unhealthy_probe(self, probe, run, configuration, secrets)
+
+    def _finished(self, future: Future, probe: Probe) -> None:
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is None and self.repeating_until.is_set():
+            return  # disarmed
+        self._on_failure(
+            f"stop condition {probe['name']}", error or RuntimeError("it stopped sampling")
+        )
+
+    def _exit(self) -> None:
+        self._on_breach()
+
+
 @dataclass
 class StopConditions:
     """The conditions armed for one run (`armed`: their safeguard probes), those that
@@ -124,10 +204,22 @@ class StopConditions:
     not_armed: dict[str, str] = field(default_factory=dict)
     guardian: Guardian | None = None
 
-    def disarm(self) -> None:
-        """Stop sampling; waits for a sample under way (each is bounded by its timeout)."""
+    def start(self, experiment: Experiment, configuration: Configuration, secrets: Secrets) -> None:
+        """Start sampling in the background (the guardian's threads)."""
         if self.guardian is not None:
-            self.guardian.terminate()
+            self.guardian.run(experiment, self.armed, configuration, secrets or {}, {})
+
+    def disarm(self) -> None:
+        """Stop sampling; waits for a sample under way (each is bounded by its timeout).
+        Should the guardian fail to terminate, its samplers are still told to stop."""
+        guardian = self.guardian
+        if guardian is None:
+            return
+        try:
+            guardian.terminate()
+        finally:
+            guardian.repeating_until.set()
+            guardian.wait_for_interruption.set()
 
     def breach(self) -> dict[str, Any] | None:
         """What stopped the run: the condition, its sample and when; None if nothing."""
@@ -193,18 +285,20 @@ def arm_stop_conditions(
     experiment: Experiment,
     configuration: Configuration,
     secrets: Secrets | None,
-    overrides: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None,
+    on_failure: Callable[[str, BaseException], object],
+    on_breach: Callable[[], object],
 ) -> StopConditions:
-    """Take the latency baseline and start sampling the run's stop conditions in the
-    background (chaostoolkit-addons' guardian, one per run); a breach interrupts the run
-    as a SIGUSR1 does, rollbacks played. `overrides`: the experiment's own thresholds
-    (its extension's `stop_conditions`), over the profile's."""
+    """Take the latency baseline and prepare the run's stop conditions, sampled in the
+    background once `start`ed (chaostoolkit-addons' guardian, one per run); a breach
+    calls `on_breach` (which interrupts the run, rollbacks played), a sampler that fails
+    calls `on_failure(part, error)`. `overrides`: the experiment's own thresholds (its
+    extension's `stop_conditions`), over the profile's."""
     profile = configuration.get("stop_conditions") or settle_stop_conditions(configuration)
     thresholds = {**profile, **(overrides or {})}
     probes, not_armed = _planned(thresholds, configuration)
     conditions = StopConditions(armed=probes, not_armed=not_armed)
     if probes:
-        conditions.guardian = Guardian()
+        conditions.guardian = _SupervisedGuardian(on_failure, on_breach)
         conditions.guardian.prepare(probes)
-        conditions.guardian.run(experiment, probes, configuration, secrets or {}, {})
     return conditions

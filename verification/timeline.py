@@ -6,13 +6,16 @@ configured), and the database's connections in use, by the flood and by the kit 
 `admin_database_url` is). On staging it reads Cloud Monitoring instead (the connector's
 CPU utilisation and instances, Cloud SQL's backends), every `gcp_timeline_interval_s`
 (default 30: Monitoring's points are a minute apart). The report draws the timeline
-from these samples.
+from these samples. A target that cannot be read is a mark in the sample; any other
+failure ends the sampling and is handed to `on_failure` (the run stops: the kit fails
+closed).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +34,13 @@ _STAGING_INTERVAL_S = 30.0
 
 
 class TimelineSampler:
-    def __init__(self, configuration: Configuration, interval_s: float) -> None:
+    def __init__(
+        self,
+        configuration: Configuration,
+        interval_s: float,
+        on_failure: Callable[[BaseException], object] | None = None,
+    ) -> None:
+        self.on_failure = on_failure
         self.configuration = dict(configuration or {})
         self.staging = on_staging(self.configuration)
         if self.staging:
@@ -54,9 +63,14 @@ class TimelineSampler:
         return self.samples
 
     def _run(self) -> None:
-        while not self._stop.is_set() and len(self.samples) < _MAX_SAMPLES:
-            self.samples.append(self.sample())
-            self._stop.wait(self.interval_s)
+        try:
+            while not self._stop.is_set() and len(self.samples) < _MAX_SAMPLES:
+                self.samples.append(self.sample())
+                self._stop.wait(self.interval_s)
+        except Exception as error:
+            if self.on_failure is None:
+                raise
+            self.on_failure(error)
 
     def sample(self) -> dict[str, Any]:
         elapsed = 0.0 if not self.samples else time.monotonic() - self._started

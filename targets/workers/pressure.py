@@ -2,12 +2,15 @@
 
 Every pressure worker's sessions carry `application_name = chaos-<kind>-<run id>`.
 Stopping asks the worker to release (it also does so by itself at its time limit or
-when this process dies), then terminates server-side whatever it left behind.
+when this process dies), then terminates server-side whatever it left behind; it is done
+once, whoever asks first (an interrupted run releases its pressure at once, and its
+rollbacks then record what was released).
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from typing import Any
 
@@ -19,7 +22,13 @@ from chaoskit.kit.errors import KitError
 from chaoskit.kit.sessions import KIT_PREFIX
 from chaoskit.targets.workers.process import WorkerError, WorkerProcess
 
-__all__ = ["APPLICATION_PREFIX", "PressureWorker", "start_pressure", "stop_pressure"]
+__all__ = [
+    "APPLICATION_PREFIX",
+    "PressureWorker",
+    "release_pressure",
+    "start_pressure",
+    "stop_pressure",
+]
 
 APPLICATION_PREFIX = KIT_PREFIX
 _RELEASE_WAIT_S = 15.0
@@ -47,13 +56,20 @@ class PressureWorker:
         self.worker = worker
         self.target_dsn = target_dsn
         self.application_name = app
+        self._stopping = threading.Lock()
+        self._released: dict[str, Any] | None = None
 
     def stop(self) -> dict[str, Any]:
-        report = self.worker.stop(_RELEASE_WAIT_S)
-        report["terminated_server_side"] = asyncio.run(
-            _terminate_sessions(self.target_dsn, self.application_name)
-        )
-        return report
+        """Release everything (once: a second call waits for the first and returns its
+        report)."""
+        with self._stopping:
+            if self._released is None:
+                report = self.worker.stop(_RELEASE_WAIT_S)
+                report["terminated_server_side"] = asyncio.run(
+                    _terminate_sessions(self.target_dsn, self.application_name)
+                )
+                self._released = report
+            return dict(self._released)
 
 
 def start_pressure(
@@ -94,3 +110,19 @@ def stop_pressure(kind: str, name: str) -> dict[str, Any]:
     if pressure is None:
         return {"name": name, "running": False}
     return {"name": name, "running": True, **pressure.stop()}
+
+
+def release_pressure() -> list[str]:
+    """Release every pressure running in this process now, still registered (its undo
+    then records what was released), each whatever the others do; returns `<kind>
+    <name>` of each, or raises the first failure once all were tried."""
+    pressures = [p for p in registry.running() if isinstance(p, PressureWorker)]
+    failures: list[Exception] = []
+    for pressure in pressures:
+        try:
+            pressure.stop()
+        except Exception as error:  # noqa: BLE001 - the next one is released all the same
+            failures.append(error)
+    if failures:
+        raise failures[0]
+    return [f"{p.kind} {p.name!r}" for p in pressures]

@@ -1,12 +1,13 @@
 """The connector's control API, on loopback HTTP.
 
 GET /state, PUT /config (validated: a bad value is a 400 naming the field, and nothing
-changes), POST /reset (back to the starting configuration), GET /events?since=<epoch s>,
-GET /metrics (Prometheus).
+changes), POST /reset (back to the starting configuration), GET /events?since=<epoch s>
+(a `since` that is not a finite number is a 400), GET /metrics (Prometheus).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import Body, FastAPI
@@ -42,8 +43,11 @@ def create_api(proxy: ConnectorProxy) -> FastAPI:
     def reset() -> dict[str, Any]:
         return proxy.reset().to_dict()
 
-    @api.get("/events")
-    def events(since: float = 0.0) -> list[dict[str, Any]]:
+    @api.get("/events", response_model=None)
+    def events(since: float = 0.0) -> list[dict[str, Any]] | JSONResponse:
+        if not math.isfinite(since):
+            return JSONResponse({"error": f"since={since}: give seconds since the epoch",
+                                 "field": "since"}, 400)  # fmt: skip
         return proxy.events.since(since)
 
     @api.get("/metrics")

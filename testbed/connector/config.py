@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from chaoskit.kit.errors import KitError
+from chaoskit.kit.errors import KitError, shown
 
 __all__ = ["ConfigError", "ConnectorConfig"]
 
@@ -107,7 +107,7 @@ class ConnectorConfig:
             check(
                 math.isfinite(value) and low <= value <= high,
                 name,
-                f"{value!r} is out of range: give {low:g} to {high:g}",
+                f"{shown(value)} is out of range: give {low:g} to {high:g}",
             )
         check(self.max_instances >= self.min_instances, "max_instances", "must be >= min_instances")
         check(
@@ -135,9 +135,9 @@ def _convert(name: str, value: Any, annotation: str) -> Any:
             raise ConfigError(name, "must be a string")
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(name, f"must be a number, not {value!r}")
+        raise ConfigError(name, f"must be a number, not {shown(value)}")
     if kind == "int":
-        if value != int(value):
-            raise ConfigError(name, f"must be a whole number, not {value!r}")
+        if not math.isfinite(value) or value != int(value):
+            raise ConfigError(name, f"must be a whole number, not {shown(value)}")
         return int(value)
     return float(value)

@@ -13,9 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from chaoskit.kit.errors import KitError
+from chaoskit.kit.errors import KitError, shown
 
 __all__ = ["ServiceSettings", "SettingsError"]
+
+
+_DAY_S = 86_400.0  # no duration is longer than a day
 
 
 class SettingsError(KitError):
@@ -36,23 +39,23 @@ def _setting(
 class ServiceSettings:
     database_url: str = _setting("SERVICE_DATABASE_URL", "", doc="PostgreSQL DSN")
     host: str = _setting("SERVICE_HOST", "127.0.0.1", doc="address to listen on")
-    port: int = _setting("SERVICE_PORT", 8000, 1, "port to listen on")
+    port: int = _setting("SERVICE_PORT", 8000, 1, "port to listen on", 65535)
     instance_name: str = _setting(
         "SERVICE_INSTANCE_NAME", "reference", doc="names the instance's database sessions"
     )
     initialization_timeout_s: float = _setting(
-        "SERVICE_INITIALIZATION_TIMEOUT_S", 75.0, 0.1, "Phase 3 deadline"
+        "SERVICE_INITIALIZATION_TIMEOUT_S", 75.0, 0.1, "Phase 3 deadline", _DAY_S
     )
     connect_timeout_s: float = _setting(
-        "SERVICE_CONNECT_TIMEOUT_S", 35.0, 0.1, "one connection attempt's deadline"
+        "SERVICE_CONNECT_TIMEOUT_S", 35.0, 0.1, "one connection attempt's deadline", _DAY_S
     )
     pool_size: int = _setting("SERVICE_POOL_SIZE", 10, 1, "connections Phase 3 opens", 1000)
     max_overflow: int = _setting("SERVICE_MAX_OVERFLOW", 15, 0, "connections beyond the pool", 1000)
     pool_timeout_s: float = _setting(
-        "SERVICE_POOL_TIMEOUT_S", 90.0, 0.1, "wait for a pooled connection"
+        "SERVICE_POOL_TIMEOUT_S", 90.0, 0.1, "wait for a pooled connection", _DAY_S
     )
     connect_retry_s: float = _setting(
-        "SERVICE_CONNECT_RETRY_S", 0.5, 0.01, "pause between connection attempts"
+        "SERVICE_CONNECT_RETRY_S", 0.5, 0.01, "pause between connection attempts", _DAY_S
     )
     schema_load_bytes: int = _setting(
         "SERVICE_SCHEMA_LOAD_BYTES",
@@ -62,10 +65,10 @@ class ServiceSettings:
         1_000_000_000,
     )
     phase_timeout_s: float = _setting(
-        "SERVICE_PHASE_TIMEOUT_S", 30.0, 0.1, "deadline of every phase but Phase 3"
+        "SERVICE_PHASE_TIMEOUT_S", 30.0, 0.1, "deadline of every phase but Phase 3", _DAY_S
     )
     phase_work_s: float = _setting(
-        "SERVICE_PHASE_WORK_S", 0.05, 0.0, "simulated work in phases other than 3"
+        "SERVICE_PHASE_WORK_S", 0.05, 0.0, "simulated work in phases other than 3", _DAY_S
     )
 
     @classmethod
@@ -89,20 +92,21 @@ class ServiceSettings:
                 continue
             raw, kind = values[f.name], type(f.default)
             env = f.metadata["env"] if by_env_name else f.name
+            said = f"{env}={shown(raw)}"
             try:
                 value = kind(raw)
             except (TypeError, ValueError):
                 raise SettingsError(
-                    f"{env}={raw!r} is not a valid {kind.__name__}: {f.metadata['doc']}"
+                    f"{said} is not a valid {kind.__name__}: {f.metadata['doc']}"
                 ) from None
             if isinstance(value, float) and not math.isfinite(value):
-                raise SettingsError(f"{env}={raw!r} is not a finite number ({f.metadata['doc']})")
+                raise SettingsError(f"{said} is not a finite number ({f.metadata['doc']})")
             minimum, maximum = f.metadata["min"], f.metadata["max"]
             if minimum is not None and value < minimum:
-                raise SettingsError(f"{env}={raw!r} must be >= {minimum} ({f.metadata['doc']})")
+                raise SettingsError(f"{said} must be >= {minimum} ({f.metadata['doc']})")
             # bounded so that building the pool cannot outlast the startup's deadline
             if maximum is not None and value > maximum:
-                raise SettingsError(f"{env}={raw!r} must be <= {maximum} ({f.metadata['doc']})")
+                raise SettingsError(f"{said} must be <= {maximum} ({f.metadata['doc']})")
             converted[f.name] = value
         settings = cls(**converted)
         if not settings.database_url:
