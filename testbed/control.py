@@ -54,6 +54,8 @@ __all__ = [
 logger = logging.getLogger("chaostoolkit")
 # the capacity stand-ins a run may ask for, and their bounds (the connector's own)
 CAPACITY_KEYS = {"database_max_connections": (5, 1000), "connector_min_instances": (1, 100)}
+
+
 def _owner() -> str:
     return f"control:{os.getpid()}"
 
