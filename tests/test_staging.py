@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from chaoskit.gameday.suite import load_suite
+from chaoskit.report.report import build_report
 from chaoskit.targets.deployment import without_staging_equivalent
 from chaoskit.testbed.instances import service_settings
 from chaoskit.testbed.lifecycle import testbed_down, testbed_endpoints, testbed_up
@@ -151,8 +152,17 @@ def test_the_staging_game_day_rehearsal_on_googles_clock(
     assert [(e["name"], e["verdict"]) for e in summary["experiments"]] == expected
     assert {status for status, _ in google.refused} >= {429, 503}  # and the kit went on
 
-    journal = json.loads(next(journals.glob("*/smd-phase3-timeout.json")).read_text())
+    journal_path = next(journals.glob("*/smd-phase3-timeout.json"))
+    journal = json.loads(journal_path.read_text())
     runs = {r["activity"]["name"]: r["output"] for r in journal["run"] + journal["rollbacks"]}
+    # the report judges a staging run against the run's own figures, never the testbed's
+    report = build_report([journal_path])
+    assert report["banner"]["target"] == "staging"
+    deadline = profile["initialization_timeout_s"]
+    assert deadline != embedded_profile()["initialization_timeout_s"]
+    assert report["pressure"][0]["database_phase"]["deadline_s"] == deadline
+    metric = next(m for m in report["metrics"] if m["metric"] == "startup_sequence_time_s")
+    assert metric["threshold"] == deadline
     # the flood: a Cloud Run Job of ceil(170 / 25) tasks, behind the connector
     flood = runs["flood-database-connections"]
     assert flood["tasks"] == 7 and flood["attempted"] == 170
