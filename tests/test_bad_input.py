@@ -141,10 +141,35 @@ UNLOADABLE = pytest.mark.parametrize(
     [
         ('{"title": "x", "method": [', "not valid JSON (Expecting value at line 1)"),
         ("", "not valid JSON"),
+        ("method: [", "not valid JSON"),
         ("[]", "not an experiment: give a JSON object"),
     ],
-    ids=["truncated", "empty", "array"],
+    ids=["truncated", "empty", "yaml-in-json", "array"],
 )
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("broken.yaml", "", "not an experiment: give a JSON object"),
+        ("broken.json", (REPO / SMD).read_text().replace("verification.control",
+                                                         "verificaton.control"),
+         "controls[0]: module 'chaoskit.verificaton.control' is not installed (did you mean "
+         "chaoskit.verification.control?)"),
+    ],
+    ids=["empty-yaml", "mistyped-control"],
+)  # fmt: skip
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_chaos_run_and_validate_refuse_an_experiment_they_cannot_load_or_run(
+    testbed_home: Path, tmp_path: Path, name: str, content: str, message: str, command: str
+) -> None:
+    broken = tmp_path / name
+    broken.write_text(content)
+    result = chaos(command, str(broken), home=testbed_home)
+    assert result.returncode == 1
+    (line,) = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert "ERROR" in line and f"{broken}: {message}" in line
+    assert not testbed_home.exists()  # nothing started
 
 
 @UNLOADABLE
@@ -382,29 +407,6 @@ def _refused_in_one_line(home: Path, *arguments: str) -> str:
 
 
 @pytest.mark.parametrize(
-    ("name", "content", "message"),
-    [
-        ("experiment.json", "", "experiment.json: not valid JSON (Expecting value"),
-        ("experiment.json", "method: [", "experiment.json: not valid JSON"),
-        ("experiment.json", "[1, 2]", "experiment.json: not an experiment: give a JSON object"),
-        ("experiment.yaml", "", "experiment.yaml: not an experiment: give a JSON object"),
-        ("typo.json", (REPO / SMD).read_text().replace("verification.control",
-                                                       "verificaton.control"),
-         "controls[0]: module 'chaoskit.verificaton.control' is not installed (did you mean "
-         "chaoskit.verification.control?)"),
-    ],
-    ids=["empty", "not-json", "list", "empty-yaml", "mistyped-control"],
-)  # fmt: skip
-@pytest.mark.parametrize("command", ["run", "validate"])
-def test_an_experiment_file_the_toolkit_cannot_read_is_one_line(
-    testbed_home: Path, tmp_path: Path, command: str, name: str, content: str, message: str
-) -> None:
-    path = tmp_path / name
-    path.write_text(content)
-    assert message in _refused_in_one_line(testbed_home, command, str(path))
-
-
-@pytest.mark.parametrize(
     ("content", "message"),
     [
         ("[1]", "give a YAML mapping"),
@@ -527,12 +529,12 @@ def test_the_reference_services_settings_are_bounded(
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--to", "inf"], "--to inf: give a value in flood_connections's range [1, 200] "
-         "connections"),
-        (["--from", "-5"], "--from -5: give a value in flood_connections's range [1, 200] "
-         "connections"),
-        (["--from", "nan"], "--from nan: give a value in flood_connections's range [1, 200] "
-         "connections"),
+        (["--to", "inf"], "--to inf: give a number of at least 1 connections "
+         "(flood_connections's lowest)"),
+        (["--from", "-5"], "--from -5: give a number of at least 1 connections "
+         "(flood_connections's lowest)"),
+        (["--from", "nan"], "--from nan: give a number of at least 1 connections "
+         "(flood_connections's lowest)"),
         (["--repeat", "1000"], "--repeat 1000: give 1 to 20"),
     ],
     ids=["to-inf", "from-negative", "from-nan", "repeat-1000"],

@@ -159,7 +159,7 @@ def test_a_staging_dry_run_reports_a_missing_role_and_changes_nothing(
     assert result.returncode == 3, result.stdout + result.stderr
     out = result.stdout.replace("\n", " ")
     assert "what would run, in order, on staging" in out
-    assert "the kit's account lacks run.services.update in project netra-staging" in out
+    assert "the kit's account lacks run.services.update on service " in out
     assert "The target fails its preflight: the command would skip it." in out
     assert changes == [] and not journals.exists()
 
