@@ -5,7 +5,7 @@ connections its pool holds) and, on staging, Cloud SQL's CPU over a window.
 Each probe returns `{"condition", "status", "value", "threshold", ...}` with `status`
 one of `within`, `breached` or `unobserved` (nothing to judge by: never a reason to
 stop). The kit's verification control samples them as chaostoolkit-addons safeguards
-(`verification/stop_conditions.py`); they are ordinary probes and can be used as such.
+(`chaoskit.verification.stop_conditions`); they are ordinary probes and can be used as such.
 """
 
 from __future__ import annotations
