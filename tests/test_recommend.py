@@ -70,8 +70,8 @@ def test_a_verified_recommendation_turns_the_reproduction_tolerated(
     )  # fmt: skip
     assert other.returncode == 1 and "Traceback" not in other.stdout + other.stderr
     assert (
-        "verify smd-phase3-timeout: reproduced -> aborted (the embedded testbed could not "
-        "start: the testbed is up with another service" in other.stdout
+        "verify smd-phase3-timeout: reproduced -> aborted (the embedded testbed: it is up with "
+        "another service" in other.stdout
     )
 
 

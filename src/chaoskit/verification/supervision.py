@@ -56,6 +56,7 @@ class RunSupervisor:
         self.released: dict[str, Any] | None = None  # what an interruption released at once
         self.rollback_signal: str | None = None  # a signal held during the rollbacks
         self._guard = threading.Lock()
+        self._release_guard = threading.Lock()
         self._ended = threading.Event()  # the method ended: the watchdog stands down
         self._wake = threading.Event()  # the releaser: an interruption, or the end
         self._interrupted_in_method = False
@@ -131,7 +132,10 @@ class RunSupervisor:
             if reason is not None and self.interruption is None:
                 self.interruption = reason
             self._note_interruption()
-            exit_gracefully()  # SIGUSR1: Chaos Toolkit interrupts the method, rollbacks played
+        # from a watcher's thread: the pressure goes now, before Chaos Toolkit's
+        # interruption reaches the main thread and its rollbacks begin
+        self._release_once()
+        exit_gracefully()  # SIGUSR1: Chaos Toolkit interrupts the method, rollbacks played
         return True
 
     def end_method(self) -> None:
@@ -157,19 +161,29 @@ class RunSupervisor:
             self.fail("watchdog", error)
 
     def _release_at_interruption(self) -> None:
-        try:
-            self._wake.wait()
-            if not self._interrupted_in_method:
+        """A signal's interruption (its handler only notes it): released from here."""
+        self._wake.wait()
+        if self._interrupted_in_method:
+            self._release_once()
+
+    def _release_once(self) -> None:
+        """Release the run's pressure (floods, CPU sessions, locks), once, and record it."""
+        with self._release_guard:
+            if self.released is not None:
                 return
+            failure = None
             at = datetime.now(UTC).isoformat()
-            released = release_pressure()
+            try:
+                released = release_pressure()
+            except Exception as error:  # noqa: BLE001 - the rollbacks release it all the same
+                released, failure = [], error
             self.released = {"at": at, "done_at": datetime.now(UTC).isoformat(),
                              "released": released}  # fmt: skip
-            if released:
-                logger.warning("Interrupted: released the pressure at once (" +
-                               ", ".join(released) + "), before waiting for observers")  # fmt: skip
-        except Exception as error:  # noqa: BLE001 - the rollbacks release it all the same
-            self.fail("release of the pressure at the interruption", error)
+        if failure is not None:
+            self.fail("release of the pressure at the interruption", failure)
+        elif released:
+            logger.warning("Interrupted: released the pressure at once (" +
+                           ", ".join(released) + "), before waiting for observers")  # fmt: skip
 
     # --- the rollbacks --------------------------------------------------------------------
 
