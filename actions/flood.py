@@ -16,10 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from chaoskit.kit.errors import activity
+from chaoskit.kit.errors import KitError, activity
 from chaoskit.targets.flood import start_flood, stop_flood
 
 __all__ = ["start_connection_flood", "stop_connection_flood"]
@@ -29,7 +28,7 @@ DEFAULT_CAP = 1000
 
 def _require(condition: bool, message: str) -> None:
     if not condition:
-        raise ActivityFailed(message)
+        raise KitError(message)
 
 
 @activity
