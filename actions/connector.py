@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
 from chaoskit.actions.undo import remember_first, undo
-from chaoskit.kit.errors import activity
+from chaoskit.kit.errors import KitError, activity
 from chaoskit.targets.connector import connector_client
 
 __all__ = [
@@ -71,7 +70,7 @@ def set_connector_capacity(
         if value is not None
     }
     if not changes:
-        raise ActivityFailed(
+        raise KitError(
             "set_connector_capacity needs connections_per_instance, overflow or queue_timeout_s"
         )
     return _change(changes, connector_url, configuration)

@@ -16,17 +16,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
 from chaoskit.actions.undo import remember_first, undo
 from chaoskit.kit.configuration import given_or_configured
-from chaoskit.kit.errors import activity
+from chaoskit.kit.errors import KitError, activity
 from chaoskit.kit.load_targets import check_load_target
 from chaoskit.targets.storm import run_storm
 from chaoskit.targets.workers.pressure import APPLICATION_PREFIX, start_pressure, stop_pressure
-from chaoskit.testbed.lifecycle import TestbedError, restart_postgres
-from chaoskit.testbed.service.settings import ServiceSettings, SettingsError
+from chaoskit.testbed.lifecycle import restart_postgres
+from chaoskit.testbed.service.settings import ServiceSettings
 from chaoskit.testbed.state import read_state
 
 __all__ = [
@@ -58,7 +57,7 @@ _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 def _require(condition: bool, message: str) -> None:
     if not condition:
-        raise ActivityFailed(message)
+        raise KitError(message)
 
 
 def _target(
@@ -132,19 +131,16 @@ def run_acquisition_storm(
     dsn = _target(database_url, configuration, allowed_targets)
     deadline_s = deadline_s if deadline_s is not None else 2 * connect_timeout_s
     _check_duration(deadline_s)
-    try:
-        settings = ServiceSettings.parse(
-            {
-                "database_url": dsn,
-                "pool_size": pool_size,
-                "max_overflow": max_overflow,
-                "pool_timeout_s": pool_timeout_s,
-                "connect_timeout_s": connect_timeout_s,
-                "connect_retry_s": connect_retry_s,
-            }
-        )
-    except SettingsError as error:
-        raise ActivityFailed(str(error)) from None
+    settings = ServiceSettings.parse(
+        {
+            "database_url": dsn,
+            "pool_size": pool_size,
+            "max_overflow": max_overflow,
+            "pool_timeout_s": pool_timeout_s,
+            "connect_timeout_s": connect_timeout_s,
+            "connect_retry_s": connect_retry_s,
+        }
+    )
     application_name = f"{APPLICATION_PREFIX}storm-{uuid.uuid4().hex[:12]}"
     return asyncio.run(
         run_storm(settings, startups, shared_pool, deadline_s, connect_timeout_s, application_name)
@@ -274,10 +270,7 @@ def set_max_connections(max_connections: int) -> dict[str, Any]:
         return lambda: {"max_connections": restart_postgres(previous)["max_connections"]}
 
     remember_first(*_MAX_CONNECTIONS, save)
-    try:
-        postgres = restart_postgres(max_connections)
-    except TestbedError as error:
-        raise ActivityFailed(str(error)) from None
+    postgres = restart_postgres(max_connections)
     return {"max_connections": postgres["max_connections"], "previous": previous}
 
 
@@ -285,10 +278,7 @@ def set_max_connections(max_connections: int) -> dict[str, Any]:
 def restore_max_connections() -> dict[str, Any]:
     """Restart the embedded PostgreSQL with the `max_connections` it had before
     `set_max_connections`; idempotent. Returns `{"restored", "max_connections"}`."""
-    try:
-        restored = undo(*_MAX_CONNECTIONS)
-    except TestbedError as error:
-        raise ActivityFailed(str(error)) from None
+    restored = undo(*_MAX_CONNECTIONS)
     if restored is None:
         current = ((read_state() or {}).get("postgres") or {}).get("max_connections")
         return {"restored": False, "max_connections": current}

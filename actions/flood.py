@@ -7,7 +7,7 @@ cleanup can terminate them server-side.
 
 On staging (configuration `target: staging`) the flood must come from inside the VPC,
 through the Serverless VPC Access connector: it runs as the Cloud Run Job
-`chaos-<name>` (`chaoskit.targets.gcp.cloud_run_flood`), with the image, database-URL
+`chaos-<name>` (`chaoskit.targets.flood.cloud_run_job`), with the image, database-URL
 secret and connector the profile names.
 """
 
@@ -16,11 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from chaoskit.kit.errors import activity
-from chaoskit.targets.flood import start_flood, stop_flood
+from chaoskit.kit.errors import KitError, activity
+from chaoskit.targets.flood.dispatch import start_flood, stop_flood
 
 __all__ = ["start_connection_flood", "stop_connection_flood"]
 
@@ -29,7 +28,7 @@ DEFAULT_CAP = 1000
 
 def _require(condition: bool, message: str) -> None:
     if not condition:
-        raise ActivityFailed(message)
+        raise KitError(message)
 
 
 @activity

@@ -6,10 +6,9 @@ import time
 from datetime import datetime
 from typing import Any
 
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
-from chaoskit.kit.errors import activity
+from chaoskit.kit.errors import KitError, activity
 from chaoskit.targets.connector import connector_client
 
 __all__ = [
@@ -52,7 +51,7 @@ def _epoch(since: float | str | None, configuration: Configuration | None) -> fl
         try:
             return datetime.fromisoformat(since).timestamp()
         except ValueError:
-            raise ActivityFailed(
+            raise KitError(
                 f"since={since!r} is not a timestamp: give epoch seconds or ISO 8601"
             ) from None
     return float(since)

@@ -8,12 +8,11 @@ from collections import Counter
 from typing import Any
 
 import asyncpg
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
 from chaoskit.kit.configuration import given_or_configured
 from chaoskit.kit.dsn import connection_url
-from chaoskit.kit.errors import activity
+from chaoskit.kit.errors import KitError, activity
 from chaoskit.kit.failures import classify_connect_error
 from chaoskit.kit.stats import percentiles
 from chaoskit.targets.database import database_sessions, server_pressure_sample
@@ -53,7 +52,7 @@ def connection_time(
     seconds (`p50_s`, `p95_s`, `p99_s`, `max_s`).
     """
     if not isinstance(samples, int) or not 0 < samples <= 1000:
-        raise ActivityFailed(f"samples={samples!r} is out of range: give 1 to 1000")
+        raise KitError(f"samples={samples!r} is out of range: give 1 to 1000")
     dsn = _dsn(database_url, configuration, "database_url")
 
     async def measure() -> dict[str, Any]:
@@ -136,7 +135,7 @@ def server_pressure(
     `direct_database_url`.
     """
     if not 0 <= window_s <= 3600:
-        raise ActivityFailed(f"window_s={window_s!r} is out of range: give 0 to 3600 seconds")
+        raise KitError(f"window_s={window_s!r} is out of range: give 0 to 3600 seconds")
     dsn = _dsn(database_url, configuration, "admin_database_url", "direct_database_url")
 
     peak = {"active": 0, "waiting": 0, "lock_wait": 0.0, "query": 0.0}

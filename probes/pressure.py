@@ -14,10 +14,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from chaoskit.kit.errors import activity
+from chaoskit.kit.errors import KitError, activity
 from chaoskit.probes.database import connection_time
 from chaoskit.targets.load import connector_load, database_load
 
@@ -132,7 +131,7 @@ def early_warning(
     at the warning, `forecast_exhaustion_at`, and the `samples` taken.
     """
     if not (0 < interval_s <= window_s <= 3600):
-        raise ActivityFailed(
+        raise KitError(
             f"window_s={window_s!r}, interval_s={interval_s!r}: need 0 < interval_s <= "
             "window_s <= 3600"
         )

@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit.kit.configuration import given_or_configured
-from chaoskit.kit.errors import activity
+from chaoskit.kit.errors import KitError, activity
 from chaoskit.kit.health import service_health as check_health
 from chaoskit.targets.fresh_instance import observe_named_instance, throwaway_startup
 from chaoskit.testbed.system import health_path
@@ -113,7 +112,7 @@ def repeated_cold_starts(
     its phase list.
     """
     if not isinstance(count, int) or not 0 < count <= 50:
-        raise ActivityFailed(f"count={count!r} is out of range: give 1 to 50 starts")
+        raise KitError(f"count={count!r} is out of range: give 1 to 50 starts")
     timeout_s = _timeout(timeout_s, configuration)
     reports = [
         throwaway_startup(timeout_s, database_url, configuration, secrets) for _ in range(count)

@@ -260,7 +260,7 @@ class FakeStaging:
                             "CLOUD_RUN_TASK_COUNT": str(count)}  # fmt: skip
                 with output.open("w") as out:
                     process = subprocess.Popen(
-                        [sys.executable, "-m", "chaoskit.targets.workers.flood_task"],
+                        [sys.executable, "-m", "chaoskit.targets.flood.cloud_run_task"],
                         cwd=REPO, env=task_env, stdout=out, stderr=subprocess.STDOUT,
                     )  # fmt: skip
                 execution.tasks.append((process, output))

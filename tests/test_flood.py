@@ -16,8 +16,8 @@ from chaoslib.exceptions import ActivityFailed
 from chaoskit.actions.flood import start_connection_flood, stop_connection_flood
 from chaoskit.kit import registry
 from chaoskit.targets.database import database_sessions
-from chaoskit.targets.flood import FLOOD_PREFIX
-from chaoskit.targets.workers.connection_flood import ConnectionFlood
+from chaoskit.targets.flood.dispatch import FLOOD_PREFIX
+from chaoskit.targets.flood.worker import ConnectionFlood
 from chaoskit.testbed.postgres import PostgresEndpoint
 from tests.conftest import REPO, eventually, gone, sessions
 

@@ -32,10 +32,11 @@ from chaoskit.actions.gcp.cloud_sql import (
 from chaoskit.actions.gcp.vpc_connector import restore_vpc_connector, set_vpc_connector_scaling
 from chaoskit.probes.gcp.cloud_run import cloud_run_status
 from chaoskit.probes.stop_conditions import database_cpu_sustained
+from chaoskit.targets.flood.cloud_run_job import start_cloud_run_flood, stop_cloud_run_flood
+from chaoskit.targets.flood.cloud_run_task import task_share
 from chaoskit.targets.gcp.access import permissions_for, staging_access_problems
 from chaoskit.targets.gcp.api import DEFAULT_SECONDS, GoogleApiError, call, gcp_client
 from chaoskit.targets.gcp.cloud_run import begin_cold_start, get_service
-from chaoskit.targets.gcp.cloud_run_flood import start_cloud_run_flood, stop_cloud_run_flood
 from chaoskit.targets.gcp.logging import observe_cloud_run_startup, wait_for_cloud_run_startup
 from chaoskit.targets.gcp.monitoring import (
     CONNECTOR_CPU,
@@ -46,7 +47,6 @@ from chaoskit.targets.gcp.monitoring import (
     cloud_sql_backends,
     connector_metrics,
 )
-from chaoskit.targets.workers.flood_task import task_share
 from tests.conftest import REPO, eventually
 from tests.gcp_fake import (
     TOKEN,

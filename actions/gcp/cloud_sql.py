@@ -7,11 +7,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit.actions.undo import remember_first, undo
-from chaoskit.kit.errors import activity
+from chaoskit.kit.errors import KitError, activity
 from chaoskit.targets.gcp.api import call, gcp_client, project_and_region, wait_for_operation
 
 __all__ = [
@@ -108,7 +107,7 @@ def set_cloud_sql_max_connections(
     """
     low, high = MAX_CONNECTIONS_RANGE
     if not isinstance(max_connections, int) or not low <= max_connections <= high:
-        raise ActivityFailed(
+        raise KitError(
             f"max_connections={max_connections!r} is out of range: Cloud SQL for PostgreSQL "
             f"takes {low} to {high}"
         )

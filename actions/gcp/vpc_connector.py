@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit.actions.undo import remember_first, undo
-from chaoskit.kit.errors import activity
+from chaoskit.kit.errors import KitError, activity
 from chaoskit.targets.gcp.api import call, gcp_client, project_and_region, wait_for_operation
 from chaoskit.targets.gcp.resources import connector_name
 
@@ -57,20 +56,20 @@ def _check(current: dict[str, Any], changes: dict[str, Any]) -> None:
     minimum = changes.get("minInstances", current.get("minInstances", 2))
     maximum = changes.get("maxInstances", current.get("maxInstances", 10))
     if not 2 <= minimum < maximum <= 10:
-        raise ActivityFailed(
+        raise KitError(
             f"min_instances={minimum}, max_instances={maximum}: a connector runs 2 to 10 "
             "instances, min below max"
         )
     for field, api in (("min_instances", "minInstances"), ("max_instances", "maxInstances")):
         if api in changes and changes[api] < current.get(api, 0):
-            raise ActivityFailed(
+            raise KitError(
                 f"{field}={changes[api]} is below the connector's {current[api]}: the Serverless "
                 "VPC Access API never scales a connector in; to shrink capacity, point the "
                 "service at a smaller connector (chaoskit.actions.gcp.cloud_run.use_vpc_connector)"
             )
     machine = changes.get("machineType")
     if machine is not None and machine not in MACHINE_TYPES:
-        raise ActivityFailed(f"machine_type={machine!r}: use one of {', '.join(MACHINE_TYPES)}")
+        raise KitError(f"machine_type={machine!r}: use one of {', '.join(MACHINE_TYPES)}")
 
 
 @activity
@@ -105,7 +104,7 @@ def set_vpc_connector_scaling(
     }
     changes = {_FIELDS[k]: v for k, v in arguments.items() if v is not None}
     if not changes:
-        raise ActivityFailed(
+        raise KitError(
             "set_vpc_connector_scaling needs machine_type, min_instances or max_instances"
         )
     current = describe_connector(name, configuration, secrets)

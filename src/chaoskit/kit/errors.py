@@ -1,9 +1,27 @@
 """One error base for everything a user can act on, and the one place where it becomes
 Chaos Toolkit's `ActivityFailed`.
 
-Every room raises a `KitError` (or a subclass naming its subsystem) whose message is one
-line naming the field and the fix. Activities are wrapped in `activity`, so a KitError
-raised anywhere below them reaches the journal as an `ActivityFailed` with that line.
+Every room raises a `KitError`, or the subclass that names its subsystem, whose message
+is one line naming the field and the fix:
+
+    KitError
+    ├── kit          VarFileError (a var-file), TargetError (a load target), LockHeld
+    ├── testbed      TestbedError (up, down, its state: StateError), PostgresError,
+    │                ConnectorError, ConnectorUnreachable, ConfigError (the connector's
+    │                settings), SystemUnderTestError and StartupLogError (a `service`),
+    │                SettingsError (the reference service's), DeterministicStartupError
+    │                (the reference service's startup failed: uvicorn exits 3)
+    ├── targets      GoogleApiError, OperationRunning (Google Cloud), WorkerError (a
+    │                pressure worker)
+    ├── verification ConfigurationError, ExpectationError, ChainError, KnobError,
+    │                GuardrailRefusal
+    └── gameday      SuiteError, ExperimentFileError, SeriesError, LimitError, CronError
+
+Where it is converted, once each: an activity's (wrapped in `activity`) becomes
+`ActivityFailed` with that line; a control's stops the run (`kit.fail_closed`); a
+command's is its one error line and exit code. Exceptions that are not a user's to act
+on are control flow inside one module (a connector's `NoSlot`, a phase's `PhaseFailure`,
+a sweep's `SweepInterrupted`) and never leave it.
 """
 
 from __future__ import annotations

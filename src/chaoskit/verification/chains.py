@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaoskit.kit.errors import shown
+from chaoskit.kit.errors import KitError, shown
 
 __all__ = ["CHAINS", "expand_chain"]
 
@@ -60,7 +60,7 @@ CHAINS: dict[str, dict[str, Any]] = {
 _FIELDS = ("name", "startup", "cause")
 
 
-class ChainError(ValueError):
+class ChainError(KitError):
     """The chain named in the extension is unknown or misses a parameter."""
 
 

@@ -24,7 +24,7 @@ from chaoslib.types import Configuration
 
 from chaoskit.kit.errors import KitError
 from chaoskit.targets.deployment import on_staging
-from chaoskit.targets.flood import FLOOD_PREFIX
+from chaoskit.targets.flood.dispatch import FLOOD_PREFIX
 from chaoskit.targets.load import connector_load, database_load
 
 __all__ = ["TimelineSampler"]

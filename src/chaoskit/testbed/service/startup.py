@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
+from chaoskit.kit.errors import KitError
+
 __all__ = [
     "PHASE_NAMES",
     "DeterministicStartupError",
@@ -64,7 +66,7 @@ class PhaseResult:
     detail: str | None = None
 
 
-class DeterministicStartupError(RuntimeError):
+class DeterministicStartupError(KitError):
     """A startup phase failed: the service must not serve."""
 
     def __init__(self, result: PhaseResult) -> None:

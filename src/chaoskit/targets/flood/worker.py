@@ -1,7 +1,7 @@
 """The connection-flood worker: open real asyncpg connections, hold them, release them.
 
 Run by `chaoskit.actions.flood` as
-`python -m chaoskit.targets.workers.connection_flood chaos-flood-<id>`.
+`python -m chaoskit.targets.flood.worker chaos-flood-<id>`.
 It releases everything when told to, when `hold_s` has passed, or when its parent dies.
 """
 

@@ -15,7 +15,7 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoskit.kit.load_targets import check_load_target
 from chaoskit.targets.deployment import on_staging, staging_setting
-from chaoskit.targets.gcp.cloud_run_flood import (
+from chaoskit.targets.flood.cloud_run_job import (
     CONNECTIONS_PER_TASK,
     start_cloud_run_flood,
     stop_cloud_run_flood,
@@ -68,7 +68,7 @@ def start_flood(
     ramped = start_pressure(
         KIND,
         name,
-        "chaoskit.targets.workers.connection_flood",
+        "chaoskit.targets.flood.worker",
         flood,
         "ramped",
         flood["ramp_s"] + flood["connect_timeout_s"] * 2 + 30,

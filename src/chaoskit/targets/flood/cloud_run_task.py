@@ -1,5 +1,5 @@
 """The connection flood as a Cloud Run Job task: the same flood, configured by its
-environment, run by `python -m chaoskit.targets.workers.flood_task` in the image
+environment, run by `python -m chaoskit.targets.flood.cloud_run_task` in the image
 `deploy/flood-job/Dockerfile` builds.
 
 The execution's tasks share FLOOD_CONNECTIONS connections to FLOOD_DSN (from Secret
@@ -17,7 +17,7 @@ import json
 import os
 import signal
 
-from chaoskit.targets.workers.connection_flood import ConnectionFlood
+from chaoskit.targets.flood.worker import ConnectionFlood
 
 
 def task_share(total: int, index: int, count: int) -> int:
