@@ -10,6 +10,9 @@ CHAOS := $(BIN)/chaos --no-version-check
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	# the distribution's former name, and its metadata an editable install left in src/
+	$(BIN)/pip uninstall --quiet --yes startup-chaos-kit
+	rm -rf src/startup_chaos_kit.egg-info
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 

@@ -18,6 +18,7 @@ from chaoskit.kit.errors import KitError
 from chaoskit.kit.files import unwritable, unwritable_folder, write_json_atomically
 from chaoskit.kit.lock import LockHeld
 from chaoskit.kit.redaction import mask_passwords_in_logs
+from chaoskit.kit.shipped import find_file, where_from
 from chaoskit.kit.var_files import check_var_file
 
 if TYPE_CHECKING:
@@ -29,15 +30,25 @@ __all__ = ["gameday"]
 # command imports the game day's machinery (the report's charts among it) when it runs.
 
 
+_PROFILE_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def _profile_files(paths: tuple[Path, ...]) -> tuple[Path, ...]:
+    """Each var-file as given, or the kit's own profile it names (`staging`,
+    `experiments/profiles/staging.json` where there is no ./experiments)."""
+    return tuple(find_file(Path(p), _PROFILE_SUFFIXES, "profiles") for p in paths)
+
+
 def _refuse_unreadable_var_files(
     ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
 ) -> tuple[str, ...]:
-    for path in value or ():
+    found = tuple(str(p) for p in _profile_files(tuple(Path(v) for v in value or ())))
+    for path in found:
         try:
             check_var_file(path)
         except KitError as error:
             raise click.BadParameter(str(error), ctx, param) from None
-    return value
+    return found
 
 
 def _refuse_unreadable_settings(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -93,6 +104,11 @@ mask_passwords_in_logs()
 _guard_chaos_run()
 
 DEFAULT_SUITE = Path("experiments/gameday.toml")
+_SUITE_HELP = (
+    "The suite file (TOML), or the name of a suite of the experiments folder (e.g. "
+    "gameday-staging). [default: experiments/gameday.toml; where there is no "
+    "./experiments, the kit's own]"
+)
 DEFAULT_JOURNALS = Path("journals")
 
 
@@ -104,12 +120,13 @@ def gameday() -> None:
 def _suite_options(command: click.Command) -> click.Command:
     for option in reversed(
         [
-            click.option("--suite", type=click.Path(path_type=Path), default=DEFAULT_SUITE,
-                         show_default=True, help="The suite file (TOML)."),
+            click.option("--suite", type=click.Path(path_type=Path), default=None,
+                         help=_SUITE_HELP),
             click.option("--profile", type=click.Path(path_type=Path), multiple=True,
-                         help="A var-file (e.g. experiments/profiles/staging.json), "
-                              "layered on the suite's own profile; repeatable, later ones "
-                              "win (say, raised guardrails). None: the embedded testbed."),
+                         help="A var-file (e.g. experiments/profiles/staging.json, or a "
+                              "profile's name: staging), layered on the suite's own "
+                              "profile; repeatable, later ones win (say, raised "
+                              "guardrails). None: the embedded testbed."),
             click.option("--only", multiple=True,
                          help="Run only this experiment of the suite (repeatable)."),
             click.option("--journals", type=click.Path(path_type=Path),
@@ -131,6 +148,15 @@ def _suite_options(command: click.Command) -> click.Command:
     ):  # fmt: skip
         command = option(command)
     return command
+
+
+def _suite_file(given: Path | None) -> Path:
+    """The suite to hold: `given` when it is a file; else the one it names in the
+    experiments folder (./experiments, else the kit's own), which is said."""
+    found = find_file(given or DEFAULT_SUITE, (".toml",))
+    if found != given:
+        click.echo(f"Suite: {found} ({where_from(found)})")
+    return found
 
 
 def _settings_path() -> str | None:
@@ -157,7 +183,7 @@ def _junit_writable(junit: Path | None, option: str = "--junit") -> bool:
 
 
 def _hold(
-    suite_path: Path,
+    suite_path: Path | None,
     profile: tuple[Path, ...],
     only: tuple[str, ...],
     journals: Path,
@@ -173,7 +199,8 @@ def _hold(
     # summary says so, rather than stopping it halfway through them
     with StopSignals() as stop:
         return _checked_and_held(
-            suite_path, profile, only, journals, control_files, junit, keep, metrics, stop
+            _suite_file(suite_path), _profile_files(profile), only, journals, control_files,
+            junit, keep, metrics, stop,
         )
 
 
@@ -278,7 +305,7 @@ _DRY_RUN_HELP = (
 @click.option("--junit", type=click.Path(path_type=Path), default=None, help=_JUNIT_HELP)
 @click.option("--dry-run", is_flag=True, help=_DRY_RUN_HELP)
 def run(
-    suite: Path,
+    suite: Path | None,
     profile: tuple[Path, ...],
     only: tuple[str, ...],
     journals: Path,
@@ -301,7 +328,7 @@ def run(
 
 
 def _dry_run_gameday(
-    suite_path: Path,
+    suite_path: Path | None,
     profile: tuple[Path, ...],
     only: tuple[str, ...],
     control_files: tuple[Path, ...],
@@ -316,7 +343,7 @@ def _dry_run_gameday(
     if not _junit_writable(junit):
         return EXIT_CODES["usage"]
     try:
-        suite = load_suite(suite_path, profile)
+        suite = load_suite(_suite_file(suite_path), _profile_files(profile))
         if only:
             suite = suite.only(list(only))
         load_run_settings(_settings_path(), list(control_files))
@@ -334,7 +361,7 @@ def _dry_run_gameday(
 def schedule(
     cron: str,
     runs: int | None,
-    suite: Path,
+    suite: Path | None,
     profile: tuple[Path, ...],
     only: tuple[str, ...],
     journals: Path,
@@ -491,12 +518,17 @@ def limit(
     1 a probe would be refused, 2, 3 the target fails its preflight, 4.
     """
     from chaoskit.gameday.execution import load_run_settings, unload_run_settings
+    from chaoskit.gameday.experiment_file import EXPERIMENT_SUFFIXES
     from chaoskit.gameday.limit import run_limit
 
     _quiet_toolkit()
     console = output_console()
     if not _journals_writable(journals):
         sys.exit(EXIT_CODES["usage"])
+    found = find_file(experiment, EXPERIMENT_SUFFIXES)
+    if found != experiment:
+        click.echo(f"Experiment: {found} ({where_from(found)})")
+    experiment, profile = found, _profile_files(profile)
     try:
         for path in profile:
             check_var_file(str(path))
@@ -596,6 +628,7 @@ def recommend(
 
     _quiet_toolkit()
     console = output_console()
+    profile = _profile_files(profile)
     try:
         for path in profile:
             check_var_file(path)
