@@ -199,8 +199,15 @@ def _hold(
     # summary says so, rather than stopping it halfway through them
     with StopSignals() as stop:
         return _checked_and_held(
-            _suite_file(suite_path), _profile_files(profile), only, journals, control_files,
-            junit, keep, metrics, stop,
+            _suite_file(suite_path),
+            _profile_files(profile),
+            only,
+            journals,
+            control_files,
+            junit,
+            keep,
+            metrics,
+            stop,
         )
 
 
@@ -351,6 +358,42 @@ def _dry_run_gameday(
         click.echo(f"Error: {error}", err=True)
         return EXIT_CODES["usage"]
     return show_plan(plan_gameday(suite), output_console())
+
+
+@gameday.command()
+@click.argument("folder", required=False, default=Path("."), type=click.Path(path_type=Path))
+@click.option("--experiment", "experiments", multiple=True, metavar="NAME",
+              help="One of the kit's experiments for the suite (repeatable) [default: "
+                   "smd-phase3-timeout, vpc-connector-concurrent-connections, "
+                   "cloudsql-pool-exhaustion].")  # fmt: skip
+def init(folder: Path, experiments: tuple[str, ...]) -> None:
+    """Write a team's starting folder into FOLDER (default: here): a suite
+    (experiments/gameday.toml), a commented profile for their own service
+    (experiments/profiles/my-service.yaml) and the experiments picked, copied from the
+    kit's own. A file that exists is never overwritten: nothing is written, exit 2.
+    """
+    from chaoskit.gameday.starting_folder import (
+        DEFAULT_EXPERIMENTS,
+        PROFILE,
+        SUITE,
+        write_starting_folder,
+    )
+
+    try:
+        written = write_starting_folder(folder, experiments or DEFAULT_EXPERIMENTS)
+    except KitError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(EXIT_CODES["usage"])
+    click.echo(f"Wrote a game day's starting folder in {folder}:")
+    for path in written:
+        click.echo(f"  {path}")
+    here = "" if folder == Path(".") else f"cd {folder}\n  "
+    click.echo(
+        f"Next:\n  # make {PROFILE} your service's: its command, env, readiness, log lines\n"
+        f"  {here}chaos testbed check-service {PROFILE}   # one instance, its log read\n"
+        f"  chaos gameday run --dry-run   # checks {SUITE} and all it names, starts nothing\n"
+        "  chaos gameday run             # the game day, on the embedded testbed"
+    )
 
 
 @gameday.command()

@@ -117,7 +117,11 @@ def load_suite(path: Path, profiles: Sequence[Path] = ()) -> Suite:
     if on_failure not in ON_FAILURE:
         raise _fail(path, "gameday.on_failure", f"{shown(on_failure)}: use 'continue' or 'stop'")
     limit = header.get("time_limit_min", DEFAULT_TIME_LIMIT_MIN)
-    if not isinstance(limit, int | float) or isinstance(limit, bool) or not 0 < limit <= MAX_TIME_LIMIT_MIN:
+    if (
+        not isinstance(limit, int | float)
+        or isinstance(limit, bool)
+        or not 0 < limit <= MAX_TIME_LIMIT_MIN
+    ):
         raise _fail(path, "gameday.time_limit_min", f"{shown(limit)}: give minutes, from 1 to 1440")
     if header.get("profile"):
         profiles = [base / header["profile"], *profiles]
