@@ -18,7 +18,7 @@ from chaoskit.kit.errors import KitError
 from chaoskit.kit.files import unwritable, unwritable_folder, write_json_atomically
 from chaoskit.kit.lock import LockHeld
 from chaoskit.kit.redaction import mask_passwords_in_logs
-from chaoskit.kit.shipped import find_file, where_from
+from chaoskit.kit.shipped import find_file, find_profile, where_from
 from chaoskit.kit.var_files import check_var_file
 
 if TYPE_CHECKING:
@@ -30,13 +30,10 @@ __all__ = ["gameday"]
 # command imports the game day's machinery (the report's charts among it) when it runs.
 
 
-_PROFILE_SUFFIXES = (".json", ".yaml", ".yml")
-
-
 def _profile_files(paths: tuple[Path, ...]) -> tuple[Path, ...]:
     """Each var-file as given, or the kit's own profile it names (`staging`,
     `experiments/profiles/staging.json` where there is no ./experiments)."""
-    return tuple(find_file(Path(p), _PROFILE_SUFFIXES, "profiles") for p in paths)
+    return tuple(map(find_profile, paths))
 
 
 def _refuse_unreadable_var_files(

@@ -19,6 +19,7 @@ __all__ = [
     "SCHEMAS",
     "experiments_folder",
     "find_file",
+    "find_profile",
     "shipped",
     "where_from",
 ]
@@ -62,6 +63,12 @@ def find_file(given: Path, suffixes: Sequence[str], subfolder: str = "") -> Path
     if not relative.suffix:
         candidates += [folder / relative.with_name(relative.name + s) for s in suffixes]
     return next((c for c in candidates if c.is_file()), given)
+
+
+def find_profile(given: Path | str) -> Path:
+    """The var-file `given` stands for (see `find_file`): a bare name is a profile of
+    the experiments folder's `profiles/`."""
+    return find_file(Path(given), (".json", ".yaml", ".yml"), "profiles")
 
 
 def where_from(path: Path) -> str:
