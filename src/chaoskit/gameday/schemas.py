@@ -215,7 +215,7 @@ def experiment_schema() -> dict:
         "$id": _ID + "experiment",
         "title": "Chaos Toolkit experiment with the Startup Chaos Kit's extension",
         "type": "object",
-        "required": ["title", "method"],
+        "required": ["title", "description", "method"],  # as chaos validate requires
         "properties": {
             "extensions": {
                 "type": "array",

@@ -138,9 +138,7 @@ def check_startable(system: SystemUnderTest, values: Mapping[str, Any] | None = 
             f"service.cwd: {system.cwd!r} is not a folder (relative to {Path.cwd()})"
         )
     # what the kit provides for each instance stands in for itself here
-    argv, _ = system.resolve(
-        {**(values or {}), **{name: name for name in PROVIDED}, **kit_paths()}
-    )
+    argv, _ = system.resolve({**(values or {}), **{name: name for name in PROVIDED}, **kit_paths()})
     program = argv[0]
     found = (cwd / program).is_file() if "/" in program else shutil.which(program)
     if not found or ("/" in program and not os.access(cwd / program, os.X_OK)):
