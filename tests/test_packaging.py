@@ -98,6 +98,14 @@ def test_from_an_empty_folder_a_game_day_uses_the_kits_own_and_says_so(
                     cwd=tmp_path, home=testbed_home)  # fmt: skip
     assert f"Suite: {EXPERIMENTS / 'gameday-staging.toml'}" in staging.stdout
     assert "issue-1278-staging" in staging.stdout
+    # a profile and a sweep's experiment by name, as the README gives them
+    fixed = chaos("gameday", "run", "--dry-run", "--only", "smd-phase3-timeout", "--profile",
+                  "remediation", cwd=tmp_path, home=testbed_home)  # fmt: skip
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    sweep = chaos("gameday", "limit", "smd-phase3-timeout", "--dry-run", cwd=tmp_path,
+                  home=testbed_home)  # fmt: skip
+    assert sweep.returncode == 0, sweep.stdout + sweep.stderr
+    assert sweep.stdout.startswith(f"Experiment: {EXPERIMENTS / 'smd-phase3-timeout.json'} (")
     assert list(tmp_path.iterdir()) == []  # nothing written here
 
 
