@@ -115,7 +115,9 @@ def test_chaos_validate_takes_a_shipped_experiment_by_name_from_anywhere(
     result = chaos("validate", "--var-file", "experiments/profiles/example-service.json",
                    "smd-phase3-timeout", cwd=tmp_path, home=testbed_home)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "experiment syntax and semantic look valid" in result.stdout + result.stderr
+    said = result.stdout + result.stderr
+    assert "Experiment looks valid" in said
+    assert f"smd-phase3-timeout: {EXPERIMENTS / 'smd-phase3-timeout.json'} (the kit's own" in said
     missing = chaos("validate", "no-such-experiment", cwd=tmp_path, home=testbed_home)
     assert missing.returncode != 0 and "Traceback" not in missing.stdout + missing.stderr
 
