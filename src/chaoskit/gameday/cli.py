@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +40,7 @@ def _profile_files(paths: tuple[Path, ...]) -> tuple[Path, ...]:
 def _refuse_unreadable_var_files(
     ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
 ) -> tuple[str, ...]:
-    found = tuple(str(p) for p in _profile_files(tuple(Path(v) for v in value or ())))
+    found = tuple(str(find_profile(path)) for path in value or ())
     for path in found:
         try:
             check_var_file(path)
@@ -194,17 +195,10 @@ def _hold(
 
     # from the first moment: a signal during the checks interrupts the game day, whose
     # summary says so, rather than stopping it halfway through them
+    suite_file, profiles = _suite_file(suite_path), _profile_files(profile)
     with StopSignals() as stop:
         return _checked_and_held(
-            _suite_file(suite_path),
-            _profile_files(profile),
-            only,
-            journals,
-            control_files,
-            junit,
-            keep,
-            metrics,
-            stop,
+            suite_file, profiles, only, journals, control_files, junit, keep, metrics, stop
         )
 
 
@@ -384,7 +378,7 @@ def init(folder: Path, experiments: tuple[str, ...]) -> None:
     click.echo(f"Wrote a game day's starting folder in {folder}:")
     for path in written:
         click.echo(f"  {path}")
-    here = "" if folder == Path(".") else f"cd {folder}\n  "
+    here = "" if folder == Path(".") else f"cd {shlex.quote(str(folder))}\n  "
     click.echo(
         f"Next:\n  # make {PROFILE} your service's: its command, env, readiness, log lines\n"
         f"  {here}chaos testbed check-service {PROFILE}   # one instance, its log read\n"
