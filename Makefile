@@ -5,11 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 CHAOS := $(BIN)/chaos --no-version-check
 
-.PHONY: install run test test-quick lint bench clean chromium
+.PHONY: install run test test-quick lint bench clean chromium schemas
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	# the distribution's former name, and its metadata an editable install left in src/
+	$(BIN)/pip uninstall --quiet --yes startup-chaos-kit
+	rm -rf src/startup_chaos_kit.egg-info
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
@@ -31,6 +34,10 @@ test-quick: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# the JSON Schemas in schemas/, made from the kit's own checks' tables (a test holds them)
+schemas: install
+	$(BIN)/python -m chaoskit.gameday.schemas schemas
 
 bench: install
 	$(BIN)/python bench/flood.py

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from chaoskit import ACTION_MODULES, PROBE_MODULES
+from chaoskit import ACTION_MODULES, DISTRIBUTION, PROBE_MODULES
 from chaoskit.testbed.service.settings import ServiceSettings
 from tests.conftest import REPO
 
@@ -23,7 +23,7 @@ def test_chaos_discover_lists_every_activity_with_its_documentation(tmp_path: Pa
     chaos = Path(sys.executable).with_name("chaos")
     result = subprocess.run(
         [str(chaos), "--no-version-check", "--no-log-file", "discover", "--no-install",
-         "--no-system-info", "--discovery-path", str(tmp_path / "d.json"), "startup-chaos-kit"],
+         "--no-system-info", "--discovery-path", str(tmp_path / "d.json"), DISTRIBUTION],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

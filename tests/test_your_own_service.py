@@ -302,7 +302,7 @@ def test_a_run_without_the_profile_of_the_testbeds_service_says_which_and_how(
     assert result.returncode == 1
     assert json.loads(journal.read_text())["startup_chaos_kit"]["reason"] == (
         "the embedded testbed: it is up with another service (${python} "
-        "examples/inventory-service/service.py) than this run's (the reference service): give "
+        "${examples}/inventory-service/service.py) than this run's (the reference service): give "
         "the run the profile the testbed was brought up with (--var-file), or take the testbed "
         "down first (chaos testbed down)"
     )
@@ -388,8 +388,8 @@ def test_the_none_adapter_still_judges_readiness_and_exit_code(
 
 
 def test_the_example_profile_runs_only_what_the_kit_installs() -> None:
-    assert SERVICE["command"][1] == "examples/inventory-service/service.py"
-    source = (REPO / SERVICE["command"][1]).read_text()
+    assert SERVICE["command"][1] == "${examples}/inventory-service/service.py"
+    source = (REPO / "examples" / "inventory-service" / "service.py").read_text()
     imports = {line.split()[1].split(".")[0] for line in source.splitlines()
                if line.startswith(("import ", "from "))}  # fmt: skip
     assert imports <= {"__future__", "asyncio", "logging", "os", "sys", "time", "asyncpg"}

@@ -5,15 +5,18 @@ The repository keeps each room of the design in a top-level folder (`actions/`,
 (`chaoskit.actions.flood`), so the kit never takes a generic top-level name that a
 user's own project, or another package on PyPI, may already have.
 
-`discover()` is what `chaos discover startup-chaos-kit` calls: it lists every action
-and probe of the kit with its arguments and documentation.
+`discover()` is what `chaos discover chaostoolkit-startup-chaos-kit` calls: it lists
+every action and probe of the kit with its arguments and documentation. The
+distribution's name starts with `chaostoolkit-`, as `chaos info extensions` lists.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["discover"]
+__all__ = ["DISTRIBUTION", "discover"]
+
+DISTRIBUTION = "chaostoolkit-startup-chaos-kit"
 
 ACTION_MODULES = (
     "chaoskit.actions.flood",
@@ -49,9 +52,7 @@ def discover(discover_system: bool = True) -> dict[str, Any]:
         initialize_discovery_result,
     )
 
-    discovery = initialize_discovery_result(
-        "startup-chaos-kit", version("startup-chaos-kit"), "startup-chaos-kit"
-    )
+    discovery = initialize_discovery_result(DISTRIBUTION, version(DISTRIBUTION), DISTRIBUTION)
     for module in ACTION_MODULES:
         discovery["activities"].extend(discover_actions(module))
     for module in PROBE_MODULES:

@@ -9,7 +9,10 @@ its own kept:
   toolkit loader's traceback;
 - `chaos run` takes several sources, or a folder: each runs in turn exactly as a `chaos
   run` of it alone would, on one testbed (see `chaoskit.gameday.series`); one source
-  runs as it always did.
+  runs as it always did;
+- a source that is not here, named as the README names the kit's own
+  (`experiments/smd-phase3-timeout.json`, or `smd-phase3-timeout`), is the kit's own
+  experiment where there is no ./experiments (see `chaoskit.kit.shipped`).
 
 (The game day's plugin makes `--var-file` refuse a file it cannot read.)
 """
@@ -30,7 +33,12 @@ from chaostoolkit.commands.validate import validate
 from click.core import ParameterSource
 
 from chaoskit.gameday.exit_codes import EXIT_CODES
-from chaoskit.gameday.experiment_file import ExperimentFileError, read_experiment
+from chaoskit.gameday.experiment_file import (
+    EXPERIMENT_SUFFIXES,
+    ExperimentFileError,
+    read_experiment,
+)
+from chaoskit.kit.shipped import find_file, where_from
 
 __all__ = ["run", "validate"]
 
@@ -58,6 +66,17 @@ def _unparseable(source: str) -> InvalidSource | None:
     return None
 
 
+def _source(given: str) -> str:
+    """The experiment `given` names: itself, a URL, or the experiments folder's file of
+    that name (./experiments, else the kit's own), which is said."""
+    if "://" in given:
+        return given
+    found = find_file(Path(given), EXPERIMENT_SUFFIXES)
+    if found != Path(given):
+        logger.info(f"{given}: {found} ({where_from(found)})")
+    return str(found)
+
+
 def _refuse(ctx: click.Context, problem: InvalidSource, report: dict[str, Any] | None) -> None:
     logger.error(str(problem))
     if report is not None:
@@ -67,7 +86,7 @@ def _refuse(ctx: click.Context, problem: InvalidSource, report: dict[str, Any] |
 
 def _run(**params: Any) -> Any:
     ctx = click.get_current_context()
-    sources: tuple[str, ...] = params.pop("source")
+    sources = tuple(_source(source) for source in params.pop("source"))
     if len(sources) == 1 and not Path(sources[0]).is_dir():
         problem = _unparseable(sources[0])
         if problem is not None:
@@ -112,6 +131,7 @@ def _run_several(ctx: click.Context, sources: tuple[str, ...], params: dict[str,
 
 def _validate(**params: Any) -> Any:
     ctx = click.get_current_context()
+    params["source"] = _source(params["source"])
     problem = _unparseable(params["source"])
     if problem is not None:
         for_agent = params.get("output_format") == "agent"

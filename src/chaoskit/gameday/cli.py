@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from chaoskit.kit.errors import KitError
 from chaoskit.kit.files import unwritable, unwritable_folder, write_json_atomically
 from chaoskit.kit.lock import LockHeld
 from chaoskit.kit.redaction import mask_passwords_in_logs
+from chaoskit.kit.shipped import find_file, find_profile, where_from
 from chaoskit.kit.var_files import check_var_file
 
 if TYPE_CHECKING:
@@ -29,15 +31,22 @@ __all__ = ["gameday"]
 # command imports the game day's machinery (the report's charts among it) when it runs.
 
 
+def _profile_files(paths: tuple[Path, ...]) -> tuple[Path, ...]:
+    """Each var-file as given, or the kit's own profile it names (`staging`,
+    `experiments/profiles/staging.json` where there is no ./experiments)."""
+    return tuple(map(find_profile, paths))
+
+
 def _refuse_unreadable_var_files(
     ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
 ) -> tuple[str, ...]:
-    for path in value or ():
+    found = tuple(str(find_profile(path)) for path in value or ())
+    for path in found:
         try:
             check_var_file(path)
         except KitError as error:
             raise click.BadParameter(str(error), ctx, param) from None
-    return value
+    return found
 
 
 def _refuse_unreadable_settings(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -93,6 +102,11 @@ mask_passwords_in_logs()
 _guard_chaos_run()
 
 DEFAULT_SUITE = Path("experiments/gameday.toml")
+_SUITE_HELP = (
+    "The suite file (TOML), or the name of a suite of the experiments folder (e.g. "
+    "gameday-staging). [default: experiments/gameday.toml; where there is no "
+    "./experiments, the kit's own]"
+)
 DEFAULT_JOURNALS = Path("journals")
 
 
@@ -104,12 +118,13 @@ def gameday() -> None:
 def _suite_options(command: click.Command) -> click.Command:
     for option in reversed(
         [
-            click.option("--suite", type=click.Path(path_type=Path), default=DEFAULT_SUITE,
-                         show_default=True, help="The suite file (TOML)."),
+            click.option("--suite", type=click.Path(path_type=Path), default=None,
+                         help=_SUITE_HELP),
             click.option("--profile", type=click.Path(path_type=Path), multiple=True,
-                         help="A var-file (e.g. experiments/profiles/staging.json), "
-                              "layered on the suite's own profile; repeatable, later ones "
-                              "win (say, raised guardrails). None: the embedded testbed."),
+                         help="A var-file (e.g. experiments/profiles/staging.json, or a "
+                              "profile's name: staging), layered on the suite's own "
+                              "profile; repeatable, later ones win (say, raised "
+                              "guardrails). None: the embedded testbed."),
             click.option("--only", multiple=True,
                          help="Run only this experiment of the suite (repeatable)."),
             click.option("--journals", type=click.Path(path_type=Path),
@@ -131,6 +146,15 @@ def _suite_options(command: click.Command) -> click.Command:
     ):  # fmt: skip
         command = option(command)
     return command
+
+
+def _suite_file(given: Path | None) -> Path:
+    """The suite to hold: `given` when it is a file; else the one it names in the
+    experiments folder (./experiments, else the kit's own), which is said."""
+    found = find_file(given or DEFAULT_SUITE, (".toml",))
+    if found != given:
+        click.echo(f"Suite: {found} ({where_from(found)})")
+    return found
 
 
 def _settings_path() -> str | None:
@@ -157,7 +181,7 @@ def _junit_writable(junit: Path | None, option: str = "--junit") -> bool:
 
 
 def _hold(
-    suite_path: Path,
+    suite_path: Path | None,
     profile: tuple[Path, ...],
     only: tuple[str, ...],
     journals: Path,
@@ -171,9 +195,10 @@ def _hold(
 
     # from the first moment: a signal during the checks interrupts the game day, whose
     # summary says so, rather than stopping it halfway through them
+    suite_file, profiles = _suite_file(suite_path), _profile_files(profile)
     with StopSignals() as stop:
         return _checked_and_held(
-            suite_path, profile, only, journals, control_files, junit, keep, metrics, stop
+            suite_file, profiles, only, journals, control_files, junit, keep, metrics, stop
         )
 
 
@@ -278,7 +303,7 @@ _DRY_RUN_HELP = (
 @click.option("--junit", type=click.Path(path_type=Path), default=None, help=_JUNIT_HELP)
 @click.option("--dry-run", is_flag=True, help=_DRY_RUN_HELP)
 def run(
-    suite: Path,
+    suite: Path | None,
     profile: tuple[Path, ...],
     only: tuple[str, ...],
     journals: Path,
@@ -301,7 +326,7 @@ def run(
 
 
 def _dry_run_gameday(
-    suite_path: Path,
+    suite_path: Path | None,
     profile: tuple[Path, ...],
     only: tuple[str, ...],
     control_files: tuple[Path, ...],
@@ -316,7 +341,7 @@ def _dry_run_gameday(
     if not _junit_writable(junit):
         return EXIT_CODES["usage"]
     try:
-        suite = load_suite(suite_path, profile)
+        suite = load_suite(_suite_file(suite_path), _profile_files(profile))
         if only:
             suite = suite.only(list(only))
         load_run_settings(_settings_path(), list(control_files))
@@ -327,6 +352,42 @@ def _dry_run_gameday(
 
 
 @gameday.command()
+@click.argument("folder", required=False, default=Path("."), type=click.Path(path_type=Path))
+@click.option("--experiment", "experiments", multiple=True, metavar="NAME",
+              help="One of the kit's experiments for the suite (repeatable) [default: "
+                   "smd-phase3-timeout, vpc-connector-concurrent-connections, "
+                   "cloudsql-pool-exhaustion].")  # fmt: skip
+def init(folder: Path, experiments: tuple[str, ...]) -> None:
+    """Write a team's starting folder into FOLDER (default: here): a suite
+    (experiments/gameday.toml), a commented profile for their own service
+    (experiments/profiles/my-service.yaml) and the experiments picked, copied from the
+    kit's own. A file that exists is never overwritten: nothing is written, exit 2.
+    """
+    from chaoskit.gameday.starting_folder import (
+        DEFAULT_EXPERIMENTS,
+        PROFILE,
+        SUITE,
+        write_starting_folder,
+    )
+
+    try:
+        written = write_starting_folder(folder, experiments or DEFAULT_EXPERIMENTS)
+    except KitError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(EXIT_CODES["usage"])
+    click.echo(f"Wrote a game day's starting folder in {folder}:")
+    for path in written:
+        click.echo(f"  {path}")
+    here = "" if folder == Path(".") else f"cd {shlex.quote(str(folder))}\n  "
+    click.echo(
+        f"Next:\n  # make {PROFILE} your service's: its command, env, readiness, log lines\n"
+        f"  {here}chaos testbed check-service {PROFILE}   # one instance, its log read\n"
+        f"  chaos gameday run --dry-run   # checks {SUITE} and all it names, starts nothing\n"
+        "  chaos gameday run             # the game day, on the embedded testbed"
+    )
+
+
+@gameday.command()
 @click.option("--cron", required=True, help="When to hold game days, e.g. '0 2 * * *' (UTC).")
 @click.option("--runs", type=click.IntRange(min=1), default=None,
               help="Stop after this many game days (default: run until stopped).")  # fmt: skip
@@ -334,7 +395,7 @@ def _dry_run_gameday(
 def schedule(
     cron: str,
     runs: int | None,
-    suite: Path,
+    suite: Path | None,
     profile: tuple[Path, ...],
     only: tuple[str, ...],
     journals: Path,
@@ -491,12 +552,17 @@ def limit(
     1 a probe would be refused, 2, 3 the target fails its preflight, 4.
     """
     from chaoskit.gameday.execution import load_run_settings, unload_run_settings
+    from chaoskit.gameday.experiment_file import EXPERIMENT_SUFFIXES
     from chaoskit.gameday.limit import run_limit
 
     _quiet_toolkit()
     console = output_console()
     if not _journals_writable(journals):
         sys.exit(EXIT_CODES["usage"])
+    found = find_file(experiment, EXPERIMENT_SUFFIXES)
+    if found != experiment:
+        click.echo(f"Experiment: {found} ({where_from(found)})")
+    experiment, profile = found, _profile_files(profile)
     try:
         for path in profile:
             check_var_file(str(path))
@@ -596,6 +662,7 @@ def recommend(
 
     _quiet_toolkit()
     console = output_console()
+    profile = _profile_files(profile)
     try:
         for path in profile:
             check_var_file(path)

@@ -43,6 +43,7 @@ from rich.console import Console
 from chaoskit.gameday.execution import held_target, run_experiment_file
 from chaoskit.kit.files import write_json_atomically
 from chaoskit.kit.redaction import redact_secrets
+from chaoskit.kit.shipped import experiments_folder
 from chaoskit.report.analysis import moment
 from chaoskit.report.journal_schema import KIT_MODULE
 from chaoskit.report.journals import RunRecord, read_journals
@@ -244,9 +245,9 @@ def _why_unanswered(run: _Run) -> str:
 
 def _experiment_file(record: RunRecord, files: dict[str, dict[str, str]]) -> Path:
     """The experiment file a game day's journal came from (its summary says), else the
-    shipped one of that name."""
+    one of that name in the experiments folder (./experiments, else the kit's own)."""
     ran = files.get(record.gameday_id or "", {}).get(record.experiment)
-    return Path(ran) if ran else Path("experiments") / f"{record.experiment}.json"
+    return Path(ran) if ran else experiments_folder() / f"{record.experiment}.json"
 
 
 def recommend(

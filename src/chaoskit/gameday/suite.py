@@ -31,9 +31,25 @@ from chaoskit.verification.configuration import settle_configuration
 from chaoskit.verification.guardrails import check_limits
 from chaoskit.verification.verdict import EXPECT_HINT, EXPECTABLE
 
-__all__ = ["Suite", "SuiteError", "SuiteExperiment", "load_suite"]
+__all__ = [
+    "EXPERIMENT_KEYS",
+    "HEADER_KEYS",
+    "MAX_TIME_LIMIT_MIN",
+    "ON_FAILURE",
+    "SUITE_KEYS",
+    "Suite",
+    "SuiteError",
+    "SuiteExperiment",
+    "load_suite",
+]
 
 DEFAULT_TIME_LIMIT_MIN = 90.0
+MAX_TIME_LIMIT_MIN = 24 * 60
+# the keys a suite may have (its JSON Schema, schemas/suite.schema.json, is made of them)
+SUITE_KEYS = ("gameday", "experiment")
+HEADER_KEYS = ("name", "profile", "time_limit_min", "on_failure")
+EXPERIMENT_KEYS = ("name", "file", "expect", "vars")
+ON_FAILURE = ("continue", "stop")
 # an experiment's name becomes its journal's file name: a plain name, not summary.json's
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _TAKEN_NAMES = ("summary",)
@@ -92,16 +108,20 @@ def load_suite(path: Path, profiles: Sequence[Path] = ()) -> Suite:
     except tomllib.TOMLDecodeError as error:
         raise SuiteError(f"{path}: not valid TOML: {error}") from None
     base = path.parent
-    _known(path, "", document, ("gameday", "experiment"))
+    _known(path, "", document, SUITE_KEYS)
     header = document.get("gameday", {})
     if not isinstance(header, dict):
         raise _fail(path, "[gameday]", "must be a table")
-    _known(path, "gameday.", header, ("name", "profile", "time_limit_min", "on_failure"))
+    _known(path, "gameday.", header, HEADER_KEYS)
     on_failure = header.get("on_failure", "continue")
-    if on_failure not in ("continue", "stop"):
+    if on_failure not in ON_FAILURE:
         raise _fail(path, "gameday.on_failure", f"{shown(on_failure)}: use 'continue' or 'stop'")
     limit = header.get("time_limit_min", DEFAULT_TIME_LIMIT_MIN)
-    if not isinstance(limit, int | float) or isinstance(limit, bool) or not 0 < limit <= 24 * 60:
+    if (
+        not isinstance(limit, int | float)
+        or isinstance(limit, bool)
+        or not 0 < limit <= MAX_TIME_LIMIT_MIN
+    ):
         raise _fail(path, "gameday.time_limit_min", f"{shown(limit)}: give minutes, from 1 to 1440")
     if header.get("profile"):
         profiles = [base / header["profile"], *profiles]
@@ -122,7 +142,7 @@ def load_suite(path: Path, profiles: Sequence[Path] = ()) -> Suite:
         where = f"experiment[{index}]"
         if not isinstance(entry, dict) or not entry.get("name") or not entry.get("file"):
             raise _fail(path, where, "give `name` and `file`")
-        _known(path, f"{where}.", entry, ("name", "file", "expect", "vars"))
+        _known(path, f"{where}.", entry, EXPERIMENT_KEYS)
         name = entry["name"]
         if not isinstance(name, str) or not _PLAIN_NAME.fullmatch(name) or name in _TAKEN_NAMES:
             raise _fail(path, f"{where}.name", f"{shown(name)}: give a plain name (letters, "

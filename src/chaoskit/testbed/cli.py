@@ -12,6 +12,7 @@ from rich.text import Text
 from chaoskit.kit.console import output_console
 from chaoskit.kit.errors import KitError
 from chaoskit.kit.redaction import mask_passwords_in_logs
+from chaoskit.kit.shipped import find_profile
 from chaoskit.kit.var_files import check_var_file
 from chaoskit.testbed.baseline import find_drift
 from chaoskit.testbed.lifecycle import (
@@ -36,7 +37,7 @@ mask_passwords_in_logs()
 def _check_profiles(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> None:
     """Each var-file parses, and the `service` it describes can be started (its patterns,
     its program, every `${name}` it uses): one line naming the field, before anything."""
-    for path in value or ():
+    for path in map(find_profile, value or ()):
         try:
             content = check_var_file(path) or {}
             configuration = content.get("configuration") or {}
@@ -151,7 +152,9 @@ def up(max_connections: int | None, database_url: str | None, service_profile: P
 
 def profile_configuration(profile: Path) -> dict[str, Any]:
     """The configuration of a var-file that describes a `service`; KitError says what is
-    wrong."""
+    wrong (a profile's name, or `experiments/profiles/...` where there is no ./experiments:
+    the kit's own)."""
+    profile = find_profile(profile)
     try:
         content = check_var_file(profile)
     except KitError as error:

@@ -15,7 +15,6 @@ import logging
 import os
 import shlex
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from chaoskit.kit.redaction import redact_secrets
 from chaoskit.testbed.postgres import find_free_port
 from chaoskit.testbed.service.settings import ServiceSettings
 from chaoskit.testbed.startup_log import StartupLog
-from chaoskit.testbed.system import SystemUnderTest, reference_service
+from chaoskit.testbed.system import SystemUnderTest, kit_paths, reference_service
 
 __all__ = [
     "KIND",
@@ -266,7 +265,7 @@ def launch_instance(
     """
     port = port or find_free_port()
     provided = {"port": port, "instance": name, "application_name": f"service-{name}",
-                "python": sys.executable}  # fmt: skip
+                **kit_paths()}  # fmt: skip
     argv, env = system.resolve({**values, **provided})
     allowed = (values.get("guardrails") or {}).get("allowed_targets") or ()
     for variable, text in env.items():

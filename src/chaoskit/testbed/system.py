@@ -14,8 +14,9 @@ backend is described the same way, in the configuration's `service` object:
 `${name}` in `command` and `env` takes a configuration value, or what the kit provides
 for each instance: `database_url` (through the connector), `direct_database_url`,
 `port`, `instance` (its name), `application_name` (`service-<instance>`: pass it as the
-service's PostgreSQL application_name, and the kit tells its sessions apart) and
-`python` (this interpreter).
+service's PostgreSQL application_name, and the kit tells its sessions apart),
+`python` (this interpreter) and `examples` (the folder of the example services installed
+with the kit: a profile of theirs works from any folder).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from chaoskit.kit.errors import KitError
+from chaoskit.kit.shipped import EXAMPLES
 from chaoskit.testbed.service.settings import ServiceSettings
 from chaoskit.testbed.startup_log import StartupLog, startup_log
 
@@ -40,13 +42,22 @@ __all__ = [
     "SystemUnderTestError",
     "check_startable",
     "health_path",
+    "kit_paths",
     "reference_service",
     "system_under_test",
 ]
 
 _FIELDS = ("command", "cwd", "env", "ready", "startup_log", "database_phase", "failure_exit_code")
 # what the kit provides for every instance, besides the configuration's keys
-PROVIDED = ("database_url", "direct_database_url", "port", "instance", "application_name", "python")
+PROVIDED = (
+    "database_url",
+    "direct_database_url",
+    "port",
+    "instance",
+    "application_name",
+    "python",
+    "examples",
+)
 _KEY = re.compile(r"\$\{([^}]*)\}")
 # the longest wait for an instance to be ready: an hour (a cold start on staging takes
 # minutes, never hours)
@@ -62,6 +73,12 @@ _REFERENCE_CONFIGURED = (
     "connect_retry_s",
     "schema_load_bytes",
 )
+
+
+def kit_paths() -> dict[str, str]:
+    """What the kit provides wherever it is installed: `python`, its interpreter, and
+    `examples`, the folder of its example services."""
+    return {"python": sys.executable, "examples": str(EXAMPLES)}
 
 
 class SystemUnderTestError(KitError):
@@ -121,9 +138,7 @@ def check_startable(system: SystemUnderTest, values: Mapping[str, Any] | None = 
             f"service.cwd: {system.cwd!r} is not a folder (relative to {Path.cwd()})"
         )
     # what the kit provides for each instance stands in for itself here
-    argv, _ = system.resolve(
-        {**(values or {}), **{name: name for name in PROVIDED}, "python": sys.executable}
-    )
+    argv, _ = system.resolve({**(values or {}), **{name: name for name in PROVIDED}, **kit_paths()})
     program = argv[0]
     found = (cwd / program).is_file() if "/" in program else shutil.which(program)
     if not found or ("/" in program and not os.access(cwd / program, os.X_OK)):
