@@ -47,7 +47,7 @@ from chaoslib.rollback import run_rollbacks
 from chaoslib.types import Configuration, Experiment, Journal, Secrets
 
 from chaoskit.kit import registry
-from chaoskit.kit.errors import KitError
+from chaoskit.kit.errors import KitError, shown
 from chaoskit.kit.fail_closed import (
     JOURNAL_SECTION,
     fail_the_run,
@@ -68,7 +68,11 @@ from chaoskit.verification.extension import EXTENSION, KitExtension, read_extens
 from chaoskit.verification.figures import capacity_at_rest, run_figures
 from chaoskit.verification.guardrails import check_guardrails, effective_limits
 from chaoskit.verification.recovery import wait_for_recovery
-from chaoskit.verification.stop_conditions import StopConditions, arm_stop_conditions
+from chaoskit.verification.stop_conditions import (
+    StopConditions,
+    arm_stop_conditions,
+    layered_stop_conditions,
+)
 from chaoskit.verification.supervision import RunSupervisor
 from chaoskit.verification.timeline import TimelineSampler
 from chaoskit.verification.tracing import check_trace_endpoint, put_verdict_on_trace
@@ -163,6 +167,9 @@ def _check_the_run(
         settle_configuration(experiment, configuration)
     with _part("extension"):
         extension = read_extension(experiment)
+        # the experiment's own conditions join the configuration's: one name, one condition
+        layered_stop_conditions(configuration["stop_conditions"], extension.stop_conditions,
+                                where=f"stop_conditions with extensions.{EXTENSION}'s")  # fmt: skip
     with _part("guardrails"):
         if not activities:
             return extension, effective_limits(configuration, extension.guardrails)
@@ -411,11 +418,15 @@ def _close_observer(observer: DatabaseObserver) -> None:
 
 def _stopped_reason(breach: dict[str, Any]) -> str:
     sample = breach["sample"]
+    if "tolerance" in sample:  # a team's own probe
+        return (f"stopped by the stop condition {breach['condition']}: its probe returned "
+                f"{shown(sample.get('value'), 120)}, outside its tolerance "
+                f"{shown(sample.get('tolerance'))}")  # fmt: skip
     details = {k: v for k, v in sample.items()
                if k not in ("condition", "status", "value", "threshold", "url")}  # fmt: skip
-    shown = ", ".join(f"{k}={v}" for k, v in details.items())
+    listed = ", ".join(f"{k}={v}" for k, v in details.items())
     return (f"stopped by the stop condition {breach['condition']}: {sample.get('value')} "
-            f"above {sample.get('threshold')} ({shown})")  # fmt: skip
+            f"above {sample.get('threshold')} ({listed})")  # fmt: skip
 
 
 def _verify(
