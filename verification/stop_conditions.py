@@ -306,14 +306,14 @@ def settle_stop_conditions(
     return settled
 
 
-def _probe(name: str, func: str, every_s: float, arguments: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "type": "probe",
-        "provider": {"type": "python", "module": _MODULE, "func": func, "arguments": arguments},
-        "frequency": every_s,
-        "tolerance": dict(_TOLERANCE),
-    }
+def _probe(
+    name: str, func: str, every_s: float, arguments: dict[str, Any], google: bool = False
+) -> dict[str, Any]:
+    provider = {"type": "python", "module": _MODULE, "func": func, "arguments": arguments}
+    if google:  # the experiment's `secrets.gcp`, when it declares them, else the ADC
+        provider["secrets"] = ["gcp"]
+    return {"name": name, "type": "probe", "provider": provider, "frequency": every_s,
+            "tolerance": dict(_TOLERANCE)}  # fmt: skip
 
 
 class _SupervisedGuardian(Guardian):
@@ -439,8 +439,11 @@ class StopConditions:
         return {"armed": armed, "not_armed": self.not_armed, "stopped_by": self.breach()}
 
 
-def _built_in(name: str, func: str, every_s: float, arguments: dict[str, Any]) -> Condition:
-    return Condition(name, _probe(_BUILT_IN_PROBES[name], func, every_s, arguments), arguments)
+def _built_in(
+    name: str, func: str, every_s: float, arguments: dict[str, Any], google: bool = False
+) -> Condition:
+    probe = _probe(_BUILT_IN_PROBES[name], func, every_s, arguments, google)
+    return Condition(name, probe, arguments)
 
 
 def _own_probes(entries: Iterable[dict[str, Any]], every_s: float) -> list[Condition]:
@@ -486,8 +489,8 @@ def _monitored(
                          "lookback_s": entry.get("lookback_s", _LOOKBACK_S)}  # fmt: skip
             record = {"kind": "slo_burn_rate", **arguments, "every_s": every,
                       "goal": slo.get("goal"), "display_name": slo.get("displayName")}  # fmt: skip
-            conditions.append(Condition(name, _probe(name, "slo_burn_rate", every, arguments),
-                                        record))  # fmt: skip
+            probe = _probe(name, "slo_burn_rate", every, arguments, google=True)
+            conditions.append(Condition(name, probe, record))
             continue
         policy = _armed_or_refused(name, lambda e=entry: get_alert_policy(
             e["policy"], configuration, secrets))  # fmt: skip
@@ -498,8 +501,8 @@ def _monitored(
         arguments = {"policy": entry["policy"], "threshold": entry.get("threshold", 0)}
         record = {"kind": "alert_policy", **arguments, "every_s": every,
                   "display_name": policy.get("displayName")}  # fmt: skip
-        conditions.append(Condition(name, _probe(name, "alert_policy_open", every, arguments),
-                                    record))  # fmt: skip
+        probe = _probe(name, "alert_policy_open", every, arguments, google=True)
+        conditions.append(Condition(name, probe, record))
     return conditions
 
 
@@ -534,11 +537,12 @@ def _planned(
             # the testbed's database shares the machine's CPU with the kit and its workers
             not_armed["cpu_pct"] = "Cloud SQL's CPU is read on staging only"
         else:
-            armed.append(_built_in("cpu_pct", "database_cpu_sustained",
-                                   # Monitoring's points are a sampling period apart
-                                   max(every_s, gcp_seconds(configuration, "metric_period_s") / 2),
-                                   {"threshold_pct": thresholds["cpu_pct"],
-                                    "window_s": thresholds["cpu_window_s"]}))  # fmt: skip
+            arguments = {"threshold_pct": thresholds["cpu_pct"],
+                         "window_s": thresholds["cpu_window_s"]}  # fmt: skip
+            # Monitoring's points are a sampling period apart
+            every = max(every_s, gcp_seconds(configuration, "metric_period_s") / 2)
+            armed.append(_built_in("cpu_pct", "database_cpu_sustained", every, arguments,
+                                   google=True))  # fmt: skip
     armed += _own_probes(thresholds.get("probes") or [], every_s)
     armed += _monitored(thresholds, every_s, configuration, secrets, not_armed)
     return armed, not_armed
