@@ -416,11 +416,22 @@ def _close_observer(observer: DatabaseObserver) -> None:
     observer.stop()
 
 
+def _probe_output(output: Any) -> str:
+    """A probe's output in a line: an HTTP probe's status, a process's exit code, else
+    the value (cut)."""
+    if isinstance(output, dict) and "status" in output:
+        if "headers" in output:
+            return f"HTTP {output['status']}"
+        if "stdout" in output:
+            return f"exit code {output['status']}"
+    return shown(output, 120)
+
+
 def _stopped_reason(breach: dict[str, Any]) -> str:
     sample = breach["sample"]
     if "tolerance" in sample:  # a team's own probe
         return (f"stopped by the stop condition {breach['condition']}: its probe returned "
-                f"{shown(sample.get('value'), 120)}, outside its tolerance "
+                f"{_probe_output(sample.get('value'))}, outside its tolerance "
                 f"{shown(sample.get('tolerance'))}")  # fmt: skip
     details = {k: v for k, v in sample.items()
                if k not in ("condition", "status", "value", "threshold", "url")}  # fmt: skip
