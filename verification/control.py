@@ -168,8 +168,9 @@ def _check_the_run(
     with _part("extension"):
         extension = read_extension(experiment)
         # the experiment's own conditions join the configuration's: one name, one condition
+        where = f"stop_conditions with extensions.{EXTENSION}.stop_conditions"
         layered_stop_conditions(configuration["stop_conditions"], extension.stop_conditions,
-                                where=f"stop_conditions with extensions.{EXTENSION}'s")  # fmt: skip
+                                where=where)  # fmt: skip
     with _part("guardrails"):
         if not activities:
             return extension, effective_limits(configuration, extension.guardrails)

@@ -237,8 +237,8 @@ def _unique_names(conditions: dict[str, Any], where: str) -> None:
                 raise KitError(f"{where}.{kind}[{position}].name: {name!r} is declared twice: "
                                "give each condition its own name")  # fmt: skip
             if name in seen:
-                raise KitError(f"{where}.{kind}: {name!r} names a condition of "
-                               f"{seen[name]} too: give each condition its own name")  # fmt: skip
+                raise KitError(f"{where}: {name!r} names a condition in {seen[name]} and one in "
+                               f"{kind}: give each condition its own name")  # fmt: skip
             seen[name] = kind
 
 
