@@ -1199,6 +1199,38 @@ def test_each_missing_role_or_resource_is_one_line(
                 and not r.path.endswith(":testIamPermissions")]  # fmt: skip
 
 
+def test_the_slos_and_alert_policies_the_stop_conditions_watch_are_checked_before_the_run(
+    google: FakeGoogle, staging_project: dict
+) -> None:
+    monitoring = CloudMonitoring(google, PROJECT, sampling=False)
+    slo = _slo(monitoring, [0.0])
+    off = monitoring.add_alert_policy(AlertPolicy("7003", "Off", SQL_CPU, {}, 0.9, 60,
+                                                  enabled=False))  # fmt: skip
+    on = monitoring.add_alert_policy(AlertPolicy("7004", "On", SQL_CPU, {}, 0.9, 60))
+    watched = {
+        "slo_burn_rates": [{"name": "checkout-slo", "slo": slo, "threshold": 10},
+                           {"name": "latency-slo", "threshold": 10,
+                            "slo": slo.replace("availability", "latency")}],
+        "alert_policies": [{"name": "database-off", "policy": off},
+                           {"name": "database-on", "policy": on}],
+    }  # fmt: skip
+    google.deny("monitoring.alerts.list")
+    assert staging_access_problems(**staging_project, stop_conditions=watched) == [
+        f"the kit's account lacks monitoring.alerts.list in project {PROJECT}: grant "
+        "roles/monitoring.alertViewer (needed for the alert-policy stop conditions)",
+        f"SLO {slo.replace('availability', 'latency')} (stop condition latency-slo) does not "
+        "exist: check the profile",
+        f"alert policy projects/{monitoring.number}/alertPolicies/7003 is disabled, so it "
+        "opens no alerts: enable it, or remove the stop condition",
+    ]
+    assert {"monitoring.slos.get", "monitoring.alertPolicies.get", "monitoring.alerts.list",
+            "monitoring.timeSeries.list"} <= _asked(google)[f"projects/{PROJECT}"]  # fmt: skip
+    # without those conditions, none of it is asked or read
+    asked = len(google.requests)
+    staging_access_problems(**staging_project)
+    assert not [r for r in google.requests[asked:] if r.api == "monitoring"]
+
+
 def test_a_permission_denied_by_google_is_one_line_naming_the_role_list(
     google: FakeGoogle, backend: CloudRunService, gcp: dict
 ) -> None:

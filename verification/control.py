@@ -226,8 +226,11 @@ def before_experiment_control(
         run.extension, run.limits = _check_the_run(experiment, configuration, secrets)
         with _part("target check"):
             target = deployment_target(configuration)
+            watching = layered_stop_conditions(
+                configuration["stop_conditions"], run.extension.stop_conditions
+            )
             if target == "staging" and (
-                problems := staging_access_problems(configuration, secrets, experiment)
+                problems := staging_access_problems(configuration, secrets, experiment, watching)
             ):
                 raise KitError("staging is not ready: " + "; ".join(problems))
         with _part("target lock"):
