@@ -5,6 +5,7 @@ report's timeline)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import socket
 import threading
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chaoslib.hypothesis import within_tolerance
 
 from chaoskit.probes.stop_conditions import (
     golden_path_error_rate,
@@ -23,9 +25,15 @@ from chaoskit.probes.stop_conditions import (
 from chaoskit.report.report import build_report, write_reports
 from chaoskit.targets.database import database_sessions
 from chaoskit.testbed.lifecycle import testbed_endpoints
-from chaoskit.verification.stop_conditions import DEFAULTS, settle_stop_conditions
+from chaoskit.verification.stop_conditions import (
+    DEFAULTS,
+    arm_stop_conditions,
+    check_stop_conditions,
+    layered_stop_conditions,
+    settle_stop_conditions,
+)
 from tests.browser import open_in_chromium
-from tests.conftest import REPO, Testbed, kept_testbed, leftovers, sessions
+from tests.conftest import REPO, Testbed, eventually, kept_testbed, leftovers, sessions
 from tests.test_testbed import chaos
 
 SMD = "experiments/smd-phase3-timeout.json"
@@ -104,6 +112,65 @@ def test_latency_is_judged_against_the_baseline_above_the_floor(
     nothing_there = f"http://127.0.0.1:{free_loopback_port()}"
     unanswered = golden_path_latency(baseline_ms=1.0, url=nothing_there)
     assert unanswered["status"] == "unobserved"  # the error rate's to judge, not a stop
+
+
+def own_probe(url: str, name: str = "checkout-errors") -> dict[str, Any]:
+    """A team's stop condition: an HTTP probe of `url`, 200 within."""
+    probe = {"type": "probe", "name": "checkout-status",
+             "provider": {"type": "http", "url": url, "timeout": 3}, "tolerance": 200}  # fmt: skip
+    return {"name": name, "every_s": 0.1, "probe": probe}
+
+
+def test_a_teams_conditions_join_the_layers_below_by_name() -> None:
+    url = f"http://127.0.0.1:{free_loopback_port()}/"
+    profile = {"probes": [own_probe(url, "checkout"), own_probe(url, "search")]}
+    run_s = {"probes": [{**own_probe(url, "checkout"), "every_s": 30}, own_probe(url, "cart")]}
+    layered = layered_stop_conditions(DEFAULTS, profile, run_s)
+    assert [(c["name"], c["every_s"]) for c in layered["probes"]] == [
+        ("checkout", 30), ("search", 0.1), ("cart", 0.1)]  # fmt: skip
+    assert layered_stop_conditions(layered, {"probes": None})["probes"] is None
+    assert layered["error_rate_pct"] == DEFAULTS["error_rate_pct"]  # thresholds as before
+
+
+def test_chaosgcps_own_probe_can_be_a_stop_condition() -> None:
+    """As the README says: `get_slo_burn_rate` as it is, judged by a tolerance of the
+    team's own (a function handed its output)."""
+    probe = {"type": "probe", "name": "checkout-burn",
+             "provider": {"type": "python", "module": "chaosgcp.monitoring.probes",
+                          "func": "get_slo_burn_rate", "secrets": ["gcp"],
+                          "arguments": {"name": "projects/p/services/s/serviceLevelObjectives/a",
+                                        "loopback_period": "3600s"}},
+             "tolerance": {"type": "probe", "name": "burn-rate-at-most-10",
+                           "provider": {"type": "python", "module": "tests.own_probes",
+                                        "func": "burn_rate_at_most",
+                                        "arguments": {"threshold": 10}}}}  # fmt: skip
+    declared = {"probes": [{"name": "checkout-slo", "every_s": 60, "probe": probe}]}
+    assert check_stop_conditions(declared) == declared
+    shown = [{"points": [{"value": {"double_value": 14.4}}, {"value": {"double_value": 2.0}}]}]
+    assert within_tolerance(copy.deepcopy(probe["tolerance"]), shown) is False
+    assert within_tolerance(copy.deepcopy(probe["tolerance"]), shown[:0]) is True
+
+
+def test_a_teams_probe_that_cannot_answer_fails_the_stop_condition() -> None:
+    """Its probe raised (nothing listens there): a failure of the stop condition, which
+    stops the run as a breach does, never a condition quietly gone."""
+    configuration: dict[str, Any] = {"stop_conditions": {
+        "error_rate_pct": None, "latency_pct_of_baseline": None, "pool_pct": None,
+        "probes": [own_probe(f"http://127.0.0.1:{free_loopback_port()}/")]}}  # fmt: skip
+    settle_stop_conditions(configuration)
+    failed: list[tuple[str, BaseException]] = []
+    stops = arm_stop_conditions({}, configuration, {}, None,
+                                on_failure=lambda part, e: failed.append((part, e)),
+                                on_breach=lambda: None)  # fmt: skip
+    try:
+        stops.start({}, configuration, {})
+        assert eventually(lambda: bool(failed))
+    finally:
+        stops.disarm()
+    ((part, error),) = failed
+    assert part == "stop condition checkout-errors"
+    assert "failed to connect" in str(error)
+    assert stops.journal()["stopped_by"] is None
 
 
 def run(
