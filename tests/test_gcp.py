@@ -903,13 +903,18 @@ def test_a_burning_slo_interrupts_the_run_with_its_sample_in_the_journal(
     assert breach["sample"]["status"] == "breached" and breach["sample"]["value"] > 10
 
 
+def _an_slo_and_a_disabled_policy(google: FakeGoogle) -> tuple[CloudMonitoring, str, str]:
+    """Monitoring (the test samples) with an SLO and a disabled alert policy; their names."""
+    monitoring = CloudMonitoring(google, PROJECT, sampling=False)
+    off = monitoring.add_alert_policy(AlertPolicy("7003", "Off", SQL_CPU, {}, 0.9, 60,
+                                                  enabled=False))  # fmt: skip
+    return monitoring, _slo(monitoring, [0.0]), off
+
+
 def test_a_condition_that_cannot_be_armed_stops_the_run_and_the_testbed_does_not_arm_them(
     google: FakeGoogle, gcp: dict
 ) -> None:
-    monitoring = CloudMonitoring(google, PROJECT, sampling=False)
-    slo = _slo(monitoring, [0.0])
-    off = monitoring.add_alert_policy(AlertPolicy("7003", "Off", SQL_CPU, {}, 0.9, 60,
-                                                  enabled=False))  # fmt: skip
+    _, slo, off = _an_slo_and_a_disabled_policy(google)
 
     def arm(configuration: dict) -> StopConditions:
         return arm_stop_conditions({}, configuration, {"gcp": gcp["secrets"]}, None,
@@ -1202,10 +1207,7 @@ def test_each_missing_role_or_resource_is_one_line(
 def test_the_slos_and_alert_policies_the_stop_conditions_watch_are_checked_before_the_run(
     google: FakeGoogle, staging_project: dict
 ) -> None:
-    monitoring = CloudMonitoring(google, PROJECT, sampling=False)
-    slo = _slo(monitoring, [0.0])
-    off = monitoring.add_alert_policy(AlertPolicy("7003", "Off", SQL_CPU, {}, 0.9, 60,
-                                                  enabled=False))  # fmt: skip
+    monitoring, slo, off = _an_slo_and_a_disabled_policy(google)
     on = monitoring.add_alert_policy(AlertPolicy("7004", "On", SQL_CPU, {}, 0.9, 60))
     watched = {
         "slo_burn_rates": [{"name": "checkout-slo", "slo": slo, "threshold": 10},

@@ -35,8 +35,8 @@ A team's own signals are conditions too, each named, in three lists of the same 
     alert_policies    {"name", "policy": projects/P/alertPolicies/ID, "threshold" (0),
                        "every_s"}: breached above that many open alerts; staging only
 
-A list joins the layers below it by name (one of the same name replaces it; `null`
-clears the layers' below). An SLO or an alert policy is read when the conditions are
+A list joins the lists of the layers below it by name (one of the same name replaces
+it; `null` clears them). An SLO or an alert policy is read when the conditions are
 armed: one that cannot be read (absent, denied) or a policy that is disabled stops the
 run before its method; on the embedded testbed they are not armed (Cloud Monitoring
 watches staging).
