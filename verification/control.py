@@ -323,6 +323,7 @@ def before_rollback_control(context: Experiment, **kwargs: Any) -> None:
         return
     for part, step in (
         ("watchdog", run.supervisor.end_method),
+        ("release of the pressure at the interruption", run.supervisor.wait_for_release),
         ("signal handling during the rollbacks", run.supervisor.hold_signals),
         ("stop conditions", run.stop_conditions and run.stop_conditions.disarm),
     ):

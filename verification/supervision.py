@@ -58,6 +58,7 @@ class RunSupervisor:
         self._guard = threading.Lock()
         self._ended = threading.Event()  # the method ended: the watchdog stands down
         self._wake = threading.Event()  # the releaser: an interruption, or the end
+        self._released_once = threading.Event()  # the releaser is done (or had nothing to do)
         self._interrupted_in_method = False
         self._threads: list[threading.Thread] = []
         self._relayed: dict[int, Any] = {}
@@ -170,6 +171,15 @@ class RunSupervisor:
                                ", ".join(released) + "), before waiting for observers")  # fmt: skip
         except Exception as error:  # noqa: BLE001 - the rollbacks release it all the same
             self.fail("release of the pressure at the interruption", error)
+        finally:
+            self._released_once.set()
+
+    def wait_for_release(self) -> None:
+        """After an interruption of the method, the rollbacks wait (bounded) until the
+        pressure was released at once: they find it released and record what was,
+        however slow this machine is to run the releaser's thread."""
+        if self._interrupted_in_method:
+            self._released_once.wait(_JOIN_S)
 
     # --- the rollbacks --------------------------------------------------------------------
 
