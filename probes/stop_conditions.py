@@ -1,6 +1,7 @@
 """What a stop condition judges while the method runs: the long-running service's golden
 path (its error rate, its latency against the baseline taken before the method, the
-connections its pool holds) and, on staging, Cloud SQL's CPU over a window.
+connections its pool holds) and, on staging, Cloud SQL's CPU over a window, an SLO's
+burn rate and an alert policy's open alerts, from Cloud Monitoring.
 
 Each probe returns `{"condition", "status", "value", "threshold", ...}` with `status`
 one of `within`, `breached` or `unobserved` (nothing to judge by: never a reason to
@@ -21,14 +22,16 @@ from chaoskit.kit.configuration import given_or_configured
 from chaoskit.kit.errors import KitError, activity
 from chaoskit.targets.database import database_sessions
 from chaoskit.targets.gcp.api import gcp_seconds
-from chaoskit.targets.gcp.monitoring import cloud_sql_cpu
+from chaoskit.targets.gcp.monitoring import cloud_sql_cpu, list_open_alerts, read_slo_burn_rate
 from chaoskit.testbed.system import health_path
 
 __all__ = [
+    "alert_policy_open",
     "database_cpu_sustained",
     "golden_path_error_rate",
     "golden_path_latency",
     "service_pool_held",
+    "slo_burn_rate",
 ]
 
 _HINT = "the embedded testbed's control fills it in"
@@ -230,3 +233,56 @@ def database_cpu_sustained(
     latest = round(100 * points[0], 1) if points else None
     return _judged("cpu_pct", lowest, threshold_pct, window_s=window_s, points=len(points),
                    latest=latest, newest_end=cpu["newest_end"])  # fmt: skip
+
+
+@activity
+def slo_burn_rate(
+    slo: str,
+    threshold: float,
+    lookback_s: float = 300.0,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
+) -> dict[str, Any]:
+    """An SLO's burn rate over `lookback_s`, from Cloud Monitoring: the query
+    chaostoolkit-google-cloud-platform's `get_slo_burn_rate` makes, through the kit's
+    client (`gcp.api_endpoints`). The newest point Monitoring shows is judged: the SLO's
+    data comes from metrics sampled every minute and shown up to three minutes later.
+
+    Arguments:
+        slo: the SLO, `projects/P/services/S/serviceLevelObjectives/ID`.
+        threshold: breached above this burn rate (1: the error budget lasts exactly its
+            period; 10: it is spent in a tenth of it).
+        lookback_s: the burn rate's lookback, in seconds (chaosgcp's default: 300).
+
+    Returns `{"condition": "slo_burn_rate", "status", "value" (the newest burn rate),
+    "threshold", "slo", "goal", "lookback_s", "newest_end"}`; `unobserved` while
+    Monitoring shows no point.
+    """
+    read = read_slo_burn_rate(slo, lookback_s, configuration=configuration, secrets=secrets)
+    value = round(read["points"][0], 4) if read["points"] else None
+    return _judged("slo_burn_rate", value, threshold, slo=read["slo"], goal=read["goal"],
+                   lookback_s=lookback_s, newest_end=read["newest_end"])  # fmt: skip
+
+
+@activity
+def alert_policy_open(
+    policy: str,
+    threshold: int = 0,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
+) -> dict[str, Any]:
+    """A Cloud Monitoring alert policy's open alerts (incidents), from
+    `projects.alerts.list`. Monitoring opens one once the policy's condition holds on
+    the points it shows (minutes after the metric crossed: its sampling, its lag and the
+    condition's duration).
+
+    Arguments:
+        policy: the alert policy, `projects/P/alertPolicies/ID`.
+        threshold: breached above this many open alerts (0: any open alert).
+
+    Returns `{"condition": "alert_policy", "status", "value" (open alerts), "threshold",
+    "policy", "display_name", "alerts" (the newest: name and open_time)}`.
+    """
+    found = list_open_alerts(policy, configuration=configuration, secrets=secrets)
+    return _judged("alert_policy", found["open"], threshold, policy=found["policy"],
+                   display_name=found["display_name"], alerts=found["alerts"])  # fmt: skip

@@ -104,7 +104,10 @@ _OTHER_PERMISSIONS = {"iam.serviceAccounts.actAs", "cloudsql.instances.connect"}
 
 
 # methods whose permission is not named after them
-_PERMISSIONS = {"sql.operations.get": "cloudsql.instances.get"}
+_PERMISSIONS = {
+    "sql.operations.get": "cloudsql.instances.get",
+    "monitoring.services.serviceLevelObjectives.get": "monitoring.slos.get",
+}
 
 
 def permission_for(api: str, method_id: str) -> str | None:

@@ -24,8 +24,13 @@ empty with a `nextPageToken` ("the search goes on"); a line reaches the list up 
 `CloudMonitoring` answers `timeSeries.list` as Monitoring does: each metric sampled
 every `period_s` and visible only `lag_s` later (the figures of Google's metrics list),
 aligned by `aggregation` (mean, max, min, sum, percentiles of a distribution) into
-windows ending at the interval's end, newest first. Its metrics are a table, and its
-routes one method, so that services' SLOs or alert policies can be added beside them.
+windows ending at the interval's end, newest first. Beside the metrics: SLOs over a
+Cloud Run service's requests (`serviceLevelObjectives.get`, and the
+`select_slo_burn_rate` selector computed from the requests Monitoring shows), and
+metric-threshold alert policies (`alertPolicies.get`) that Monitoring evaluates on the
+points it shows, each period, opening and closing alerts (`alerts.list` with an
+AIP-160 filter checked against the Alert resource of the discovery document). Names
+come back with the project's number, as Google gives them.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.gcp_fake import FakeGoogle, Request, error
+from tests.google_spec import camel, spec
 from tests.logging_query import lower_time_bound, matches, parse_query
 
 Answer = tuple[int, Any]
@@ -504,7 +510,9 @@ METRICS = {
         "GAUGE", "INT64", "vpc_access_connector", 180),
     "run.googleapis.com/container/instance_count": Metric(
         "GAUGE", "INT64", "cloud_run_revision", 180),
+    "run.googleapis.com/request_count": Metric("DELTA", "INT64", "cloud_run_revision", 180),
 }  # fmt: skip
+REQUESTS = "run.googleapis.com/request_count"
 
 # a reading: the monitored resource's labels, the metric's labels, the value (a list of
 # values for a distribution)
@@ -512,6 +520,43 @@ Reading = tuple[dict[str, str], dict[str, str], Any]
 _BUCKET_WIDTH = 0.05  # utilisation distributions: 20 linear buckets over 0..1
 _ALIGNERS = ("ALIGN_NONE", "ALIGN_MEAN", "ALIGN_MAX", "ALIGN_MIN", "ALIGN_SUM")
 _FILTER_TERM = re.compile(r'^(?P<path>[\w.]+)\s*=\s*"(?P<value>[^"]*)"$')
+
+
+_BURN_RATE = re.compile(
+    r'^select_slo_burn_rate\(\s*"(?P<slo>[^"]+)"\s*,\s*"(?P<lookback>[0-9]+'
+    r'(?:\.[0-9]+)?)(?P<unit>ns|us|ms|s|m|h)"\s*\)$'
+)
+_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_ALERT_TERM = re.compile(r'^(?P<path>[A-Za-z_][\w.]*)\s*=\s*(?:"(?P<quoted>[^"]*)"|(?P<bare>\w+))$')
+_ALERT_ORDER = re.compile(r"^(open_time|close_time)( desc)?$")
+
+
+@dataclass
+class ServiceLevelObjective:
+    """An SLO of the requests of a Cloud Run service: good are those answered 2xx
+    (`response_code_class` of the request count), `goal` of them must be."""
+
+    service: str  # the Monitoring service's id
+    slo_id: str
+    goal: float
+    run_service: str  # the Cloud Run service whose requests count
+    display_name: str
+
+
+@dataclass
+class AlertPolicy:
+    """A metric-threshold alert policy: an alert opens on a series of `metric_type`
+    (those whose resource labels include `resource`) once every point Monitoring shows
+    over `duration_s` of Google's is above `threshold`, and closes once the newest is
+    not."""
+
+    policy_id: str
+    display_name: str
+    metric_type: str
+    resource: dict[str, str]
+    threshold: float
+    duration_s: float
+    enabled: bool = True
 
 
 @dataclass
@@ -573,10 +618,22 @@ class CloudMonitoring:
         self.lag_share = lag_share
         self.readers: dict[str, Callable[[], list[Reading]]] = {}
         self.series: dict[tuple[str, Hashable, Hashable], _Series] = {}
+        self.number = str(int(hashlib.sha256(project.encode()).hexdigest(), 16) % 10**12)
+        self.slos: dict[str, ServiceLevelObjective] = {}  # by services/S/...Objectives/ID
+        self.policies: dict[str, AlertPolicy] = {}
+        self.alerts: list[dict[str, Any]] = []
+        self._open: dict[tuple[str, Hashable], dict[str, Any]] = {}  # policy, series -> alert
+        self._pages: dict[str, list[dict[str, Any]]] = {}
+        self._tokens = itertools.count(1)
         self._random = random.Random(google.limits.seed)
         self._lock = threading.Lock()
         self._closed = threading.Event()
+        projects = f"/v3/projects/(?:{project}|{self.number})"
         google.on("GET", f"/v3/projects/{project}/timeSeries", self._list)
+        google.on("GET", f"{projects}/(services/[^/]+/serviceLevelObjectives/[^/]+)",
+                  self._get_slo)  # fmt: skip
+        google.on("GET", f"{projects}/alertPolicies/([^/]+)", self._get_policy)
+        google.on("GET", f"{projects}/alerts", self._list_alerts)
         self._thread = threading.Thread(target=self._sample_forever, daemon=True)
         if sampling:
             self._thread.start()
@@ -592,8 +649,23 @@ class CloudMonitoring:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
 
+    def add_slo(self, service: str, slo_id: str, goal: float, run_service: str,
+                display_name: str = "Checkout availability") -> str:  # fmt: skip
+        """An SLO of `run_service`'s requests (read as REQUESTS); its name, as a user
+        writes it (the project's id)."""
+        slo = ServiceLevelObjective(service, slo_id, goal, run_service, display_name)
+        self.slos[f"services/{service}/serviceLevelObjectives/{slo_id}"] = slo
+        return f"projects/{self.project}/services/{service}/serviceLevelObjectives/{slo_id}"
+
+    def add_alert_policy(self, policy: AlertPolicy) -> str:
+        """An alert policy Monitoring evaluates each period; its name (the project's id)."""
+        assert policy.metric_type in METRICS, policy.metric_type
+        self.policies[policy.policy_id] = policy
+        return f"projects/{self.project}/alertPolicies/{policy.policy_id}"
+
     def sample(self, at: datetime | None = None) -> None:
-        """Take every metric's readings now (the sampler does, each period)."""
+        """Take every metric's readings now (the sampler does, each period), then
+        evaluate the alert policies on what Monitoring shows."""
         end = at or datetime.now(UTC)
         for metric_type, reader in list(self.readers.items()):
             lag = self.clock.seconds(METRICS[metric_type].lag_s * self._random.uniform(
@@ -610,6 +682,7 @@ class CloudMonitoring:
                     )
                     series.points.append(_Point(end, time.monotonic() + lag, value))
                     del series.points[:-500]
+        self.evaluate()
 
     def _sample_forever(self) -> None:
         period = self.clock.seconds(60)
@@ -618,6 +691,8 @@ class CloudMonitoring:
 
     def _list(self, request: Request, match: re.Match[str]) -> Answer:
         query = {key: values[0] for key, values in request.query.items()}
+        if query.get("filter", "").startswith("select_slo_"):
+            return self._slo_series(query)
         terms = [_FILTER_TERM.match(t.strip()) for t in query.get("filter", "").split(" AND ")]
         if not all(terms):
             return error(400, "INVALID_ARGUMENT", "the fake reads `path = \"value\"` terms "
@@ -710,3 +785,185 @@ class CloudMonitoring:
             out.append({"interval": {"startTime": _iso(window_end - period),
                                      "endTime": _iso(window_end)}, "value": typed})  # fmt: skip
         return out
+
+    # --- SLOs ------------------------------------------------------------------------------
+
+    def _slo(self, name: str) -> ServiceLevelObjective | None:
+        """The SLO a name gives, with the project's id or its number."""
+        for project in (self.project, self.number):
+            if name.startswith(f"projects/{project}/"):
+                return self.slos.get(name.removeprefix(f"projects/{project}/"))
+        return None
+
+    def _get_slo(self, request: Request, match: re.Match[str]) -> Answer:
+        slo = self.slos.get(match.group(1))
+        if slo is None:
+            return error(404, "NOT_FOUND", f"Requested entity was not found: {match.group(1)}")
+        requests = (f'metric.type="{REQUESTS}" resource.type="cloud_run_revision" '
+                    f'resource.label."service_name"="{slo.run_service}"')  # fmt: skip
+        return 200, {
+            "name": f"projects/{self.number}/{match.group(1)}",
+            "displayName": slo.display_name,
+            "goal": slo.goal,
+            "rollingPeriod": "2419200s",
+            "serviceLevelIndicator": {"requestBased": {"goodTotalRatio": {
+                "goodServiceFilter": f'{requests} metric.label."response_code_class"="2xx"',
+                "totalServiceFilter": requests}}},
+        }  # fmt: skip
+
+    def _slo_series(self, query: dict[str, str]) -> Answer:
+        """`select_slo_burn_rate(SLO, LOOKBACK)`: at each sampled minute the interval
+        holds, the share of bad requests over the lookback ending there, over the error
+        budget's share (1 - goal), from the request counts Monitoring shows now."""
+        selector = _BURN_RATE.match(query["filter"])
+        if selector is None:
+            return error(400, "INVALID_ARGUMENT", "the fake reads select_slo_burn_rate(SLO, "
+                         f"LOOKBACK) alone: teach it first ({query['filter']})")  # fmt: skip
+        if any(key.startswith("aggregation.") for key in query):
+            return error(400, "INVALID_ARGUMENT", "the fake does not align an SLO's selector: "
+                         "teach it before the kit sends it")  # fmt: skip
+        slo = self._slo(selector["slo"])
+        if slo is None:
+            return error(404, "NOT_FOUND", f"Requested entity was not found: {selector['slo']}")
+        lookback = timedelta(seconds=float(selector["lookback"]) * _UNITS[selector["unit"]])
+        end = _moment(query["interval.endTime"])
+        start = _moment(query.get("interval.startTime", query["interval.endTime"]))
+        now = time.monotonic()
+        with self._lock:
+            counted = [(p.end, p.value, s.labels.get("response_code_class"))
+                       for s in self.series.values()
+                       if s.metric_type == REQUESTS and s.resource.get("service_name")
+                       == slo.run_service for p in s.points if p.visible_at <= now]  # fmt: skip
+        points = []
+        for moment in sorted({e for e, _, _ in counted if start <= e <= end}, reverse=True):
+            window = [(v, c) for e, v, c in counted if moment - lookback < e <= moment]
+            total = sum(v for v, _ in window)
+            if total:
+                bad = sum(v for v, c in window if c != "2xx")
+                points.append({"interval": {"startTime": _iso(moment), "endTime": _iso(moment)},
+                               "value": {"doubleValue": bad / total / (1 - slo.goal)}})  # fmt: skip
+        if not points:
+            return 200, {}
+        return 200, {"timeSeries": [{"metricKind": "GAUGE", "valueType": "DOUBLE",
+                                     "points": points}]}  # fmt: skip
+
+    # --- alert policies and their alerts ----------------------------------------------------
+
+    def _get_policy(self, request: Request, match: re.Match[str]) -> Answer:
+        policy = self.policies.get(match.group(1))
+        if policy is None:
+            return error(404, "NOT_FOUND", f"Requested entity was not found: {match.group(1)}")
+        name = f"projects/{self.number}/alertPolicies/{policy.policy_id}"
+        labels = "".join(f' AND resource.labels.{k} = "{v}"' for k, v in policy.resource.items())
+        return 200, {
+            "name": name, "displayName": policy.display_name, "enabled": policy.enabled,
+            "combiner": "OR", "severity": "CRITICAL",
+            "conditions": [{"name": f"{name}/conditions/1", "displayName": policy.display_name,
+                            "conditionThreshold": {
+                                "filter": f'metric.type = "{policy.metric_type}"{labels}',
+                                "comparison": "COMPARISON_GT",
+                                "thresholdValue": policy.threshold,
+                                "duration": f"{policy.duration_s:g}s"}}],
+        }  # fmt: skip
+
+    def evaluate(self) -> None:
+        """Each enabled policy on the points Monitoring shows now: an alert opens on a
+        series whose points over the policy's duration are all above its threshold (one
+        point per period at least), and closes once its newest point is not."""
+        now = time.monotonic()
+        with self._lock:
+            for policy in self.policies.values():
+                if not policy.enabled:
+                    continue
+                metric = METRICS[policy.metric_type]
+                period = timedelta(seconds=self.clock.seconds(metric.period_s))
+                duration = timedelta(seconds=self.clock.seconds(policy.duration_s))
+                for key, series in self.series.items():
+                    if series.metric_type != policy.metric_type or not all(
+                        series.resource.get(k) == v for k, v in policy.resource.items()
+                    ):
+                        continue
+                    shown = sorted((p for p in series.points if p.visible_at <= now),
+                                   key=lambda p: p.end, reverse=True)  # fmt: skip
+                    if not shown:
+                        continue
+                    held = [p for p in shown if shown[0].end - p.end < duration]
+                    covered = len(held) >= max(1, round(duration / period))
+                    above = covered and all(p.value > policy.threshold for p in held)
+                    opened = self._open.get((policy.policy_id, key))
+                    if above and opened is None:
+                        self._open[(policy.policy_id, key)] = self._alert(policy, series)
+                    elif opened is not None and shown[0].value <= policy.threshold:
+                        opened.update(state="CLOSED", closeTime=_now())
+                        del self._open[(policy.policy_id, key)]
+
+    def _alert(self, policy: AlertPolicy, series: _Series) -> dict[str, Any]:
+        alert = {
+            "name": f"projects/{self.number}/alerts/{uuid.uuid4().hex[:16]}",
+            "state": "OPEN", "openTime": _now(),
+            "policy": {"name": f"projects/{self.number}/alertPolicies/{policy.policy_id}",
+                       "displayName": policy.display_name, "severity": "CRITICAL"},
+            "resource": {"type": METRICS[policy.metric_type].resource_type,
+                         "labels": dict(series.resource)},
+            "metric": {"type": policy.metric_type, "labels": dict(series.labels)},
+        }  # fmt: skip
+        self.alerts.append(alert)
+        return alert
+
+    def _list_alerts(self, request: Request, match: re.Match[str]) -> Answer:
+        """`alerts.list`: an AIP-160 filter of `field = value` terms joined by AND (each
+        field one of the Alert resource's, an enum's value one of its values), ordered
+        by open_time or close_time (open_time desc by default), in pages of `pageSize`
+        (50 by default, at most 1000)."""
+        query = {key: values[0] for key, values in request.query.items()}
+        token = query.get("pageToken")
+        if token:
+            found = self._pages.pop(token, None)
+            if found is None:
+                return error(400, "INVALID_ARGUMENT", f"pageToken {token} is not valid")
+        else:
+            terms, problem = self._alert_terms(query.get("filter", ""))
+            if problem:
+                return error(400, "INVALID_ARGUMENT", problem)
+            order = query.get("orderBy", "open_time desc")
+            orders = [_ALERT_ORDER.match(o.strip()) for o in order.split(",")]
+            if not all(orders):
+                return error(400, "INVALID_ARGUMENT", f"orderBy {order!r}: open_time or "
+                             "close_time, each with desc or not")  # fmt: skip
+            with self._lock:
+                found = [copy.deepcopy(a) for a in self.alerts
+                         if all(_get_path(a, path) == value for path, value in terms)]  # fmt: skip
+            for field_order in reversed(orders):
+                key = "openTime" if field_order[1] == "open_time" else "closeTime"
+                found.sort(key=lambda a, k=key: a.get(k) or "", reverse=bool(field_order[2]))
+        size = int(query.get("pageSize") or 0)
+        size = 50 if size <= 0 else min(size, 1000)
+        answer: dict[str, Any] = {"alerts": found[:size]} if found else {}
+        if found[size:]:
+            token = f"alerts-{next(self._tokens)}"
+            self._pages[token] = found[size:]
+            answer["nextPageToken"] = token
+        return 200, answer
+
+    @staticmethod
+    def _alert_terms(text: str) -> tuple[list[tuple[str, str]], str | None]:
+        """The filter's terms, each (a camelCase path, the value), or what is wrong."""
+        schemas = spec("monitoring").schemas
+        terms = []
+        for part in filter(None, (t.strip() for t in text.split(" AND "))):
+            term = _ALERT_TERM.match(part)
+            if term is None:
+                return [], (f"the fake reads `field = \"value\"` terms joined by AND: "
+                            f"{text}")  # fmt: skip
+            path = ".".join(camel(piece) for piece in term["path"].split("."))
+            schema: dict[str, Any] = schemas["Alert"]
+            for piece in path.split("."):
+                field_ = (schema.get("properties") or {}).get(piece)
+                if field_ is None:
+                    return [], f"Invalid filter: the Alert has no field {term['path']!r}"
+                schema = schemas[field_["$ref"]] if "$ref" in field_ else field_
+            value = term["quoted"] if term["quoted"] is not None else term["bare"]
+            if "enum" in schema and value not in schema["enum"]:
+                return [], f"Invalid filter: {term['path']} = {value!r}: one of {schema['enum']}"
+            terms.append((path, value))
+        return terms, None

@@ -88,7 +88,7 @@ def _format_violation(where: str, value: Any, spec: dict[str, Any]) -> str | Non
     return None
 
 
-def _camel(name: str) -> str:
+def camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
@@ -209,7 +209,7 @@ class ApiSpec:
             current = schema
             for part in path.split("."):
                 properties = self._resolve(current).get("properties") or {}
-                field = properties.get(_camel(part))
+                field = properties.get(camel(part))
                 if field is None:
                     problems.append(f"{method}: updateMask path {path!r} names no field")
                     break

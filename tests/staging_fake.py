@@ -10,8 +10,9 @@ its container is due, a job execution runs the real flood-job worker in one proc
 task once its tasks are due (killed at the task's timeout), with FLOOD_DSN from a
 stand-in Secret Manager, and Logging returns what they printed, seconds late.
 Monitoring samples Cloud SQL's backends from the stand-in database each minute of the
-clock, and shows them as late as Google does. Only the control plane is fake; the
-failure chain is real.
+clock, and shows them as late as Google does; the backend's requests (set figures, as
+its CPU) feed its availability SLO. Only the control plane is fake; the failure chain
+is real.
 
 `scaled_profile` divides every duration of the staging profile by the same time scale,
 so that a rehearsal keeps every ratio of real staging.
@@ -52,6 +53,7 @@ PROJECT, REGION, SERVICE = "netra-staging", "us-central1", "backend"
 LOCATION = f"projects/{PROJECT}/locations/{REGION}"
 CONNECTOR = f"{LOCATION}/connectors/staging-vpc-connector"
 SQL_INSTANCE = "netra-staging-db"
+SLO_NAME = f"projects/{PROJECT}/services/{SERVICE}/serviceLevelObjectives/availability"
 IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/backend/api:latest"
 FLOOD_ACCOUNT = f"chaos-flood@{PROJECT}.iam.gserviceaccount.com"
 
@@ -63,6 +65,8 @@ def scaled_profile(configuration: dict[str, Any], time_scale: float) -> dict[str
     def scale(value: Any, key: str) -> Any:
         if isinstance(value, dict):
             return {k: scale(v, k) for k, v in value.items()}
+        if isinstance(value, list):  # a list of conditions, say
+            return [scale(v, "") for v in value]
         if key.endswith("_s") and isinstance(value, int | float) and not isinstance(value, bool):
             return value / time_scale
         return value
@@ -127,6 +131,7 @@ class FakeStaging:
         self.admin_dsn = admin_dsn
         self.work_dir, self.connector_cpu = work_dir, connector_cpu
         self.database_cpu = 0.35
+        self.failed_requests = 0.0  # the share of the backend's requests answered 5xx
         self.revisions: list[RunningRevision] = []
         self._admin: asyncpg.Connection | None = None
         self._loop = asyncio.new_event_loop()
@@ -324,9 +329,11 @@ class FakeStaging:
     # --- Monitoring --------------------------------------------------------------------
 
     def _monitor(self) -> None:
-        """The connector's and Cloud SQL's CPU are set figures (nothing here measures
-        them, and the stand-in database is far from 80 %); Cloud SQL's backends are the
-        stand-in database's sessions, counted at each sample."""
+        """The connector's and Cloud SQL's CPU and the backend's requests (600 a minute,
+        `failed_requests` of them 5xx) are set figures (nothing here measures them, and
+        the stand-in database is far from 80 %); Cloud SQL's backends are the stand-in
+        database's sessions, counted at each sample. The backend has a 99 % availability
+        SLO (SLO_NAME)."""
         connector = {"connector_name": "staging-vpc-connector", "location": REGION,
                      "project_id": PROJECT}  # fmt: skip
         database = {"database_id": f"{PROJECT}:{SQL_INSTANCE}", "region": REGION,
@@ -349,6 +356,11 @@ class FakeStaging:
         read("run.googleapis.com/container/instance_count",
              lambda: [(revision, {"state": "active"}, sum(
                  r.instance.process.poll() is None for r in self.revisions))])  # fmt: skip
+        read("run.googleapis.com/request_count", lambda: [
+            (revision, {"response_code_class": code}, round(600 * share))
+            for code, share in (("2xx", 1 - self.failed_requests),
+                                ("5xx", self.failed_requests))])  # fmt: skip
+        self.monitoring.add_slo(SERVICE, "availability", 0.99, SERVICE)
 
     def _backends(self) -> int:
         """Counted through one connection the fake keeps, one query at a time, as Cloud

@@ -21,6 +21,10 @@ from tests.conftest import REPO
 from tests.test_testbed import chaos
 
 SMD = "experiments/smd-phase3-timeout.json"
+# a team's own stop condition's probe: their checkout's status
+PROBE = {"type": "probe", "name": "checkout-status", "tolerance": 200,
+         "provider": {"type": "http", "url": "http://127.0.0.1:9/checkout"}}  # fmt: skip
+SLO = "projects/netra-staging/services/backend/serviceLevelObjectives/availability"
 
 
 def refused_run(home: Path, tmp_path: Path, *args: str, **env: str) -> str:
@@ -68,11 +72,14 @@ def refused_run(home: Path, tmp_path: Path, *args: str, **env: str) -> str:
         ({"CHAOS_RECOVERY_TIMEOUT_S": "1e300"},
          "CHAOS_RECOVERY_TIMEOUT_S='1e300' is longer than a day: give seconds, at most 86400"),
         ({"CHAOS_FLOOD_HOLD_S": "inf"}, "CHAOS_FLOOD_HOLD_S='inf' is not a finite number"),
+        ({"CHAOS_STOP_CONDITIONS": json.dumps({"probes": [{"name": "checkout", "probe": {
+            k: v for k, v in PROBE.items() if k != "tolerance"}}]})},
+         "stop_conditions.probes[0].probe.tolerance is missing: say what is within"),
     ],
     ids=["int", "float", "nan", "negative", "zero-flood", "pool-cap", "driver-scheme",
          "host-parameter", "keyword-dsn", "capacity-type", "capacity-range", "instances-range",
          "stop-condition-name", "stop-condition-type", "stop-condition-json",
-         "stop-condition-range", "duration-1e300", "duration-inf"],
+         "stop-condition-range", "duration-1e300", "duration-inf", "own-probe-tolerance"],
 )  # fmt: skip
 def test_a_bad_setting_is_refused_before_the_steady_state(
     testbed_home: Path, tmp_path: Path, env: dict, reason: str
@@ -369,10 +376,26 @@ def _smd_with(tmp_path: Path, extension: dict | None = None, configuration: dict
          "configuration guardrails.max_db_connections: unknown limit (did you mean max_database_"),
         ({}, {"recovery_timeout_s": 1e300},
          "recovery_timeout_s=1e+300 is longer than a day: give seconds, at most 86400"),
+        ({"stop_conditions": {"probes": [{"probe": PROBE}]}}, {},
+         "stop_conditions.probes[0].name is missing: give e.g. {\"name\": \"checkout-errors\""),
+        ({"stop_conditions": {"slo_burn_rates": [{"name": "checkout-slo", "slo": SLO,
+                                                  "threshold": 10, "lookback": "300s"}]}}, {},
+         "stop_conditions.slo_burn_rates[0].lookback is not a field of slo_burn_rates: give "
+         "name, slo, threshold, lookback_s, every_s"),
+        ({"stop_conditions": {"slo_burn_rates": [{"name": "checkout-slo", "slo": SLO,
+                                                  "threshold": float("inf")}]}}, {},
+         "stop_conditions.slo_burn_rates[0].threshold: inf is not a finite number: give a "
+         "burn rate from 0 to 100000"),
+        ({"stop_conditions": {"alert_policies": [
+            {"name": "checkout", "policy": "projects/netra-staging/alertPolicies/7001"}]}},
+         {"stop_conditions": {"probes": [{"name": "checkout", "probe": PROBE}]}},
+         "stop_conditions with extensions.startup-chaos-kit.stop_conditions: 'checkout' names "
+         "a condition in probes and one in alert_policies: give each condition its own name"),
     ],
     ids=["unknown-limit", "target-not-text", "targets-not-a-list", "duration-1e300",
          "negative-limit", "guardrails-text", "every-1e10", "percent-150",
-         "configuration-unknown-limit", "configuration-duration"],
+         "configuration-unknown-limit", "configuration-duration", "own-probe-no-name",
+         "slo-unknown-field", "slo-infinite-threshold", "name-twice-across-layers"],
 )  # fmt: skip
 def test_chaos_validate_refuses_what_chaos_run_refuses(
     testbed_home: Path, tmp_path: Path, extension: dict, configuration: dict, message: str

@@ -30,8 +30,9 @@ from chaoskit.actions.gcp.cloud_sql import (
     set_cloud_sql_max_connections,
 )
 from chaoskit.actions.gcp.vpc_connector import restore_vpc_connector, set_vpc_connector_scaling
+from chaoskit.kit.errors import KitError
 from chaoskit.probes.gcp.cloud_run import cloud_run_status
-from chaoskit.probes.stop_conditions import database_cpu_sustained
+from chaoskit.probes.stop_conditions import alert_policy_open, database_cpu_sustained, slo_burn_rate
 from chaoskit.targets.flood.cloud_run_job import start_cloud_run_flood, stop_cloud_run_flood
 from chaoskit.targets.flood.cloud_run_task import task_share
 from chaoskit.targets.gcp.access import permissions_for, staging_access_problems
@@ -47,6 +48,11 @@ from chaoskit.targets.gcp.monitoring import (
     cloud_sql_backends,
     connector_metrics,
 )
+from chaoskit.verification.stop_conditions import (
+    StopConditions,
+    arm_stop_conditions,
+    settle_stop_conditions,
+)
 from tests.conftest import REPO, eventually
 from tests.gcp_fake import (
     TOKEN,
@@ -57,7 +63,14 @@ from tests.gcp_fake import (
     private_key_pem,
     service_account,
 )
-from tests.google_cloud import CloudLogging, CloudMonitoring, CloudRunService, VpcConnector
+from tests.google_cloud import (
+    REQUESTS,
+    AlertPolicy,
+    CloudLogging,
+    CloudMonitoring,
+    CloudRunService,
+    VpcConnector,
+)
 from tests.google_spec import VERSIONS, spec
 
 PROJECT, REGION = "netra-staging", "us-central1"
@@ -703,6 +716,228 @@ def test_a_dip_in_the_window_keeps_the_cpu_stop_condition_within(
     assert any(s["status"] == "within" and s["value"] == 79.0 for s in seen)
 
 
+# --- a team's own signals: an SLO's burn rate, an alert policy's open alerts ---------------
+
+RUN_LABELS = {"service_name": "backend", "revision_name": "backend-v1", "location": REGION,
+              "project_id": PROJECT}  # fmt: skip
+
+
+def _slo(monitoring: CloudMonitoring, failed: list[float]) -> str:
+    """A 99 % availability SLO of backend's requests, `failed[0]` of them failing at each
+    sample; its name."""
+    monitoring.read(REQUESTS, lambda: [
+        (RUN_LABELS, {"response_code_class": "2xx"}, round(1000 * (1 - failed[0]))),
+        (RUN_LABELS, {"response_code_class": "5xx"}, round(1000 * failed[0]))])  # fmt: skip
+    return monitoring.add_slo("backend", "availability", 0.99, "backend")
+
+
+def _until(status: str, sample: Callable[[], dict], seen: list[dict]) -> dict:
+    """Sample until the condition says `status` (a state, not a duration): its sample."""
+
+    def reached() -> bool:
+        seen.append(sample())
+        return seen[-1]["status"] == status
+
+    assert eventually(reached, timeout_s=60), seen[-3:]
+    return seen[-1]
+
+
+def test_an_slo_burn_rate_condition_judges_the_burn_monitoring_shows(
+    google: FakeGoogle, gcp: dict
+) -> None:
+    """5 % of requests failing burns a 99 % SLO's budget 5 times too fast: within a
+    threshold of 10; at 20 % it is breached, once Monitoring shows enough of it."""
+    monitoring = CloudMonitoring(google, PROJECT)
+    failed = [0.05]
+    slo = _slo(monitoring, failed)
+    lookback_s = scaled(300)  # 5 sampling periods
+
+    def sample() -> dict:
+        return slo_burn_rate(slo, threshold=10, lookback_s=lookback_s, **gcp)
+
+    seen: list[dict] = []
+    try:
+        within = _until("within", sample, seen)
+        assert {s["status"] for s in seen[:-1]} <= {"unobserved"}
+        assert (within["value"], within["threshold"], within["goal"]) == (5.0, 10, 0.99)
+        failed[0], flipped = 0.2, datetime.now(UTC)
+        breached = _until("breached", sample, seen)
+    finally:
+        monitoring.close()
+    assert breached["value"] > 10
+    # judged on what was sampled after the flip, and shown no sooner than Monitoring's lag
+    assert datetime.fromisoformat(breached["newest_end"]) > flipped
+    shown_at = datetime.fromisoformat(google.requests[-1].query["interval.endTime"][0])
+    assert shown_at - flipped >= timedelta(seconds=scaled(180))
+    # chaosgcp's query: the SLO read, then its burn rate selected by the name Google gave
+    get, listed = [r for r in google.requests if r.api == "monitoring"][-2:]
+    assert (get.method, get.path) == (
+        "GET",
+        f"/v3/projects/{PROJECT}/services/backend/serviceLevelObjectives/availability",
+    )
+    assert (listed.method, listed.path) == ("GET", f"/v3/projects/{PROJECT}/timeSeries")
+    assert listed.query["filter"] == [
+        f'select_slo_burn_rate("projects/{monitoring.number}/services/backend/'
+        f'serviceLevelObjectives/availability", "{lookback_s:g}s")'
+    ]
+    assert set(listed.query) == {"filter", "interval.startTime", "interval.endTime", "alt"}
+    start = datetime.fromisoformat(listed.query["interval.startTime"][0])
+    assert shown_at - start == timedelta(seconds=scaled(180 + 2 * 60))
+
+
+def _hot_database_policy(monitoring: CloudMonitoring, cpu: list[float]) -> str:
+    """Cloud SQL's CPU at `cpu[0]` each sample, and a policy alerting above 90 % held for
+    two minutes; its name."""
+    monitoring.read(SQL_CPU, lambda: [(DATABASE_LABELS, {}, cpu[0])])
+    return monitoring.add_alert_policy(AlertPolicy(
+        "7001", "Cloud SQL CPU above 90 %", SQL_CPU,
+        {"database_id": f"{PROJECT}:netra-staging-db"}, 0.9, duration_s=120))  # fmt: skip
+
+
+def test_an_alert_policy_condition_breaches_while_an_alert_is_open(
+    google: FakeGoogle, gcp: dict
+) -> None:
+    monitoring = CloudMonitoring(google, PROJECT)
+    cpu = [0.5]
+    policy = _hot_database_policy(monitoring, cpu)
+    seen: list[dict] = []
+    try:
+        calm = alert_policy_open(policy, **gcp)
+        assert (calm["status"], calm["value"], calm["alerts"]) == ("within", 0, [])
+        cpu[0], flipped = 0.95, datetime.now(UTC)
+        breached = _until("breached", lambda: alert_policy_open(policy, **gcp), seen)
+        # one open alert is not above a threshold of one
+        assert alert_policy_open(policy, threshold=1, **gcp)["status"] == "within"
+        cpu[0] = 0.5  # it cools down: Monitoring closes the alert
+        _until("within", lambda: alert_policy_open(policy, **gcp), seen)
+    finally:
+        monitoring.close()
+    assert breached["value"] == 1 and breached["display_name"] == "Cloud SQL CPU above 90 %"
+    (alert,) = breached["alerts"]
+    # opened on points sampled after the flip, shown after Monitoring's lag
+    opened = datetime.fromisoformat(alert["open_time"].replace("Z", "+00:00"))
+    assert opened - flipped >= timedelta(seconds=scaled(165))
+    get, listed = [r for r in google.requests if r.api == "monitoring"][-2:]
+    assert (get.method, get.path) == ("GET", f"/v3/projects/{PROJECT}/alertPolicies/7001")
+    assert (listed.method, listed.path) == ("GET", f"/v3/projects/{PROJECT}/alerts")
+    assert listed.query["filter"] == [
+        f'state = "OPEN" AND policy.name = "projects/{monitoring.number}/alertPolicies/7001"'
+    ]
+    assert listed.query["pageSize"] == ["100"]
+
+
+def test_every_page_of_open_alerts_is_counted(
+    google: FakeGoogle, gcp: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monitoring = CloudMonitoring(google, PROJECT)
+    replicas = [{**DATABASE_LABELS, "database_id": f"{PROJECT}:netra-staging-db-{n}"}
+                for n in range(3)]  # fmt: skip
+    monitoring.read(SQL_CPU, lambda: [(labels, {}, 0.95) for labels in replicas])
+    policy = monitoring.add_alert_policy(
+        AlertPolicy("7002", "Any Cloud SQL CPU above 90 %", SQL_CPU, {}, 0.9, duration_s=60)
+    )
+    monkeypatch.setattr("chaoskit.targets.gcp.monitoring._ALERT_PAGE_SIZE", 2)
+    try:
+        assert eventually(lambda: alert_policy_open(policy, **gcp)["value"] == 3, timeout_s=60)
+    finally:
+        monitoring.close()
+    pages = [r.query for r in google.requests if r.path.endswith("/alerts")][-2:]
+    assert "pageToken" not in pages[0] and pages[1]["pageToken"]
+
+
+def test_the_fake_refuses_an_alert_filter_on_a_field_alerts_do_not_have(
+    google: FakeGoogle, gcp: dict
+) -> None:
+    CloudMonitoring(google, PROJECT, sampling=False)
+    alerts = gcp_client("monitoring", "v3", gcp["configuration"], gcp["secrets"])
+    for wrong in ('state = "OPEN" AND policy.id = "7001"', 'state = "FIRING"'):
+        request = alerts.projects().alerts().list(parent=f"projects/{PROJECT}", filter=wrong)
+        with pytest.raises(GoogleApiError) as refused:
+            call(request, "listing alerts")
+        assert refused.value.status == 400
+
+
+def _staging(gcp: dict, **stop_conditions: object) -> dict:
+    """A staging run's configuration, its built-in conditions off, with `stop_conditions`."""
+    configuration = {**gcp["configuration"], "target": "staging",
+                     "stop_conditions": {"error_rate_pct": None, "latency_pct_of_baseline": None,
+                                         "pool_pct": None, "cpu_pct": None}}  # fmt: skip
+    settle_stop_conditions(configuration)
+    configuration["stop_conditions"] = {**configuration["stop_conditions"], **stop_conditions}
+    return configuration
+
+
+def test_a_burning_slo_interrupts_the_run_with_its_sample_in_the_journal(
+    google: FakeGoogle, gcp: dict
+) -> None:
+    monitoring = CloudMonitoring(google, PROJECT)
+    slo = _slo(monitoring, [0.5])  # 50 times the budget
+    cpu = [0.95]
+    policy = _hot_database_policy(monitoring, cpu)
+    conditions = {
+        "slo_burn_rates": [{"name": "checkout-slo", "slo": slo, "threshold": 10,
+                            "lookback_s": scaled(300)}],
+        "alert_policies": [{"name": "database-hot", "policy": policy, "threshold": 5}],
+    }  # fmt: skip
+    configuration = _staging(gcp, every_s=0.1, **conditions)
+    failures: list[tuple[str, BaseException]] = []
+    interrupted = threading.Event()
+    stops = arm_stop_conditions({}, configuration, {"gcp": gcp["secrets"]}, None,
+                                on_failure=lambda part, e: failures.append((part, e)),
+                                on_breach=interrupted.set)  # fmt: skip
+    try:
+        stops.start({}, configuration, {"gcp": gcp["secrets"]})
+        assert interrupted.wait(timeout=60)
+    finally:
+        stops.disarm()
+        monitoring.close()
+    assert failures == []
+    journal = stops.journal()
+    assert journal["armed"]["checkout-slo"] == {
+        "kind": "slo_burn_rate", "slo": slo, "threshold": 10, "lookback_s": scaled(300),
+        "every_s": 0.1, "goal": 0.99,
+        "display_name": "Checkout availability"}  # fmt: skip
+    assert journal["armed"]["database-hot"]["display_name"] == "Cloud SQL CPU above 90 %"
+    breach = journal["stopped_by"]
+    assert (breach["condition"], breach["probe"]) == ("checkout-slo", "checkout-slo")
+    assert breach["sample"]["status"] == "breached" and breach["sample"]["value"] > 10
+
+
+def _an_slo_and_a_disabled_policy(google: FakeGoogle) -> tuple[CloudMonitoring, str, str]:
+    """Monitoring (the test samples) with an SLO and a disabled alert policy; their names."""
+    monitoring = CloudMonitoring(google, PROJECT, sampling=False)
+    off = monitoring.add_alert_policy(AlertPolicy("7003", "Off", SQL_CPU, {}, 0.9, 60,
+                                                  enabled=False))  # fmt: skip
+    return monitoring, _slo(monitoring, [0.0]), off
+
+
+def test_a_condition_that_cannot_be_armed_stops_the_run_and_the_testbed_does_not_arm_them(
+    google: FakeGoogle, gcp: dict
+) -> None:
+    _, slo, off = _an_slo_and_a_disabled_policy(google)
+
+    def arm(configuration: dict) -> StopConditions:
+        return arm_stop_conditions({}, configuration, {"gcp": gcp["secrets"]}, None,
+                                   on_failure=lambda *_: None, on_breach=lambda: None)  # fmt: skip
+
+    missing = {"slo_burn_rates": [{"name": "gone", "threshold": 1,
+                                   "slo": slo.replace("availability", "latency")}]}  # fmt: skip
+    with pytest.raises(KitError, match=r"^stop condition gone cannot be armed: reading SLO "
+                       r"projects/netra-staging/.*/latency: not found"):  # fmt: skip
+        arm(_staging(gcp, **missing))
+    disabled = {"alert_policies": [{"name": "off", "policy": off}]}
+    with pytest.raises(KitError, match=f"^stop condition off cannot be armed: alert policy "
+                       f"{off} is disabled, so it opens no alerts"):  # fmt: skip
+        arm(_staging(gcp, **disabled))
+    asked = len(google.requests)
+    on_the_testbed = {**_staging(gcp, **missing, **disabled), "target": "embedded"}
+    stops = arm(on_the_testbed)
+    assert stops.armed == [] and stops.not_armed == {
+        "gone": "Cloud Monitoring watches staging: not on the embedded testbed",
+        "off": "Cloud Monitoring watches staging: not on the embedded testbed"}  # fmt: skip
+    assert len(google.requests) == asked  # nothing read
+
+
 SINCE = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 
 
@@ -969,6 +1204,35 @@ def test_each_missing_role_or_resource_is_one_line(
                 and not r.path.endswith(":testIamPermissions")]  # fmt: skip
 
 
+def test_the_slos_and_alert_policies_the_stop_conditions_watch_are_checked_before_the_run(
+    google: FakeGoogle, staging_project: dict
+) -> None:
+    monitoring, slo, off = _an_slo_and_a_disabled_policy(google)
+    on = monitoring.add_alert_policy(AlertPolicy("7004", "On", SQL_CPU, {}, 0.9, 60))
+    watched = {
+        "slo_burn_rates": [{"name": "checkout-slo", "slo": slo, "threshold": 10},
+                           {"name": "latency-slo", "threshold": 10,
+                            "slo": slo.replace("availability", "latency")}],
+        "alert_policies": [{"name": "database-off", "policy": off},
+                           {"name": "database-on", "policy": on}],
+    }  # fmt: skip
+    google.deny("monitoring.alerts.list")
+    assert staging_access_problems(**staging_project, stop_conditions=watched) == [
+        f"the kit's account lacks monitoring.alerts.list in project {PROJECT}: grant "
+        "roles/monitoring.alertViewer (needed for the alert-policy stop conditions)",
+        f"SLO {slo.replace('availability', 'latency')} (stop condition latency-slo) does not "
+        "exist: check the profile",
+        f"alert policy projects/{monitoring.number}/alertPolicies/7003 is disabled, so it "
+        "opens no alerts: enable it, or remove the stop condition",
+    ]
+    assert {"monitoring.slos.get", "monitoring.alertPolicies.get", "monitoring.alerts.list",
+            "monitoring.timeSeries.list"} <= _asked(google)[f"projects/{PROJECT}"]  # fmt: skip
+    # without those conditions, none of it is asked or read
+    asked = len(google.requests)
+    staging_access_problems(**staging_project)
+    assert not [r for r in google.requests[asked:] if r.api == "monitoring"]
+
+
 def test_a_permission_denied_by_google_is_one_line_naming_the_role_list(
     google: FakeGoogle, backend: CloudRunService, gcp: dict
 ) -> None:
@@ -1156,17 +1420,20 @@ KIT_SENDS = {
     "secretmanager.projects.secrets.testIamPermissions": {"resource"},
     "cloudresourcemanager.projects.testIamPermissions": {"resource"},
     "iam.projects.serviceAccounts.testIamPermissions": {"resource"},
+    "monitoring.services.serviceLevelObjectives.get": {"name"},
+    "monitoring.projects.alertPolicies.get": {"name"},
+    "monitoring.projects.alerts.list": {"parent", "filter", "pageSize", "pageToken"},
 }  # fmt: skip
 
 
 def test_the_gcp_extra_requires_a_client_whose_documents_carry_what_the_kit_sends() -> None:
     """Run with GOOGLE_SPEC_DOCUMENTS set to the floor's documents folder to check the
-    floor itself (2.124's carry every one)."""
+    floor itself (2.185's carry every one: the first with Monitoring's `alerts.list`)."""
     extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
         "optional-dependencies"]["gcp"]  # fmt: skip
     (floor,) = [r.split(">=")[1] for r in extra if r.startswith("google-api-python-client>=")]
     assert Version(importlib.metadata.version("google-api-python-client")) >= Version(floor)
-    assert Version(floor) >= Version("2.124")
+    assert Version(floor) >= Version("2.185")
     methods = {m.id: m for api in VERSIONS for m in spec(api).methods}
     for method_id, parameters in KIT_SENDS.items():
         known = set(methods[method_id].spec.get("parameters", {}))

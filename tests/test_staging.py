@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from chaoskit.gameday.suite import load_suite
+from chaoskit.probes.stop_conditions import slo_burn_rate
 from chaoskit.report.report import build_report
 from chaoskit.targets.deployment import without_staging_equivalent
 from chaoskit.testbed.instances import service_settings
@@ -36,7 +37,15 @@ from tests.gcp_fake import (
     private_key_pem,
     service_account,
 )
-from tests.staging_fake import FLOOD_ACCOUNT, LOCATION, SERVICE, FakeStaging, scaled_profile
+from tests.staging_fake import (
+    FLOOD_ACCOUNT,
+    LOCATION,
+    PROJECT,
+    SERVICE,
+    SLO_NAME,
+    FakeStaging,
+    scaled_profile,
+)
 from tests.test_testbed import chaos
 
 REPO = Path(__file__).resolve().parents[1]
@@ -225,6 +234,62 @@ def test_the_staging_game_day_rehearsal_on_googles_clock(
     assert eventually(lambda: sessions(env["ADMIN_DSN"], "chaos-") == 0, timeout_s=10)
     password = env["CHAOS_DIRECT_DATABASE_URL"].split(":")[2].split("@")[0]
     assert all(password not in path.read_text() for path in journals.glob("*/*.json"))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_an_slo_burning_its_budget_stops_a_staging_run_with_its_rollbacks(
+    rehearsal: tuple[FakeStaging, dict[str, str], dict], testbed_home: Path, tmp_path: Path
+) -> None:
+    """The backend's availability SLO burns its budget 50 times too fast: once Monitoring
+    shows it, a run watching it above a burn rate of 10 stops at its first judged sample,
+    its flood job cancelled by the rollback."""
+    fake, env, profile = rehearsal
+    google = fake.google
+    fake.failed_requests = 0.5
+    gcp = {"gcp_project_id": PROJECT, "gcp_api_endpoints": google.endpoints(),
+           **{f"gcp_{k}": v for k, v in profile["gcp"].items() if k.endswith("_s")}}  # fmt: skip
+    secrets = {"service_account_file": env["GOOGLE_APPLICATION_CREDENTIALS"]}
+    lookback_s = 300 / REHEARSAL_TIME_SCALE
+    assert eventually(lambda: slo_burn_rate(SLO_NAME, 10, lookback_s, configuration=gcp,
+                                            secrets=secrets)["status"] == "breached",
+                      timeout_s=120)  # Monitoring shows it: a state, not a duration  # fmt: skip
+    condition = {"name": "checkout-slo", "slo": SLO_NAME, "threshold": 10,
+                 "lookback_s": lookback_s}  # fmt: skip
+    watching = {"error_rate_pct": None, "latency_pct_of_baseline": None, "cpu_pct": None,
+                "every_s": 0.5, "slo_burn_rates": [condition]}  # fmt: skip
+    asked = len(google.requests)
+    journal_path = tmp_path / "journal.json"
+    result = chaos(
+        "run", "--var-file", str(layer(tmp_path, google, profile, **raised(profile),
+                                       stop_conditions=watching)),
+        "--journal-path", str(journal_path), "experiments/smd-phase3-timeout.json",
+        home=testbed_home, timeout_s=500, **env,
+    )  # fmt: skip
+    assert "Traceback" not in result.stdout + result.stderr
+    journal = json.loads(journal_path.read_text())
+    kit = journal["startup_chaos_kit"]
+    assert (result.returncode, kit["verdict"], journal["status"]) == (1, "aborted", "interrupted")
+    assert kit["reason"].startswith("stopped by the stop condition checkout-slo: ")
+    breach = kit["stop_conditions"]["stopped_by"]
+    assert breach["condition"] == "checkout-slo" and breach["sample"]["value"] > 10
+    assert kit["stop_conditions"]["armed"]["checkout-slo"]["goal"] == 0.99
+    # stopped during the method: whatever flood job ran, its rollback cancelled it
+    rollback = journal["rollbacks"][0]
+    assert (rollback["activity"]["name"], rollback["status"]) == ("stop-connection-flood",
+                                                                  "succeeded")  # fmt: skip
+    cancelled = {e.name for e in fake.executions.values() if e.cancelled}
+    assert cancelled == {e.name for e in fake.executions.values()}
+    assert rollback["output"].get("cancelled") in cancelled | {None}
+    assert eventually(lambda: all(p.poll() is not None for p in fake.task_processes()))
+    assert eventually(lambda: sessions(env["ADMIN_DSN"], "chaos-") == 0, timeout_s=10)
+    # chaosgcp's query, by the name Google gave the SLO
+    burn = [r for r in google.requests[asked:] if r.path.endswith("/timeSeries")
+            and r.query["filter"][0].startswith("select_slo_burn_rate")]  # fmt: skip
+    assert burn and burn[0].query["filter"] == [
+        f'select_slo_burn_rate("{SLO_NAME.replace(PROJECT, fake.monitoring.number, 1)}", '
+        f'"{lookback_s:g}s")'
+    ]
 
 
 def test_an_experiment_without_staging_equivalent_is_refused_before_any_request(

@@ -47,7 +47,7 @@ from chaoslib.rollback import run_rollbacks
 from chaoslib.types import Configuration, Experiment, Journal, Secrets
 
 from chaoskit.kit import registry
-from chaoskit.kit.errors import KitError
+from chaoskit.kit.errors import KitError, shown
 from chaoskit.kit.fail_closed import (
     JOURNAL_SECTION,
     fail_the_run,
@@ -68,7 +68,11 @@ from chaoskit.verification.extension import EXTENSION, KitExtension, read_extens
 from chaoskit.verification.figures import capacity_at_rest, run_figures
 from chaoskit.verification.guardrails import check_guardrails, effective_limits
 from chaoskit.verification.recovery import wait_for_recovery
-from chaoskit.verification.stop_conditions import StopConditions, arm_stop_conditions
+from chaoskit.verification.stop_conditions import (
+    StopConditions,
+    arm_stop_conditions,
+    layered_stop_conditions,
+)
 from chaoskit.verification.supervision import RunSupervisor
 from chaoskit.verification.timeline import TimelineSampler
 from chaoskit.verification.tracing import check_trace_endpoint, put_verdict_on_trace
@@ -163,6 +167,10 @@ def _check_the_run(
         settle_configuration(experiment, configuration)
     with _part("extension"):
         extension = read_extension(experiment)
+        # the experiment's own conditions join the configuration's: one name, one condition
+        where = f"stop_conditions with extensions.{EXTENSION}.stop_conditions"
+        layered_stop_conditions(configuration["stop_conditions"], extension.stop_conditions,
+                                where=where)  # fmt: skip
     with _part("guardrails"):
         if not activities:
             return extension, effective_limits(configuration, extension.guardrails)
@@ -218,8 +226,11 @@ def before_experiment_control(
         run.extension, run.limits = _check_the_run(experiment, configuration, secrets)
         with _part("target check"):
             target = deployment_target(configuration)
+            watching = layered_stop_conditions(
+                configuration["stop_conditions"], run.extension.stop_conditions
+            )
             if target == "staging" and (
-                problems := staging_access_problems(configuration, secrets, experiment)
+                problems := staging_access_problems(configuration, secrets, experiment, watching)
             ):
                 raise KitError("staging is not ready: " + "; ".join(problems))
         with _part("target lock"):
@@ -312,6 +323,7 @@ def before_rollback_control(context: Experiment, **kwargs: Any) -> None:
         return
     for part, step in (
         ("watchdog", run.supervisor.end_method),
+        ("release of the pressure at the interruption", run.supervisor.wait_for_release),
         ("signal handling during the rollbacks", run.supervisor.hold_signals),
         ("stop conditions", run.stop_conditions and run.stop_conditions.disarm),
     ):
@@ -409,13 +421,28 @@ def _close_observer(observer: DatabaseObserver) -> None:
     observer.stop()
 
 
+def _probe_output(output: Any) -> str:
+    """A probe's output in a line: an HTTP probe's status, a process's exit code, else
+    the value (cut)."""
+    if isinstance(output, dict) and "status" in output:
+        if "headers" in output:
+            return f"HTTP {output['status']}"
+        if "stdout" in output:
+            return f"exit code {output['status']}"
+    return shown(output, 120)
+
+
 def _stopped_reason(breach: dict[str, Any]) -> str:
     sample = breach["sample"]
+    if "tolerance" in sample:  # a team's own probe
+        return (f"stopped by the stop condition {breach['condition']}: its probe returned "
+                f"{_probe_output(sample.get('value'))}, outside its tolerance "
+                f"{shown(sample.get('tolerance'))}")  # fmt: skip
     details = {k: v for k, v in sample.items()
                if k not in ("condition", "status", "value", "threshold", "url")}  # fmt: skip
-    shown = ", ".join(f"{k}={v}" for k, v in details.items())
+    listed = ", ".join(f"{k}={v}" for k, v in details.items())
     return (f"stopped by the stop condition {breach['condition']}: {sample.get('value')} "
-            f"above {sample.get('threshold')} ({shown})")  # fmt: skip
+            f"above {sample.get('threshold')} ({listed})")  # fmt: skip
 
 
 def _verify(

@@ -9,7 +9,8 @@
 `expect` is the verdict the run passes on (`chaos run` exits 1 on any other); the
 configuration's `expect` (`CHAOS_EXPECT`, a var-file) goes over it for one run.
 
-`stop_conditions` are thresholds over the profile's for this experiment (see
+`stop_conditions` are thresholds, and a team's own conditions (probes, SLO burn rates,
+alert policies) joined by name, over the profile's for this experiment (see
 `chaoskit.verification.stop_conditions`). `knobs` are the configuration keys a
 breaking-point sweep may turn (see `chaoskit.verification.knobs`). `expectations` are
 the experiment's own; a named `chain` adds the outcome expectations of a failure chain

@@ -59,6 +59,7 @@ class RunSupervisor:
         self._release_guard = threading.Lock()
         self._ended = threading.Event()  # the method ended: the watchdog stands down
         self._wake = threading.Event()  # the releaser: an interruption, or the end
+        self._released_once = threading.Event()  # the releaser is done (or had nothing to do)
         self._interrupted_in_method = False
         self._threads: list[threading.Thread] = []
         self._relayed: dict[int, Any] = {}
@@ -179,11 +180,19 @@ class RunSupervisor:
                 released, failure = [], error
             self.released = {"at": at, "done_at": datetime.now(UTC).isoformat(),
                              "released": released}  # fmt: skip
+            self._released_once.set()
         if failure is not None:
             self.fail("release of the pressure at the interruption", failure)
         elif released:
             logger.warning("Interrupted: released the pressure at once (" +
                            ", ".join(released) + "), before waiting for observers")  # fmt: skip
+
+    def wait_for_release(self) -> None:
+        """After an interruption of the method, the rollbacks wait (bounded) until the
+        pressure was released at once: they find it released and record what was,
+        however slow this machine is to run the releaser's thread."""
+        if self._interrupted_in_method:
+            self._released_once.wait(_JOIN_S)
 
     # --- the rollbacks --------------------------------------------------------------------
 

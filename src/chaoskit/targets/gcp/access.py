@@ -10,7 +10,9 @@ project (`projects.testIamPermissions`; for the connector, in the project that o
 it). Acting as a service account is asked of the account (IAM's
 `serviceAccounts.testIamPermissions`). Then each resource is read: the Cloud Run
 service, the connector, the Cloud SQL instance, the flood image's tag in Artifact
-Registry and the Secret Manager secret (its metadata, never its value).
+Registry and the Secret Manager secret (its metadata, never its value), and the SLOs and
+alert policies the run's stop conditions watch (a disabled policy is a problem too: it
+opens no alerts).
 """
 
 from __future__ import annotations
@@ -78,6 +80,17 @@ PERMISSIONS = {
         Permission("cloudsql.instances.update", "roles/cloudsql.editor",
                    "changing Cloud SQL's flags"),
     ),
+    "slo stop conditions": (
+        Permission("monitoring.slos.get", "roles/monitoring.viewer", "the SLO stop conditions"),
+        Permission("monitoring.timeSeries.list", "roles/monitoring.viewer",
+                   "the SLO stop conditions"),
+    ),
+    "alert stop conditions": (
+        Permission("monitoring.alertPolicies.get", "roles/monitoring.viewer",
+                   "the alert-policy stop conditions"),
+        Permission("monitoring.alerts.list", "roles/monitoring.alertViewer",
+                   "the alert-policy stop conditions"),
+    ),
     "always": (  # the timeline, the CPU stop condition, the database URLs, this check
         Permission("monitoring.timeSeries.list", "roles/monitoring.viewer", "the timeline"),
         Permission("cloudsql.instances.get", "roles/cloudsql.client",
@@ -107,9 +120,29 @@ _NEEDS = {
 # a game day's preflight, which knows no experiment: what the staging equivalents need
 _STAGING_EQUIVALENTS = ("cold starts", "flood")
 _ACT_AS = "iam.serviceAccounts.actAs"
+# a team's stop conditions that read Cloud Monitoring: (what needs, the field it names)
+_WATCHED = {"slo_burn_rates": ("slo stop conditions", "slo"),
+            "alert_policies": ("alert stop conditions", "policy")}  # fmt: skip
 
 
-def _needs(experiment: Experiment | None) -> list[str]:
+def _watched(stop_conditions: Any) -> list[tuple[str, str, str]]:
+    """(kind, name, resource) of each SLO and alert policy the stop conditions watch."""
+    if not isinstance(stop_conditions, dict):
+        return []
+    found = []
+    for kind, (_, key) in _WATCHED.items():
+        for entry in stop_conditions.get(kind) or []:
+            if isinstance(entry, dict) and isinstance(entry.get(key), str):
+                found.append((kind, str(entry.get("name")), entry[key]))
+    return found
+
+
+def _needs(experiment: Experiment | None, stop_conditions: Any = None) -> list[str]:
+    watching = [_WATCHED[kind][0] for kind, _, _ in _watched(stop_conditions)]
+    return [need for need in _activity_needs(experiment) + watching if need]
+
+
+def _activity_needs(experiment: Experiment | None) -> list[str]:
     if experiment is None:
         return ["always", *_STAGING_EQUIVALENTS]
     hypothesis = experiment.get("steady-state-hypothesis") or {}
@@ -128,10 +161,11 @@ def _needs(experiment: Experiment | None) -> list[str]:
     return needs
 
 
-def permissions_for(experiment: Experiment | None) -> list[Permission]:
-    """The permissions the experiment's activities need, each once."""
+def permissions_for(experiment: Experiment | None, stop_conditions: Any = None) -> list[Permission]:
+    """The permissions the experiment's activities and the stop conditions watching
+    Cloud Monitoring need, each once."""
     found: dict[str, Permission] = {}
-    for need in _needs(experiment):
+    for need in _needs(experiment, stop_conditions):
         for permission in PERMISSIONS[need]:
             found.setdefault(permission.name, permission)
     return list(found.values())
@@ -220,6 +254,7 @@ class _Resource(NamedTuple):
     what: str
     setting: str
     request: Callable[[], Any]
+    problem: Callable[[dict[str, Any]], str | None] = lambda answer: None  # in what is read
 
 
 _SETTINGS = {
@@ -237,9 +272,13 @@ class _Staging:
     """The staging project as the profile names it, and the kit's clients of it."""
 
     def __init__(
-        self, configuration: Configuration, secrets: Secrets | None, needs: Iterable[str]
+        self,
+        configuration: Configuration,
+        secrets: Secrets | None,
+        needs: Iterable[str],
+        watched: list[tuple[str, str, str]],
     ) -> None:
-        self.configuration, self.secrets = configuration, secrets
+        self.configuration, self.secrets, self.watched = configuration, secrets, watched
         self.project, self.region = project_and_region(configuration, None, None)
         self.settings = {key: staging_setting(configuration, f"gcp_{key}", purpose)
                          for need in needs for key, purpose in _SETTINGS.get(need, ())}  # fmt: skip
@@ -337,7 +376,32 @@ class _Staging:
             resources.append(_Resource(
                 "artifactregistry.tags.get", f"flood image {self.settings['flood_image']}",
                 "gcp.flood_image", lambda: versions.get(name=names["image"])))  # fmt: skip
+        return resources + self.monitored()
+
+    def monitored(self) -> list[_Resource]:
+        """The SLOs and alert policies the stop conditions watch."""
+        monitoring = self.client("monitoring", "v3")
+        objectives = monitoring.services().serviceLevelObjectives()
+        policies = monitoring.projects().alertPolicies()
+        resources = []
+        for kind, name, resource in self.watched:
+            setting = f"stop condition {name}"
+            if kind == "slo_burn_rates":
+                resources.append(_Resource("monitoring.slos.get", f"SLO {resource}", setting,
+                                           lambda r=resource: objectives.get(name=r)))  # fmt: skip
+            else:
+                resources.append(_Resource("monitoring.alertPolicies.get",
+                                           f"alert policy {resource}", setting,
+                                           lambda r=resource: policies.get(name=r),
+                                           _disabled))  # fmt: skip
         return resources
+
+
+def _disabled(policy: dict[str, Any]) -> str | None:
+    if policy.get("enabled") is not False:
+        return None
+    return (f"alert policy {policy.get('name')} is disabled, so it opens no alerts: enable "
+            "it, or remove the stop condition")  # fmt: skip
 
 
 def _lacking(permission: Permission, where: _Where, project: str) -> str:
@@ -350,19 +414,25 @@ def _lacking(permission: Permission, where: _Where, project: str) -> str:
 
 
 def staging_access_problems(
-    configuration: Configuration, secrets: Secrets | None, experiment: Experiment | None = None
+    configuration: Configuration,
+    secrets: Secrets | None,
+    experiment: Experiment | None = None,
+    stop_conditions: Any = None,
 ) -> list[str]:
     """Every reason the kit could not run `experiment` (every staging equivalent, when
-    None) on staging, one line each (empty: it can)."""
+    None) on staging, watched by `stop_conditions` (default: the configuration's), one
+    line each (empty: it can)."""
+    if stop_conditions is None:
+        stop_conditions = configuration.get("stop_conditions")
     try:
-        needs = _needs(experiment)
-        staging = _Staging(configuration, secrets, needs)
+        watched = _watched(stop_conditions)
+        staging = _Staging(configuration, secrets, _needs(experiment, stop_conditions), watched)
         names = staging.names()
         places = staging.places(names)
         if "job" in places and not staging.job_exists(names["job"]):
             del places["job"]  # no role can be granted on it yet: the project's
         project = staging.project_place(staging.project)
-        missing = _missing(permissions_for(experiment), places, project)
+        missing = _missing(permissions_for(experiment, stop_conditions), places, project)
     except KitError as error:
         return [str(error)]
     problems = [_lacking(p, where, staging.project) for p, where in missing]
@@ -379,6 +449,8 @@ def staging_access_problems(
                 if error.status == 404
                 else str(error)
             )
+            continue
+        problems += filter(None, [resource.problem(answers[resource.setting])])
     accounts = []
     if "flood_service_account" in staging.settings:
         accounts.append((staging.settings["flood_service_account"], "gcp.flood_service_account"))

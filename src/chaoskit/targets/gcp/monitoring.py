@@ -1,5 +1,7 @@
 """The connector's, Cloud SQL's and Cloud Run's load, from Cloud Monitoring (API v3,
-`projects.timeSeries.list`, as chaostoolkit-google-cloud-platform's `get_metrics`).
+`projects.timeSeries.list`, as chaostoolkit-google-cloud-platform's `get_metrics`), and
+the team's own signals there: an SLO's burn rate (chaosgcp's `get_slo_burn_rate` query)
+and an alert policy's open alerts (`projects.alerts.list`).
 
 Monitoring samples each of these metrics once a minute and shows a point only up to
 165 s (Cloud SQL) or 180 s (the connector, Cloud Run) after it was taken, so every read
@@ -23,13 +25,25 @@ from chaoskit.kit.errors import activity
 from chaoskit.targets.gcp.api import call, gcp_client, gcp_seconds, project_and_region
 from chaoskit.targets.gcp.resources import located
 
-__all__ = ["cloud_run_instances", "cloud_sql_backends", "cloud_sql_cpu", "connector_metrics"]
+__all__ = [
+    "cloud_run_instances",
+    "cloud_sql_backends",
+    "cloud_sql_cpu",
+    "connector_metrics",
+    "get_alert_policy",
+    "get_service_level_objective",
+    "list_open_alerts",
+    "read_slo_burn_rate",
+]
 
 CONNECTOR_CPU = "vpcaccess.googleapis.com/connector/cpu/utilizations"
 CONNECTOR_INSTANCES = "vpcaccess.googleapis.com/connector/instances"
 SQL_BACKENDS = "cloudsql.googleapis.com/database/postgresql/num_backends"
 SQL_CPU = "cloudsql.googleapis.com/database/cpu/utilization"
 RUN_INSTANCES = "run.googleapis.com/container/instance_count"
+_ALERT_PAGE_SIZE = 100
+_ALERT_PAGES = 10  # a policy with more open alerts than this is breached all the same
+_ALERTS_KEPT = 3  # in a sample, the newest open alerts' names and opening times
 
 
 class Point(NamedTuple):
@@ -50,6 +64,16 @@ def _default_window_s(configuration: Configuration | None) -> float:
     return gcp_seconds(configuration, "metric_lag_s") + 2 * gcp_seconds(
         configuration, "metric_period_s"
     )
+
+
+def _points(series: dict[str, Any]) -> list[Point]:
+    """A time series' points, newest first."""
+    points = [
+        Point(datetime.fromisoformat(p["interval"]["endTime"].replace("Z", "+00:00")), v)
+        for p in series.get("points") or []
+        if (v := _value(p)) is not None
+    ]
+    return sorted(points, key=lambda p: p.end, reverse=True)
 
 
 def _series(
@@ -77,15 +101,7 @@ def _series(
         view="FULL",
     )
     answer = call(request, f"reading {metric} from Cloud Monitoring")
-    found = []
-    for one in answer.get("timeSeries") or []:
-        points = [
-            Point(datetime.fromisoformat(p["interval"]["endTime"].replace("Z", "+00:00")), v)
-            for p in one.get("points") or []
-            if (v := _value(p)) is not None
-        ]
-        found.append(sorted(points, key=lambda p: p.end, reverse=True))
-    return found
+    return [_points(one) for one in answer.get("timeSeries") or []]
 
 
 def _latest_per_series(
@@ -220,3 +236,96 @@ def cloud_sql_cpu(
         "points": window,
         "newest_end": newest and newest.isoformat(),
     }
+
+
+def _project_of(name: str) -> str:
+    """`P` of a resource name `projects/P/...`."""
+    return name.split("/")[1]
+
+
+def get_service_level_objective(
+    slo: str, configuration: Configuration | None, secrets: Secrets | None
+) -> dict[str, Any]:
+    """The SLO `projects/P/services/S/serviceLevelObjectives/ID` as Monitoring keeps it
+    (`services.serviceLevelObjectives.get`); KitError names it when it cannot be read."""
+    objectives = gcp_client("monitoring", "v3", configuration, secrets).services()
+    request = objectives.serviceLevelObjectives().get(name=slo)
+    return call(request, f"reading SLO {slo}")
+
+
+def read_slo_burn_rate(
+    slo: str,
+    lookback_s: float = 300.0,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
+) -> dict[str, Any]:
+    """The SLO's burn rate over `lookback_s` seconds, as chaosgcp's `get_slo_burn_rate`
+    asks for it: the SLO read, then `timeSeries.list` with the filter
+    `select_slo_burn_rate("<its name as Monitoring gives it>", "<lookback>s")` over
+    Monitoring's lag and two sampling periods (the newest points Monitoring shows; the
+    SLO's data comes from metrics sampled every minute and shown minutes later).
+
+    Returns `{"slo", "goal", "lookback_s", "points" (newest first), "newest_end"}`."""
+    objective = get_service_level_objective(slo, configuration, secrets)
+    end = datetime.now(UTC)
+    start = end - timedelta(seconds=_default_window_s(configuration))
+    series = gcp_client("monitoring", "v3", configuration, secrets).projects().timeSeries()
+    request = series.list(
+        name=f"projects/{_project_of(slo)}",
+        filter=f'select_slo_burn_rate("{objective["name"]}", "{lookback_s:g}s")',
+        interval_startTime=start.isoformat(),
+        interval_endTime=end.isoformat(),
+    )
+    answer = call(request, f"reading the burn rate of SLO {slo} from Cloud Monitoring")
+    found = [_points(one) for one in answer.get("timeSeries") or []]
+    points = sorted((p for one in found for p in one), key=lambda p: p.end, reverse=True)
+    return {
+        "slo": objective["name"],
+        "goal": objective.get("goal"),
+        "lookback_s": lookback_s,
+        "points": [p.value for p in points],
+        "newest_end": points[0].end.isoformat() if points else None,
+    }
+
+
+def get_alert_policy(
+    policy: str, configuration: Configuration | None, secrets: Secrets | None
+) -> dict[str, Any]:
+    """The alert policy `projects/P/alertPolicies/ID` (`alertPolicies.get`); KitError
+    names it when it cannot be read."""
+    policies = gcp_client("monitoring", "v3", configuration, secrets).projects().alertPolicies()
+    return call(policies.get(name=policy), f"reading alert policy {policy}")
+
+
+def list_open_alerts(
+    policy: str, configuration: Configuration | None = None, secrets: Secrets | None = None
+) -> dict[str, Any]:
+    """The alert policy's open alerts (its incidents): the policy read, then
+    `projects.alerts.list` filtered by `state = "OPEN" AND policy.name = "<its name as
+    Monitoring gives it>"`, every page (at most `_ALERT_PAGES`).
+
+    Returns `{"policy", "display_name", "enabled", "open" (how many), "alerts" (the
+    newest few: name and openTime)}`."""
+    found = get_alert_policy(policy, configuration, secrets)
+    alerts = gcp_client("monitoring", "v3", configuration, secrets).projects().alerts()
+    request = alerts.list(
+        parent=f"projects/{_project_of(policy)}",
+        filter=f'state = "OPEN" AND policy.name = "{found["name"]}"',
+        pageSize=_ALERT_PAGE_SIZE,
+    )
+    opened: list[dict[str, Any]] = []
+    for _ in range(_ALERT_PAGES):
+        page = call(request, f"listing the open alerts of alert policy {policy}")
+        opened += page.get("alerts") or []
+        request = alerts.list_next(request, page)
+        if request is None:
+            break
+    opened.sort(key=lambda a: a.get("openTime") or "", reverse=True)
+    return {
+        "policy": found["name"],
+        "display_name": found.get("displayName"),
+        "enabled": found.get("enabled"),
+        "open": len(opened),
+        "alerts": [{"name": a.get("name"), "open_time": a.get("openTime")}
+                   for a in opened[:_ALERTS_KEPT]],
+    }  # fmt: skip
