@@ -27,6 +27,7 @@ from chaoskit.kit.shipped import EXPERIMENTS, find_file
 from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.system import check_startable, kit_paths, system_under_test
 from chaoskit.verification.extension import read_extension
+from chaoskit.verification.stop_conditions import check_stop_conditions
 from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent
@@ -250,6 +251,8 @@ def _refused_by_the_kit(kind: str, document: Any, path: Path) -> str:
             read_extension(document)
         elif kind == "suite":
             load_suite(path)
+        elif "stop_conditions" in document["configuration"]:
+            check_stop_conditions(document["configuration"]["stop_conditions"])
         else:
             service = document["configuration"]["service"]
             check_startable(system_under_test(service), embedded_profile())
@@ -277,6 +280,10 @@ MALFORMED = [
     ("profile", "an exit code out of range",
      {"configuration": {"service": {"command": ["${python}"], "failure_exit_code": 300}}},
      "300 is greater than the maximum of 255"),
+    ("profile", "a team's own stop condition without its tolerance",
+     {"configuration": {"stop_conditions": {"probes": [{"name": "checkout", "probe": {
+         "type": "probe", "name": "checkout", "provider": {"type": "http", "url": "http://x"}}}]}}},
+     "'tolerance' is a required property"),
 ]  # fmt: skip
 
 

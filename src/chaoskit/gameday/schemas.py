@@ -48,7 +48,11 @@ from chaoskit.verification.extension import EXTENSION
 from chaoskit.verification.guardrails import _LIMIT_BOUNDS as LIMIT_BOUNDS
 from chaoskit.verification.guardrails import DEFAULT_LIMITS
 from chaoskit.verification.knobs import _FIELDS as KNOB_FIELDS
+from chaoskit.verification.stop_conditions import _FIELD_RANGES as FIELD_RANGES
+from chaoskit.verification.stop_conditions import _KINDS as CONDITION_KINDS
+from chaoskit.verification.stop_conditions import _NAME as CONDITION_NAME
 from chaoskit.verification.stop_conditions import _RANGES as RANGES
+from chaoskit.verification.stop_conditions import _RESOURCES as RESOURCES
 from chaoskit.verification.stop_conditions import DEFAULTS, check_stop_conditions
 from chaoskit.verification.verdict import EXPECTABLE
 
@@ -118,8 +122,32 @@ def _may_be_off(condition: str) -> bool:
     return True
 
 
+def _own_conditions(kind: str) -> dict:
+    """A team's own stop conditions of one kind: a list of named entries (null: none)."""
+    required, optional, example = CONDITION_KINDS[kind]
+    fields: dict[str, Any] = {
+        "name": {"type": "string", "pattern": CONDITION_NAME.pattern,
+                 "description": "Names the condition in the journal and on the report."},
+        "every_s": _number(*RANGES["every_s"][:2], "Seconds between two samples."),
+    }  # fmt: skip
+    if kind == "probes":
+        fields["probe"] = {
+            "type": "object",
+            "required": ["type", "name", "provider", "tolerance"],
+            "description": "A Chaos Toolkit probe with its tolerance: outside it, the run stops.",
+        }
+    if kind in RESOURCES:
+        field, pattern, form = RESOURCES[kind]
+        fields[field] = {"type": "string", "pattern": pattern.pattern, "description": form}
+    for (of, field), (low, high, unit, whole) in FIELD_RANGES.items():
+        if of == kind:
+            fields[field] = _number(low, high, unit, whole=whole)
+    entry = _object(fields, (*required, *optional), required=list(required))
+    return {"type": ["array", "null"], "items": entry, "description": f"e.g. [{example}]"}
+
+
 def _stop_conditions() -> dict:
-    thresholds = {}
+    thresholds = {kind: _own_conditions(kind) for kind in CONDITION_KINDS}
     for key, (low, high, unit) in RANGES.items():
         threshold = _number(
             low,
