@@ -19,9 +19,9 @@ import asyncpg
 from chaoslib.types import Configuration
 
 from chaoskit.actions.undo import remember_first, undo
-from chaoskit.kit.configuration import given_or_configured
 from chaoskit.kit.errors import KitError, activity
 from chaoskit.kit.load_targets import check_load_target
+from chaoskit.kit.settings import RunSettings
 from chaoskit.targets.storm import run_storm
 from chaoskit.targets.workers.pressure import APPLICATION_PREFIX, start_pressure, stop_pressure
 from chaoskit.testbed.lifecycle import restart_postgres
@@ -67,8 +67,8 @@ def _target(
     key: str = "direct_database_url",
 ) -> str:
     """The database to load: the argument, else the configuration's `key`; loopback only."""
-    dsn = given_or_configured(
-        database_url, configuration, key, "database_url",
+    dsn = RunSettings.of(configuration).given_or_configured(
+        database_url, key, "database_url",
         argument="database_url", hint="the embedded testbed's control fills them in",
     )  # fmt: skip
     check_load_target(dsn, allowed_targets, field="database_url")

@@ -9,6 +9,7 @@ from typing import Any
 from chaoslib.types import Configuration
 
 from chaoskit.kit.errors import KitError, activity
+from chaoskit.kit.settings import RunSettings
 from chaoskit.targets.connector import connector_client
 
 __all__ = [
@@ -46,7 +47,7 @@ def _epoch(since: float | str | None, configuration: Configuration | None) -> fl
     """`since` as epoch seconds; unset, the start of this run (the kit's control records
     it), so that events of an earlier run never count."""
     if since is None:
-        return float((configuration or {}).get("run_started_at") or 0.0)
+        return RunSettings.of(configuration).run_started_at or 0.0
     if isinstance(since, str):
         try:
             return datetime.fromisoformat(since).timestamp()

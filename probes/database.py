@@ -10,10 +10,10 @@ from typing import Any
 import asyncpg
 from chaoslib.types import Configuration
 
-from chaoskit.kit.configuration import given_or_configured
 from chaoskit.kit.dsn import connection_url
 from chaoskit.kit.errors import KitError, activity
 from chaoskit.kit.failures import classify_connect_error
+from chaoskit.kit.settings import RunSettings
 from chaoskit.kit.stats import percentiles
 from chaoskit.targets.database import database_sessions, server_pressure_sample
 
@@ -23,8 +23,8 @@ _PROBE_APPLICATION = "chaos-probe"
 
 
 def _dsn(database_url: str | None, configuration: Configuration | None, *keys: str) -> str:
-    dsn = given_or_configured(
-        database_url, configuration, *keys,
+    dsn = RunSettings.of(configuration).given_or_configured(
+        database_url, *keys,
         argument="database_url", hint="the embedded testbed's control fills them in",
     )  # fmt: skip
     return connection_url(dsn)

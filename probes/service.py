@@ -8,22 +8,20 @@ from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
-from chaoskit.kit.configuration import given_or_configured
 from chaoskit.kit.errors import KitError, activity
 from chaoskit.kit.health import service_health as check_health
+from chaoskit.kit.settings import RunSettings
 from chaoskit.targets.fresh_instance import observe_named_instance, throwaway_startup
 from chaoskit.testbed.system import health_path
 
 __all__ = ["cold_start", "observe_startup", "repeated_cold_starts", "service_health"]
-
-_OBSERVE_TIMEOUT_S = 120.0
 
 
 def _timeout(timeout_s: float | None, configuration: Configuration | None) -> float:
     """The argument, else the configuration's `startup_observe_timeout_s`."""
     if timeout_s is not None:
         return float(timeout_s)
-    return float((configuration or {}).get("startup_observe_timeout_s") or _OBSERVE_TIMEOUT_S)
+    return RunSettings.of(configuration).startup_observe_timeout_s
 
 
 @activity
@@ -43,8 +41,8 @@ def service_health(
     as `healthy: false` with `status_code: null` and the `error`, not raised, so that a
     steady-state tolerance can judge it.
     """
-    url = given_or_configured(
-        url, configuration, "service_url", argument="url",
+    url = RunSettings.of(configuration).given_or_configured(
+        url, "service_url", argument="url",
         hint="the embedded testbed's control fills it in",
     )  # fmt: skip
     return check_health(url, health_path(configuration), timeout_s)
@@ -124,7 +122,7 @@ def repeated_cold_starts(
         if p is not None
     )
     unobserved = [r for r in reports if r.get("observed") is False]
-    failure_exit_code = (configuration or {}).get("failure_exit_code", 3)
+    failure_exit_code = RunSettings.of(configuration).failure_exit_code
     summary = {
         "starts": count,
         "ready": sum(1 for r in reports if r["ready"]),

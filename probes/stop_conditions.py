@@ -18,10 +18,9 @@ from typing import Any
 import httpx
 from chaoslib.types import Configuration, Secrets
 
-from chaoskit.kit.configuration import given_or_configured
 from chaoskit.kit.errors import KitError, activity
+from chaoskit.kit.settings import RunSettings
 from chaoskit.targets.database import database_sessions
-from chaoskit.targets.gcp.api import gcp_seconds
 from chaoskit.targets.gcp.monitoring import cloud_sql_cpu, list_open_alerts, read_slo_burn_rate
 from chaoskit.testbed.system import health_path
 
@@ -67,7 +66,9 @@ def _golden_path(
 ) -> tuple[str, list[tuple[bool, float]]]:
     if not 0 < requests <= 100:
         raise KitError(f"requests={requests!r} is out of range: give 1 to 100")
-    url = given_or_configured(url, configuration, "service_url", argument="url", hint=_HINT)
+    url = RunSettings.of(configuration).given_or_configured(
+        url, "service_url", argument="url", hint=_HINT
+    )
     path = health_path(configuration)
     return f"{url.rstrip('/')}{path}", _requests(url, path, requests, timeout_s)
 
@@ -174,16 +175,15 @@ def service_pool_held(
     Returns `{"condition": "pool_pct", "status", "value", "threshold", "held",
     "capacity", "application_name"}`; `unobserved` when the database does not answer.
     """
-    application = given_or_configured(
-        application_name, configuration, "service_application_name",
-        argument="application_name", hint=_HINT,
-    )  # fmt: skip
-    capacity = given_or_configured(
-        pool_capacity, configuration, "service_pool_capacity",
-        argument="pool_capacity", hint=_HINT,
-    )  # fmt: skip
-    dsn = given_or_configured(
-        database_url, configuration, "admin_database_url", argument="database_url", hint=_HINT
+    settings = RunSettings.of(configuration)
+    application = settings.given_or_configured(
+        application_name, "service_application_name", argument="application_name", hint=_HINT
+    )
+    capacity = settings.given_or_configured(
+        pool_capacity, "service_pool_capacity", argument="pool_capacity", hint=_HINT
+    )
+    dsn = settings.given_or_configured(
+        database_url, "admin_database_url", argument="database_url", hint=_HINT
     )
     try:
         held = database_sessions(dsn)["by_application"].get(application, 0)
@@ -221,13 +221,14 @@ def database_cpu_sustained(
     percent), "threshold", "window_s", "points", "latest", "newest_end"}`;
     `unobserved` until the window holds one point per sampling period.
     """
-    instance = given_or_configured(
-        instance, configuration, "gcp_cloud_sql_instance", argument="instance",
+    settings = RunSettings.of(configuration)
+    instance = settings.given_or_configured(
+        instance, "gcp_cloud_sql_instance", argument="instance",
         hint="the staging profile sets it under gcp",
     )  # fmt: skip
     cpu = cloud_sql_cpu(instance, window_s, configuration=configuration, secrets=secrets)
     points = cpu["points"]
-    period_s = gcp_seconds(configuration, "metric_period_s")
+    period_s = settings.gcp.metric_period_s
     covered = len(points) >= max(1, round(window_s / period_s))
     lowest = round(100 * min(points), 1) if points and covered else None
     latest = round(100 * points[0], 1) if points else None

@@ -21,12 +21,12 @@ import pytest
 
 from chaoskit.kit import registry
 from chaoskit.kit.processes import pid_alive, stop_pid
+from chaoskit.kit.settings import embedded_profile
 from chaoskit.targets.database import OBSERVER_SESSIONS, DatabaseObserver, database_sessions
 from chaoskit.testbed.connector.client import ConnectorClient
 from chaoskit.testbed.connector.launch import RunningConnector, launch_connector
 from chaoskit.testbed.lifecycle import testbed_down, testbed_up
 from chaoskit.testbed.postgres import EmbeddedPostgres, PostgresEndpoint
-from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.service.database import ensure_schema
 
 REPO = Path(__file__).resolve().parents[1]

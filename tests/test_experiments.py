@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from chaoskit.kit.processes import pid_alive
+from chaoskit.kit.settings import embedded_profile
 from chaoskit.targets.database import OBSERVER_SESSIONS, database_sessions
 from chaoskit.testbed.connector.client import ConnectorClient
-from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.state import read_state
 from tests.conftest import REPO, Testbed, kept_testbed
 from tests.test_testbed import chaos

@@ -31,12 +31,13 @@ from chaoskit.actions.gcp.cloud_sql import (
 )
 from chaoskit.actions.gcp.vpc_connector import restore_vpc_connector, set_vpc_connector_scaling
 from chaoskit.kit.errors import KitError
+from chaoskit.kit.settings import GcpSettings
 from chaoskit.probes.gcp.cloud_run import cloud_run_status
 from chaoskit.probes.stop_conditions import alert_policy_open, database_cpu_sustained, slo_burn_rate
 from chaoskit.targets.flood.cloud_run_job import start_cloud_run_flood, stop_cloud_run_flood
 from chaoskit.targets.flood.cloud_run_task import task_share
 from chaoskit.targets.gcp.access import permissions_for, staging_access_problems
-from chaoskit.targets.gcp.api import DEFAULT_SECONDS, GoogleApiError, call, gcp_client
+from chaoskit.targets.gcp.api import GoogleApiError, call, gcp_client
 from chaoskit.targets.gcp.cloud_run import begin_cold_start, get_service
 from chaoskit.targets.gcp.logging import observe_cloud_run_startup, wait_for_cloud_run_startup
 from chaoskit.targets.gcp.monitoring import (
@@ -73,6 +74,9 @@ from tests.google_cloud import (
 )
 from tests.google_spec import VERSIONS, spec
 
+# Google's clock as the kit assumes it (its settings' defaults), which the fake runs faster
+GOOGLE_SECONDS = {name: field.default for name, field in GcpSettings.model_fields.items()
+                  if name.endswith("_s") and name != "timeline_interval_s"}  # fmt: skip
 PROJECT, REGION = "netra-staging", "us-central1"
 LOCATION = f"/v1/projects/{PROJECT}/locations/{REGION}"
 CONNECTOR = f"{LOCATION}/connectors/staging-vpc-connector"
@@ -106,7 +110,7 @@ def key_pem() -> str:
 @pytest.fixture
 def gcp(google: FakeGoogle, key_pem: str) -> dict:
     """The activities' keyword arguments: configuration aimed at the fake, and secrets."""
-    timing = {f"gcp_{name}": scaled(seconds) for name, seconds in DEFAULT_SECONDS.items()}
+    timing = {f"gcp_{name}": scaled(seconds) for name, seconds in GOOGLE_SECONDS.items()}
     return {
         "configuration": {"gcp_project_id": PROJECT, "gcp_region": REGION,
                           "gcp_api_endpoints": google.endpoints(), **timing},
@@ -1028,7 +1032,7 @@ def test_a_wait_for_a_startup_reads_on_from_the_newest_line_seen(
     assert report["exit_code"] == 3 and len(report["phases"]) == 7
     bounds = [re.search(r'timestamp >= "([^"]+)"$', f)[1] for f in logging.filters]
     assert bounds[0] == SINCE.isoformat()
-    delay = timedelta(seconds=scaled(DEFAULT_SECONDS["log_delay_s"]))
+    delay = timedelta(seconds=scaled(GOOGLE_SECONDS["log_delay_s"]))
     assert datetime.fromisoformat(bounds[-1]) == SINCE + timedelta(seconds=2) - delay
 
 

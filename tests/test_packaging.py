@@ -23,8 +23,8 @@ from chaoskit.gameday.schemas import SCHEMAS
 from chaoskit.gameday.starting_folder import DEFAULT_EXPERIMENTS, PROFILE, SUITE
 from chaoskit.gameday.suite import SuiteError, load_suite
 from chaoskit.kit.errors import KitError
+from chaoskit.kit.settings import embedded_profile
 from chaoskit.kit.shipped import EXPERIMENTS, find_file
-from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.system import check_startable, kit_paths, system_under_test
 from chaoskit.verification.extension import read_extension
 from chaoskit.verification.stop_conditions import check_stop_conditions

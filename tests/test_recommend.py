@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from chaoskit.gameday.recommend import MARGIN
-from chaoskit.testbed.profile import embedded_profile
+from chaoskit.kit.settings import embedded_profile
 from tests.conftest import Testbed, kept_testbed
 from tests.test_testbed import chaos
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from chaoskit.testbed.profile import embedded_profile
+from chaoskit.kit.settings import embedded_profile
 from tests.conftest import REPO
 
 EXPERIMENTS = sorted((REPO / "experiments").glob("*.json"))

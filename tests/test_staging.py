@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 
 from chaoskit.gameday.suite import load_suite
+from chaoskit.kit.settings import embedded_profile
 from chaoskit.probes.stop_conditions import slo_burn_rate
 from chaoskit.report.report import build_report
 from chaoskit.targets.deployment import without_staging_equivalent
 from chaoskit.testbed.instances import service_settings
 from chaoskit.testbed.lifecycle import testbed_down, testbed_endpoints, testbed_up
-from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.state import read_state
 from tests.conftest import eventually, sessions
 from tests.gcp_fake import (

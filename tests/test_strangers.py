@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
+from chaoskit.kit.settings import embedded_profile
 from chaoskit.targets.database import database_sessions
 from chaoskit.testbed.lifecycle import testbed_down
-from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.state import read_state
 from tests.conftest import REPO, Testbed, leftovers, testbed_home_for_module
 from tests.test_experiments import Run, assert_verdict

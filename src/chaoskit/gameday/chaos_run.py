@@ -12,7 +12,10 @@ its own kept:
   runs as it always did;
 - a source that is not here, named as the README names the kit's own
   (`experiments/smd-phase3-timeout.json`, or `smd-phase3-timeout`), is the kit's own
-  experiment where there is no ./experiments (see `chaoskit.kit.shipped`).
+  experiment where there is no ./experiments (see `chaoskit.kit.shipped`);
+- the run's `--var` and `--var-file` values reach the kit's control for the keys it
+  knows that an experiment does not declare (Chaos Toolkit passes a run only the keys it
+  declares: see `chaoskit.kit.settings.run_variables`).
 
 (The game day's plugin makes `--var-file` refuse a file it cannot read.)
 """
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from chaoslib import merge_vars
 from chaoslib.exceptions import InvalidSource
 from chaostoolkit import agent
 from chaostoolkit.commands.run import run
@@ -38,6 +42,7 @@ from chaoskit.gameday.experiment_file import (
     ExperimentFileError,
     read_experiment,
 )
+from chaoskit.kit.settings import run_variables
 from chaoskit.kit.shipped import find_file, where_from
 
 __all__ = ["run", "validate"]
@@ -87,14 +92,17 @@ def _refuse(ctx: click.Context, problem: InvalidSource, report: dict[str, Any] |
 def _run(**params: Any) -> Any:
     ctx = click.get_current_context()
     sources = tuple(_source(source) for source in params.pop("source"))
-    if len(sources) == 1 and not Path(sources[0]).is_dir():
-        problem = _unparseable(sources[0])
-        if problem is not None:
-            for_agent = params.get("output_format") == "agent"
-            report = agent.run_error_report("load", problem, source=sources[0])
-            _refuse(ctx, problem, report if for_agent else None)
-        return _toolkit_run(source=sources[0], **params)
-    ctx.exit(_run_several(ctx, sources, params))
+    # as `chaos run` merges them (a `.env` var-file's lines go to the environment)
+    variables, _ = merge_vars(dict(params.get("var") or {}), list(params.get("var_file") or ()))
+    with run_variables(variables):
+        if len(sources) == 1 and not Path(sources[0]).is_dir():
+            problem = _unparseable(sources[0])
+            if problem is not None:
+                for_agent = params.get("output_format") == "agent"
+                report = agent.run_error_report("load", problem, source=sources[0])
+                _refuse(ctx, problem, report if for_agent else None)
+            return _toolkit_run(source=sources[0], **params)
+        ctx.exit(_run_several(ctx, sources, params))
 
 
 def _run_several(ctx: click.Context, sources: tuple[str, ...], params: dict[str, Any]) -> int:

@@ -35,10 +35,11 @@ from chaoskit.gameday.preflight import run_preflight
 from chaoskit.gameday.suite import Suite
 from chaoskit.kit.errors import KitError
 from chaoskit.kit.lock import TargetLock
+from chaoskit.kit.settings import RunSettings
 from chaoskit.testbed.baseline import find_drift
 from chaoskit.testbed.lifecycle import is_up, testbed_endpoints
 from chaoskit.testbed.state import read_state, target_lock_path
-from chaoskit.verification.configuration import settle_configuration
+from chaoskit.verification.configuration import run_configuration
 from chaoskit.verification.extension import read_extension
 from chaoskit.verification.guardrails import check_guardrails
 
@@ -84,12 +85,9 @@ def _plan_run(
     planned = PlannedRun(name, path, over, variables.get("expect"))
     try:
         experiment: Experiment = load_experiment_file(path)
-        configuration = load_configuration(experiment.get("configuration") or {}, dict(variables))
+        configuration = run_configuration(experiment, variables)
         secrets = load_secrets(experiment.get("secrets") or {}, configuration, dict(secret_vars))
-        settle_configuration(experiment, configuration)
-        for key, value in endpoints.items():
-            if not configuration.get(key):
-                configuration[key] = value
+        RunSettings.provide(configuration, endpoints, fill_only=True)
         extension = read_extension(experiment)
         limits = check_guardrails(experiment, configuration, secrets, extension.guardrails)
     except KitError as error:
@@ -98,18 +96,17 @@ def _plan_run(
     except Exception as error:  # noqa: BLE001 - chaoslib's own configuration errors
         planned.refusal = f"{type(error).__name__}: {error}"
         return planned
-    planned.expect = configuration.get("expect") or extension.expect or planned.expect
+    settings = RunSettings.of(configuration)
+    planned.expect = settings.expect or extension.expect or planned.expect
     planned.method_s = float(limits["max_run_duration_s"])
-    planned.recovery_s = float(
-        extension.settings.get("recovery_timeout_s", configuration.get("recovery_timeout_s"))
-    )
+    planned.recovery_s = extension.settings.get("recovery_timeout_s", settings.recovery_timeout_s)
     return planned
 
 
 def _target(config_vars: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any], list]:
     """(target, its preflight, the endpoints runs would get, notes), without starting,
     locking or changing anything."""
-    target = config_vars.get("target") or "embedded"
+    target = RunSettings.of(config_vars).target
     if target != "embedded":
         try:
             report = run_preflight(load_configuration(dict(config_vars)))
@@ -153,7 +150,7 @@ def plan_gameday(suite: Suite) -> Plan:
     plan, endpoints = _plan(f"game day {suite.name} ({suite.path})", config_vars)
     for item in suite.experiments:
         # as the game day runs it: the suite's expectation, its budget as the run's limit
-        guardrails = {**(config_vars.get("guardrails") or {}),
+        guardrails = {**(RunSettings.of(config_vars).guardrails or {}),
                       "max_run_duration_s": suite.time_limit_s}  # fmt: skip
         variables = {**config_vars, **item.vars, "guardrails": guardrails, "expect": item.expect}
         plan.runs.append(_plan_run(item.name, item.path, variables, secret_vars, endpoints,

@@ -22,6 +22,7 @@ from chaoskit.kit import registry
 from chaoskit.kit.documents import read_json_or_yaml
 from chaoskit.kit.errors import KitError, shown
 from chaoskit.kit.lock import TargetLock
+from chaoskit.kit.settings import RunSettings, run_variables
 from chaoskit.testbed.lifecycle import is_up, orphaned, testbed_down, testbed_up
 from chaoskit.testbed.state import read_state, target_lock_path
 from chaoskit.verification.control import JOURNAL_KEY
@@ -119,8 +120,9 @@ def run_experiment_file(
     stop: StopSignals,
     handlers: list[RunEventHandler] | None = None,
 ) -> tuple[dict[str, Any], SignalRecorder]:
-    """Run the experiment at `path` with `variables` layered over its configuration;
-    return its journal (the kit's section naming the file) and what signals it received.
+    """Run the experiment at `path` with `variables` layered over its configuration (the
+    keys it declares through Chaos Toolkit, the kit's through `run_variables`); return
+    its journal (the kit's section naming the file) and what signals it received.
     Rollbacks are always played, whatever `settings` say."""
     experiment = load_experiment_file(path)
     recorder = SignalRecorder()
@@ -131,14 +133,15 @@ def run_experiment_file(
     load_global_controls(settings)
     stop.in_run = True
     try:
-        journal = run_experiment(
-            experiment,
-            settings={**settings, "runtime": runtime},
-            strategy=Strategy.from_string(strategy),
-            # copies: chaoslib pops each declared key from the variables it is given
-            experiment_vars=(dict(variables), dict(secret_vars)),
-            event_handlers=[*(handlers or []), recorder],
-        )
+        with run_variables(variables):
+            journal = run_experiment(
+                experiment,
+                settings={**settings, "runtime": runtime},
+                strategy=Strategy.from_string(strategy),
+                # copies: chaoslib pops each declared key from the variables it is given
+                experiment_vars=(dict(variables), dict(secret_vars)),
+                event_handlers=[*(handlers or []), recorder],
+            )
     finally:
         stop.in_run = False
     # which file ran, for readers of the journal outside its game day (a sweep's probe)
@@ -155,7 +158,7 @@ def held_target(
     uses it) brought up with the configured service when it is down, or taken over from
     a killed run, and taken down after; whatever is left running stopped at the end, and
     SIGINT/SIGTERM turned into a stop after the current run."""
-    target = config_vars.get("target") or "embedded"
+    target = RunSettings.of(config_vars).target
     started = False
     with TargetLock(target_lock_path(target), owner), StopSignals() as stop:
         try:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from chaoslib import merge_vars
+from chaoslib.exceptions import ChaosException
 from chaoslib.types import Settings
 from rich.console import Console
 
@@ -28,7 +29,8 @@ from chaoskit.kit import registry
 from chaoskit.kit.errors import KitError
 from chaoskit.kit.files import write_json_atomically
 from chaoskit.kit.redaction import redact_secrets
-from chaoskit.testbed.profile import embedded_profile
+from chaoskit.kit.settings import RunSettings
+from chaoskit.verification.configuration import run_configuration
 from chaoskit.verification.control import JOURNAL_KEY
 from chaoskit.verification.extension import read_extension
 from chaoskit.verification.knobs import Knob
@@ -134,14 +136,13 @@ def failed_phase(probe: dict[str, Any]) -> str | None:
 def _current_value(
     knob: Knob, experiment: dict[str, Any], config_vars: dict[str, Any]
 ) -> float | None:
-    """The value a run without the sweep gives the knob: the profiles', else the
-    experiment's default, else the embedded profile's."""
-    if config_vars.get(knob.name) is not None:
-        return config_vars[knob.name]
-    declared = (experiment.get("configuration") or {}).get(knob.name)
-    if isinstance(declared, dict) and declared.get("default") is not None:
-        return declared["default"]
-    return embedded_profile().get(knob.name)
+    """The value a run without the sweep gives the knob, as its configuration settles
+    (the profiles', the environment's, the experiment's default, the kit's); None when
+    it cannot settle."""
+    try:
+        return RunSettings.of(run_configuration(experiment, config_vars)).value(knob.name)
+    except (KitError, ChaosException):
+        return None
 
 
 @dataclass

@@ -16,7 +16,7 @@ import asyncpg
 from chaoskit.kit.errors import KitError
 from chaoskit.kit.failures import classify_connect_error
 from chaoskit.kit.health import service_health
-from chaoskit.targets.deployment import on_staging, unfold_gcp_settings
+from chaoskit.kit.settings import RunSettings
 from chaoskit.targets.gcp.access import staging_access_problems
 from chaoskit.testbed.connector.client import ConnectorClient
 from chaoskit.testbed.system import health_path
@@ -61,22 +61,21 @@ def _connector(url: str) -> str | None:
 def run_preflight(configuration: dict[str, Any]) -> dict[str, Any]:
     """`{"healthy", "checks": {name: "ok" | reason}, "reasons": [...]}`."""
     checks: dict[str, str] = {}
-    if not configuration.get("service_url"):
+    settings = RunSettings.of(configuration)
+    if not settings.service_url:
         checks["service"] = "service_url is not configured"
     else:
         path = health_path(configuration)
-        checks["service"] = _service(configuration["service_url"], path) or "ok"
-    database = configuration.get("direct_database_url") or configuration.get("database_url")
+        checks["service"] = _service(settings.service_url, path) or "ok"
+    database = settings.direct_database_url or settings.database_url
     checks["database"] = (
         (_database(database) or "ok") if database else "database_url is not configured"
     )
-    if configuration.get("connector_url"):
-        checks["connector"] = _connector(configuration["connector_url"]) or "ok"
+    if settings.connector_url:
+        checks["connector"] = _connector(settings.connector_url) or "ok"
     reasons = [reason for reason in checks.values() if reason != "ok"]
-    if on_staging(configuration):
-        staging = dict(configuration)
-        unfold_gcp_settings(staging)
-        problems = staging_access_problems(staging, None)
+    if settings.on_staging:
+        problems = staging_access_problems(configuration, None)
         checks["google_cloud"] = "; ".join(problems) or "ok"
         reasons += problems
     return {"healthy": not reasons, "checks": checks, "reasons": reasons}

@@ -35,6 +35,7 @@ from chaoskit.kit.errors import KitError
 from chaoskit.kit.files import write_json_atomically
 from chaoskit.kit.lock import TargetLock
 from chaoskit.kit.redaction import redact_secrets
+from chaoskit.kit.settings import RunSettings
 from chaoskit.report.agent import toolkit_outcome
 from chaoskit.report.analysis import describe_unmet
 from chaoskit.report.report import write_reports
@@ -65,7 +66,7 @@ def new_gameday_id() -> str:
 def _endpoints(config_vars: dict[str, Any]) -> dict[str, Any]:
     """The target's endpoints, for the preflight: the running testbed's, or the
     profile's (environment variables resolved)."""
-    if config_vars.get("target", "embedded") == "embedded":
+    if not RunSettings.of(config_vars).on_staging:
         state = read_state()
         if not is_up(state):
             return {}
@@ -83,7 +84,8 @@ def _run_one(
     progress: GameDayProgress,
     stop: StopSignals,
 ) -> tuple[dict[str, Any], SignalRecorder]:
-    guardrails = {**(config_vars.get("guardrails") or {}), "max_run_duration_s": budget_s}
+    profile = RunSettings.of(config_vars).guardrails or {}
+    guardrails = {**profile, "max_run_duration_s": budget_s}
     # the suite's expectation is the run's, so that its journal says what the summary says
     variables = {**config_vars, **item.vars, "guardrails": guardrails, "expect": item.expect}
     return run_experiment_file(item.path, variables, secret_vars, settings, stop, [progress])
@@ -116,7 +118,7 @@ def _preflight(
     """(preflight report, whether the game day started the embedded testbed)."""
     started_testbed = False
     try:
-        if config_vars.get("target", "embedded") == "embedded" and not is_up(read_state()):
+        if not RunSettings.of(config_vars).on_staging and not is_up(read_state()):
             progress.note("starting the embedded testbed")
             testbed_up(started_by=f"gameday:{gameday_id}", configuration=config_vars)
             started_testbed = True
@@ -151,7 +153,7 @@ def run_gameday(
     gameday_id = new_gameday_id()
     folder = journals / gameday_id
     config_vars, secret_vars = merge_vars({}, [str(p) for p in suite.profiles])
-    target = config_vars.get("target", "embedded")
+    target = RunSettings.of(config_vars).target
     started_at = datetime.now(UTC)
     summary: dict[str, Any] = {
         "gameday_id": gameday_id,

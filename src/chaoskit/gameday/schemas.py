@@ -31,9 +31,9 @@ from chaoskit.gameday.suite import (
 )
 from chaoskit.kit.errors import KitError
 from chaoskit.kit.failures import CAUSES
+from chaoskit.kit.settings import value_schemas
 from chaoskit.kit.var_files import _SECTIONS as SECTIONS
 from chaoskit.targets.deployment import TARGETS
-from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.startup_log import _PATTERNS as PATTERNS
 from chaoskit.testbed.startup_log import FORMATS
 from chaoskit.testbed.system import _FIELDS as SERVICE_FIELDS
@@ -386,11 +386,14 @@ def profile_schema() -> dict:
         "additionalProperties": False,
         "properties": {"type": {"const": "env"}, "key": {"type": "string"}, "default": {}},
     }
-    kinds = {bool: "boolean", int: "integer", float: "number", str: "string"}
+    # every key the kit knows, typed and bounded as its settings check it
     known = {
-        key: {"anyOf": [{"type": kinds[type(value)], "minimum": 0}, {"$ref": "#/$defs/env"}]}
-        for key, value in embedded_profile().items()
-        if type(value) in kinds and key != "target"
+        key: {"anyOf": [schema, {"$ref": "#/$defs/env"}]} for key, schema in value_schemas().items()
+    }
+    gcp = {
+        "type": "object",
+        "properties": value_schemas(gcp=True),
+        "description": "Google Cloud's settings (staging).",
     }
     configuration = {
         "type": "object",
@@ -401,7 +404,7 @@ def profile_schema() -> dict:
             "service": _service(),
             "guardrails": _guardrails(),
             "stop_conditions": _stop_conditions(),
-            "gcp": {"type": "object", "description": "Google Cloud's settings (staging)."},
+            "gcp": gcp,
         },
         "additionalProperties": True,  # any configuration key an experiment declares
     }

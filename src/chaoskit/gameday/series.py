@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from chaoslib import merge_vars
-from chaoslib.configuration import load_configuration
 from chaoslib.types import Journal
 from chaostoolkit.runtime import PythonRuntimeError, get_python_runtime_info
 from rich.console import Console
@@ -40,11 +39,10 @@ from chaoskit.gameday.experiment_file import (
     read_experiment,
 )
 from chaoskit.kit import registry
-from chaoskit.kit.documents import json_text
 from chaoskit.kit.errors import KitError
 from chaoskit.kit.files import write_json_atomically
-from chaoskit.targets.deployment import deployment_target
-from chaoskit.verification.configuration import check_expect
+from chaoskit.kit.settings import RunSettings
+from chaoskit.verification.configuration import run_configuration
 from chaoskit.verification.control import JOURNAL_KEY
 
 __all__ = [
@@ -142,8 +140,9 @@ def _kit_controls(experiment: dict[str, Any]) -> set[str]:
 def check_sources(sources: list[str], variables: dict[str, Any], validate: bool) -> _Plan:
     """Every experiment checked before anything runs: it parses, it is valid (unless
     `validate` is false), it runs in this process, and, where it declares the kit's
-    controls, its expectation is a verdict; the target those share. SeriesError names
-    the first file at fault."""
+    controls, its configuration settles as its run would settle it (its expectation a
+    verdict, each value of its type); the target those share. SeriesError names the
+    first file at fault."""
     targets: dict[str, str] = {}
     service, testbed = None, False
     for source in sources:
@@ -158,15 +157,11 @@ def check_sources(sources: list[str], variables: dict[str, Any], validate: bool)
             controls = _kit_controls(experiment)
             if not controls:
                 continue  # the user's own: the toolkit alone runs it
-            configuration = load_configuration(
-                experiment.get("configuration") or {}, dict(variables)
-            )
-            check_expect(experiment, configuration)
-            targets[source] = deployment_target(configuration)
+            settings = RunSettings.of(run_configuration(experiment, variables))
+            targets[source] = settings.target
             if _TESTBED_CONTROL in controls and not testbed:
                 testbed = True
-                service = json_text(configuration.get("service"), "service (CHAOS_SERVICE)",
-                                    "give the object, or use a var-file")  # fmt: skip
+                service = settings.service
         except (KitError, PythonRuntimeError) as error:
             message = str(error)
             raise SeriesError(message if source in message else f"{source}: {message}") from None

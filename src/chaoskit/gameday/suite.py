@@ -19,15 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from chaoslib import merge_vars
-from chaoslib.configuration import load_configuration
 from chaoslib.exceptions import ChaosException
 from chaoslib.types import Experiment
 
 from chaoskit.gameday.experiment_file import load_experiment_file
 from chaoskit.kit.errors import KitError, shown
+from chaoskit.kit.settings import SETTABLE_KEYS, RunSettings
 from chaoskit.kit.var_files import check_var_file
-from chaoskit.targets.deployment import deployment_target
-from chaoskit.verification.configuration import settle_configuration
+from chaoskit.verification.configuration import run_configuration
 from chaoskit.verification.guardrails import check_limits
 from chaoskit.verification.verdict import EXPECT_HINT, EXPECTABLE
 
@@ -182,8 +181,7 @@ def _profile_vars(path: Path, profiles: Sequence[Path]) -> dict[str, Any]:
     checked (they become limits and a lock file's name)."""
     config_vars, _ = merge_vars({}, [str(p) for p in profiles])
     try:
-        check_limits(config_vars.get("guardrails"), "guardrails")
-        deployment_target(config_vars)
+        check_limits(RunSettings.of(config_vars).guardrails, "guardrails")
     except KitError as error:
         raise _fail(path, "profile", str(error)) from None
     return config_vars
@@ -196,23 +194,23 @@ def _check_vars(
     profile_vars: dict[str, Any],
     variables: dict[str, Any],
 ) -> None:
-    """Every var a configuration key of the experiment (a misspelt one would be dropped
-    silently), and the experiment's configuration, profiles and vars over it, settled as
-    its run would settle it."""
-    declared = experiment.get("configuration") or {}
+    """Every var a configuration key of the experiment or one the kit knows (a misspelt
+    one would be dropped silently), and the experiment's configuration, profiles and
+    vars over it, settled as its run would settle it."""
+    known = [*(experiment.get("configuration") or {}), *SETTABLE_KEYS]
     for key in variables:
-        if key not in declared:
-            close = difflib.get_close_matches(key, list(declared), n=1)
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise _fail(path, f"{where}.vars.{key[:60]}", "not a configuration key of its "
                         f"experiment{hint}: it would be dropped")  # fmt: skip
     try:
-        # copies: chaoslib pops the keys it uses from the variables it is given
-        configuration = load_configuration(
-            _unset_as_none(declared), _unset_as_none({**profile_vars, **variables})
+        declared = _unset_as_none(experiment.get("configuration") or {})
+        configuration = run_configuration(
+            {**experiment, "configuration": declared},
+            _unset_as_none({**profile_vars, **variables}),
         )
-        settle_configuration(experiment, configuration)
-        check_limits(configuration.get("guardrails"), "guardrails")
+        check_limits(RunSettings.of(configuration).guardrails, "guardrails")
     except (KitError, ChaosException) as error:
         raise _fail(path, f"{where} (its profiles and vars)", str(error)) from None
 

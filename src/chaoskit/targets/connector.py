@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from chaoslib.types import Configuration
 
-from chaoskit.kit.configuration import given_or_configured
+from chaoskit.kit.settings import RunSettings
 from chaoskit.testbed.connector.client import ConnectorClient
 
 __all__ = ["connector_client"]
@@ -15,9 +15,8 @@ def connector_client(
     connector_url: str | None, configuration: Configuration | None
 ) -> ConnectorClient:
     """The control API named by `connector_url`, else by the configuration's."""
-    url = given_or_configured(
+    url = RunSettings.of(configuration).given_or_configured(
         connector_url,
-        configuration,
         "connector_url",
         argument="connector_url",
         hint="the embedded testbed's control fills it in; chaos testbed status shows it",

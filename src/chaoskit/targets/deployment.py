@@ -16,6 +16,7 @@ from typing import Any
 from chaoslib.types import Configuration
 
 from chaoskit.kit.errors import KitError
+from chaoskit.kit.settings import TARGETS, RunSettings
 
 __all__ = [
     "STAGING_ACTIVITIES",
@@ -23,11 +24,8 @@ __all__ = [
     "deployment_target",
     "on_staging",
     "staging_setting",
-    "unfold_gcp_settings",
     "without_staging_equivalent",
 ]
-
-TARGETS = ("embedded", "staging")
 
 # (module, function) of every activity that does the right thing on staging: it
 # dispatches to Google Cloud, or it only observes through URLs the profile gives.
@@ -56,22 +54,17 @@ _GOOGLE_CLOUD_MODULES = ("chaoskit.actions.gcp.", "chaoskit.probes.gcp.")
 
 
 def deployment_target(configuration: Configuration | None) -> str:
-    """`embedded` or `staging`; any other value is refused with one line."""
-    target = (configuration or {}).get("target") or "embedded"
-    if target not in TARGETS:
-        raise KitError(
-            f"configuration target={target!r} is unknown: use one of {', '.join(TARGETS)}"
-        )
-    return target
+    """`embedded` or `staging` (the settings refuse any other value with one line)."""
+    return RunSettings.of(configuration).target
 
 
 def on_staging(configuration: Configuration | None) -> bool:
-    return deployment_target(configuration) == "staging"
+    return RunSettings.of(configuration).on_staging
 
 
 def staging_setting(configuration: Configuration | None, key: str, purpose: str) -> Any:
     """The configuration's `key`, which staging needs for `purpose`; refused when unset."""
-    value = (configuration or {}).get(key)
+    value = RunSettings.of(configuration).value(key)
     if value in (None, ""):
         # a profile spells gcp_<name> as <name> inside its `gcp` object
         field = f"gcp.{key[4:]}" if key.startswith("gcp_") else key
@@ -80,20 +73,6 @@ def staging_setting(configuration: Configuration | None, key: str, purpose: str)
             "profile sets it; give it in a var-file of your own if you use another)"
         )
     return value
-
-
-def unfold_gcp_settings(configuration: Configuration) -> None:
-    """Copy the configuration's `gcp` object to the `gcp_<name>` keys that the kit and
-    chaostoolkit-google-cloud-platform read (`gcp_project_id`, `gcp_region`, ...).
-
-    Chaos Toolkit takes from a var-file only the keys an experiment declares, so every
-    experiment declares one `gcp: {}` and the staging profile puts its Google Cloud
-    settings there. Keys already set are kept.
-    """
-    settings = configuration.get("gcp")
-    if isinstance(settings, dict):
-        for name, value in settings.items():
-            configuration.setdefault(f"gcp_{name}", value)
 
 
 def without_staging_equivalent(module: str, func: str) -> bool:

@@ -14,13 +14,14 @@ from chaoslib.types import Configuration, Secrets
 from chaoskit.kit import registry
 from chaoskit.kit.errors import KitError
 from chaoskit.kit.redaction import redact_dsn
+from chaoskit.kit.settings import RunSettings
 from chaoskit.targets.database import wait_until_sessions_left
 from chaoskit.targets.deployment import on_staging, staging_setting
 from chaoskit.targets.gcp.cloud_run import CloudRunColdStart, begin_cold_start
 from chaoskit.targets.gcp.logging import wait_for_cloud_run_startup
 from chaoskit.testbed.instances import KIND, ServiceInstance, launch_instance
 from chaoskit.testbed.state import testbed_home
-from chaoskit.testbed.system import SystemUnderTest, system_under_test
+from chaoskit.testbed.system import system_under_test
 
 __all__ = [
     "observe_fresh_instance",
@@ -32,17 +33,15 @@ __all__ = [
 Instance = ServiceInstance | CloudRunColdStart
 
 
-def _system(configuration: Configuration) -> SystemUnderTest:
-    return system_under_test(configuration.get("service"))
-
-
 def _launch(name: str, database_url: str | None, configuration: Configuration) -> ServiceInstance:
     """A process of the system under test (against `database_url`, else the
     configuration's)."""
-    values = dict(configuration)
+    settings = RunSettings.of(configuration)
+    values = settings.values()
     if database_url:
         values["database_url"] = database_url
-    return launch_instance(name, _system(configuration), values, testbed_home() / "instances")
+    system = system_under_test(settings.service)
+    return launch_instance(name, system, values, testbed_home() / "instances")
 
 
 def _start(
@@ -51,7 +50,6 @@ def _start(
     configuration: Configuration | None,
     secrets: Secrets | None,
 ) -> Instance:
-    configuration = configuration or {}
     if on_staging(configuration):
         service = staging_setting(configuration, "gcp_cloud_run_service", "the cold start")
         return begin_cold_start(name, service, configuration=configuration, secrets=secrets)
@@ -85,7 +83,7 @@ def start_fresh_instance(
         "url": instance.url,
         "pid": instance.process.pid,
         "log": str(instance.log_path),
-        "database": redact_dsn(database_url or (configuration or {}).get("database_url", "")),
+        "database": redact_dsn(database_url or RunSettings.of(configuration).database_url or ""),
     }
 
 
@@ -132,6 +130,6 @@ def throwaway_startup(
         return observe_fresh_instance(instance, timeout_s)
     finally:
         instance.stop()
-        admin = (configuration or {}).get("admin_database_url")
+        admin = RunSettings.of(configuration).admin_database_url
         if isinstance(instance, ServiceInstance) and admin:
             wait_until_sessions_left(admin, f"service-{name}")

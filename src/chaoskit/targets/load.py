@@ -15,8 +15,8 @@ from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
+from chaoskit.kit.settings import RunSettings
 from chaoskit.targets.database import database_sessions
-from chaoskit.targets.deployment import on_staging
 from chaoskit.targets.gcp.monitoring import cloud_sql_backends, connector_metrics
 from chaoskit.testbed.connector.client import ConnectorClient
 
@@ -28,17 +28,18 @@ def connector_load(
 ) -> dict[str, Any] | None:
     """`{"utilisation", "instances"}` (and on the testbed `active`, `waiting`), or None
     when no connector is configured."""
-    configuration = configuration or {}
-    if on_staging(configuration):
-        name = configuration.get("gcp_vpc_connector")
-        if not name:
+    settings = RunSettings.of(configuration)
+    if settings.on_staging:
+        if not settings.gcp.vpc_connector:
             return None
-        metrics = connector_metrics(name, configuration=configuration, secrets=secrets)
+        metrics = connector_metrics(
+            settings.gcp.vpc_connector, configuration=configuration, secrets=secrets
+        )
         return {"utilisation": metrics["utilisation"], "instances": metrics["instances"]}
-    if not configuration.get("connector_url"):
+    if not settings.connector_url:
         return None
     # scraped as any Prometheus target is: the same figures a team's dashboards read
-    scrape = ConnectorClient(configuration["connector_url"]).metrics()
+    scrape = ConnectorClient(settings.connector_url).metrics()
     load: dict[str, Any] = {"utilisation": scrape["vpc_connector_utilisation"]}
     load.update(
         {key: int(scrape[f"vpc_connector_{key}"]) for key in ("instances", "active", "waiting")}
@@ -54,19 +55,18 @@ def database_load(
     """`{"in_use", "max_connections", "utilisation"}` (and, from `pg_stat_activity`,
     `by_application` and the sessions `matching` `application_prefix`), or None when
     nothing says where the database is."""
-    configuration = configuration or {}
-    instance = configuration.get("gcp_cloud_sql_instance")
-    maximum = configuration.get("gcp_cloud_sql_max_connections")
-    if on_staging(configuration) and instance and maximum:
+    settings = RunSettings.of(configuration)
+    instance, maximum = settings.gcp.cloud_sql_instance, settings.gcp.cloud_sql_max_connections
+    if settings.on_staging and instance and maximum:
         backends = cloud_sql_backends(
-            instance, int(maximum), configuration=configuration, secrets=secrets
+            instance, maximum, configuration=configuration, secrets=secrets
         )
         return {
             "in_use": backends["backends"],
             "max_connections": backends["max_connections"],
             "utilisation": backends["utilisation"],
         }
-    dsn = configuration.get("admin_database_url") or configuration.get("direct_database_url")
+    dsn = settings.admin_database_url or settings.direct_database_url
     if not dsn:
         return None
     sessions = database_sessions(dsn)

@@ -12,6 +12,7 @@ from rich.text import Text
 from chaoskit.kit.console import output_console
 from chaoskit.kit.errors import KitError
 from chaoskit.kit.redaction import mask_passwords_in_logs
+from chaoskit.kit.settings import RunSettings
 from chaoskit.kit.shipped import find_profile
 from chaoskit.kit.var_files import check_var_file
 from chaoskit.testbed.baseline import find_drift
@@ -24,7 +25,6 @@ from chaoskit.testbed.lifecycle import (
     testbed_status,
     testbed_up,
 )
-from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.state import read_state
 from chaoskit.testbed.system import check_startable, system_under_test
 
@@ -40,10 +40,9 @@ def _check_profiles(ctx: click.Context, param: click.Parameter, value: tuple[str
     for path in map(find_profile, value or ()):
         try:
             content = check_var_file(path) or {}
-            configuration = content.get("configuration") or {}
-            if configuration.get("service"):
-                system = system_under_test(configuration["service"])
-                check_startable(system, {**embedded_profile(), **configuration})
+            settings = RunSettings.of(content.get("configuration"))
+            if settings.service:
+                check_startable(system_under_test(settings.service), settings.values())
         except KitError as error:
             raise click.BadParameter(f"{path}: {error}", ctx, param) from None
 
@@ -160,7 +159,8 @@ def profile_configuration(profile: Path) -> dict[str, Any]:
     except KitError as error:
         raise TestbedError(f"--service {error}") from None
     configuration = (content or {}).get("configuration") or {}
-    if not isinstance(configuration.get("service"), dict) or not configuration["service"]:
+    service = RunSettings.of(configuration).service
+    if not isinstance(service, dict) or not service:
         raise TestbedError(
             f"--service {profile}: its configuration has no `service` object: see "
             "experiments/profiles/example-service.json"

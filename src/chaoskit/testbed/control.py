@@ -8,7 +8,8 @@ PostgreSQL), `admin_database_url` (a superuser's, for probes that read every ses
 `connector_url` (the connector's control API) and `service_url`. Two keys stand in for
 the production capacity a remediation changes, for this run only: `database_max_connections`
 (Cloud SQL's flag or tier) and `connector_min_instances` (the connector's minimum
-instances, started at once).
+instances, started at once); the run's settings have checked their range
+(`chaoskit.kit.settings`).
 
 After the experiment it stops any perturbation still registered (a flood whose rollback
 never ran); at cleanup, after every control is done, it takes down what it brought up,
@@ -29,8 +30,9 @@ from chaoslib.exceptions import InterruptExecution
 from chaoslib.types import Configuration
 
 from chaoskit.kit import registry
-from chaoskit.kit.errors import KitError, shown
+from chaoskit.kit.errors import KitError
 from chaoskit.kit.fail_closed import fail_the_run, failure_line, stop_hook
+from chaoskit.kit.settings import RunSettings
 from chaoskit.kit.signals import Deferred, deferred_signals
 from chaoskit.testbed.baseline import reset_drift
 from chaoskit.testbed.connector.client import ConnectorClient
@@ -43,17 +45,9 @@ from chaoskit.testbed.lifecycle import (
 )
 from chaoskit.testbed.state import StateError, read_state
 
-__all__ = [
-    "CAPACITY_KEYS",
-    "after_experiment_control",
-    "before_experiment_control",
-    "capacity_problem",
-    "cleanup_control",
-]
+__all__ = ["after_experiment_control", "before_experiment_control", "cleanup_control"]
 
 logger = logging.getLogger("chaostoolkit")
-# the capacity stand-ins a run may ask for, and their bounds (the connector's own)
-CAPACITY_KEYS = {"database_max_connections": (5, 1000), "connector_min_instances": (1, 100)}
 
 
 def _owner() -> str:
@@ -65,10 +59,12 @@ def before_experiment_control(
     context: dict[str, Any], configuration: Configuration | None = None, **kwargs: Any
 ) -> None:
     configuration = configuration if configuration is not None else {}
-    if configuration.get("target", "embedded") != "embedded":
+    try:
+        settings = RunSettings.of(configuration)  # its values checked, when not yet
+    except KitError as error:
+        raise InterruptExecution(str(error)) from None
+    if settings.on_staging:
         return
-    database = _capacity(configuration, "database_max_connections")
-    instances = _capacity(configuration, "connector_min_instances")
     try:
         state = testbed_up(started_by=_owner(), configuration=configuration)
     except TestbedError as error:
@@ -81,33 +77,12 @@ def before_experiment_control(
         raise InterruptExecution(str(error)) from None
     for what in reset:
         logger.warning(f"The testbed had drifted from its baseline: reset {what}")
-    configuration["baseline_reset"] = reset
-    if database is not None:
-        _set_database_capacity(state, database)
-    if instances is not None:
-        _set_connector_instances(state, instances)
-    for key, value in testbed_endpoints(state).items():
-        if not configuration.get(key):
-            configuration[key] = value
-
-
-def capacity_problem(key: str, wanted: Any) -> str | None:
-    """Why the capacity stand-in `key` cannot be `wanted` (None: it can, or it is unset)."""
-    if wanted in (None, ""):
-        return None
-    low, high = CAPACITY_KEYS[key]
-    if isinstance(wanted, bool) or not isinstance(wanted, int) or not low <= wanted <= high:
-        return f"{key}={shown(wanted)}: give a whole number from {low} to {high}"
-    return None
-
-
-def _capacity(configuration: Configuration, key: str) -> int | None:
-    """The capacity stand-in `key` asks for this run, None when unset; one that cannot
-    be is refused before anything runs."""
-    problem = capacity_problem(key, configuration.get(key))
-    if problem:
-        raise InterruptExecution(problem)
-    return configuration.get(key) or None
+    RunSettings.provide(configuration, {"baseline_reset": reset})
+    if settings.database_max_connections is not None:
+        _set_database_capacity(state, settings.database_max_connections)
+    if settings.connector_min_instances is not None:
+        _set_connector_instances(state, settings.connector_min_instances)
+    RunSettings.provide(configuration, testbed_endpoints(state), fill_only=True)
 
 
 def _set_database_capacity(state: dict[str, Any], wanted: int) -> None:

@@ -25,11 +25,11 @@ from chaoskit.kit.failures import classify_connect_error
 from chaoskit.kit.health import service_health
 from chaoskit.kit.processes import pid_alive, stop_pid
 from chaoskit.kit.redaction import redact_dsn
+from chaoskit.kit.settings import RunSettings
 from chaoskit.testbed.connector.client import ConnectorClient
 from chaoskit.testbed.connector.launch import ConnectorError, launch_connector
 from chaoskit.testbed.instances import launch_instance
 from chaoskit.testbed.postgres import EmbeddedPostgres, PostgresError
-from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.state import read_state, remove_state, testbed_home, write_state
 from chaoskit.testbed.system import check_startable, system_under_test
 
@@ -113,10 +113,10 @@ def testbed_up(
     `max_connections` or another service is refused: it keeps its own; a service that
     cannot start (a bad description, a program not found) is refused before anything
     starts."""
-    configuration = configuration or {}
-    service = configuration.get("service") or None
     try:
-        check_startable(system_under_test(service), {**embedded_profile(), **configuration})
+        settings = RunSettings.of(configuration)
+        service = settings.service or None
+        check_startable(system_under_test(service), settings.values())
     except KitError as error:
         raise TestbedError(str(error)) from None
     state = read_state()
@@ -187,28 +187,25 @@ def testbed_up(
         testbed_down()
         raise TestbedError(str(error)) from None
     try:
-        _start_service(state, _service_settings(configuration))
+        _start_service(state, _service_settings(settings))
     except TestbedError:
         testbed_down()
         raise
     return state
 
 
-def _service_settings(configuration: Mapping[str, Any]) -> dict[str, Any]:
-    """What the long-running service is started with: the embedded profile's values
-    under the configuration's, as for the run's fresh instances; no endpoint of a run."""
-    values = {**embedded_profile(), **configuration}
+def _service_settings(settings: RunSettings) -> dict[str, Any]:
+    """What the long-running service is started with: the configuration's values, as for
+    the run's fresh instances; no endpoint of a run."""
+    values = settings.values()
     for key in ("database_url", "direct_database_url", "admin_database_url", "service_url"):
         values.pop(key, None)
     return values
 
 
-def _pool_capacity(settings: Mapping[str, Any]) -> int | None:
+def _pool_capacity(settings: RunSettings) -> int:
     """The most connections the service's pool may open, `pool_size + max_overflow`."""
-    try:
-        return int(settings["pool_size"]) + int(settings.get("max_overflow") or 0)
-    except (KeyError, TypeError, ValueError):
-        return None
+    return settings.pool_size + settings.max_overflow
 
 
 def _start_service(
@@ -217,7 +214,8 @@ def _start_service(
     """Start the long-running service with `settings` (the configuration's values; on
     `port`, default a free one) and wait until it is ready (its pool held), as the state
     records; raise TestbedError, saying why, when it does not start."""
-    system = system_under_test(settings.get("service") or None)
+    configured = RunSettings.of(settings)
+    system = system_under_test(configured.service or None)
     # the service reaches the database through the connector, as in production
     values = {
         **settings,
@@ -234,9 +232,9 @@ def _start_service(
         "pid": instance.process.pid,
         "url": instance.url,
         "log": str(instance.log_path),
-        "system": settings.get("service") or None,
+        "system": configured.service or None,
         "settings": _json_safe(settings),
-        "pool_capacity": _pool_capacity(settings),
+        "pool_capacity": _pool_capacity(configured),
         "health_path": system.ready.http or "/health",
     }
     write_state(state)

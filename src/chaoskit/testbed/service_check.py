@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from chaoskit.kit.redaction import redact_secrets
+from chaoskit.kit.settings import RunSettings
 from chaoskit.testbed.instances import launch_instance
 from chaoskit.testbed.lifecycle import is_up, testbed_down, testbed_endpoints, testbed_up
-from chaoskit.testbed.profile import embedded_profile
 from chaoskit.testbed.startup_log import LineRead
 from chaoskit.testbed.state import read_state, testbed_home
 from chaoskit.testbed.system import check_startable, system_under_test
@@ -50,8 +50,9 @@ def check_service(configuration: Mapping[str, Any]) -> ServiceCheck:
     """Start one instance of the configuration's `service` against the testbed (brought
     up for the check, and down after, when it is not running), observe its startup,
     stop it, and read its lines; KitError says what cannot be started."""
-    values = {**embedded_profile(), **configuration}
-    system = system_under_test(values.get("service") or None)
+    settings = RunSettings.of(configuration)
+    values = settings.values()
+    system = system_under_test(settings.service or None)
     check_startable(system, values)
     started = not is_up(read_state())
     # an idle testbed, its long-running instance the reference service: the check is
@@ -65,7 +66,7 @@ def check_service(configuration: Mapping[str, Any]) -> ServiceCheck:
             testbed_home() / "instances",
         )
         try:
-            report = instance.observe_startup(float(values["startup_observe_timeout_s"]))
+            report = instance.observe_startup(settings.startup_observe_timeout_s)
         finally:
             instance.stop()
         output = instance.log_path.read_text(errors="replace").splitlines()

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from chaoskit.kit.errors import KitError
+from chaoskit.kit.settings import RunSettings
 from chaoskit.kit.shipped import EXAMPLES
 from chaoskit.testbed.service.settings import ServiceSettings
 from chaoskit.testbed.startup_log import StartupLog, startup_log
@@ -151,7 +152,7 @@ def check_startable(system: SystemUnderTest, values: Mapping[str, Any] | None = 
 def health_path(configuration: Mapping[str, Any] | None) -> str:
     """Where the configured system under test answers whether it is up (`ready.http`;
     `/health` for one that tells it by a log line)."""
-    return system_under_test((configuration or {}).get("service")).ready.http or "/health"
+    return system_under_test(RunSettings.of(configuration).service).ready.http or "/health"
 
 
 def reference_service() -> SystemUnderTest:

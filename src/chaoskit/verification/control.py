@@ -57,6 +57,7 @@ from chaoskit.kit.fail_closed import (
 )
 from chaoskit.kit.lock import TargetLock
 from chaoskit.kit.redaction import mask_passwords_in_logs, redact_secrets
+from chaoskit.kit.settings import RunSettings
 from chaoskit.kit.signals import Deferred, deferred_signals, quiet_interrupted_tasks
 from chaoskit.targets.database import DatabaseObserver, open_observer, wait_until_sessions_left
 from chaoskit.targets.deployment import deployment_target
@@ -98,8 +99,6 @@ __all__ = [
 
 JOURNAL_KEY = JOURNAL_SECTION
 _RUN_KEY = "_startup_chaos_kit_run"  # per-run state; added after the journal copied the experiment
-_DEFAULT_RECOVERY_TIMEOUT_S = 30.0
-_DEFAULT_SAMPLE_INTERVAL_S = 0.5
 # the steady state's throwaway instances; the method starts once they have left
 _THROWAWAY_PREFIX = "service-cold-start-"
 
@@ -122,12 +121,11 @@ class _RunState:
     capacity: dict[str, Any] = field(default_factory=dict)
 
 
-def _setting(
-    run: _RunState, configuration: Configuration | None, key: str, default: float
-) -> float:
+def _setting(run: _RunState, configuration: Configuration | None, key: str) -> float:
+    """The experiment's own (its extension's), else the configuration's."""
     if key in run.extension.settings:
         return run.extension.settings[key]
-    return float((configuration or {}).get(key, default))
+    return float(RunSettings.of(configuration).value(key))
 
 
 def _experiment_being_validated() -> Experiment | None:
@@ -161,15 +159,17 @@ def _check_the_run(
 ) -> tuple[KitExtension, dict[str, Any]]:
     """What `chaos validate` and a run check alike before anything runs: the
     configuration settled, the extension, the guardrails' limits and (with `activities`:
-    a run, which knows its var-files) every activity against them; returns the extension
-    and the limits. KitError names the first fault."""
+    a run, which knows its var-files and environment) every activity against them;
+    returns the extension and the limits. KitError names the first fault."""
     with _part("configuration"):
-        settle_configuration(experiment, configuration)
+        # validation is of the file alone: no var-file's value, no environment's
+        alone: dict[str, Any] = {"variables": {}, "environment": False}
+        settings = settle_configuration(experiment, configuration, **({} if activities else alone))
     with _part("extension"):
         extension = read_extension(experiment)
         # the experiment's own conditions join the configuration's: one name, one condition
         where = f"stop_conditions with extensions.{EXTENSION}.stop_conditions"
-        layered_stop_conditions(configuration["stop_conditions"], extension.stop_conditions,
+        layered_stop_conditions(settings.stop_conditions, extension.stop_conditions,
                                 where=where)  # fmt: skip
     with _part("guardrails"):
         if not activities:
@@ -202,7 +202,7 @@ def validate_control(control: dict[str, Any]) -> None:
     try:
         _check_the_run(experiment, _file_configuration(experiment), None, activities=False)
         # the expectation CHAOS_EXPECT sets, as a run would read it
-        check_expect(experiment, load_configuration(experiment.get("configuration") or {}))
+        check_expect(experiment, load_configuration(experiment.get("configuration") or {}), {})
     except (KitError, ChaosException) as error:
         raise InvalidControl(str(error)) from None
     except Exception as error:  # noqa: BLE001 - fail closed: never valid by accident
@@ -227,7 +227,7 @@ def before_experiment_control(
         with _part("target check"):
             target = deployment_target(configuration)
             watching = layered_stop_conditions(
-                configuration["stop_conditions"], run.extension.stop_conditions
+                RunSettings.of(configuration).stop_conditions, run.extension.stop_conditions
             )
             if target == "staging" and (
                 problems := staging_access_problems(configuration, secrets, experiment, watching)
@@ -241,7 +241,7 @@ def before_experiment_control(
         run.refusal = str(refusal)
     if run.refusal is not None:
         stop_before_the_method(experiment, run.refusal)
-    configuration["run_started_at"] = time.time()
+    RunSettings.provide(configuration, {"run_started_at": time.time()})
 
 
 def before_method_control(
@@ -264,7 +264,7 @@ def before_method_control(
         part = "capacity reading"
         run.capacity = capacity_at_rest(configuration)
         part = "timeline sampler"
-        interval = _setting(run, configuration, "sample_interval_s", _DEFAULT_SAMPLE_INTERVAL_S)
+        interval = _setting(run, configuration, "sample_interval_s")
         run.sampler = TimelineSampler(
             configuration, interval, on_failure=lambda e: supervisor.fail("timeline sampler", e)
         )
@@ -291,7 +291,7 @@ def before_method_control(
 def _observe_database(run: _RunState, configuration: Configuration) -> None:
     """The one connection the run observes the database through; the method starts once
     the steady state's throwaway instances have left (the same sessions every run)."""
-    dsn = configuration.get("admin_database_url")
+    dsn = RunSettings.of(configuration).admin_database_url
     if not dsn:
         return
     try:
@@ -483,9 +483,7 @@ def _verify(
                 startup = evaluate_expectation(
                     {"name": "startup_succeeded", **run.extension.startup}, outputs, configuration
                 )
-            timeout_s = _setting(
-                run, configuration, "recovery_timeout_s", _DEFAULT_RECOVERY_TIMEOUT_S
-            )
+            timeout_s = _setting(run, configuration, "recovery_timeout_s")
             recovery = wait_for_recovery(
                 experiment, configuration, secrets, timeout_s, interrupted.event
             )
@@ -504,18 +502,20 @@ def _verify(
         stopped,
         dry=bool(experiment.get("dry")),
     )
-    expected = expected_verdict(configuration.get("expect"), run.extension.expect)
+    # a run refused before its configuration settled is still said in its journal
+    settings = RunSettings.of(configuration, readable=run.refusal is not None)
+    expected = expected_verdict(settings.expect, run.extension.expect)
     section.update(
         # what recommendations are computed from: the run's figures and the capacity
         # the method started with
         figures=run_figures(configuration),
         capacity=run.capacity,
         # what the report reads the numbers by: the target, and the phase that opens the pool
-        target=configuration.get("target"),
-        database_phase=configuration.get("database_phase"),
+        target=settings.target,
+        database_phase=settings.database_phase,
         interrupted_by=interrupted.received or supervisor.rollback_signal,
         released_at_interruption=supervisor.released,
-        baseline_reset=configuration.get("baseline_reset", []),
+        baseline_reset=settings.baseline_reset,
         verdict=verdict,
         expected=expected,
         as_expected=as_expected(verdict, expected),

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaoskit.kit.errors import KitError, shown
+from chaoskit.kit.settings import KIT_KEYS, SETTABLE_KEYS
 from chaoskit.verification.chains import ChainError, expand_chain
 from chaoskit.verification.expectations import (
     ExpectationError,
@@ -41,23 +42,9 @@ from chaoskit.verification.knobs import Knob, read_knobs
 from chaoskit.verification.stop_conditions import check_stop_conditions
 from chaoskit.verification.verdict import EXPECT_HINT, EXPECTABLE
 
-__all__ = ["EXTENSION", "PROVIDED_KEYS", "KitExtension", "read_extension"]
+__all__ = ["EXTENSION", "KitExtension", "read_extension"]
 
 EXTENSION = "startup-chaos-kit"
-# configuration keys the kit's controls fill in, whatever the experiment declares
-PROVIDED_KEYS = frozenset(
-    {
-        "database_url",
-        "direct_database_url",
-        "admin_database_url",
-        "connector_url",
-        "service_url",
-        "run_started_at",
-        "baseline_reset",
-        "database_phase",
-        "failure_exit_code",
-    }
-)
 _SETTINGS = {
     "recovery_timeout_s": (0.0, 5400.0),
     "sample_interval_s": (0.05, 60.0),
@@ -108,13 +95,11 @@ def _method_activities(experiment: Mapping[str, Any]) -> set[str]:
 
 
 class _Keys(set):
-    """Keys an expectation may name: those the experiment declares, those the kit fills
-    in, and any `gcp_<name>` when the experiment declares `gcp`."""
+    """Keys an expectation may name: those the experiment declares, those the kit knows
+    (`chaoskit.kit.settings`), and any `gcp_<name>`."""
 
     def __contains__(self, key: object) -> bool:
-        return super().__contains__(key) or (
-            isinstance(key, str) and key.startswith("gcp_") and super().__contains__("gcp")
-        )
+        return super().__contains__(key) or (isinstance(key, str) and key.startswith("gcp_"))
 
 
 def read_extension(experiment: Mapping[str, Any]) -> KitExtension:
@@ -154,12 +139,13 @@ def read_extension(experiment: Mapping[str, Any]) -> KitExtension:
         )
     except KitError as error:
         raise ExpectationError(str(error)) from None
+    declared = set(experiment.get("configuration") or {})
     extension.knobs = read_knobs(
-        entry.get("knobs") or {}, set(experiment.get("configuration") or {}), f"{where}.knobs"
+        entry.get("knobs") or {}, declared | set(SETTABLE_KEYS), f"{where}.knobs"
     )
 
     activities = _method_activities(experiment)
-    keys = _Keys(set(experiment.get("configuration") or {}) | PROVIDED_KEYS)
+    keys = _Keys(declared | KIT_KEYS)
     expectations = entry.get("expectations", [])
     if not isinstance(expectations, list):
         refuse("expectations", "give a list of expectations")

@@ -9,6 +9,7 @@ from typing import Any
 from chaoslib.types import Configuration
 
 from chaoskit.kit.errors import KitError
+from chaoskit.kit.settings import RunSettings
 from chaoskit.targets.database import OBSERVER_SESSIONS, database_sessions
 from chaoskit.testbed.connector.client import ConnectorClient
 
@@ -32,7 +33,8 @@ def capacity_at_rest(configuration: Configuration) -> dict[str, Any]:
     could hold as the method began. Empty where the kit cannot see it (on staging the
     timeline reads Cloud Monitoring)."""
     capacity: dict[str, Any] = {}
-    admin = configuration.get("admin_database_url")
+    settings = RunSettings.of(configuration)
+    admin = settings.admin_database_url
     if admin:
         try:
             sessions = database_sessions(admin)
@@ -44,7 +46,7 @@ def capacity_at_rest(configuration: Configuration) -> dict[str, Any]:
                 reserved=sessions["reserved"],
                 in_use_at_rest=sessions["in_use"] + OBSERVER_SESSIONS,
             )
-    connector_url = configuration.get("connector_url")
+    connector_url = settings.connector_url
     if connector_url:
         try:
             state = ConnectorClient(connector_url).state()

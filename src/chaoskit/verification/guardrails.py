@@ -23,8 +23,8 @@ from chaoslib.types import Configuration, Experiment, Secrets
 
 from chaoskit.kit.errors import KitError, shown
 from chaoskit.kit.load_targets import TargetError, check_load_targets
+from chaoskit.kit.settings import DAY_S, RunSettings
 from chaoskit.targets.deployment import deployment_target, without_staging_equivalent
-from chaoskit.verification.configuration import MAX_DURATION_S
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -89,8 +89,8 @@ _LIMIT_BOUNDS: dict[str, tuple[float, float]] = {
     "max_cpu_workers": (0, 1_024),
     "max_starts": (0, 10_000),
     "max_pool_size": (0, 100_000),
-    "max_duration_s": (0, MAX_DURATION_S),
-    "max_run_duration_s": (1, MAX_DURATION_S),
+    "max_duration_s": (0, DAY_S),
+    "max_run_duration_s": (1, DAY_S),
 }
 
 
@@ -145,7 +145,8 @@ def effective_limits(configuration: Configuration, raised: Mapping[str, Any]) ->
     """The kit's limits, then the configuration's `guardrails`, then the experiment's own
     (`raised`, from its extension); GuardrailRefusal names a malformed limit."""
     limits = dict(DEFAULT_LIMITS)
-    limits.update(check_limits((configuration or {}).get("guardrails"), "configuration guardrails"))
+    given = RunSettings.of(configuration).guardrails
+    limits.update(check_limits(given, "configuration guardrails"))
     limits.update(check_limits(raised, "extension guardrails"))
     return limits
 
@@ -240,17 +241,15 @@ def check_guardrails(
         raise GuardrailRefusal(f"guardrail refused the run: {error}") from None
     if target == "staging":
         _check_staging_equivalents(experiment)
-    configuration = configuration or {}
+    settings = RunSettings.of(configuration)
 
     def refuse_configuration(message: str) -> None:
         raise GuardrailRefusal(f"guardrail refused the configuration: {message}")
 
-    _check_values(
-        {key: configuration.get(key) for key in _SERVICE_KEYS}, limits, refuse_configuration
-    )
+    _check_values({key: settings.value(key) for key in _SERVICE_KEYS}, limits, refuse_configuration)
     for key in ("database_url", "direct_database_url", "admin_database_url"):
         try:
-            check_load_targets(configuration.get(key), limits["allowed_targets"], key)
+            check_load_targets(settings.value(key), limits["allowed_targets"], key)
         except TargetError as error:
             raise GuardrailRefusal(f"guardrail refused configuration {key}: {error}") from None
     for activity in _activities(experiment):

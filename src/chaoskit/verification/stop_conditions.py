@@ -66,12 +66,11 @@ from chaoslib.exceptions import InvalidActivity
 from chaoslib.hypothesis import ensure_hypothesis_tolerance_is_valid
 from chaoslib.types import Configuration, Experiment, Probe, Secrets
 
-from chaoskit.kit.documents import json_text
 from chaoskit.kit.errors import KitError, shown
 from chaoskit.kit.fail_closed import failure_line
+from chaoskit.kit.settings import RunSettings
 from chaoskit.probes.stop_conditions import golden_path_baseline_ms
 from chaoskit.targets.deployment import on_staging
-from chaoskit.targets.gcp.api import gcp_seconds
 from chaoskit.targets.gcp.monitoring import get_alert_policy, get_service_level_objective
 
 __all__ = [
@@ -294,15 +293,13 @@ def layered_stop_conditions(
 def settle_stop_conditions(
     configuration: Configuration, profile: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The run's thresholds: the configuration's `stop_conditions` (a JSON text from
-    CHAOS_STOP_CONDITIONS is read) over the `profile`'s, over the defaults, checked, set
-    in `configuration`; KitError names the first value that cannot be used."""
-    given = json_text(configuration.get("stop_conditions"),
-                      "stop_conditions (CHAOS_STOP_CONDITIONS)",
-                      'give an object such as {"error_rate_pct": 5}')  # fmt: skip
+    """The run's thresholds: the configuration's `stop_conditions` (CHAOS_STOP_CONDITIONS
+    as JSON) over the `profile`'s, over the defaults, checked, set in `configuration`;
+    KitError names the first value that cannot be used."""
+    given = RunSettings.of(configuration).stop_conditions
     given = check_stop_conditions({} if given is None else given)
     settled = layered_stop_conditions(DEFAULTS, profile, given)
-    configuration["stop_conditions"] = settled
+    RunSettings.provide(configuration, {"stop_conditions": settled})
     return settled
 
 
@@ -478,7 +475,7 @@ def _monitored(
         not_armed.update({entry["name"]: _NOT_ON_THE_TESTBED for _, entry in entries})
         return []
     # Monitoring's points are a sampling period apart
-    floor_s = gcp_seconds(configuration, "metric_period_s") / 2
+    floor_s = RunSettings.of(configuration).gcp.metric_period_s / 2
     conditions = []
     for kind, entry in entries:
         name, every = entry["name"], max(float(entry.get("every_s", every_s)), floor_s)
@@ -527,7 +524,7 @@ def _planned(
                                     "floor_ms": thresholds["latency_floor_ms"]}))  # fmt: skip
     staging = on_staging(configuration)
     if thresholds["pool_pct"] is not None:
-        if staging or not configuration.get("service_application_name"):
+        if staging or not RunSettings.of(configuration).service_application_name:
             not_armed["pool_pct"] = "the service's pool is visible on the embedded testbed only"
         else:
             armed.append(_built_in("pool_pct", "service_pool_held", every_s,
@@ -540,7 +537,7 @@ def _planned(
             arguments = {"threshold_pct": thresholds["cpu_pct"],
                          "window_s": thresholds["cpu_window_s"]}  # fmt: skip
             # Monitoring's points are a sampling period apart
-            every = max(every_s, gcp_seconds(configuration, "metric_period_s") / 2)
+            every = max(every_s, RunSettings.of(configuration).gcp.metric_period_s / 2)
             armed.append(_built_in("cpu_pct", "database_cpu_sustained", every, arguments,
                                    google=True))  # fmt: skip
     armed += _own_probes(thresholds.get("probes") or [], every_s)
@@ -562,7 +559,7 @@ def arm_stop_conditions(
     interrupts the run, rollbacks played), a sampler that fails calls
     `on_failure(part, error)`. `overrides`: the experiment's own (its extension's
     `stop_conditions`), over the profile's. KitError when one cannot be armed."""
-    profile = configuration.get("stop_conditions") or settle_stop_conditions(configuration)
+    profile = RunSettings.of(configuration).stop_conditions or settle_stop_conditions(configuration)
     thresholds = layered_stop_conditions(profile, overrides)
     armed, not_armed = _planned(thresholds, configuration, secrets)
     conditions = StopConditions(armed=armed, not_armed=not_armed)

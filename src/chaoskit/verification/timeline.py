@@ -4,7 +4,7 @@ A daemon thread samples every `interval_s` while the run goes on: the connector'
 utilisation, active and waiting connections and instances (when `connector_url` is
 configured), and the database's connections in use, by the flood and by the kit (when
 `admin_database_url` is). On staging it reads Cloud Monitoring instead (the connector's
-CPU utilisation and instances, Cloud SQL's backends), every `gcp_timeline_interval_s`
+CPU utilisation and instances, Cloud SQL's backends), every `gcp.timeline_interval_s`
 (default 30: Monitoring's points are a minute apart). The report draws the timeline
 from these samples. A target that cannot be read is a mark in the sample; any other
 failure ends the sampling and is handed to `on_failure` (the run stops: the kit fails
@@ -23,14 +23,13 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration
 
 from chaoskit.kit.errors import KitError
-from chaoskit.targets.deployment import on_staging
+from chaoskit.kit.settings import RunSettings
 from chaoskit.targets.flood.dispatch import FLOOD_PREFIX
 from chaoskit.targets.load import connector_load, database_load
 
 __all__ = ["TimelineSampler"]
 
 _MAX_SAMPLES = 7200
-_STAGING_INTERVAL_S = 30.0
 
 
 class TimelineSampler:
@@ -42,10 +41,10 @@ class TimelineSampler:
     ) -> None:
         self.on_failure = on_failure
         self.configuration = dict(configuration or {})
-        self.staging = on_staging(self.configuration)
+        settings = RunSettings.of(self.configuration)
+        self.staging = settings.on_staging
         if self.staging:
-            staging_interval_s = self.configuration.get("gcp_timeline_interval_s")
-            interval_s = float(staging_interval_s or _STAGING_INTERVAL_S)
+            interval_s = settings.gcp.timeline_interval_s
         self.interval_s = interval_s
         self.samples: list[dict[str, Any]] = []
         self._stop = threading.Event()

@@ -25,12 +25,12 @@ from chaoslib.types import Configuration, Secrets
 from chaoskit.kit import registry
 from chaoskit.kit.errors import KitError, activity
 from chaoskit.kit.failures import flood_applied, misconfigured
+from chaoskit.kit.settings import RunSettings
 from chaoskit.targets.gcp.api import (
     GoogleApiError,
     LogTail,
     call,
     gcp_client,
-    gcp_seconds,
     log_poll_s,
     log_window_start,
     project_and_region,
@@ -43,7 +43,6 @@ __all__ = ["start_cloud_run_flood", "stop_cloud_run_flood"]
 
 KIND = "gcp-flood-job"
 MAX_TASKS = 100
-CONNECTIONS_PER_TASK = 25
 _JOB_ID = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -207,7 +206,7 @@ def start_cloud_run_flood(
     dsn_secret: str,
     connector: str,
     service_account: str,
-    connections_per_task: int = CONNECTIONS_PER_TASK,
+    connections_per_task: int | None = None,
     hold_s: float = 300.0,
     ramp_s: float = 0.0,
     connect_timeout_s: float = 35.0,
@@ -230,14 +229,15 @@ def start_cloud_run_flood(
         service_account: the e-mail of the service account the tasks run as; it needs
             roles/secretmanager.secretAccessor on `dsn_secret`.
         connections_per_task: at most this many per task; tasks = connections / this,
-            rounded up (at most 100 tasks).
+            rounded up (at most 100 tasks); default: the configuration's
+            `gcp.flood_connections_per_task` (25).
         hold_s: seconds the connections are held; then the tasks release them and end.
         ramp_s: seconds over which each task spreads its connects.
         connect_timeout_s: seconds one connect may take before it counts as failed.
         concurrency: connects in flight at once, shared by the tasks (at least one each).
         job: the Cloud Run Job's name, created if it does not exist.
 
-    Waits until every task has logged its ramp (allowing `gcp_flood_task_start_s` of
+    Waits until every task has logged its ramp (allowing `gcp.flood_task_start_s` of
     the configuration, default 120, for the tasks' containers to start), then returns
     the flood's outcome in the local flood's shape (`attempted`, `established`,
     `failed` by cause, the worst task's `connect_latency`, ...) with `job`,
@@ -245,6 +245,8 @@ def start_cloud_run_flood(
     """
     if not isinstance(connections, int) or connections < 1:
         raise KitError(f"connections={connections!r} must be a whole number >= 1")
+    if connections_per_task is None:
+        connections_per_task = RunSettings.of(configuration).gcp.flood_connections_per_task
     if not isinstance(connections_per_task, int) or connections_per_task < 1:
         raise KitError(f"connections_per_task={connections_per_task!r} must be >= 1")
     tasks = math.ceil(connections / connections_per_task)
@@ -265,7 +267,7 @@ def start_cloud_run_flood(
     application_name = f"{APPLICATION_PREFIX}flood-{uuid.uuid4().hex[:12]}"
     flood = {"connections": connections, "hold_s": hold_s, "ramp_s": ramp_s,
              "connect_timeout_s": connect_timeout_s, "concurrency": concurrency}  # fmt: skip
-    task_start_s = gcp_seconds(configuration, "flood_task_start_s")
+    task_start_s = RunSettings.of(configuration).gcp.flood_task_start_s
     body = _job_body(
         image, tasks, flood, dsn_secret, connector_name(connector, project, region),
         service_account, application_name, task_start_s,

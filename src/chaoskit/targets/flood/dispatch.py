@@ -15,11 +15,7 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoskit.kit.load_targets import check_load_target
 from chaoskit.targets.deployment import on_staging, staging_setting
-from chaoskit.targets.flood.cloud_run_job import (
-    CONNECTIONS_PER_TASK,
-    start_cloud_run_flood,
-    stop_cloud_run_flood,
-)
+from chaoskit.targets.flood.cloud_run_job import start_cloud_run_flood, stop_cloud_run_flood
 from chaoskit.targets.workers.pressure import APPLICATION_PREFIX, start_pressure, stop_pressure
 
 __all__ = ["FLOOD_PREFIX", "start_flood", "stop_flood"]
@@ -52,9 +48,6 @@ def start_flood(
             connector=staging_setting(configuration, "gcp_vpc_connector", "the flood's egress"),
             service_account=staging_setting(
                 configuration, "gcp_flood_service_account", "the flood job's identity"
-            ),
-            connections_per_task=int(
-                (configuration or {}).get("gcp_flood_connections_per_task", CONNECTIONS_PER_TASK)
             ),
             hold_s=flood["hold_s"],
             ramp_s=flood["ramp_s"],

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 from chaoslib.types import Configuration, Experiment, Secrets
 
 from chaoskit.kit.errors import KitError
+from chaoskit.kit.settings import RunSettings
 from chaoskit.targets.deployment import staging_setting
 from chaoskit.targets.gcp.api import GoogleApiError, call, gcp_client, project_and_region
 from chaoskit.targets.gcp.resources import connector_name, located, service_name
@@ -423,7 +424,7 @@ def staging_access_problems(
     None) on staging, watched by `stop_conditions` (default: the configuration's), one
     line each (empty: it can)."""
     if stop_conditions is None:
-        stop_conditions = configuration.get("stop_conditions")
+        stop_conditions = RunSettings.of(configuration).stop_conditions
     try:
         watched = _watched(stop_conditions)
         staging = _Staging(configuration, secrets, _needs(experiment, stop_conditions), watched)

@@ -6,7 +6,7 @@ the same client library (googleapiclient, with its bundled discovery documents),
 loads credentials the way chaosgcp does (`secrets.gcp.service_account_file` or
 `service_account_info`, else the application default credentials).
 
-Endpoints can be overridden per API with the configuration key `gcp_api_endpoints`
+Endpoints can be overridden per API with the configuration's `gcp.api_endpoints`
 (e.g. `{"vpcaccess": "http://127.0.0.1:8085/"}`): the tests use it, and so can an
 emulator.
 
@@ -14,8 +14,9 @@ Google answers 429 when a quota is spent (Logging's reads are 60 a minute per pr
 shared with everyone reading that project's logs) and 503 now and then: a read, a list
 or an operation's poll is retried on 429 and 5xx with exponential backoff, a change
 (POST, PATCH) only on 429 and 503, which Google answers before acting. The backoff
-starts at `gcp_retry_s` (1) and gives up after `gcp_retry_for_s` (120), both seconds of
-the configuration.
+starts at `gcp.retry_s` (1) and gives up after `gcp.retry_for_s` (120), both seconds of
+the configuration (`chaoskit.kit.settings.GcpSettings`: Google's clock as the kit
+assumes it).
 """
 
 from __future__ import annotations
@@ -30,19 +31,18 @@ from typing import TYPE_CHECKING, Any
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit.kit.errors import KitError
+from chaoskit.kit.settings import RunSettings
 
 if TYPE_CHECKING:
     from google.auth.exceptions import GoogleAuthError
     from googleapiclient.discovery import Resource
 
 __all__ = [
-    "DEFAULT_SECONDS",
     "GoogleApiError",
     "LogTail",
     "OperationRunning",
     "call",
     "gcp_client",
-    "gcp_seconds",
     "log_poll_s",
     "log_window_start",
     "operation_error",
@@ -51,22 +51,6 @@ __all__ = [
     "wait_for_operation",
 ]
 
-# Google's clock as the kit assumes it, each a configuration key `gcp_<name>` (the
-# staging profile's `gcp` object): a rehearsal on a time scale divides them all
-DEFAULT_SECONDS = {
-    "operation_poll_s": 2.0,
-    "operation_timeout_s": 900.0,
-    "log_poll_s": 5.0,  # log lines take seconds to reach Cloud Logging
-    "log_delay_s": 30.0,  # ...and may be listed after lines written later
-    "clock_skew_s": 60.0,  # this machine's clock may run ahead of Google's
-    "retry_s": 1.0,
-    "retry_for_s": 120.0,
-    # Monitoring samples each metric the kit reads every minute, and shows a point only
-    # up to 165 s (Cloud SQL) or 180 s (the connector, Cloud Run) later
-    "metric_period_s": 60.0,
-    "metric_lag_s": 180.0,
-    "flood_task_start_s": 120.0,  # a job's task container is pulled and started
-}
 _LOG_PAGE_SIZE = 1000
 _RETRIED_READS = frozenset({429, 500, 502, 503, 504})
 _RETRIED_CHANGES = frozenset({429, 503})  # answered before the change is made
@@ -80,12 +64,6 @@ _HINTS = {
     429: "quota exhausted, still after retries: wait a minute, or ask for more quota",
     503: "Google Cloud is unavailable, still after retries: try again later",
 }
-
-
-def gcp_seconds(configuration: Configuration | None, name: str) -> float:
-    """The configuration's `gcp_<name>`, else the kit's default (DEFAULT_SECONDS)."""
-    value = (configuration or {}).get(f"gcp_{name}")
-    return float(DEFAULT_SECONDS[name] if value is None else value)
 
 
 class GoogleApiError(KitError):
@@ -110,7 +88,7 @@ def gcp_client(
 
     # each request carries the configuration its retries are timed by
     builder = type("KitRequest", (HttpRequest,), {"kit_configuration": configuration})
-    endpoint = ((configuration or {}).get("gcp_api_endpoints") or {}).get(api)
+    endpoint = RunSettings.of(configuration).gcp.api_endpoints.get(api)
     try:
         client = build(
             api,
@@ -154,8 +132,8 @@ def call(request: Any, what: str) -> dict[str, Any]:
     was built with."""
     configuration = getattr(request, "kit_configuration", None)
     retried = _RETRIED_READS if _is_read(request) else _RETRIED_CHANGES
-    wait_s = gcp_seconds(configuration, "retry_s")
-    give_up = time.monotonic() + gcp_seconds(configuration, "retry_for_s")
+    wait_s = RunSettings.of(configuration).gcp.retry_s
+    give_up = time.monotonic() + RunSettings.of(configuration).gcp.retry_for_s
     while True:
         try:
             return _execute(request, what)
@@ -247,7 +225,7 @@ class LogTail:
         """Every entry found so far, oldest first."""
         start = self.since
         if self.entries:
-            delay = timedelta(seconds=gcp_seconds(self.configuration, "log_delay_s"))
+            delay = timedelta(seconds=RunSettings.of(self.configuration).gcp.log_delay_s)
             start = max(start, _moment(self.entries[-1]["timestamp"]) - delay)
         new = read_log_entries(self.project, self.query, start.isoformat(), self.what,
                                self.configuration, self.secrets)  # fmt: skip
@@ -267,13 +245,13 @@ def _moment(text: str) -> datetime:
 def log_window_start(configuration: Configuration | None = None) -> str:
     """Where a read of what is about to happen starts in Cloud Logging: now, less
     `gcp_clock_skew_s` for this machine's clock running ahead of Google's (ISO 8601)."""
-    skew = timedelta(seconds=gcp_seconds(configuration, "clock_skew_s"))
+    skew = timedelta(seconds=RunSettings.of(configuration).gcp.clock_skew_s)
     return (datetime.now(UTC) - skew).isoformat()
 
 
 def log_poll_s(configuration: Configuration | None) -> float:
     """Seconds between two reads of Cloud Logging: `gcp_log_poll_s`, default 5."""
-    return gcp_seconds(configuration, "log_poll_s")
+    return RunSettings.of(configuration).gcp.log_poll_s
 
 
 def operation_error(error: dict[str, Any]) -> str:
@@ -293,9 +271,9 @@ def wait_for_operation(
     """Poll a long-running operation every `gcp_operation_poll_s` (2) seconds until it
     is done, at most `timeout_s` (default `gcp_operation_timeout_s`, 900); its error
     becomes KitError; one still running then is OperationRunning."""
-    poll_every_s = gcp_seconds(configuration, "operation_poll_s")
+    poll_every_s = RunSettings.of(configuration).gcp.operation_poll_s
     if timeout_s is None:
-        timeout_s = gcp_seconds(configuration, "operation_timeout_s")
+        timeout_s = RunSettings.of(configuration).gcp.operation_timeout_s
     deadline = time.monotonic() + timeout_s
     while True:
         operation = call(get(), what)
@@ -318,9 +296,9 @@ def project_and_region(
 ) -> tuple[str, str]:
     """The project and region from the arguments, else the configuration's `gcp_project_id`
     and `gcp_region` (the staging profile's)."""
-    configuration = configuration or {}
-    project = project or configuration.get("gcp_project_id")
-    region = region or configuration.get("gcp_region")
+    gcp = RunSettings.of(configuration).gcp
+    project = project or gcp.project_id
+    region = region or gcp.region
     if not project or not region:
         raise KitError(
             "the Google Cloud project and region are not set: pass project and region, or "

@@ -17,9 +17,9 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit.kit.errors import activity
+from chaoskit.kit.settings import RunSettings
 from chaoskit.targets.gcp.api import (
     LogTail,
-    gcp_seconds,
     log_poll_s,
     project_and_region,
     read_log_entries,
@@ -78,7 +78,7 @@ def _startup_query(service: str, region: str, revision: str | None) -> str:
 def _startup_of(records: list[dict[str, Any]], configuration: Configuration | None) -> dict:
     """The newest instance's startup in `records` (oldest first), as `observe_startup`
     reports one."""
-    log = system_under_test((configuration or {}).get("service")).startup_log
+    log = system_under_test(RunSettings.of(configuration).service).startup_log
     instance = _newest_instance(records)
     mine = [e for e in records if _instance_id(e) == instance]
     phases, startup_failed = log.read(_lines(mine))
@@ -166,7 +166,7 @@ def wait_for_cloud_run_startup(
         straggling = (
             ended_at is not None
             and not _every_phase(report, configuration)
-            and (time.monotonic() < ended_at + gcp_seconds(configuration, "log_delay_s"))
+            and (time.monotonic() < ended_at + RunSettings.of(configuration).gcp.log_delay_s)
         )
         if (ended_at is not None and not straggling) or time.monotonic() >= deadline:
             return {**report, "duration_s": round(time.monotonic() - started, 3)}
@@ -175,5 +175,5 @@ def wait_for_cloud_run_startup(
 
 def _every_phase(report: dict[str, Any], configuration: Configuration | None) -> bool:
     """Whether the report has every phase the service logs (known for the kit's JSON)."""
-    log = system_under_test((configuration or {}).get("service")).startup_log
+    log = system_under_test(RunSettings.of(configuration).service).startup_log
     return log.format == "kit-json" and len(report["phases"]) == len(PHASE_NAMES)

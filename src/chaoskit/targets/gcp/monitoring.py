@@ -22,7 +22,8 @@ from typing import Any, NamedTuple
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit.kit.errors import activity
-from chaoskit.targets.gcp.api import call, gcp_client, gcp_seconds, project_and_region
+from chaoskit.kit.settings import RunSettings
+from chaoskit.targets.gcp.api import call, gcp_client, project_and_region
 from chaoskit.targets.gcp.resources import located
 
 __all__ = [
@@ -61,9 +62,8 @@ def _value(point: dict[str, Any]) -> float | None:
 
 def _default_window_s(configuration: Configuration | None) -> float:
     """Long enough to hold a visible point: the lag, and two sampling periods."""
-    return gcp_seconds(configuration, "metric_lag_s") + 2 * gcp_seconds(
-        configuration, "metric_period_s"
-    )
+    gcp = RunSettings.of(configuration).gcp
+    return gcp.metric_lag_s + 2 * gcp.metric_period_s
 
 
 def _points(series: dict[str, Any]) -> list[Point]:
@@ -89,7 +89,7 @@ def _series(
     `window_s` seconds, aligned by `aligner` over the sampling period: its points,
     newest first."""
     end = datetime.now(UTC)
-    period_s = gcp_seconds(configuration, "metric_period_s")
+    period_s = RunSettings.of(configuration).gcp.metric_period_s
     series = gcp_client("monitoring", "v3", configuration, secrets).projects().timeSeries()
     request = series.list(
         name=f"projects/{project}",
@@ -117,9 +117,9 @@ def _latest_per_series(
     sampled since the run started, if one did."""
     window_s = _default_window_s(configuration) if minutes is None else 60 * minutes
     series = _series(project, metric, resource_filter, window_s, aligner, configuration, secrets)
-    started = (configuration or {}).get("run_started_at")
+    started = RunSettings.of(configuration).run_started_at
     if started:  # a point's whole period after the start
-        period = timedelta(seconds=gcp_seconds(configuration, "metric_period_s"))
+        period = timedelta(seconds=RunSettings.of(configuration).gcp.metric_period_s)
         since = datetime.fromtimestamp(float(started), UTC) + period
         series = [[p for p in points if p.end >= since] for points in series]
     return [points[0].value for points in series if points]
