@@ -1,6 +1,7 @@
 """The shipped experiments stay consistent with each other and short enough to read: what
 one declares the way every one does, a user who copies one to write another gets the
-same controls, runtime, steady state and overridable settings."""
+same controls, runtime, steady state and overridable settings; the keys the kit knows
+are written once, in the kit, not in every experiment."""
 
 from __future__ import annotations
 
@@ -11,15 +12,10 @@ from typing import Any
 
 import pytest
 
-from chaoskit.kit.settings import embedded_profile
+from chaoskit.kit.settings import KIT_KEYS, SETTABLE_KEYS, RunSettings
 from tests.conftest import REPO
 
 EXPERIMENTS = sorted((REPO / "experiments").glob("*.json"))
-SHARED_KEYS = ("target", "database_url", "direct_database_url", "service_url", "service",
-               "initialization_timeout_s", "connect_timeout_s", "pool_size", "max_overflow",
-               "pool_timeout_s", "connect_retry_s", "startup_observe_timeout_s",
-               "recovery_timeout_s", "database_max_connections",
-               "connector_min_instances", "expect")  # fmt: skip
 REFERENCE = re.compile(r"\$\{([a-z0-9_]+)\}")
 
 
@@ -55,33 +51,25 @@ def test_every_experiment_shares_controls_runtime_and_steady_state() -> None:
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
 def test_every_setting_is_declared_once_and_overridable(path: Path) -> None:
     experiment = _load(path)
-    configuration = experiment["configuration"]
-    profile = embedded_profile()
-    for key in SHARED_KEYS:  # written once, in the embedded profile or the user's
-        assert configuration[key] == {"type": "env", "key": f"CHAOS_{key.upper()}",
-                                      "default": None}, f"{path.name}: {key}"  # fmt: skip
+    configuration = experiment.get("configuration") or {}
+    kit = RunSettings.of({})  # the kit's own values, each written once
     for key, declaration in configuration.items():
-        if key in ("guardrails", "gcp"):  # objects a var-file replaces whole
-            assert declaration == {}, f"{path.name}: {key}"
-            continue
+        # the experiment's own knob: CHAOS_<KEY> and a var-file set it, over its value
         assert declaration["key"] == f"CHAOS_{key.upper()}", f"{path.name}: {key}"
-        if key in SHARED_KEYS:  # from the testbed's endpoints, the profile, the user
-            continue
-        # a value the embedded profile already has is not written again
-        if key in profile:
-            assert declaration["default"] != profile[key], f"{path.name}: {key} repeats it"
-        else:
-            assert declaration["default"] is not None, f"{path.name}: {key} has no value"
+        assert declaration["default"] is not None, f"{path.name}: {key} has no value"
+        if key in SETTABLE_KEYS:  # a value the kit already has is not written again
+            assert declaration["default"] != kit.value(key), f"{path.name}: {key} repeats it"
     used = set(REFERENCE.findall(json.dumps({k: v for k, v in experiment.items()
                                              if k != "configuration"})))  # fmt: skip
-    assert used <= set(configuration), f"{path.name}: {sorted(used - set(configuration))}"
+    known = set(configuration) | KIT_KEYS
+    assert used <= known, f"{path.name}: {sorted(used - known)}"
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
 def test_every_experiment_reads_in_a_minute_and_undoes_what_it_starts(path: Path) -> None:
     lines = path.read_text().splitlines()
     first_action = next(n for n, line in enumerate(lines, 1) if '"type": "action"' in line)
-    assert first_action <= 60 and len(lines) <= 160, (path.name, first_action, len(lines))
+    assert first_action <= 60 and len(lines) <= 120, (path.name, first_action, len(lines))
     experiment = _load(path)
     started, stopped = _starts_and_stops(experiment)
     assert started <= stopped, f"{path.name}: no rollback for {sorted(started - stopped)}"

@@ -342,9 +342,8 @@ def test_the_staging_suite_lists_every_experiment_that_can_run_on_staging() -> N
     capable = set()
     for path in experiments:
         experiment = json.loads(path.read_text())
-        # the profile reaches only declared keys: each experiment is switchable
-        assert experiment["configuration"]["target"]["key"] == "CHAOS_TARGET", path.name
-        assert experiment["configuration"]["gcp"] == {}, path.name
+        # the profile reaches the kit's keys without a declaration: each is switchable
+        assert not {"target", "gcp"} & set(experiment.get("configuration") or {}), path.name
         hypothesis = experiment.get("steady-state-hypothesis", {}).get("probes", [])
         providers = [a["provider"] for a in [*hypothesis, *experiment["method"],
                                              *experiment.get("rollbacks", [])]]  # fmt: skip

@@ -297,7 +297,7 @@ def suite_schema() -> dict:
         "vars": {
             "type": "object",
             "description": "Configuration values over the profile's: "
-            "each a configuration key its experiment declares.",
+            "each a configuration key its experiment declares, or one the kit knows.",
         },
     }
     suite = {
