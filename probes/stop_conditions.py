@@ -46,18 +46,19 @@ def _judged(
             "threshold": threshold, **details}  # fmt: skip
 
 
-def _requests(url: str, path: str, requests: int, timeout_s: float) -> list[tuple[bool, float]]:
-    """`requests` GETs of `<url><path>`, one after another: (succeeded, seconds) each;
-    an error or a non-2xx answer is a failure."""
+def _requests(url: str, path: str, requests: int, timeout_s: float) -> list[tuple[bool, float, str]]:
+    """`requests` GETs of `<url><path>`, one after another: (succeeded, seconds, why it
+    failed) each; an error or a non-2xx answer is a failure."""
     results = []
     with httpx.Client(timeout=timeout_s) as client:
         for _ in range(requests):
             started = time.monotonic()
             try:
-                ok = client.get(f"{url.rstrip('/')}{path}").is_success
-            except httpx.HTTPError:
-                ok = False
-            results.append((ok, time.monotonic() - started))
+                answer = client.get(f"{url.rstrip('/')}{path}")
+                ok, why = answer.is_success, f"HTTP {answer.status_code}"
+            except httpx.HTTPError as error:
+                ok, why = False, f"{type(error).__name__}: {error}"
+            results.append((ok, time.monotonic() - started, "" if ok else why))
     return results
 
 
@@ -91,13 +92,14 @@ def golden_path_error_rate(
         url: the service's base URL (default: the configuration's `service_url`).
 
     Returns `{"condition": "error_rate_pct", "status", "value", "threshold",
-    "requests", "errors", "url"}`.
+    "requests", "errors", "first_error" (why the first failed one failed, or None), "url"}`.
     """
     target, results = _golden_path(url, requests, timeout_s, configuration)
-    errors = sum(1 for ok, _ in results if not ok)
-    rate = round(100.0 * errors / len(results), 2)
-    return _judged("error_rate_pct", rate, threshold_pct,
-                   requests=len(results), errors=errors, url=target)  # fmt: skip
+    failures = [why for ok, _, why in results if not ok]
+    rate = round(100.0 * len(failures) / len(results), 2)
+    return _judged("error_rate_pct", rate, threshold_pct, requests=len(results),
+                   errors=len(failures), first_error=failures[0] if failures else None,
+                   url=target)  # fmt: skip
 
 
 @activity
@@ -139,7 +141,7 @@ def golden_path_latency(
 
 def _median_ms(results: list[tuple[bool, float]]) -> float | None:
     """The successful requests' median time, in milliseconds (None: none succeeded)."""
-    times = [seconds for ok, seconds in results if ok]
+    times = [seconds for ok, seconds, _ in results if ok]
     return round(1000 * statistics.median(times), 2) if times else None
 
 

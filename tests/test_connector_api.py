@@ -104,13 +104,13 @@ def test_metrics_are_prometheus_text(connector: RunningConnector) -> None:
     assert 'vpc_connector_connections_total{outcome="admitted"}' in response.text
 
 
-def test_the_readme_names_every_metric_and_the_timeline_scrapes_them(
+def test_the_manual_names_every_metric_and_the_timeline_scrapes_them(
     connector: RunningConnector,
 ) -> None:
     scrape = ConnectorClient(connector.api_url).metrics()
     families = {name.split("{")[0] for name in scrape}
-    readme = (REPO / "README.md").read_text()
-    assert [f for f in sorted(families) if not re.search(f"`{f}[`{{]", readme)] == []
+    manual = (REPO / "docs" / "connector-model.md").read_text()
+    assert [f for f in sorted(families) if not re.search(f"`{f}[`{{]", manual)] == []
     # the load the timeline samples is the scrape's, not a second reading of /state
     state = httpx.get(f"{connector.api_url}/state").json()
     load = connector_load({"connector_url": connector.api_url})

@@ -1,9 +1,11 @@
-"""The README documents what the code does."""
+"""The manual (README.md, the front door, and docs/ by topic) documents what the code
+does, and its links lead somewhere."""
 
 from __future__ import annotations
 
 import importlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +15,36 @@ from chaoskit.testbed.service.settings import ServiceSettings
 from tests.conftest import REPO
 
 
-def test_readme_lists_every_service_setting_with_its_default() -> None:
-    readme = (REPO / "README.md").read_text()
+def test_the_reference_lists_every_service_setting_with_its_default() -> None:
+    reference = (REPO / "docs" / "reference.md").read_text()
     for env, default, meaning in ServiceSettings.documentation():
-        assert f"| `{env}` | `{default}` | {meaning} |" in readme
+        assert f"| `{env}` | `{default}` | {meaning} |" in reference
+
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub's anchors for the headings of `page` (outside code blocks)."""
+    anchors, fenced = set(), False
+    for line in page.read_text().splitlines():
+        fenced = fenced != line.startswith("```")
+        if not fenced and (heading := re.match(r"^#+ (.*)", line)):
+            anchors.add(re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower()).replace(" ", "-"))
+    return anchors
+
+
+def test_every_link_of_the_manual_leads_to_a_page_and_a_heading_of_it() -> None:
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if "://" in target:
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            if not linked.exists() or (anchor and anchor not in _anchors(linked)):
+                broken.append(f"{page.relative_to(REPO)}: {target}")
+    assert broken == []
+    linked_from_readme = set(re.findall(r"\(docs/([\w-]+\.md)", pages[0].read_text()))
+    assert linked_from_readme == {p.name for p in pages[1:]}  # the front door leads to each
 
 
 def test_chaos_discover_lists_every_activity_with_its_documentation(tmp_path: Path) -> None:

@@ -1244,8 +1244,9 @@ def test_a_permission_denied_by_google_is_one_line_naming_the_role_list(
     with pytest.raises(ActivityFailed) as failure:
         force_cold_start("backend", **gcp)
     assert str(failure.value) == (
-        f"updating Cloud Run service {SERVICE[4:]}: permission denied: grant the role the "
-        "README lists for this call (Permission 'run.services.update' denied on resource)"
+        f"updating Cloud Run service {SERVICE[4:]}: permission denied: grant the role "
+        "docs/staging.md lists for this call (Permission 'run.services.update' denied on "
+        "resource)"
     )
 
 

@@ -213,8 +213,8 @@ def test_the_metrics_file_carries_the_verdicts(journals: Path) -> None:
     margin = {s.labels["experiment"]: s.value
               for s in families["chaoskit_run_database_phase_margin_seconds"].samples}  # fmt: skip
     assert all(value <= 0 for value in margin.values())  # both gave up at their deadline
-    readme = (REPO / "README.md").read_text()
-    assert all(f"| `{name}" in readme for name in families), "the README lists every metric"
+    manual = (REPO / "docs" / "game-days-and-reports.md").read_text()
+    assert all(f"| `{name}" in manual for name in families), "the manual lists every metric"
 
 
 def test_the_page_reads_in_ten_seconds(journals: Path, screenshots: Path) -> None:

@@ -88,7 +88,13 @@ async def connect_database(settings: dict[str, float | str]) -> asyncpg.Pool:
 
 
 async def health(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    request = await reader.readline()
+    # the whole request, headers too: closing on unread bytes resets the connection
+    # and the client may lose the answer
+    try:
+        request = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        writer.close()
+        return
     ok = request.startswith(b"GET /healthz ")
     body = b"ok" if ok else b"not found"
     status = b"200 OK" if ok else b"404 Not Found"

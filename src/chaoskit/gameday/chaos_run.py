@@ -10,7 +10,7 @@ its own kept:
 - `chaos run` takes several sources, or a folder: each runs in turn exactly as a `chaos
   run` of it alone would, on one testbed (see `chaoskit.gameday.series`); one source
   runs as it always did;
-- a source that is not here, named as the README names the kit's own
+- a source that is not here, named as the manual names the kit's own
   (`experiments/smd-phase3-timeout.json`, or `smd-phase3-timeout`), is the kit's own
   experiment where there is no ./experiments (see `chaoskit.kit.shipped`);
 - the run's `--var` and `--var-file` values reach the kit's control for the keys it

@@ -59,7 +59,7 @@ from chaoskit.verification.verdict import EXPECTABLE
 __all__ = ["SCHEMAS", "experiment_schema", "profile_schema", "suite_schema", "write_schemas"]
 
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
-# names, not addresses: an editor is pointed at the file (see the README)
+# names, not addresses: an editor is pointed at the file (docs/game-days-and-reports.md)
 _ID = "urn:chaostoolkit-startup-chaos-kit:schema:"
 _PLAIN_NAME = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 

@@ -3,7 +3,7 @@
 inside the package, so that the kit works from any folder, not only its repository's.
 
 A folder with its own `experiments/` uses it; one without uses the kit's. A file named
-as the README names it (`experiments/smd-phase3-timeout.json`), or by its bare name
+as the manual names it (`experiments/smd-phase3-timeout.json`), or by its bare name
 (`smd-phase3-timeout`, `gameday-staging`), is found in whichever of the two is used.
 """
 

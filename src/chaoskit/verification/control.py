@@ -439,7 +439,8 @@ def _stopped_reason(breach: dict[str, Any]) -> str:
                 f"{_probe_output(sample.get('value'))}, outside its tolerance "
                 f"{shown(sample.get('tolerance'))}")  # fmt: skip
     details = {k: v for k, v in sample.items()
-               if k not in ("condition", "status", "value", "threshold", "url")}  # fmt: skip
+               if k not in ("condition", "status", "value", "threshold", "url")
+               and v is not None}  # fmt: skip
     listed = ", ".join(f"{k}={v}" for k, v in details.items())
     return (f"stopped by the stop condition {breach['condition']}: {sample.get('value')} "
             f"above {sample.get('threshold')} ({listed})")  # fmt: skip

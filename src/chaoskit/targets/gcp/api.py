@@ -55,7 +55,7 @@ _LOG_PAGE_SIZE = 1000
 _RETRIED_READS = frozenset({429, 500, 502, 503, 504})
 _RETRIED_CHANGES = frozenset({429, 503})  # answered before the change is made
 _HINTS = {
-    403: "permission denied: grant the role the README lists for this call",
+    403: "permission denied: grant the role docs/staging.md lists for this call",
     404: "not found: check the project, region and name",
     # ALREADY_EXISTS (a name sent that another resource has, with other settings) or
     # ABORTED (the resource changed since it was read): Google's message says which

@@ -120,5 +120,5 @@ class ServiceSettings:
 
     @classmethod
     def documentation(cls) -> list[tuple[str, str, str]]:
-        """(variable, default, meaning) for every setting, for the README and `--help`."""
+        """(variable, default, meaning) for every setting, for docs/reference.md and `--help`."""
         return [(f.metadata["env"], str(f.default), f.metadata["doc"]) for f in fields(cls)]
