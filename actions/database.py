@@ -68,9 +68,12 @@ def _target(
 ) -> str:
     """The database to load: the argument, else the configuration's `key`; loopback only."""
     dsn = RunSettings.of(configuration).given_or_configured(
-        database_url, key, "database_url",
-        argument="database_url", hint="the embedded testbed's control fills them in",
-    )  # fmt: skip
+        database_url,
+        key,
+        "database_url",
+        argument="database_url",
+        hint="the embedded testbed's control fills them in",
+    )
     check_load_target(dsn, allowed_targets, field="database_url")
     return dsn
 

@@ -25,9 +25,18 @@ EXPERIMENT = "experiments/smd-phase3-timeout.json"
 def chaos(*args: str, env: dict[str, str]) -> float:
     """Seconds `chaos ARGS` took, start to end."""
     started = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).with_name("chaos")), "--no-version-check",
-                    "--no-log-file", *args], env=env, check=False,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        [
+            str(Path(sys.executable).with_name("chaos")),
+            "--no-version-check",
+            "--no-log-file",
+            *args,
+        ],
+        env=env,
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - started
 
 
@@ -43,9 +52,20 @@ def main() -> None:
             run_path = Path(scratch) / "run.json"
             chaos("run", "--journal-path", str(run_path), EXPERIMENT, env=env)
             single = json.loads(run_path.read_text())["duration"]
-            sweep_s = chaos("gameday", "limit", EXPERIMENT, "--knob", "flood_connections",
-                            "--from", str(args.low), "--to", str(args.high),
-                            "--journals", scratch, env=env)  # fmt: skip
+            sweep_s = chaos(
+                "gameday",
+                "limit",
+                EXPERIMENT,
+                "--knob",
+                "flood_connections",
+                "--from",
+                str(args.low),
+                "--to",
+                str(args.high),
+                "--journals",
+                scratch,
+                env=env,
+            )
             (limit_path,) = Path(scratch).glob("limit-*/limit.json")
             limit = json.loads(limit_path.read_text())
         finally:

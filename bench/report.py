@@ -29,11 +29,22 @@ def real_journals(source: Path, scratch: Path) -> list[Path]:
     print("no journals yet: holding a short game day to make some ...", flush=True)
     chaos = Path(sys.executable).with_name("chaos")
     subprocess.run(
-        [str(chaos), "--no-version-check", "--no-log-file", "gameday", "run",
-         "--only", "smd-phase3-timeout", "--only", "issue-1278-full-chain",
-         "--journals", str(scratch / "made")],
-        check=True, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            str(chaos),
+            "--no-version-check",
+            "--no-log-file",
+            "gameday",
+            "run",
+            "--only",
+            "smd-phase3-timeout",
+            "--only",
+            "issue-1278-full-chain",
+            "--journals",
+            str(scratch / "made"),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return [p for p in (scratch / "made").glob("gd-*/*.json") if p.name != "summary.json"]
 
 
@@ -58,10 +69,16 @@ def main() -> None:
             )
         for day, (folder, experiments) in enumerate(expected.items()):
             started = f"2026-01-01T{day // 60:02d}:{day % 60:02d}:00+00:00"
-            summary = {"gameday_id": folder.name, "name": "bench", "target": "embedded",
-                       "started_at": started, "ended_at": started, "status": "completed",
-                       "preflight": {"healthy": True, "reasons": []},
-                       "experiments": experiments}  # fmt: skip
+            summary = {
+                "gameday_id": folder.name,
+                "name": "bench",
+                "target": "embedded",
+                "started_at": started,
+                "ended_at": started,
+                "status": "completed",
+                "preflight": {"healthy": True, "reasons": []},
+                "experiments": experiments,
+            }
             (folder / "summary.json").write_text(json.dumps(summary))
         size_mb = sum(p.stat().st_size for p in copies.rglob("*.json")) / 1e6
         started = time.perf_counter()

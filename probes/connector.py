@@ -115,10 +115,19 @@ def wait_for_connector_event(
         found = [e for e in connector.events(start) if e["type"] == event]
         waited = round(time.monotonic() - started, 3)
         if found:
-            return {"happened": True, "event": found[0], "waited_s": waited,
-                    "timeout_s": timeout_s, "reason": None}  # fmt: skip
+            return {
+                "happened": True,
+                "event": found[0],
+                "waited_s": waited,
+                "timeout_s": timeout_s,
+                "reason": None,
+            }
         if waited >= timeout_s:
-            return {"happened": False, "event": None, "waited_s": waited,
-                    "timeout_s": timeout_s,
-                    "reason": f"{event} did not happen within {timeout_s:g}s"}  # fmt: skip
+            return {
+                "happened": False,
+                "event": None,
+                "waited_s": waited,
+                "timeout_s": timeout_s,
+                "reason": f"{event} did not happen within {timeout_s:g}s",
+            }
         time.sleep(0.05)

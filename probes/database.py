@@ -24,9 +24,11 @@ _PROBE_APPLICATION = "chaos-probe"
 
 def _dsn(database_url: str | None, configuration: Configuration | None, *keys: str) -> str:
     dsn = RunSettings.of(configuration).given_or_configured(
-        database_url, *keys,
-        argument="database_url", hint="the embedded testbed's control fills them in",
-    )  # fmt: skip
+        database_url,
+        *keys,
+        argument="database_url",
+        hint="the embedded testbed's control fills them in",
+    )
     return connection_url(dsn)
 
 

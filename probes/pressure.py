@@ -145,8 +145,9 @@ def early_warning(
             if value is None:
                 continue
             # an indicator may show nothing in a sample (Monitoring's points are minutes late)
-            history = [(s["elapsed_s"], s[name]) for s in samples[-trend_samples:]
-                       if s[name] is not None]  # fmt: skip
+            history = [
+                (s["elapsed_s"], s[name]) for s in samples[-trend_samples:] if s[name] is not None
+            ]
             reason, to_exhaustion = _assess(name, history, threshold, horizon_s, trend_samples)
             if reason:
                 now = datetime.now(UTC)

@@ -42,9 +42,11 @@ def service_health(
     steady-state tolerance can judge it.
     """
     url = RunSettings.of(configuration).given_or_configured(
-        url, "service_url", argument="url",
+        url,
+        "service_url",
+        argument="url",
         hint="the embedded testbed's control fills it in",
-    )  # fmt: skip
+    )
     return check_health(url, health_path(configuration), timeout_s)
 
 

@@ -42,11 +42,18 @@ def _judged(
     """The sample as a stop condition reads it; `exempt`: within, whatever the value."""
     breached = value is not None and value > threshold and not exempt
     status = "unobserved" if value is None else "breached" if breached else "within"
-    return {"condition": condition, "status": status, "value": value,
-            "threshold": threshold, **details}  # fmt: skip
+    return {
+        "condition": condition,
+        "status": status,
+        "value": value,
+        "threshold": threshold,
+        **details,
+    }
 
 
-def _requests(url: str, path: str, requests: int, timeout_s: float) -> list[tuple[bool, float, str]]:
+def _requests(
+    url: str, path: str, requests: int, timeout_s: float
+) -> list[tuple[bool, float, str]]:
     """`requests` GETs of `<url><path>`, one after another: (succeeded, seconds, why it
     failed) each; an error or a non-2xx answer is a failure."""
     results = []
@@ -97,9 +104,15 @@ def golden_path_error_rate(
     target, results = _golden_path(url, requests, timeout_s, configuration)
     failures = [why for ok, _, why in results if not ok]
     rate = round(100.0 * len(failures) / len(results), 2)
-    return _judged("error_rate_pct", rate, threshold_pct, requests=len(results),
-                   errors=len(failures), first_error=failures[0] if failures else None,
-                   url=target)  # fmt: skip
+    return _judged(
+        "error_rate_pct",
+        rate,
+        threshold_pct,
+        requests=len(results),
+        errors=len(failures),
+        first_error=failures[0] if failures else None,
+        url=target,
+    )
 
 
 @activity
@@ -134,9 +147,16 @@ def golden_path_latency(
     if median_ms is not None and baseline_ms > 0:
         value = round(100.0 * median_ms / baseline_ms, 1)
     under_floor = median_ms is not None and median_ms - baseline_ms <= floor_ms
-    return _judged("latency_pct_of_baseline", value, threshold_pct, exempt=under_floor,
-                   median_ms=median_ms, baseline_ms=baseline_ms, floor_ms=floor_ms,
-                   url=target)  # fmt: skip
+    return _judged(
+        "latency_pct_of_baseline",
+        value,
+        threshold_pct,
+        exempt=under_floor,
+        median_ms=median_ms,
+        baseline_ms=baseline_ms,
+        floor_ms=floor_ms,
+        url=target,
+    )
 
 
 def _median_ms(results: list[tuple[bool, float]]) -> float | None:
@@ -190,11 +210,18 @@ def service_pool_held(
     try:
         held = database_sessions(dsn)["by_application"].get(application, 0)
     except KitError as error:
-        return _judged("pool_pct", None, threshold_pct, application_name=application,
-                       capacity=capacity, reason=str(error))  # fmt: skip
+        return _judged(
+            "pool_pct",
+            None,
+            threshold_pct,
+            application_name=application,
+            capacity=capacity,
+            reason=str(error),
+        )
     value = round(100.0 * held / int(capacity), 1) if int(capacity) > 0 else None
-    return _judged("pool_pct", value, threshold_pct, held=held, capacity=capacity,
-                   application_name=application)  # fmt: skip
+    return _judged(
+        "pool_pct", value, threshold_pct, held=held, capacity=capacity, application_name=application
+    )
 
 
 @activity
@@ -225,17 +252,26 @@ def database_cpu_sustained(
     """
     settings = RunSettings.of(configuration)
     instance = settings.given_or_configured(
-        instance, "gcp_cloud_sql_instance", argument="instance",
+        instance,
+        "gcp_cloud_sql_instance",
+        argument="instance",
         hint="the staging profile sets it under gcp",
-    )  # fmt: skip
+    )
     cpu = cloud_sql_cpu(instance, window_s, configuration=configuration, secrets=secrets)
     points = cpu["points"]
     period_s = settings.gcp.metric_period_s
     covered = len(points) >= max(1, round(window_s / period_s))
     lowest = round(100 * min(points), 1) if points and covered else None
     latest = round(100 * points[0], 1) if points else None
-    return _judged("cpu_pct", lowest, threshold_pct, window_s=window_s, points=len(points),
-                   latest=latest, newest_end=cpu["newest_end"])  # fmt: skip
+    return _judged(
+        "cpu_pct",
+        lowest,
+        threshold_pct,
+        window_s=window_s,
+        points=len(points),
+        latest=latest,
+        newest_end=cpu["newest_end"],
+    )
 
 
 @activity
@@ -263,8 +299,15 @@ def slo_burn_rate(
     """
     read = read_slo_burn_rate(slo, lookback_s, configuration=configuration, secrets=secrets)
     value = round(read["points"][0], 4) if read["points"] else None
-    return _judged("slo_burn_rate", value, threshold, slo=read["slo"], goal=read["goal"],
-                   lookback_s=lookback_s, newest_end=read["newest_end"])  # fmt: skip
+    return _judged(
+        "slo_burn_rate",
+        value,
+        threshold,
+        slo=read["slo"],
+        goal=read["goal"],
+        lookback_s=lookback_s,
+        newest_end=read["newest_end"],
+    )
 
 
 @activity
@@ -287,5 +330,11 @@ def alert_policy_open(
     "policy", "display_name", "alerts" (the newest: name and open_time)}`.
     """
     found = list_open_alerts(policy, configuration=configuration, secrets=secrets)
-    return _judged("alert_policy", found["open"], threshold, policy=found["policy"],
-                   display_name=found["display_name"], alerts=found["alerts"])  # fmt: skip
+    return _judged(
+        "alert_policy",
+        found["open"],
+        threshold,
+        policy=found["policy"],
+        display_name=found["display_name"],
+        alerts=found["alerts"],
+    )

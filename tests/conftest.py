@@ -203,9 +203,11 @@ class Testbed:
         service's pool), and the one the run's observer holds."""
         sessions = database_sessions(self.admin_dsn)
         return (
-            sessions["max_connections"] - sessions["reserved"] - sessions["in_use"]
+            sessions["max_connections"]
+            - sessions["reserved"]
+            - sessions["in_use"]
             - OBSERVER_SESSIONS
-        )  # fmt: skip
+        )
 
     def connector(self) -> dict[str, Any]:
         return ConnectorClient(self.state["connector"]["url"]).state()

@@ -186,8 +186,9 @@ class FakeGoogle:
                 raw = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
                 if parts.path == "/token":
-                    return self._answer(200, {"access_token": TOKEN, "expires_in": 3600,
-                                              "token_type": "Bearer"})  # fmt: skip
+                    return self._answer(
+                        200, {"access_token": TOKEN, "expires_in": 3600, "token_type": "Bearer"}
+                    )
                 try:
                     body = json.loads(raw) if raw else None
                 except ValueError:
@@ -274,9 +275,13 @@ class FakeGoogle:
     def _refusal(self, status: int, request: Request) -> tuple[int, Any]:
         self.refused.append((status, request.method_id))
         if status == 429:
-            return error(429, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Read "
-                         f"requests' and limit 'Read requests per minute' of service "
-                         f"'{request.api}.googleapis.com'")  # fmt: skip
+            return error(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "Quota exceeded for quota metric 'Read "
+                f"requests' and limit 'Read requests per minute' of service "
+                f"'{request.api}.googleapis.com'",
+            )
         return error(status, "UNAVAILABLE", "The service is currently unavailable.")
 
     def _answer_for(self, request: Request) -> tuple[int, Any]:
@@ -294,7 +299,9 @@ class FakeGoogle:
             return error(400, "INVALID_ARGUMENT", "; ".join(problems))
         assert method is not None
         read = request.method == "GET" or method.id.rsplit(".", 1)[-1] in (
-            "list", "testIamPermissions")  # fmt: skip
+            "list",
+            "testIamPermissions",
+        )
         limited = self._limited(request, read)
         if limited is not None:
             return limited
@@ -334,8 +341,10 @@ def _iam_permissions_rule(google: FakeGoogle) -> Rule:
         problems = []
         for permission in request.body.get("permissions") or []:
             if "*" in permission:
-                problems.append(f"Permissions with wildcards (such as '*' or 'storage.*') are "
-                                f"not allowed: {permission!r}")  # fmt: skip
+                problems.append(
+                    f"Permissions with wildcards (such as '*' or 'storage.*') are "
+                    f"not allowed: {permission!r}"
+                )
             elif permission not in known:
                 problems.append(f"Permission '{permission}' is not valid.")
             elif not project_wide and permission.split(".")[1] not in collections:

@@ -134,11 +134,17 @@ class VpcConnector:
 
     MACHINE_TYPES = ("f1-micro", "e2-micro", "e2-standard-4")
 
-    def __init__(self, google: FakeGoogle, name: str, machine: str = "e2-micro",
-                 low: int = 2, high: int = 10) -> None:  # fmt: skip
+    def __init__(
+        self, google: FakeGoogle, name: str, machine: str = "e2-micro", low: int = 2, high: int = 10
+    ) -> None:
         self.name = name
-        self.connector = {"name": name, "state": "READY", "machineType": machine,
-                          "minInstances": low, "maxInstances": high}  # fmt: skip
+        self.connector = {
+            "name": name,
+            "state": "READY",
+            "machineType": machine,
+            "minInstances": low,
+            "maxInstances": high,
+        }
         location = name.rsplit("/connectors/", 1)[0]
         self.operations = Operations(google, "v1", location)
         google.on("GET", f"/v1/{name}", lambda r, m: (200, self.connector))
@@ -149,8 +155,12 @@ class VpcConnector:
         sent = {f: request.body.get(f) for f in fields}
         low, high = sent.get("minInstances") or 0, sent.get("maxInstances") or 0
         if not 2 <= low < high <= 10:
-            return error(400, "INVALID_ARGUMENT", f"min_instances ({low}) must be at least 2 "
-                         f"and less than max_instances ({high}), at most 10")  # fmt: skip
+            return error(
+                400,
+                "INVALID_ARGUMENT",
+                f"min_instances ({low}) must be at least 2 "
+                f"and less than max_instances ({high}), at most 10",
+            )
         if low < self.connector["minInstances"] or high < self.connector["maxInstances"]:
             return error(400, "INVALID_ARGUMENT", "a connector's instances cannot be lowered")
         machine = sent.get("machineType", self.connector["machineType"])
@@ -176,10 +186,23 @@ class CloudRunService:
     """One Cloud Run service, deployed (by `gcloud run deploy --revision-suffix`) as
     revision `<name>-v1` of `image`, its tag resolved to a digest."""
 
-    OUTPUT_ONLY = ("uid", "generation", "createTime", "updateTime", "creator", "lastModifier",
-                   "uri", "conditions", "terminalCondition", "latestReadyRevision",
-                   "latestCreatedRevision", "observedGeneration", "reconciling",
-                   "trafficStatuses", "etag")  # fmt: skip
+    OUTPUT_ONLY = (
+        "uid",
+        "generation",
+        "createTime",
+        "updateTime",
+        "creator",
+        "lastModifier",
+        "uri",
+        "conditions",
+        "terminalCondition",
+        "latestReadyRevision",
+        "latestCreatedRevision",
+        "observedGeneration",
+        "reconciling",
+        "trafficStatuses",
+        "etag",
+    )
     LATEST = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
 
     def __init__(
@@ -214,12 +237,20 @@ class CloudRunService:
             template["serviceAccount"] = service_account
         created = _now()
         self.service: dict[str, Any] = {
-            "name": self.name, "uid": str(uuid.uuid4()), "generation": "0",
-            "createTime": created, "updateTime": created, "creator": "deployer@example.com",
-            "lastModifier": "deployer@example.com", "uri": f"https://{name}-abc.a.run.app",
-            "ingress": "INGRESS_TRAFFIC_ALL", "launchStage": "GA", "reconciling": False,
-            "template": template, "traffic": [{"type": self.LATEST, "percent": 100}],
-        }  # fmt: skip
+            "name": self.name,
+            "uid": str(uuid.uuid4()),
+            "generation": "0",
+            "createTime": created,
+            "updateTime": created,
+            "creator": "deployer@example.com",
+            "lastModifier": "deployer@example.com",
+            "uri": f"https://{name}-abc.a.run.app",
+            "ingress": "INGRESS_TRAFFIC_ALL",
+            "launchStage": "GA",
+            "reconciling": False,
+            "template": template,
+            "traffic": [{"type": self.LATEST, "percent": 100}],
+        }
         self._new_revision(template["revision"], template, ready=True)
         path = f"/v2/{self.name}"
         google.on("GET", path, self._get)
@@ -251,8 +282,13 @@ class CloudRunService:
     def pin_traffic(self, revision: str) -> None:
         """Send all traffic to `revision`, as `gcloud run services update-traffic
         --to-revisions REVISION=100` does: new revisions then take none."""
-        self.service["traffic"] = [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
-                                    "revision": revision, "percent": 100}]  # fmt: skip
+        self.service["traffic"] = [
+            {
+                "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+                "revision": revision,
+                "percent": 100,
+            }
+        ]
 
     # --- Cloud Run's behaviour ----------------------------------------------------------
 
@@ -265,20 +301,29 @@ class CloudRunService:
         full = f"{self.name}/revisions/{name}"
         containers = template.get("containers") or []
         self.revisions[name] = {
-            "name": full, "uid": str(uuid.uuid4()), "generation": "1", "createTime": _now(),
-            "service": self.name, "labels": dict(template.get("labels") or {}),
+            "name": full,
+            "uid": str(uuid.uuid4()),
+            "generation": "1",
+            "createTime": _now(),
+            "service": self.name,
+            "labels": dict(template.get("labels") or {}),
             "containers": copy.deepcopy(containers),
             "vpcAccess": copy.deepcopy(template.get("vpcAccess")),
-            "containerStatuses": [{"name": c.get("name"), "imageDigest": self._resolve(c["image"])}
-                                  for c in containers],
+            "containerStatuses": [
+                {"name": c.get("name"), "imageDigest": self._resolve(c["image"])}
+                for c in containers
+            ],
             "conditions": [{"type": "Ready", "state": "CONDITION_PENDING"}],
             "template": copy.deepcopy(template),
-        }  # fmt: skip
+        }
         generation = int(self.service["generation"]) + 1
         self.service.update(
-            generation=str(generation), observedGeneration=str(generation), updateTime=_now(),
-            etag=f'"{uuid.uuid4().hex}"', latestCreatedRevision=full,
-        )  # fmt: skip
+            generation=str(generation),
+            observedGeneration=str(generation),
+            updateTime=_now(),
+            etag=f'"{uuid.uuid4().hex}"',
+            latestCreatedRevision=full,
+        )
         if ready:
             self._became_ready(name)
         return full
@@ -294,8 +339,9 @@ class CloudRunService:
             revision = target.get("revision")
             if target.get("type") == self.LATEST:
                 revision = self.service["latestReadyRevision"].rsplit("/", 1)[-1]
-            statuses.append({"type": target["type"], "revision": revision,
-                             "percent": target.get("percent", 0)})  # fmt: skip
+            statuses.append(
+                {"type": target["type"], "revision": revision, "percent": target.get("percent", 0)}
+            )
         return statuses
 
     def _advance(self) -> dict[str, dict[str, Any]]:
@@ -312,9 +358,13 @@ class CloudRunService:
                     rollout.state = self.start(rollout.revision)
                 state = rollout.state()
                 if state.get("error"):
-                    self.revisions[rollout.revision]["conditions"] = [{
-                        "type": "Ready", "state": "CONDITION_FAILED",
-                        "message": state["error"]["message"]}]  # fmt: skip
+                    self.revisions[rollout.revision]["conditions"] = [
+                        {
+                            "type": "Ready",
+                            "state": "CONDITION_FAILED",
+                            "message": state["error"]["message"],
+                        }
+                    ]
                     answers[operation] = state
                 elif state.get("done"):
                     if rollout.ready_at is None:
@@ -353,13 +403,20 @@ class CloudRunService:
         template = updated.setdefault("template", {})
         name = template.get("revision")
         if name and not name.startswith(f"{self.short}-"):
-            return error(400, "INVALID_ARGUMENT", f"Revision name {name} must be prefixed by "
-                         f"the name of the enclosing Service: {self.short}")  # fmt: skip
+            return error(
+                400,
+                "INVALID_ARGUMENT",
+                f"Revision name {name} must be prefixed by "
+                f"the name of the enclosing Service: {self.short}",
+            )
         if name in self.revisions:
             existing = self.revisions[name]["template"]
             if self._configuration(existing) != self._configuration(template):
-                return error(409, "ALREADY_EXISTS", f"Revision named '{name}' with different "
-                             "configuration already exists.")  # fmt: skip
+                return error(
+                    409,
+                    "ALREADY_EXISTS",
+                    f"Revision named '{name}' with different configuration already exists.",
+                )
         for container in template.get("containers") or []:
             if "@" not in container["image"] and container["image"] not in self.tags:
                 return error(400, "INVALID_ARGUMENT", f"Image '{container['image']}' not found.")
@@ -423,8 +480,9 @@ class CloudLogging:
         with self._lock:
             moment = at or datetime.now(UTC)
             if self.entries and at is None:  # strictly after the last line, as Logging orders
-                moment = max(moment, _moment(self.entries[-1]["timestamp"])
-                             + timedelta(microseconds=1))  # fmt: skip
+                moment = max(
+                    moment, _moment(self.entries[-1]["timestamp"]) + timedelta(microseconds=1)
+                )
             stamped = {"insertId": uuid.uuid4().hex[:12], **entry, "timestamp": _iso(moment)}
             self.entries.append(stamped)
             self._listed_at[stamped["insertId"]] = time.monotonic() + self.clock.seconds(delay_s)
@@ -501,17 +559,22 @@ class Metric:
 
 METRICS = {
     "cloudsql.googleapis.com/database/cpu/utilization": Metric(
-        "GAUGE", "DOUBLE", "cloudsql_database", 165),
+        "GAUGE", "DOUBLE", "cloudsql_database", 165
+    ),
     "cloudsql.googleapis.com/database/postgresql/num_backends": Metric(
-        "GAUGE", "INT64", "cloudsql_database", 165),
+        "GAUGE", "INT64", "cloudsql_database", 165
+    ),
     "vpcaccess.googleapis.com/connector/cpu/utilizations": Metric(
-        "GAUGE", "DISTRIBUTION", "vpc_access_connector", 180),
+        "GAUGE", "DISTRIBUTION", "vpc_access_connector", 180
+    ),
     "vpcaccess.googleapis.com/connector/instances": Metric(
-        "GAUGE", "INT64", "vpc_access_connector", 180),
+        "GAUGE", "INT64", "vpc_access_connector", 180
+    ),
     "run.googleapis.com/container/instance_count": Metric(
-        "GAUGE", "INT64", "cloud_run_revision", 180),
+        "GAUGE", "INT64", "cloud_run_revision", 180
+    ),
     "run.googleapis.com/request_count": Metric("DELTA", "INT64", "cloud_run_revision", 180),
-}  # fmt: skip
+}
 REQUESTS = "run.googleapis.com/request_count"
 
 # a reading: the monitored resource's labels, the metric's labels, the value (a list of
@@ -594,11 +657,15 @@ def _distribution(values: list[float]) -> dict[str, Any]:
     buckets = [0] * int(1 / _BUCKET_WIDTH)
     for value in values:
         buckets[min(int(value / _BUCKET_WIDTH), len(buckets) - 1)] += 1
-    return {"count": str(len(values)), "mean": mean,
-            "sumOfSquaredDeviation": sum((v - mean) ** 2 for v in values),
-            "bucketOptions": {"linearBuckets": {"numFiniteBuckets": len(buckets),
-                                                "width": _BUCKET_WIDTH, "offset": 0}},
-            "bucketCounts": [str(c) for c in buckets]}  # fmt: skip
+    return {
+        "count": str(len(values)),
+        "mean": mean,
+        "sumOfSquaredDeviation": sum((v - mean) ** 2 for v in values),
+        "bucketOptions": {
+            "linearBuckets": {"numFiniteBuckets": len(buckets), "width": _BUCKET_WIDTH, "offset": 0}
+        },
+        "bucketCounts": [str(c) for c in buckets],
+    }
 
 
 class CloudMonitoring:
@@ -630,8 +697,7 @@ class CloudMonitoring:
         self._closed = threading.Event()
         projects = f"/v3/projects/(?:{project}|{self.number})"
         google.on("GET", f"/v3/projects/{project}/timeSeries", self._list)
-        google.on("GET", f"{projects}/(services/[^/]+/serviceLevelObjectives/[^/]+)",
-                  self._get_slo)  # fmt: skip
+        google.on("GET", f"{projects}/(services/[^/]+/serviceLevelObjectives/[^/]+)", self._get_slo)
         google.on("GET", f"{projects}/alertPolicies/([^/]+)", self._get_policy)
         google.on("GET", f"{projects}/alerts", self._list_alerts)
         self._thread = threading.Thread(target=self._sample_forever, daemon=True)
@@ -649,8 +715,14 @@ class CloudMonitoring:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
 
-    def add_slo(self, service: str, slo_id: str, goal: float, run_service: str,
-                display_name: str = "Checkout availability") -> str:  # fmt: skip
+    def add_slo(
+        self,
+        service: str,
+        slo_id: str,
+        goal: float,
+        run_service: str,
+        display_name: str = "Checkout availability",
+    ) -> str:
         """An SLO of `run_service`'s requests (read as REQUESTS); its name, as a user
         writes it (the project's id)."""
         slo = ServiceLevelObjective(service, slo_id, goal, run_service, display_name)
@@ -668,8 +740,9 @@ class CloudMonitoring:
         evaluate the alert policies on what Monitoring shows."""
         end = at or datetime.now(UTC)
         for metric_type, reader in list(self.readers.items()):
-            lag = self.clock.seconds(METRICS[metric_type].lag_s * self._random.uniform(
-                *self.lag_share))  # fmt: skip
+            lag = self.clock.seconds(
+                METRICS[metric_type].lag_s * self._random.uniform(*self.lag_share)
+            )
             try:
                 readings = reader()
             except Exception:  # noqa: BLE001 - a resource that does not answer: no point
@@ -695,41 +768,56 @@ class CloudMonitoring:
             return self._slo_series(query)
         terms = [_FILTER_TERM.match(t.strip()) for t in query.get("filter", "").split(" AND ")]
         if not all(terms):
-            return error(400, "INVALID_ARGUMENT", "the fake reads `path = \"value\"` terms "
-                         f"joined by AND: {query.get('filter')}")  # fmt: skip
+            return error(
+                400,
+                "INVALID_ARGUMENT",
+                f'the fake reads `path = "value"` terms joined by AND: {query.get("filter")}',
+            )
         wanted = {t["path"]: t["value"] for t in terms}  # type: ignore[index]
         metric_type = wanted.pop("metric.type", None)
         metric = METRICS.get(metric_type or "")
         if metric is None:
-            return error(400, "INVALID_ARGUMENT", f"The filter names no known metric type: "
-                         f"{metric_type!r}")  # fmt: skip
+            return error(
+                400, "INVALID_ARGUMENT", f"The filter names no known metric type: {metric_type!r}"
+            )
         end = _moment(query["interval.endTime"])
         start = _moment(query.get("interval.startTime", query["interval.endTime"]))
         aligner = query.get("aggregation.perSeriesAligner", "ALIGN_NONE")
         if aligner not in _ALIGNERS and not re.fullmatch(
             r"ALIGN_PERCENTILE_(99|95|50|05)", aligner
         ):
-            return error(400, "INVALID_ARGUMENT", f"the fake does not align by {aligner}: "
-                         "teach it before the kit sends it")  # fmt: skip
+            return error(
+                400,
+                "INVALID_ARGUMENT",
+                f"the fake does not align by {aligner}: teach it before the kit sends it",
+            )
         if aligner.startswith("ALIGN_PERCENTILE") and metric.value_type != "DISTRIBUTION":
-            return error(400, "INVALID_ARGUMENT", f"{aligner} needs a distribution metric: "
-                         f"{metric_type} is {metric.value_type}")  # fmt: skip
+            return error(
+                400,
+                "INVALID_ARGUMENT",
+                f"{aligner} needs a distribution metric: {metric_type} is {metric.value_type}",
+            )
         now = time.monotonic()
         answer = []
         with self._lock:
-            chosen = [s for s in self.series.values() if s.metric_type == metric_type
-                      and self._selected(s, wanted)]  # fmt: skip
+            chosen = [
+                s
+                for s in self.series.values()
+                if s.metric_type == metric_type and self._selected(s, wanted)
+            ]
             for series in chosen:
-                points = [p for p in series.points
-                          if p.visible_at <= now and start <= p.end <= end]  # fmt: skip
+                points = [p for p in series.points if p.visible_at <= now and start <= p.end <= end]
                 out = self._aligned(points, metric, aligner, query, end)
                 if out:
-                    answer.append({
-                        "metric": {"type": metric_type, "labels": series.labels},
-                        "resource": {"type": metric.resource_type, "labels": series.resource},
-                        "metricKind": metric.kind,
-                        "valueType": self._output_type(metric, aligner), "points": out,
-                    })  # fmt: skip
+                    answer.append(
+                        {
+                            "metric": {"type": metric_type, "labels": series.labels},
+                            "resource": {"type": metric.resource_type, "labels": series.resource},
+                            "metricKind": metric.kind,
+                            "valueType": self._output_type(metric, aligner),
+                            "points": out,
+                        }
+                    )
         return 200, {"timeSeries": answer} if answer else {}
 
     @staticmethod
@@ -757,13 +845,22 @@ class CloudMonitoring:
         return {"doubleValue": float(value)}
 
     def _aligned(
-        self, points: list[_Point], metric: Metric, aligner: str, query: dict[str, str],
+        self,
+        points: list[_Point],
+        metric: Metric,
+        aligner: str,
+        query: dict[str, str],
         end: datetime,
-    ) -> list[dict[str, Any]]:  # fmt: skip
+    ) -> list[dict[str, Any]]:
         points = sorted(points, key=lambda p: p.end, reverse=True)
         if aligner == "ALIGN_NONE":
-            return [{"interval": {"startTime": _iso(p.end), "endTime": _iso(p.end)},
-                     "value": self._value(p.value, metric)} for p in points]  # fmt: skip
+            return [
+                {
+                    "interval": {"startTime": _iso(p.end), "endTime": _iso(p.end)},
+                    "value": self._value(p.value, metric),
+                }
+                for p in points
+            ]
         period = timedelta(seconds=float(query["aggregation.alignmentPeriod"].removesuffix("s")))
         windows: dict[int, list[Any]] = {}
         for point in points:  # window k holds (end - (k+1) period, end - k period]
@@ -776,14 +873,27 @@ class CloudMonitoring:
             if aligner.startswith("ALIGN_PERCENTILE_"):
                 value: float = _percentile(values, int(aligner.rsplit("_", 1)[1]) / 100)
             else:
-                value = {"ALIGN_MEAN": sum(values) / len(values), "ALIGN_MAX": max(values),
-                         "ALIGN_MIN": min(values), "ALIGN_SUM": sum(values)}[aligner]  # fmt: skip
+                value = {
+                    "ALIGN_MEAN": sum(values) / len(values),
+                    "ALIGN_MAX": max(values),
+                    "ALIGN_MIN": min(values),
+                    "ALIGN_SUM": sum(values),
+                }[aligner]
             window_end = end - k * period
-            typed = ({"int64Value": str(int(value))}
-                     if self._output_type(metric, aligner) == "INT64"
-                     else {"doubleValue": float(value)})  # fmt: skip
-            out.append({"interval": {"startTime": _iso(window_end - period),
-                                     "endTime": _iso(window_end)}, "value": typed})  # fmt: skip
+            typed = (
+                {"int64Value": str(int(value))}
+                if self._output_type(metric, aligner) == "INT64"
+                else {"doubleValue": float(value)}
+            )
+            out.append(
+                {
+                    "interval": {
+                        "startTime": _iso(window_end - period),
+                        "endTime": _iso(window_end),
+                    },
+                    "value": typed,
+                }
+            )
         return out
 
     # --- SLOs ------------------------------------------------------------------------------
@@ -799,17 +909,24 @@ class CloudMonitoring:
         slo = self.slos.get(match.group(1))
         if slo is None:
             return error(404, "NOT_FOUND", f"Requested entity was not found: {match.group(1)}")
-        requests = (f'metric.type="{REQUESTS}" resource.type="cloud_run_revision" '
-                    f'resource.label."service_name"="{slo.run_service}"')  # fmt: skip
+        requests = (
+            f'metric.type="{REQUESTS}" resource.type="cloud_run_revision" '
+            f'resource.label."service_name"="{slo.run_service}"'
+        )
         return 200, {
             "name": f"projects/{self.number}/{match.group(1)}",
             "displayName": slo.display_name,
             "goal": slo.goal,
             "rollingPeriod": "2419200s",
-            "serviceLevelIndicator": {"requestBased": {"goodTotalRatio": {
-                "goodServiceFilter": f'{requests} metric.label."response_code_class"="2xx"',
-                "totalServiceFilter": requests}}},
-        }  # fmt: skip
+            "serviceLevelIndicator": {
+                "requestBased": {
+                    "goodTotalRatio": {
+                        "goodServiceFilter": f'{requests} metric.label."response_code_class"="2xx"',
+                        "totalServiceFilter": requests,
+                    }
+                }
+            },
+        }
 
     def _slo_series(self, query: dict[str, str]) -> Answer:
         """`select_slo_burn_rate(SLO, LOOKBACK)`: at each sampled minute the interval
@@ -817,11 +934,18 @@ class CloudMonitoring:
         budget's share (1 - goal), from the request counts Monitoring shows now."""
         selector = _BURN_RATE.match(query["filter"])
         if selector is None:
-            return error(400, "INVALID_ARGUMENT", "the fake reads select_slo_burn_rate(SLO, "
-                         f"LOOKBACK) alone: teach it first ({query['filter']})")  # fmt: skip
+            return error(
+                400,
+                "INVALID_ARGUMENT",
+                "the fake reads select_slo_burn_rate(SLO, "
+                f"LOOKBACK) alone: teach it first ({query['filter']})",
+            )
         if any(key.startswith("aggregation.") for key in query):
-            return error(400, "INVALID_ARGUMENT", "the fake does not align an SLO's selector: "
-                         "teach it before the kit sends it")  # fmt: skip
+            return error(
+                400,
+                "INVALID_ARGUMENT",
+                "the fake does not align an SLO's selector: teach it before the kit sends it",
+            )
         slo = self._slo(selector["slo"])
         if slo is None:
             return error(404, "NOT_FOUND", f"Requested entity was not found: {selector['slo']}")
@@ -830,22 +954,30 @@ class CloudMonitoring:
         start = _moment(query.get("interval.startTime", query["interval.endTime"]))
         now = time.monotonic()
         with self._lock:
-            counted = [(p.end, p.value, s.labels.get("response_code_class"))
-                       for s in self.series.values()
-                       if s.metric_type == REQUESTS and s.resource.get("service_name")
-                       == slo.run_service for p in s.points if p.visible_at <= now]  # fmt: skip
+            counted = [
+                (p.end, p.value, s.labels.get("response_code_class"))
+                for s in self.series.values()
+                if s.metric_type == REQUESTS and s.resource.get("service_name") == slo.run_service
+                for p in s.points
+                if p.visible_at <= now
+            ]
         points = []
         for moment in sorted({e for e, _, _ in counted if start <= e <= end}, reverse=True):
             window = [(v, c) for e, v, c in counted if moment - lookback < e <= moment]
             total = sum(v for v, _ in window)
             if total:
                 bad = sum(v for v, c in window if c != "2xx")
-                points.append({"interval": {"startTime": _iso(moment), "endTime": _iso(moment)},
-                               "value": {"doubleValue": bad / total / (1 - slo.goal)}})  # fmt: skip
+                points.append(
+                    {
+                        "interval": {"startTime": _iso(moment), "endTime": _iso(moment)},
+                        "value": {"doubleValue": bad / total / (1 - slo.goal)},
+                    }
+                )
         if not points:
             return 200, {}
-        return 200, {"timeSeries": [{"metricKind": "GAUGE", "valueType": "DOUBLE",
-                                     "points": points}]}  # fmt: skip
+        return 200, {
+            "timeSeries": [{"metricKind": "GAUGE", "valueType": "DOUBLE", "points": points}]
+        }
 
     # --- alert policies and their alerts ----------------------------------------------------
 
@@ -856,15 +988,24 @@ class CloudMonitoring:
         name = f"projects/{self.number}/alertPolicies/{policy.policy_id}"
         labels = "".join(f' AND resource.labels.{k} = "{v}"' for k, v in policy.resource.items())
         return 200, {
-            "name": name, "displayName": policy.display_name, "enabled": policy.enabled,
-            "combiner": "OR", "severity": "CRITICAL",
-            "conditions": [{"name": f"{name}/conditions/1", "displayName": policy.display_name,
-                            "conditionThreshold": {
-                                "filter": f'metric.type = "{policy.metric_type}"{labels}',
-                                "comparison": "COMPARISON_GT",
-                                "thresholdValue": policy.threshold,
-                                "duration": f"{policy.duration_s:g}s"}}],
-        }  # fmt: skip
+            "name": name,
+            "displayName": policy.display_name,
+            "enabled": policy.enabled,
+            "combiner": "OR",
+            "severity": "CRITICAL",
+            "conditions": [
+                {
+                    "name": f"{name}/conditions/1",
+                    "displayName": policy.display_name,
+                    "conditionThreshold": {
+                        "filter": f'metric.type = "{policy.metric_type}"{labels}',
+                        "comparison": "COMPARISON_GT",
+                        "thresholdValue": policy.threshold,
+                        "duration": f"{policy.duration_s:g}s",
+                    },
+                }
+            ],
+        }
 
     def evaluate(self) -> None:
         """Each enabled policy on the points Monitoring shows now: an alert opens on a
@@ -883,8 +1024,11 @@ class CloudMonitoring:
                         series.resource.get(k) == v for k, v in policy.resource.items()
                     ):
                         continue
-                    shown = sorted((p for p in series.points if p.visible_at <= now),
-                                   key=lambda p: p.end, reverse=True)  # fmt: skip
+                    shown = sorted(
+                        (p for p in series.points if p.visible_at <= now),
+                        key=lambda p: p.end,
+                        reverse=True,
+                    )
                     if not shown:
                         continue
                     held = [p for p in shown if shown[0].end - p.end < duration]
@@ -900,13 +1044,19 @@ class CloudMonitoring:
     def _alert(self, policy: AlertPolicy, series: _Series) -> dict[str, Any]:
         alert = {
             "name": f"projects/{self.number}/alerts/{uuid.uuid4().hex[:16]}",
-            "state": "OPEN", "openTime": _now(),
-            "policy": {"name": f"projects/{self.number}/alertPolicies/{policy.policy_id}",
-                       "displayName": policy.display_name, "severity": "CRITICAL"},
-            "resource": {"type": METRICS[policy.metric_type].resource_type,
-                         "labels": dict(series.resource)},
+            "state": "OPEN",
+            "openTime": _now(),
+            "policy": {
+                "name": f"projects/{self.number}/alertPolicies/{policy.policy_id}",
+                "displayName": policy.display_name,
+                "severity": "CRITICAL",
+            },
+            "resource": {
+                "type": METRICS[policy.metric_type].resource_type,
+                "labels": dict(series.resource),
+            },
             "metric": {"type": policy.metric_type, "labels": dict(series.labels)},
-        }  # fmt: skip
+        }
         self.alerts.append(alert)
         return alert
 
@@ -928,11 +1078,17 @@ class CloudMonitoring:
             order = query.get("orderBy", "open_time desc")
             orders = [_ALERT_ORDER.match(o.strip()) for o in order.split(",")]
             if not all(orders):
-                return error(400, "INVALID_ARGUMENT", f"orderBy {order!r}: open_time or "
-                             "close_time, each with desc or not")  # fmt: skip
+                return error(
+                    400,
+                    "INVALID_ARGUMENT",
+                    f"orderBy {order!r}: open_time or close_time, each with desc or not",
+                )
             with self._lock:
-                found = [copy.deepcopy(a) for a in self.alerts
-                         if all(_get_path(a, path) == value for path, value in terms)]  # fmt: skip
+                found = [
+                    copy.deepcopy(a)
+                    for a in self.alerts
+                    if all(_get_path(a, path) == value for path, value in terms)
+                ]
             for field_order in reversed(orders):
                 key = "openTime" if field_order[1] == "open_time" else "closeTime"
                 found.sort(key=lambda a, k=key: a.get(k) or "", reverse=bool(field_order[2]))
@@ -953,8 +1109,7 @@ class CloudMonitoring:
         for part in filter(None, (t.strip() for t in text.split(" AND "))):
             term = _ALERT_TERM.match(part)
             if term is None:
-                return [], (f"the fake reads `field = \"value\"` terms joined by AND: "
-                            f"{text}")  # fmt: skip
+                return [], (f'the fake reads `field = "value"` terms joined by AND: {text}')
             path = ".".join(camel(piece) for piece in term["path"].split("."))
             schema: dict[str, Any] = schemas["Alert"]
             for piece in path.split("."):

@@ -133,8 +133,9 @@ class ApiSpec:
     def _query_violations(self, method: Method, query: dict[str, list[str]]) -> list[str]:
         every = {**self.document.get("parameters", {}), **method.spec.get("parameters", {})}
         known = {name: spec for name, spec in every.items() if spec.get("location") == "query"}
-        problems = [f"{method.id}: unknown query parameter {name!r}" for name in query
-                    if name not in known]  # fmt: skip
+        problems = [
+            f"{method.id}: unknown query parameter {name!r}" for name in query if name not in known
+        ]
         problems += [
             f"{method.id}: the query parameter {name!r} is required"
             for name, spec in known.items()

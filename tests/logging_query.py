@@ -158,8 +158,14 @@ def _compare(value: Any, operator: str, wanted: str, timestamp: bool) -> bool:
     right: Any = wanted
     if timestamp and _moment(left) and _moment(right):
         left, right = _moment(left), _moment(right)
-    return {"=": left == right, "!=": left != right, ">": left > right, "<": left < right,
-            ">=": left >= right, "<=": left <= right}[operator]  # fmt: skip
+    return {
+        "=": left == right,
+        "!=": left != right,
+        ">": left > right,
+        "<": left < right,
+        ">=": left >= right,
+        "<=": left <= right,
+    }[operator]
 
 
 def matches(tree: Any, entry: dict[str, Any]) -> bool:

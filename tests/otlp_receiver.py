@@ -30,12 +30,14 @@ class OtlpReceiver:
                 for resource in request.resource_spans:
                     for scope in resource.scope_spans:
                         for span in scope.spans:
-                            receiver.spans.append({
-                                "name": span.name,
-                                "span_id": span.span_id.hex(),
-                                "parent_span_id": span.parent_span_id.hex(),
-                                "attributes": {a.key: _value(a.value) for a in span.attributes},
-                            })  # fmt: skip
+                            receiver.spans.append(
+                                {
+                                    "name": span.name,
+                                    "span_id": span.span_id.hex(),
+                                    "parent_span_id": span.parent_span_id.hex(),
+                                    "attributes": {a.key: _value(a.value) for a in span.attributes},
+                                }
+                            )
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.end_headers()

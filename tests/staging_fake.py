@@ -140,11 +140,15 @@ class FakeStaging:
         self.executions: dict[str, Execution] = {}
         self._timers: list[threading.Timer] = []
         self.service = CloudRunService(
-            google, LOCATION, SERVICE, IMAGE, start=self._start_revision,
+            google,
+            LOCATION,
+            SERVICE,
+            IMAGE,
+            start=self._start_revision,
             retire=self._retire_others,
             vpc_access={"connector": CONNECTOR, "egress": "PRIVATE_RANGES_ONLY"},
             service_account=f"backend@{PROJECT}.iam.gserviceaccount.com",
-        )  # fmt: skip
+        )
         self.logging = CloudLogging(google, PROJECT, page_size=20)
         self.logging.sources += [self._revision_entries, self._job_entries]
         self.monitoring = CloudMonitoring(google, PROJECT)
@@ -158,8 +162,11 @@ class FakeStaging:
         google.on("POST", f"{v2}/jobs/[a-z0-9-]+/executions/([^:/]+):cancel", self._cancel)
         # what the preflight reads
         VpcConnector(google, CONNECTOR)
-        google.on("GET", f"/v1/projects/{PROJECT}/instances/{SQL_INSTANCE}",
-                  (200, {"name": SQL_INSTANCE, "state": "RUNNABLE"}))  # fmt: skip
+        google.on(
+            "GET",
+            f"/v1/projects/{PROJECT}/instances/{SQL_INSTANCE}",
+            (200, {"name": SQL_INSTANCE, "state": "RUNNABLE"}),
+        )
         for secret in secrets:
             name = f"projects/{PROJECT}/secrets/{secret}"
             google.on("GET", f"/v1/{name}", (200, {"name": name}))
@@ -177,9 +184,16 @@ class FakeStaging:
             """Done once the revision's instance is ready, failed once it exited."""
             phases = [r for r in _read_json_lines(instance.log_path) if r.get("event") == "phase"]
             if instance.process.poll() is not None:
-                return {"done": True, "error": {"code": 9, "message": (
-                    f"Revision '{revision}' is not ready and cannot serve traffic. The "
-                    "user-provided container failed to start and listen on the port")}}  # fmt: skip
+                return {
+                    "done": True,
+                    "error": {
+                        "code": 9,
+                        "message": (
+                            f"Revision '{revision}' is not ready and cannot serve traffic. The "
+                            "user-provided container failed to start and listen on the port"
+                        ),
+                    },
+                }
             ready = len(phases) == 7 and all(p["status"] == "succeeded" for p in phases)
             return {"done": ready}
 
@@ -195,9 +209,15 @@ class FakeStaging:
         """What every revision's instance printed, then Cloud Run's line for its exit."""
         entries: list[tuple[Hashable, dict[str, Any]]] = []
         for running in list(self.revisions):
-            resource = {"type": "cloud_run_revision", "labels": {
-                "service_name": SERVICE, "revision_name": running.revision, "location": REGION,
-                "project_id": PROJECT}}  # fmt: skip
+            resource = {
+                "type": "cloud_run_revision",
+                "labels": {
+                    "service_name": SERVICE,
+                    "revision_name": running.revision,
+                    "location": REGION,
+                    "project_id": PROJECT,
+                },
+            }
             labels = {"instanceId": running.instance_id}
             instance = running.instance
             code = instance.process.poll()  # before reading: every line is in by then
@@ -205,8 +225,11 @@ class FakeStaging:
                 entry = {"resource": resource, "labels": labels, "jsonPayload": record}
                 entries.append(((running.revision, line), entry))
             if code is not None:
-                entry = {"resource": resource, "labels": labels,
-                         "textPayload": f"Container called exit({code})."}  # fmt: skip
+                entry = {
+                    "resource": resource,
+                    "labels": labels,
+                    "textPayload": f"Container called exit({code}).",
+                }
                 entries.append(((running.revision, "exit"), entry))
         return entries
 
@@ -261,21 +284,31 @@ class FakeStaging:
                 return
             for index in range(count):
                 output = self.work_dir / f"{name}-task{index}.log"
-                task_env = {**os.environ, **env, "CLOUD_RUN_TASK_INDEX": str(index),
-                            "CLOUD_RUN_TASK_COUNT": str(count)}  # fmt: skip
+                task_env = {
+                    **os.environ,
+                    **env,
+                    "CLOUD_RUN_TASK_INDEX": str(index),
+                    "CLOUD_RUN_TASK_COUNT": str(count),
+                }
                 with output.open("w") as out:
                     process = subprocess.Popen(
                         [sys.executable, "-m", "chaoskit.targets.flood.cloud_run_task"],
-                        cwd=REPO, env=task_env, stdout=out, stderr=subprocess.STDOUT,
-                    )  # fmt: skip
+                        cwd=REPO,
+                        env=task_env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    )
                 execution.tasks.append((process, output))
             execution.started = True
             self._later(timeout_s, lambda: self._terminate(execution))  # the task's timeout
 
         self._later(self.clock.seconds(self.clock.task_start_s), start_tasks)
         # the operation of a run ends with its execution
-        return 200, {"name": f"{LOCATION}/operations/run-{name}", "done": False,
-                     "metadata": {"name": execution.name}}  # fmt: skip
+        return 200, {
+            "name": f"{LOCATION}/operations/run-{name}",
+            "done": False,
+            "metadata": {"name": execution.name},
+        }
 
     def _later(self, seconds: float, action: Callable[[], None]) -> None:
         timer = threading.Timer(seconds, action)
@@ -306,8 +339,7 @@ class FakeStaging:
         if execution.ended() or execution.cancelled:
             # Google documents no status for this: any refusal will do, and Cloud Run's
             # own wording changes
-            return error(400, "INVALID_ARGUMENT", f"Execution {execution.name} is not "
-                         "running.")  # fmt: skip
+            return error(400, "INVALID_ARGUMENT", f"Execution {execution.name} is not running.")
         execution.cancelled = True
         # asynchronous: the tasks get SIGTERM a little later
         self._later(self.clock.seconds(self.clock.cancel_s), lambda: self._terminate(execution))
@@ -316,14 +348,22 @@ class FakeStaging:
     def _job_entries(self) -> list[tuple[Hashable, dict[str, Any]]]:
         entries: list[tuple[Hashable, dict[str, Any]]] = []
         for name, execution in list(self.executions.items()):
-            resource = {"type": "cloud_run_job", "labels": {
-                "job_name": execution.job, "location": REGION, "project_id": PROJECT}}  # fmt: skip
+            resource = {
+                "type": "cloud_run_job",
+                "labels": {"job_name": execution.job, "location": REGION, "project_id": PROJECT},
+            }
             for index, (_, output) in enumerate(list(execution.tasks)):
-                labels = {"run.googleapis.com/execution_name": name,
-                          "run.googleapis.com/task_index": str(index)}  # fmt: skip
-                entries += [((name, index, line),
-                             {"resource": resource, "labels": labels, "jsonPayload": record})
-                            for line, record in enumerate(_read_json_lines(output))]  # fmt: skip
+                labels = {
+                    "run.googleapis.com/execution_name": name,
+                    "run.googleapis.com/task_index": str(index),
+                }
+                entries += [
+                    (
+                        (name, index, line),
+                        {"resource": resource, "labels": labels, "jsonPayload": record},
+                    )
+                    for line, record in enumerate(_read_json_lines(output))
+                ]
         return entries
 
     # --- Monitoring --------------------------------------------------------------------
@@ -334,10 +374,16 @@ class FakeStaging:
         the stand-in database is far from 80 %); Cloud SQL's backends are the stand-in
         database's sessions, counted at each sample. The backend has a 99 % availability
         SLO (SLO_NAME)."""
-        connector = {"connector_name": "staging-vpc-connector", "location": REGION,
-                     "project_id": PROJECT}  # fmt: skip
-        database = {"database_id": f"{PROJECT}:{SQL_INSTANCE}", "region": REGION,
-                    "project_id": PROJECT}  # fmt: skip
+        connector = {
+            "connector_name": "staging-vpc-connector",
+            "location": REGION,
+            "project_id": PROJECT,
+        }
+        database = {
+            "database_id": f"{PROJECT}:{SQL_INSTANCE}",
+            "region": REGION,
+            "project_id": PROJECT,
+        }
         revision = {"service_name": SERVICE, "location": REGION, "project_id": PROJECT}
         read = self.monitoring.read
         read(
@@ -353,13 +399,26 @@ class FakeStaging:
             "cloudsql.googleapis.com/database/postgresql/num_backends",
             lambda: [(database, {"database": "netra"}, self._backends())],
         )
-        read("run.googleapis.com/container/instance_count",
-             lambda: [(revision, {"state": "active"}, sum(
-                 r.instance.process.poll() is None for r in self.revisions))])  # fmt: skip
-        read("run.googleapis.com/request_count", lambda: [
-            (revision, {"response_code_class": code}, round(600 * share))
-            for code, share in (("2xx", 1 - self.failed_requests),
-                                ("5xx", self.failed_requests))])  # fmt: skip
+        read(
+            "run.googleapis.com/container/instance_count",
+            lambda: [
+                (
+                    revision,
+                    {"state": "active"},
+                    sum(r.instance.process.poll() is None for r in self.revisions),
+                )
+            ],
+        )
+        read(
+            "run.googleapis.com/request_count",
+            lambda: [
+                (revision, {"response_code_class": code}, round(600 * share))
+                for code, share in (
+                    ("2xx", 1 - self.failed_requests),
+                    ("5xx", self.failed_requests),
+                )
+            ],
+        )
         self.monitoring.add_slo(SERVICE, "availability", 0.99, SERVICE)
 
     def _backends(self) -> int:

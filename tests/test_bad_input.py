@@ -22,8 +22,12 @@ from tests.test_testbed import chaos
 
 SMD = "experiments/smd-phase3-timeout.json"
 # a team's own stop condition's probe: their checkout's status
-PROBE = {"type": "probe", "name": "checkout-status", "tolerance": 200,
-         "provider": {"type": "http", "url": "http://127.0.0.1:9/checkout"}}  # fmt: skip
+PROBE = {
+    "type": "probe",
+    "name": "checkout-status",
+    "tolerance": 200,
+    "provider": {"type": "http", "url": "http://127.0.0.1:9/checkout"},
+}
 SLO = "projects/netra-staging/services/backend/serviceLevelObjectives/availability"
 
 
@@ -49,38 +53,89 @@ def refused_run(home: Path, tmp_path: Path, *args: str, **env: str) -> str:
         ({"CHAOS_RECOVERY_TIMEOUT_S": "-1"}, "CHAOS_RECOVERY_TIMEOUT_S='-1' is negative"),
         ({"CHAOS_FLOOD_CONNECTIONS": "0"}, "connections=0: give a whole number, 1 or more"),
         ({"CHAOS_POOL_SIZE": "1000000000"}, "pool_size=1000000000 exceeds max_pool_size=200"),
-        ({"CHAOS_DIRECT_DATABASE_URL": "postgresql+asyncpg://app:pw@db.invalid/app"},
-         "host 'db.invalid' cannot be resolved"),
-        ({"CHAOS_DIRECT_DATABASE_URL": "postgresql://app:pw@127.0.0.1:5432/app?host=db.invalid"},
-         "host 'db.invalid' cannot be resolved"),
-        ({"CHAOS_DIRECT_DATABASE_URL": "host=db.invalid password=KwSecret123 dbname=app"},
-         "host 'db.invalid' cannot be resolved"),
-        ({"CHAOS_DATABASE_MAX_CONNECTIONS": "abc"},
-         "CHAOS_DATABASE_MAX_CONNECTIONS='abc' is not a whole number"),
-        ({"CHAOS_DATABASE_MAX_CONNECTIONS": "3"},
-         "database_max_connections=3: give a whole number from 5 to 1000"),
-        ({"CHAOS_CONNECTOR_MIN_INSTANCES": "500"},
-         "connector_min_instances=500: give a whole number from 1 to 100"),
-        ({"CHAOS_STOP_CONDITIONS": '{"error_rate": 5}'},
-         "stop_conditions.error_rate is not a stop condition: give one of error_rate_pct,"),
-        ({"CHAOS_STOP_CONDITIONS": '{"pool_pct": "high"}'},
-         "stop_conditions.pool_pct: 'high' is not a number: give e.g. 90.0 (null turns it off)"),
-        ({"CHAOS_STOP_CONDITIONS": "{pool_pct: 90}"},
-         "stop_conditions (CHAOS_STOP_CONDITIONS) is not JSON"),
-        ({"CHAOS_STOP_CONDITIONS": '{"every_s": 1e10}'},
-         "stop_conditions.every_s: 10000000000.0 is out of range: give seconds from 0.1 to 3600"),
-        ({"CHAOS_RECOVERY_TIMEOUT_S": "1e300"},
-         "CHAOS_RECOVERY_TIMEOUT_S='1e300' is longer than a day: give seconds, at most 86400"),
+        (
+            {"CHAOS_DIRECT_DATABASE_URL": "postgresql+asyncpg://app:pw@db.invalid/app"},
+            "host 'db.invalid' cannot be resolved",
+        ),
+        (
+            {"CHAOS_DIRECT_DATABASE_URL": "postgresql://app:pw@127.0.0.1:5432/app?host=db.invalid"},
+            "host 'db.invalid' cannot be resolved",
+        ),
+        (
+            {"CHAOS_DIRECT_DATABASE_URL": "host=db.invalid password=KwSecret123 dbname=app"},
+            "host 'db.invalid' cannot be resolved",
+        ),
+        (
+            {"CHAOS_DATABASE_MAX_CONNECTIONS": "abc"},
+            "CHAOS_DATABASE_MAX_CONNECTIONS='abc' is not a whole number",
+        ),
+        (
+            {"CHAOS_DATABASE_MAX_CONNECTIONS": "3"},
+            "database_max_connections=3: give a whole number from 5 to 1000",
+        ),
+        (
+            {"CHAOS_CONNECTOR_MIN_INSTANCES": "500"},
+            "connector_min_instances=500: give a whole number from 1 to 100",
+        ),
+        (
+            {"CHAOS_STOP_CONDITIONS": '{"error_rate": 5}'},
+            "stop_conditions.error_rate is not a stop condition: give one of error_rate_pct,",
+        ),
+        (
+            {"CHAOS_STOP_CONDITIONS": '{"pool_pct": "high"}'},
+            "stop_conditions.pool_pct: 'high' is not a number: give e.g. 90.0 (null turns it off)",
+        ),
+        (
+            {"CHAOS_STOP_CONDITIONS": "{pool_pct: 90}"},
+            "stop_conditions (CHAOS_STOP_CONDITIONS) is not JSON",
+        ),
+        (
+            {"CHAOS_STOP_CONDITIONS": '{"every_s": 1e10}'},
+            "stop_conditions.every_s: 10000000000.0 is out of range: give seconds from 0.1 to 3600",
+        ),
+        (
+            {"CHAOS_RECOVERY_TIMEOUT_S": "1e300"},
+            "CHAOS_RECOVERY_TIMEOUT_S='1e300' is longer than a day: give seconds, at most 86400",
+        ),
         ({"CHAOS_FLOOD_HOLD_S": "inf"}, "CHAOS_FLOOD_HOLD_S='inf' is not a finite number"),
-        ({"CHAOS_STOP_CONDITIONS": json.dumps({"probes": [{"name": "checkout", "probe": {
-            k: v for k, v in PROBE.items() if k != "tolerance"}}]})},
-         "stop_conditions.probes[0].probe.tolerance is missing: say what is within"),
+        (
+            {
+                "CHAOS_STOP_CONDITIONS": json.dumps(
+                    {
+                        "probes": [
+                            {
+                                "name": "checkout",
+                                "probe": {k: v for k, v in PROBE.items() if k != "tolerance"},
+                            }
+                        ]
+                    }
+                )
+            },
+            "stop_conditions.probes[0].probe.tolerance is missing: say what is within",
+        ),
     ],
-    ids=["int", "float", "nan", "negative", "zero-flood", "pool-cap", "driver-scheme",
-         "host-parameter", "keyword-dsn", "capacity-type", "capacity-range", "instances-range",
-         "stop-condition-name", "stop-condition-type", "stop-condition-json",
-         "stop-condition-range", "duration-1e300", "duration-inf", "own-probe-tolerance"],
-)  # fmt: skip
+    ids=[
+        "int",
+        "float",
+        "nan",
+        "negative",
+        "zero-flood",
+        "pool-cap",
+        "driver-scheme",
+        "host-parameter",
+        "keyword-dsn",
+        "capacity-type",
+        "capacity-range",
+        "instances-range",
+        "stop-condition-name",
+        "stop-condition-type",
+        "stop-condition-json",
+        "stop-condition-range",
+        "duration-1e300",
+        "duration-inf",
+        "own-probe-tolerance",
+    ],
+)
 def test_a_bad_setting_is_refused_before_the_steady_state(
     testbed_home: Path, tmp_path: Path, env: dict, reason: str
 ) -> None:
@@ -92,17 +147,26 @@ def test_a_bad_setting_is_refused_before_the_steady_state(
     ("guardrails", "message"),
     [
         ("off", "configuration guardrails: 'off' is not an object of limits"),
-        ({"max_databse_connections": 5}, "configuration guardrails.max_databse_connections: "
-         "unknown limit (did you mean max_database_connections?)"),
-        ({"max_database_connections": 5, "allowed_targets": [["x"]]},
-         "configuration guardrails.allowed_targets[0]: ['x'] is not a host name: give text"),
-        ({"max_run_duration_s": 1e300},
-         "configuration guardrails.max_run_duration_s: 1e+300: give seconds from 1 to 86400"),
-        ({"max_database_connections": 5.5},
-         "configuration guardrails.max_database_connections: 5.5: give a whole number"),
+        (
+            {"max_databse_connections": 5},
+            "configuration guardrails.max_databse_connections: "
+            "unknown limit (did you mean max_database_connections?)",
+        ),
+        (
+            {"max_database_connections": 5, "allowed_targets": [["x"]]},
+            "configuration guardrails.allowed_targets[0]: ['x'] is not a host name: give text",
+        ),
+        (
+            {"max_run_duration_s": 1e300},
+            "configuration guardrails.max_run_duration_s: 1e+300: give seconds from 1 to 86400",
+        ),
+        (
+            {"max_database_connections": 5.5},
+            "configuration guardrails.max_database_connections: 5.5: give a whole number",
+        ),
     ],
     ids=["text", "unknown-limit", "target-not-text", "duration-1e300", "fraction"],
-)  # fmt: skip
+)
 def test_guardrails_that_are_not_limits_are_refused(
     testbed_home: Path, tmp_path: Path, guardrails: object, message: str
 ) -> None:
@@ -159,13 +223,15 @@ UNLOADABLE = pytest.mark.parametrize(
     ("name", "content", "message"),
     [
         ("broken.yaml", "", "not an experiment: give a JSON object"),
-        ("broken.json", (REPO / SMD).read_text().replace("verification.control",
-                                                         "verificaton.control"),
-         "controls[0]: module 'chaoskit.verificaton.control' is not installed (did you mean "
-         "chaoskit.verification.control?)"),
+        (
+            "broken.json",
+            (REPO / SMD).read_text().replace("verification.control", "verificaton.control"),
+            "controls[0]: module 'chaoskit.verificaton.control' is not installed (did you mean "
+            "chaoskit.verification.control?)",
+        ),
     ],
     ids=["empty-yaml", "mistyped-control"],
-)  # fmt: skip
+)
 @pytest.mark.parametrize("command", ["run", "validate"])
 def test_chaos_run_and_validate_refuse_an_experiment_they_cannot_load_or_run(
     testbed_home: Path, tmp_path: Path, name: str, content: str, message: str, command: str
@@ -202,8 +268,15 @@ def test_a_game_day_refuses_an_experiment_file_it_cannot_load(
     broken.write_text(content)
     suite = tmp_path / "suite.toml"
     suite.write_text(f'[[experiment]]\nname = "broken"\nfile = "{broken}"\n')
-    result = chaos("gameday", "run", "--suite", str(suite), "--journals",
-                   str(tmp_path / "journals"), home=testbed_home)  # fmt: skip
+    result = chaos(
+        "gameday",
+        "run",
+        "--suite",
+        str(suite),
+        "--journals",
+        str(tmp_path / "journals"),
+        home=testbed_home,
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "experiment[0].file" in lines[0] and message in lines[0]
@@ -217,24 +290,54 @@ def test_a_game_day_refuses_an_experiment_file_it_cannot_load(
         ("", "expct = 'tolerated'", "experiment[0].expct: unknown key (did you mean expect?)"),
         ("", "expect = 'inconclusive'", "'inconclusive': use one of reproduced, tolerated"),
         ('profile = "corrupt.json"', "", "corrupt.json: not valid JSON"),
-        ("", "[experiment.vars]\nflood_conections = 150", "experiment[0].vars.flood_conections: "
-         "not a configuration key of its experiment (did you mean flood_connections?)"),
-        ("", "[experiment.vars]\nflood_connections = inf", "experiment[0] (its profiles and "
-         "vars): flood_connections: inf is not a whole number: give e.g. 120"),
-        ("", "[experiment.vars]\nflood_connections = 'many'",
-         "flood_connections: 'many' is not a whole number"),
-        ("", "[experiment.vars]\nrecovery_timeout_s = 1e300",
-         "recovery_timeout_s=1e+300 is longer than a day: give seconds, at most 86400"),
+        (
+            "",
+            "[experiment.vars]\nflood_conections = 150",
+            "experiment[0].vars.flood_conections: "
+            "not a configuration key of its experiment (did you mean flood_connections?)",
+        ),
+        (
+            "",
+            "[experiment.vars]\nflood_connections = inf",
+            "experiment[0] (its profiles and "
+            "vars): flood_connections: inf is not a whole number: give e.g. 120",
+        ),
+        (
+            "",
+            "[experiment.vars]\nflood_connections = 'many'",
+            "flood_connections: 'many' is not a whole number",
+        ),
+        (
+            "",
+            "[experiment.vars]\nrecovery_timeout_s = 1e300",
+            "recovery_timeout_s=1e+300 is longer than a day: give seconds, at most 86400",
+        ),
         ("", "[experiment.vars]\nguardrails = 'off'", "guardrails: 'off' is not an object"),
-        ('profile = "target.json"', "", "profile: configuration target='../../../x' is unknown: "
-         "use one of embedded, staging"),
-        ('profile = "guardrails.json"', "", "profile: guardrails.allowed_targets[0]: ['x'] is "
-         "not a host name"),
+        (
+            'profile = "target.json"',
+            "",
+            "profile: configuration target='../../../x' is unknown: use one of embedded, staging",
+        ),
+        (
+            'profile = "guardrails.json"',
+            "",
+            "profile: guardrails.allowed_targets[0]: ['x'] is not a host name",
+        ),
     ],
-    ids=["unknown-header-key", "unknown-entry-key", "unknown-verdict", "corrupt-profile",
-         "misspelt-var", "infinite-var", "wrong-type-var", "1e300-duration", "guardrails-text",
-         "target-path", "guardrail-target-not-text"],
-)  # fmt: skip
+    ids=[
+        "unknown-header-key",
+        "unknown-entry-key",
+        "unknown-verdict",
+        "corrupt-profile",
+        "misspelt-var",
+        "infinite-var",
+        "wrong-type-var",
+        "1e300-duration",
+        "guardrails-text",
+        "target-path",
+        "guardrail-target-not-text",
+    ],
+)
 def test_a_suite_with_a_mistake_is_one_line_and_exit_2(
     testbed_home: Path, tmp_path: Path, header: str, entry: str, message: str
 ) -> None:
@@ -270,8 +373,15 @@ def test_an_experiment_name_becomes_a_file_name_only_when_plain(
 ) -> None:
     suite = tmp_path / "suite.toml"
     suite.write_text(f"[[experiment]]\nname = '{name}'\nfile = '{REPO / SMD}'\n")
-    result = chaos("gameday", "run", "--suite", str(suite), "--journals",
-                   str(tmp_path / "journals"), home=testbed_home)  # fmt: skip
+    result = chaos(
+        "gameday",
+        "run",
+        "--suite",
+        str(suite),
+        "--journals",
+        str(tmp_path / "journals"),
+        home=testbed_home,
+    )
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert message in line and len(line) < 400  # a long value is cut in its line
@@ -279,8 +389,9 @@ def test_an_experiment_name_becomes_a_file_name_only_when_plain(
     assert not (tmp_path.parent.parent / "escape.json").exists()
 
 
-@pytest.mark.parametrize("command", [("gameday", "run"), ("gameday", "limit", SMD)],
-                         ids=["run", "limit"])  # fmt: skip
+@pytest.mark.parametrize(
+    "command", [("gameday", "run"), ("gameday", "limit", SMD)], ids=["run", "limit"]
+)
 def test_journals_that_are_a_file_are_refused_before_the_game_day(
     testbed_home: Path, tmp_path: Path, command: tuple[str, ...]
 ) -> None:
@@ -289,8 +400,9 @@ def test_journals_that_are_a_file_are_refused_before_the_game_day(
     result = chaos(*command, "--journals", str(journals), home=testbed_home)
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
-    assert line == (f"Error: --journals {journals}: it is a file, not a folder: give a folder "
-                    "you may write to")  # fmt: skip
+    assert line == (
+        f"Error: --journals {journals}: it is a file, not a folder: give a folder you may write to"
+    )
     assert journals.read_text() == "not a folder" and not testbed_home.exists()
 
 
@@ -308,20 +420,35 @@ def test_the_report_lists_a_wrong_typed_journal_and_reports_the_rest(
 ) -> None:
     journals = tmp_path / "journals"
     journals.mkdir()
-    good = {"experiment": {"title": "t"}, "status": "completed", "start": "2026-11-23T00:00:00",
-            "run": [], "rollbacks": [], "startup_chaos_kit": {"verdict": "tolerated"}}  # fmt: skip
+    good = {
+        "experiment": {"title": "t"},
+        "status": "completed",
+        "start": "2026-11-23T00:00:00",
+        "run": [],
+        "rollbacks": [],
+        "startup_chaos_kit": {"verdict": "tolerated"},
+    }
     (journals / "good.json").write_text(json.dumps(good))
     (journals / "oops.json").write_text(json.dumps({**good, "run": "oops"}))
     output = tmp_path / "report.json"
-    result = chaos("gameday", "report", str(journals), "-o", str(tmp_path / "r.html"),
-                   "--json", str(output), home=testbed_home)  # fmt: skip
+    result = chaos(
+        "gameday",
+        "report",
+        str(journals),
+        "-o",
+        str(tmp_path / "r.html"),
+        "--json",
+        str(output),
+        home=testbed_home,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(output.read_text())
     assert report["runs_read"] == 1
     reason = "malformed journal: run: input should be a valid list (it is text)"
     assert report["corrupt"] == [{"path": str(journals / "oops.json"), "reason": reason}]
-    unwritable = chaos("gameday", "report", str(journals), "-o", "/proc/report.html",
-                       home=testbed_home)  # fmt: skip
+    unwritable = chaos(
+        "gameday", "report", str(journals), "-o", "/proc/report.html", home=testbed_home
+    )
     assert unwritable.returncode == 2
     (line,) = unwritable.stderr.strip().splitlines()
     assert line.startswith("Error: cannot write the report to /proc/")
@@ -343,8 +470,12 @@ def test_testbed_up_with_another_max_connections_says_so(testbed_home: Path) -> 
 # --- chaos validate and chaos run: one check for the extension, guardrails, stop conditions
 
 
-def _smd_with(tmp_path: Path, extension: dict | None = None, configuration: dict | None = None,
-              name: str = "experiment.json") -> Path:  # fmt: skip
+def _smd_with(
+    tmp_path: Path,
+    extension: dict | None = None,
+    configuration: dict | None = None,
+    name: str = "experiment.json",
+) -> Path:
     """The Phase 3 experiment with its extension's and configuration's keys replaced."""
     experiment = json.loads((REPO / SMD).read_text())
     experiment["extensions"][0].update(extension or {})
@@ -357,46 +488,114 @@ def _smd_with(tmp_path: Path, extension: dict | None = None, configuration: dict
 @pytest.mark.parametrize(
     ("extension", "configuration", "message"),
     [
-        ({"guardrails": {"max_db_connections": 5}}, {},
-         "guardrails.max_db_connections: unknown limit (did you mean max_database_connections?)"),
-        ({"guardrails": {"max_database_connections": 5, "allowed_targets": [["x"]]}}, {},
-         "guardrails.allowed_targets[0]: ['x'] is not a host name: give text"),
-        ({"guardrails": {"allowed_targets": "db.internal"}}, {},
-         "guardrails.allowed_targets: 'db.internal': give a list of host names"),
-        ({"guardrails": {"max_run_duration_s": 1e300}}, {},
-         "guardrails.max_run_duration_s: 1e+300: give seconds from 1 to 86400"),
-        ({"guardrails": {"max_database_connections": -5}}, {},
-         "guardrails.max_database_connections: -5: give a whole number from 0 to 100000"),
+        (
+            {"guardrails": {"max_db_connections": 5}},
+            {},
+            "guardrails.max_db_connections: unknown limit (did you mean max_database_connections?)",
+        ),
+        (
+            {"guardrails": {"max_database_connections": 5, "allowed_targets": [["x"]]}},
+            {},
+            "guardrails.allowed_targets[0]: ['x'] is not a host name: give text",
+        ),
+        (
+            {"guardrails": {"allowed_targets": "db.internal"}},
+            {},
+            "guardrails.allowed_targets: 'db.internal': give a list of host names",
+        ),
+        (
+            {"guardrails": {"max_run_duration_s": 1e300}},
+            {},
+            "guardrails.max_run_duration_s: 1e+300: give seconds from 1 to 86400",
+        ),
+        (
+            {"guardrails": {"max_database_connections": -5}},
+            {},
+            "guardrails.max_database_connections: -5: give a whole number from 0 to 100000",
+        ),
         ({"guardrails": "off"}, {}, "guardrails: 'off' is not an object of limits"),
-        ({"stop_conditions": {"every_s": 1e10}}, {},
-         "stop_conditions.every_s: 10000000000.0 is out of range: give seconds from 0.1 to 3600"),
-        ({"stop_conditions": {"pool_pct": 150}}, {},
-         "stop_conditions.pool_pct: 150 is out of range: give a percentage from 0 to 100"),
-        ({}, {"guardrails": {"max_db_connections": 5}},
-         "configuration guardrails.max_db_connections: unknown limit (did you mean max_database_"),
-        ({}, {"recovery_timeout_s": 1e300},
-         "recovery_timeout_s=1e+300 is longer than a day: give seconds, at most 86400"),
-        ({"stop_conditions": {"probes": [{"probe": PROBE}]}}, {},
-         "stop_conditions.probes[0].name is missing: give e.g. {\"name\": \"checkout-errors\""),
-        ({"stop_conditions": {"slo_burn_rates": [{"name": "checkout-slo", "slo": SLO,
-                                                  "threshold": 10, "lookback": "300s"}]}}, {},
-         "stop_conditions.slo_burn_rates[0].lookback is not a field of slo_burn_rates: give "
-         "name, slo, threshold, lookback_s, every_s"),
-        ({"stop_conditions": {"slo_burn_rates": [{"name": "checkout-slo", "slo": SLO,
-                                                  "threshold": float("inf")}]}}, {},
-         "stop_conditions.slo_burn_rates[0].threshold: inf is not a finite number: give a "
-         "burn rate from 0 to 100000"),
-        ({"stop_conditions": {"alert_policies": [
-            {"name": "checkout", "policy": "projects/netra-staging/alertPolicies/7001"}]}},
-         {"stop_conditions": {"probes": [{"name": "checkout", "probe": PROBE}]}},
-         "stop_conditions with extensions.startup-chaos-kit.stop_conditions: 'checkout' names "
-         "a condition in probes and one in alert_policies: give each condition its own name"),
+        (
+            {"stop_conditions": {"every_s": 1e10}},
+            {},
+            "stop_conditions.every_s: 10000000000.0 is out of range: give seconds from 0.1 to 3600",
+        ),
+        (
+            {"stop_conditions": {"pool_pct": 150}},
+            {},
+            "stop_conditions.pool_pct: 150 is out of range: give a percentage from 0 to 100",
+        ),
+        (
+            {},
+            {"guardrails": {"max_db_connections": 5}},
+            (
+                "configuration guardrails.max_db_connections: unknown limit "
+                "(did you mean max_database_"
+            ),
+        ),
+        (
+            {},
+            {"recovery_timeout_s": 1e300},
+            "recovery_timeout_s=1e+300 is longer than a day: give seconds, at most 86400",
+        ),
+        (
+            {"stop_conditions": {"probes": [{"probe": PROBE}]}},
+            {},
+            'stop_conditions.probes[0].name is missing: give e.g. {"name": "checkout-errors"',
+        ),
+        (
+            {
+                "stop_conditions": {
+                    "slo_burn_rates": [
+                        {"name": "checkout-slo", "slo": SLO, "threshold": 10, "lookback": "300s"}
+                    ]
+                }
+            },
+            {},
+            "stop_conditions.slo_burn_rates[0].lookback is not a field of slo_burn_rates: give "
+            "name, slo, threshold, lookback_s, every_s",
+        ),
+        (
+            {
+                "stop_conditions": {
+                    "slo_burn_rates": [
+                        {"name": "checkout-slo", "slo": SLO, "threshold": float("inf")}
+                    ]
+                }
+            },
+            {},
+            "stop_conditions.slo_burn_rates[0].threshold: inf is not a finite number: give a "
+            "burn rate from 0 to 100000",
+        ),
+        (
+            {
+                "stop_conditions": {
+                    "alert_policies": [
+                        {"name": "checkout", "policy": "projects/netra-staging/alertPolicies/7001"}
+                    ]
+                }
+            },
+            {"stop_conditions": {"probes": [{"name": "checkout", "probe": PROBE}]}},
+            "stop_conditions with extensions.startup-chaos-kit.stop_conditions: 'checkout' names "
+            "a condition in probes and one in alert_policies: give each condition its own name",
+        ),
     ],
-    ids=["unknown-limit", "target-not-text", "targets-not-a-list", "duration-1e300",
-         "negative-limit", "guardrails-text", "every-1e10", "percent-150",
-         "configuration-unknown-limit", "configuration-duration", "own-probe-no-name",
-         "slo-unknown-field", "slo-infinite-threshold", "name-twice-across-layers"],
-)  # fmt: skip
+    ids=[
+        "unknown-limit",
+        "target-not-text",
+        "targets-not-a-list",
+        "duration-1e300",
+        "negative-limit",
+        "guardrails-text",
+        "every-1e10",
+        "percent-150",
+        "configuration-unknown-limit",
+        "configuration-duration",
+        "own-probe-no-name",
+        "slo-unknown-field",
+        "slo-infinite-threshold",
+        "name-twice-across-layers",
+    ],
+)
 def test_chaos_validate_refuses_what_chaos_run_refuses(
     testbed_home: Path, tmp_path: Path, extension: dict, configuration: dict, message: str
 ) -> None:
@@ -405,8 +604,9 @@ def test_chaos_validate_refuses_what_chaos_run_refuses(
     assert validated.returncode == 1
     (error,) = [line for line in validated.stderr.splitlines() if "ERROR" in line]
     assert message in error, validated.stderr
-    ran = chaos("run", "--journal-path", str(tmp_path / "j.json"), str(experiment),
-                home=testbed_home)  # fmt: skip
+    ran = chaos(
+        "run", "--journal-path", str(tmp_path / "j.json"), str(experiment), home=testbed_home
+    )
     assert ran.returncode == 1 and message in ran.stderr
     assert "Traceback" not in ran.stdout + ran.stderr
     assert not (tmp_path / "j.json").exists() and not testbed_home.exists()  # nothing ran
@@ -434,11 +634,13 @@ def _refused_in_one_line(home: Path, *arguments: str) -> str:
     [
         ("[1]", "give a YAML mapping"),
         ("a: [", "not valid YAML (while parsing a flow node)"),
-        ("controls: {c: {provider: {type: python, module: chaosaddons.controls.safegard}}}",
-         "control 'c': module 'chaosaddons.controls.safegard' is not installed"),
+        (
+            "controls: {c: {provider: {type: python, module: chaosaddons.controls.safegard}}}",
+            "control 'c': module 'chaosaddons.controls.safegard' is not installed",
+        ),
     ],
     ids=["a-list", "not-yaml", "mistyped-control"],
-)  # fmt: skip
+)
 @pytest.mark.parametrize("command", ["run", "validate"])
 def test_a_settings_file_the_toolkit_cannot_read_is_one_line(
     testbed_home: Path, tmp_path: Path, command: str, content: str, message: str
@@ -455,17 +657,35 @@ def test_a_settings_file_the_toolkit_cannot_read_is_one_line(
         ("--control-file", "controls.json", "[1]", "give controls as an object of name to"),
         ("--control-file", "controls.json", "", "controls.json: not valid JSON"),
         ("--control-file", "controls.yaml", "", "controls.yaml: it is empty"),
-        ("--control-file", "controls.yaml", "c: {provider: {type: python, module: chaoskit."
-         "testbed.controls}}", "module 'chaoskit.testbed.controls' is not installed (did you "
-         "mean chaoskit.testbed.control?)"),
-        ("--var-file", "profile", '{"configuration": {"pool_size": 5}}',
-         "profile: line 1 is not NAME=value: a var-file is JSON or YAML when its name ends in"),
-        ("--var-file", "bomb.yaml", BOMB, "bomb.yaml: more than 100,000 values once its YAML "
-         "aliases (&, *) are expanded"),
+        (
+            "--control-file",
+            "controls.yaml",
+            "c: {provider: {type: python, module: chaoskit.testbed.controls}}",
+            "module 'chaoskit.testbed.controls' is not installed (did you "
+            "mean chaoskit.testbed.control?)",
+        ),
+        (
+            "--var-file",
+            "profile",
+            '{"configuration": {"pool_size": 5}}',
+            "profile: line 1 is not NAME=value: a var-file is JSON or YAML when its name ends in",
+        ),
+        (
+            "--var-file",
+            "bomb.yaml",
+            BOMB,
+            "bomb.yaml: more than 100,000 values once its YAML aliases (&, *) are expanded",
+        ),
     ],
-    ids=["controls-list", "controls-empty-json", "controls-empty-yaml",
-         "mistyped-global-control", "var-file-no-suffix", "yaml-alias-bomb"],
-)  # fmt: skip
+    ids=[
+        "controls-list",
+        "controls-empty-json",
+        "controls-empty-yaml",
+        "mistyped-global-control",
+        "var-file-no-suffix",
+        "yaml-alias-bomb",
+    ],
+)
 def test_a_control_or_var_file_chaos_run_cannot_read_is_one_line(
     testbed_home: Path, tmp_path: Path, option: str, name: str, content: str, message: str
 ) -> None:
@@ -481,17 +701,20 @@ def test_a_control_or_var_file_chaos_run_cannot_read_is_one_line(
     ("body", "message"),
     [
         ('{"instances": NaN}', "instances: must be a whole number, not nan"),
-        ('{"connections_per_instance": Infinity}',
-         "connections_per_instance: must be a whole number, not inf"),
+        (
+            '{"connections_per_instance": Infinity}',
+            "connections_per_instance: must be a whole number, not inf",
+        ),
         ('{"max_instances": -Infinity}', "max_instances: must be a whole number, not -inf"),
     ],
-)  # fmt: skip
+)
 def test_a_non_finite_whole_number_to_the_connector_is_a_400_naming_it(
     connector: RunningConnector, body: str, message: str
 ) -> None:
     before = httpx.get(f"{connector.api_url}/state").json()["config"]
-    response = httpx.put(f"{connector.api_url}/config", content=body,
-                         headers={"content-type": "application/json"})  # fmt: skip
+    response = httpx.put(
+        f"{connector.api_url}/config", content=body, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json() == {"error": message, "field": message.split(":")[0]}
     assert httpx.get(f"{connector.api_url}/state").json()["config"] == before
@@ -515,15 +738,27 @@ def test_events_since_a_non_finite_time_is_a_400(connector: RunningConnector, si
         (["--config", "{nope"], "argument --config: not JSON (Expecting property name"),
         (["--config", '{"instances": 1e999}'], "instances: must be a whole number, not inf"),
     ],
-    ids=["port-99999", "port-0", "upstream-no-port", "upstream-port-text", "config-list",
-         "config-nan", "config-not-json", "config-infinite"],
-)  # fmt: skip
+    ids=[
+        "port-99999",
+        "port-0",
+        "upstream-no-port",
+        "upstream-port-text",
+        "config-list",
+        "config-nan",
+        "config-not-json",
+        "config-infinite",
+    ],
+)
 def test_the_connectors_own_command_line_is_one_line(arguments: list[str], message: str) -> None:
     defaults = {"--upstream": "127.0.0.1:5432", "--listen-port": "7001", "--api-port": "7002"}
     given = dict(zip(arguments[::2], arguments[1::2], strict=True))
     command = [a for k, v in {**defaults, **given}.items() for a in (k, v)]
-    result = subprocess.run([sys.executable, "-m", "chaoskit.testbed.connector", *command],
-                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "chaoskit.testbed.connector", *command],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert message in result.stderr.strip().splitlines()[-1], result.stderr
 
@@ -532,18 +767,26 @@ def test_the_connectors_own_command_line_is_one_line(arguments: list[str], messa
     ("variable", "value", "message"),
     [
         ("SERVICE_PORT", "99999", "SERVICE_PORT='99999' must be <= 65535"),
-        ("SERVICE_INITIALIZATION_TIMEOUT_S", "1e300",
-         "SERVICE_INITIALIZATION_TIMEOUT_S='1e300' must be <= 86400"),
+        (
+            "SERVICE_INITIALIZATION_TIMEOUT_S",
+            "1e300",
+            "SERVICE_INITIALIZATION_TIMEOUT_S='1e300' must be <= 86400",
+        ),
         ("SERVICE_POOL_SIZE", "x" * 100_000, "SERVICE_POOL_SIZE='xxxxxxxxxxxxxxxxxxxxxxxxxxx..."),
     ],
     ids=["port-99999", "duration-1e300", "100000-characters"],
-)  # fmt: skip
+)
 def test_the_reference_services_settings_are_bounded(
     postgres: PostgresEndpoint, variable: str, value: str, message: str
 ) -> None:
     env = {**os.environ, "SERVICE_DATABASE_URL": postgres.app_dsn, variable: value}
-    result = subprocess.run([sys.executable, "-m", "chaoskit.testbed.service"], env=env,
-                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "chaoskit.testbed.service"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"error: {message}") and len(line) < 300
@@ -552,21 +795,28 @@ def test_the_reference_services_settings_are_bounded(
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--to", "inf"], "--to inf: give a number of at least 1 connections "
-         "(flood_connections's lowest)"),
-        (["--from", "-5"], "--from -5: give a number of at least 1 connections "
-         "(flood_connections's lowest)"),
-        (["--from", "nan"], "--from nan: give a number of at least 1 connections "
-         "(flood_connections's lowest)"),
+        (
+            ["--to", "inf"],
+            "--to inf: give a number of at least 1 connections (flood_connections's lowest)",
+        ),
+        (
+            ["--from", "-5"],
+            "--from -5: give a number of at least 1 connections (flood_connections's lowest)",
+        ),
+        (
+            ["--from", "nan"],
+            "--from nan: give a number of at least 1 connections (flood_connections's lowest)",
+        ),
         (["--repeat", "1000"], "--repeat 1000: give 1 to 20"),
     ],
     ids=["to-inf", "from-negative", "from-nan", "repeat-1000"],
-)  # fmt: skip
+)
 def test_a_sweep_outside_its_knobs_range_is_refused_before_taking_the_target(
     testbed_home: Path, tmp_path: Path, arguments: list[str], message: str
 ) -> None:
-    result = chaos("gameday", "limit", SMD, *arguments, "--journals", str(tmp_path / "j"),
-                   home=testbed_home)  # fmt: skip
+    result = chaos(
+        "gameday", "limit", SMD, *arguments, "--journals", str(tmp_path / "j"), home=testbed_home
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"Error: {message}"]
     assert not testbed_home.exists() and not (tmp_path / "j").exists()  # no lock, no probe
@@ -651,13 +901,16 @@ def test_a_testbed_home_that_is_a_file_is_one_line(
     ("name", "profile", "message"),
     [
         ("service.json", '{"configuration": [1]}', "give an object with `configuration`"),
-        ("service.json", '{"configuration": {"service": [1]}}',
-         "its configuration has no `service` object"),
+        (
+            "service.json",
+            '{"configuration": {"service": [1]}}',
+            "its configuration has no `service` object",
+        ),
         ("service.json", "[1]", "give an object with `configuration`"),
         ("service.yaml", "service: [", "not valid YAML"),
     ],
     ids=["configuration-list", "service-list", "a-list", "not-yaml"],
-)  # fmt: skip
+)
 def test_testbed_up_with_a_service_it_cannot_read_is_one_line(
     testbed_home: Path, tmp_path: Path, name: str, profile: str, message: str
 ) -> None:
@@ -673,8 +926,15 @@ def test_testbed_up_with_a_service_it_cannot_read_is_one_line(
 def test_recommend_verify_with_a_profile_it_cannot_read_is_one_line(
     testbed_home: Path, tmp_path: Path
 ) -> None:
-    result = chaos("gameday", "recommend", str(tmp_path), "--verify", "--profile",
-                   str(tmp_path / "staging.json"), home=testbed_home)  # fmt: skip
+    result = chaos(
+        "gameday",
+        "recommend",
+        str(tmp_path),
+        "--verify",
+        "--profile",
+        str(tmp_path / "staging.json"),
+        home=testbed_home,
+    )
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert (

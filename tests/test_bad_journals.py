@@ -34,113 +34,281 @@ def kit(module: str) -> str:
 
 
 def _run(name: str, module: str, func: str, output: Any, start: float, **more: Any) -> dict:
-    return {"activity": {"type": "probe", "name": name,
-                         "provider": {"type": "python", "module": module, "func": func,
-                                      "arguments": more.pop("arguments", {})}},
-            "status": "succeeded", "start": at(start), "end": at(start + 0.5),
-            "duration": 0.5, "output": output, **more}  # fmt: skip
+    return {
+        "activity": {
+            "type": "probe",
+            "name": name,
+            "provider": {
+                "type": "python",
+                "module": module,
+                "func": func,
+                "arguments": more.pop("arguments", {}),
+            },
+        },
+        "status": "succeeded",
+        "start": at(start),
+        "end": at(start + 0.5),
+        "duration": 0.5,
+        "output": output,
+        **more,
+    }
 
 
 STARTUP = {
-    "instance": "phase3-candidate", "ready": False, "exit_code": 1, "duration_s": 3.25,
-    "initialization_timeout_s": 3.0, "startup_failed": True, "failure_at": at(5.1),
-    "failed_phase": {"phase": 2, "name": "connect-database", "status": "timeout",
-                     "started_at": at(2.1), "elapsed_s": 3.002, "cause": "too_many_connections"},
+    "instance": "phase3-candidate",
+    "ready": False,
+    "exit_code": 1,
+    "duration_s": 3.25,
+    "initialization_timeout_s": 3.0,
+    "startup_failed": True,
+    "failure_at": at(5.1),
+    "failed_phase": {
+        "phase": 2,
+        "name": "connect-database",
+        "status": "timeout",
+        "started_at": at(2.1),
+        "elapsed_s": 3.002,
+        "cause": "too_many_connections",
+    },
     "phases": [
-        {"phase": 1, "name": "read-settings", "status": "succeeded", "started_at": at(2.0),
-         "elapsed_s": 0.001, "cause": None},
-        {"phase": 2, "name": "connect-database", "status": "timeout", "started_at": at(2.1),
-         "elapsed_s": 3.002, "cause": "too_many_connections"},
-        {"phase": 3, "name": "load-catalogue", "status": "blocked", "started_at": None,
-         "elapsed_s": None, "cause": None},
-        {"phase": 4, "name": "serve-http", "status": "blocked", "started_at": None,
-         "elapsed_s": None, "cause": None},
+        {
+            "phase": 1,
+            "name": "read-settings",
+            "status": "succeeded",
+            "started_at": at(2.0),
+            "elapsed_s": 0.001,
+            "cause": None,
+        },
+        {
+            "phase": 2,
+            "name": "connect-database",
+            "status": "timeout",
+            "started_at": at(2.1),
+            "elapsed_s": 3.002,
+            "cause": "too_many_connections",
+        },
+        {
+            "phase": 3,
+            "name": "load-catalogue",
+            "status": "blocked",
+            "started_at": None,
+            "elapsed_s": None,
+            "cause": None,
+        },
+        {
+            "phase": 4,
+            "name": "serve-http",
+            "status": "blocked",
+            "started_at": None,
+            "elapsed_s": None,
+            "cause": None,
+        },
     ],
-    "phases_after_failure": ["blocked", "blocked"], "unreported": [],
-}  # fmt: skip
-FLOOD = {"applied": True, "attempted": 120, "established": 91,
-         "failed": {"too_many_connections": 29},
-         "connect_latency": {"max_s": 0.18, "p50_s": 0.13}}  # fmt: skip
-CONNECTOR = {"active": 50, "capacity": 50, "waiting": 5, "utilisation": 1.0, "instances": 2,
-             "config": {"connections_per_instance": 25, "queue_timeout_s": 5.0},
-             "event": {"type": "scaled_out", "at": at(4.0)}}  # fmt: skip
-REPEATED = {"starts": 2, "ready": 0, "startup_failed": 2, "exit_codes": {"1": 2},
-            "failed_phases": {"2:timeout:too_many_connections": 2},
-            "reports": [copy.deepcopy(STARTUP)]}  # fmt: skip
-STORM = {"startups": 35, "pool_size": 10, "max_overflow": 15, "failed": {"pool_timeout": 10},
-         "pool_peak_utilisation": 1.0, "timeout_threshold_s": 1.0,
-         "acquisition": {"max_s": 0.06}}  # fmt: skip
+    "phases_after_failure": ["blocked", "blocked"],
+    "unreported": [],
+}
+FLOOD = {
+    "applied": True,
+    "attempted": 120,
+    "established": 91,
+    "failed": {"too_many_connections": 29},
+    "connect_latency": {"max_s": 0.18, "p50_s": 0.13},
+}
+CONNECTOR = {
+    "active": 50,
+    "capacity": 50,
+    "waiting": 5,
+    "utilisation": 1.0,
+    "instances": 2,
+    "config": {"connections_per_instance": 25, "queue_timeout_s": 5.0},
+    "event": {"type": "scaled_out", "at": at(4.0)},
+}
+REPEATED = {
+    "starts": 2,
+    "ready": 0,
+    "startup_failed": 2,
+    "exit_codes": {"1": 2},
+    "failed_phases": {"2:timeout:too_many_connections": 2},
+    "reports": [copy.deepcopy(STARTUP)],
+}
+STORM = {
+    "startups": 35,
+    "pool_size": 10,
+    "max_overflow": 15,
+    "failed": {"pool_timeout": 10},
+    "pool_peak_utilisation": 1.0,
+    "timeout_threshold_s": 1.0,
+    "acquisition": {"max_s": 0.06},
+}
 WARNING = {"warned_at": at(3.0), "indicators": {"vpc_connector_utilisation": 0.8}}
 EXPECTATIONS = [
-    {"name": "flood_applied", "step": 2, "kind": "pressure", "expected": "== true",
-     "observed": True, "met": True},
-    {"name": "phase3_is_database", "step": 3, "kind": "outcome",
-     "expected": "== connect-database", "observed": "connect-database", "met": True},
-    {"name": "failure_exit_code", "step": 5, "kind": "outcome", "expected": "== 1",
-     "observed": 1, "met": True},
-]  # fmt: skip
+    {
+        "name": "flood_applied",
+        "step": 2,
+        "kind": "pressure",
+        "expected": "== true",
+        "observed": True,
+        "met": True,
+    },
+    {
+        "name": "phase3_is_database",
+        "step": 3,
+        "kind": "outcome",
+        "expected": "== connect-database",
+        "observed": "connect-database",
+        "met": True,
+    },
+    {
+        "name": "failure_exit_code",
+        "step": 5,
+        "kind": "outcome",
+        "expected": "== 1",
+        "observed": 1,
+        "met": True,
+    },
+]
 JOURNAL: dict[str, Any] = {
-    "chaoslib-version": "1.44.0", "status": "completed", "start": T0, "end": at(9.0),
-    "duration": 9.0, "deviated": False,
-    "experiment": {"title": "Phase 3 (database) times out",
-                   "contributions": {"reliability": "high"},
-                   "rollbacks": [{}], "steady-state-hypothesis": {"probes": [{}]}},
+    "chaoslib-version": "1.44.0",
+    "status": "completed",
+    "start": T0,
+    "end": at(9.0),
+    "duration": 9.0,
+    "deviated": False,
+    "experiment": {
+        "title": "Phase 3 (database) times out",
+        "contributions": {"reliability": "high"},
+        "rollbacks": [{}],
+        "steady-state-hypothesis": {"probes": [{}]},
+    },
     "steady_states": {
-        "before": {"steady_state_met": True, "probes": [_run(
-            "fresh-instance-starts", kit("probes.service"), "cold_start", {"ready": True}, 0.1,
-            tolerance_met=True)]},
-        "during": [], "after": None,
+        "before": {
+            "steady_state_met": True,
+            "probes": [
+                _run(
+                    "fresh-instance-starts",
+                    kit("probes.service"),
+                    "cold_start",
+                    {"ready": True},
+                    0.1,
+                    tolerance_met=True,
+                )
+            ],
+        },
+        "during": [],
+        "after": None,
     },
     "run": [
-        _run("flood-database-connections", kit("actions.flood"), "start_connection_flood", FLOOD,
-             1.0, arguments={"connections": "${flood_connections}",
-                             "target_dsn": "${direct_database_url}"}),
-        _run("connector-under-pressure", kit("probes.connector"), "connector_state", CONNECTOR,
-             1.5),
-        _run("observe-fresh-instance-startup", kit("probes.service"), "observe_startup", STARTUP,
-             2.0),
+        _run(
+            "flood-database-connections",
+            kit("actions.flood"),
+            "start_connection_flood",
+            FLOOD,
+            1.0,
+            arguments={
+                "connections": "${flood_connections}",
+                "target_dsn": "${direct_database_url}",
+            },
+        ),
+        _run(
+            "connector-under-pressure", kit("probes.connector"), "connector_state", CONNECTOR, 1.5
+        ),
+        _run(
+            "observe-fresh-instance-startup", kit("probes.service"), "observe_startup", STARTUP, 2.0
+        ),
         _run("repeated-cold-starts", kit("probes.service"), "repeated_cold_starts", REPEATED, 5.5),
         _run("acquisition-storm", kit("probes.database"), "run_acquisition_storm", STORM, 6.0),
         _run("early-warning", kit("probes.pressure"), "early_warning", WARNING, 6.5),
         # a user's own probe: its output is theirs, neither checked nor read
         _run("team-check", "acme.checks", "probe", {"phases": "theirs", "ready": "maybe"}, 7.0),
     ],
-    "rollbacks": [_run("stop-connection-flood", kit("actions.flood"), "stop_connection_flood",
-                       {"released": True}, 7.5)],
+    "rollbacks": [
+        _run(
+            "stop-connection-flood",
+            kit("actions.flood"),
+            "stop_connection_flood",
+            {"released": True},
+            7.5,
+        )
+    ],
     "startup_chaos_kit": {
-        "verdict": "reproduced", "reason": "pressure applied and all 2 outcome expectations met",
-        "target": "embedded", "database_phase": "connect-database",
+        "verdict": "reproduced",
+        "reason": "pressure applied and all 2 outcome expectations met",
+        "target": "embedded",
+        "database_phase": "connect-database",
         "experiment_file": "experiments/smd-phase3-timeout.json",
         "expectations": EXPECTATIONS,
         "recovery": {"recovered": True, "time_to_recover_s": 0.3},
         "timeline": [
-            {"at": at(0.5), "connector_utilisation": 0.1, "database_utilisation": 0.05,
-             "flood_connections": 0, "connector_active": 5, "connector_waiting": 0},
-            {"at": at(3.0), "connector_utilisation": 1.0, "database_utilisation": 0.97,
-             "flood_connections": 91, "connector_active": 50, "connector_waiting": 5},
+            {
+                "at": at(0.5),
+                "connector_utilisation": 0.1,
+                "database_utilisation": 0.05,
+                "flood_connections": 0,
+                "connector_active": 5,
+                "connector_waiting": 0,
+            },
+            {
+                "at": at(3.0),
+                "connector_utilisation": 1.0,
+                "database_utilisation": 0.97,
+                "flood_connections": 91,
+                "connector_active": 50,
+                "connector_waiting": 5,
+            },
         ],
-        "figures": {"initialization_timeout_s": 3.0, "connect_timeout_s": 1.0, "pool_size": 5,
-                    "max_overflow": 5, "pool_timeout_s": 3.0, "connector_threshold": 0.7,
-                    "pool_threshold": 0.8, "connect_delay_threshold_s": 0.5,
-                    "failure_exit_code": 1, "flood_connections": 120},
-        "capacity": {"max_connections": 100, "reserved": 3, "in_use_at_rest": 6,
-                     "connector_instances": 2, "connector_connections_per_instance": 25,
-                     "connector_active_at_rest": 5},
+        "figures": {
+            "initialization_timeout_s": 3.0,
+            "connect_timeout_s": 1.0,
+            "pool_size": 5,
+            "max_overflow": 5,
+            "pool_timeout_s": 3.0,
+            "connector_threshold": 0.7,
+            "pool_threshold": 0.8,
+            "connect_delay_threshold_s": 0.5,
+            "failure_exit_code": 1,
+            "flood_connections": 120,
+        },
+        "capacity": {
+            "max_connections": 100,
+            "reserved": 3,
+            "in_use_at_rest": 6,
+            "connector_instances": 2,
+            "connector_connections_per_instance": 25,
+            "connector_active_at_rest": 5,
+        },
         "stop_conditions": {"stopped_by": {"at": "2026-11-01T22:00:08", "condition": "pool_pct"}},
     },
-}  # fmt: skip
-SUMMARY = {"gameday_id": "gd-20261101T215959Z-0001", "name": "nightly", "target": "embedded",
-           "suite": "experiments/gameday.toml", "profiles": ["night.json"], "status": "completed",
-           "started_at": "2026-11-01T21:59:59+00:00", "ended_at": at(9.5),
-           "preflight": {"healthy": True, "reasons": []},
-           "experiments": [{"name": "smd-phase3-timeout", "expected": "reproduced",
-                            "file": "experiments/smd-phase3-timeout.json"}]}  # fmt: skip
-LIMIT = {"experiment": "experiments/smd-phase3-timeout.json", "knob": "flood_connections",
-         "unit": "connections", "status": "found", "breaking_point": 85, "broken_at": 86,
-         "deterministic": True, "message": "breaking point 85",
-         "headroom": {"current_value": 120, "room": -35},
-         "probes": [{"value": 85, "verdict": "tolerated"},
-                    {"value": 86, "verdict": "reproduced"}]}  # fmt: skip
+}
+SUMMARY = {
+    "gameday_id": "gd-20261101T215959Z-0001",
+    "name": "nightly",
+    "target": "embedded",
+    "suite": "experiments/gameday.toml",
+    "profiles": ["night.json"],
+    "status": "completed",
+    "started_at": "2026-11-01T21:59:59+00:00",
+    "ended_at": at(9.5),
+    "preflight": {"healthy": True, "reasons": []},
+    "experiments": [
+        {
+            "name": "smd-phase3-timeout",
+            "expected": "reproduced",
+            "file": "experiments/smd-phase3-timeout.json",
+        }
+    ],
+}
+LIMIT = {
+    "experiment": "experiments/smd-phase3-timeout.json",
+    "knob": "flood_connections",
+    "unit": "connections",
+    "status": "found",
+    "breaking_point": 85,
+    "broken_at": 86,
+    "deterministic": True,
+    "message": "breaking point 85",
+    "headroom": {"current_value": 120, "room": -35},
+    "probes": [{"value": 85, "verdict": "tolerated"}, {"value": 86, "verdict": "reproduced"}],
+}
 
 # (path, wrong value): one case per field the report or the recommendations read
 JOURNAL_CASES: list[tuple[str, Any]] = [
@@ -277,18 +445,41 @@ JOURNAL_CASES: list[tuple[str, Any]] = [
     ("startup_chaos_kit.stop_conditions.stopped_by.condition", {"name": "pool_pct"}),
 ]
 SUMMARY_CASES: list[tuple[str, Any]] = [
-    ("gameday_id", 1), ("started_at", "yesterday"), ("ended_at", 3), ("name", []),
-    ("suite", 1), ("target", True), ("profiles", "staging.json"), ("profiles[0]", 1),
-    ("status", 0), ("preflight", "healthy"), ("preflight.healthy", "yes"),
-    ("preflight.reasons", "none"), ("experiments", {}), ("experiments[0]", "smd"),
-    ("experiments[0].name", None), ("experiments[0].expected", 1), ("experiments[0].file", 2),
-]  # fmt: skip
+    ("gameday_id", 1),
+    ("started_at", "yesterday"),
+    ("ended_at", 3),
+    ("name", []),
+    ("suite", 1),
+    ("target", True),
+    ("profiles", "staging.json"),
+    ("profiles[0]", 1),
+    ("status", 0),
+    ("preflight", "healthy"),
+    ("preflight.healthy", "yes"),
+    ("preflight.reasons", "none"),
+    ("experiments", {}),
+    ("experiments[0]", "smd"),
+    ("experiments[0].name", None),
+    ("experiments[0].expected", 1),
+    ("experiments[0].file", 2),
+]
 LIMIT_CASES: list[tuple[str, Any]] = [
-    ("experiment", 1), ("knob", None), ("probes", {}), ("probes[0]", 85),
-    ("probes[0].value", "85"), ("probes[1].verdict", 1), ("unit", 1), ("status", []),
-    ("breaking_point", "85"), ("broken_at", True), ("deterministic", "yes"), ("message", 1),
-    ("headroom", 35), ("headroom.room", "-35"), ("headroom.current_value", []),
-]  # fmt: skip
+    ("experiment", 1),
+    ("knob", None),
+    ("probes", {}),
+    ("probes[0]", 85),
+    ("probes[0].value", "85"),
+    ("probes[1].verdict", 1),
+    ("unit", 1),
+    ("status", []),
+    ("breaking_point", "85"),
+    ("broken_at", True),
+    ("deterministic", "yes"),
+    ("message", 1),
+    ("headroom", 35),
+    ("headroom.room", "-35"),
+    ("headroom.current_value", []),
+]
 
 
 def with_value(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
@@ -318,8 +509,9 @@ def review(root: Path, tmp_path: Path, html: bool = False) -> dict[str, Any]:
     """The report (Markdown, JSON, metrics; HTML when asked: its charts take a while) and
     the recommendations over `root`: none may raise."""
     page = tmp_path / "r.html" if html else None
-    report = write_reports([root], page, tmp_path / "r.md", tmp_path / "r.json",
-                           tmp_path / "r.prom")  # fmt: skip
+    report = write_reports(
+        [root], page, tmp_path / "r.md", tmp_path / "r.json", tmp_path / "r.prom"
+    )
     recommend([root])
     return report
 
@@ -331,9 +523,13 @@ def test_the_good_journal_is_read_whole(tmp_path: Path) -> None:
     report = review(gameday(tmp_path / "journals"), tmp_path, html=True)
     assert (report["runs_read"], report["corrupt"]) == (1, [])
     (pressure,) = report["pressure"]
-    assert pressure["database_phase"] == {"name": "connect-database", "status": "timeout",
-                                          "elapsed_s": 3.002, "deadline_s": 3.0,
-                                          "cause": "too_many_connections"}  # fmt: skip
+    assert pressure["database_phase"] == {
+        "name": "connect-database",
+        "status": "timeout",
+        "elapsed_s": 3.002,
+        "deadline_s": 3.0,
+        "cause": "too_many_connections",
+    }
     metrics = {m["metric"]: m for m in report["metrics"]}
     assert metrics["startup_sequence_time_s"]["observed"] == 3.002
     assert metrics["startup_sequence_time_s"]["met"] is True
@@ -347,15 +543,19 @@ def test_the_good_journal_is_read_whole(tmp_path: Path) -> None:
 DOCUMENTS = {
     "journal": (JOURNAL, "malformed journal", f"{SUMMARY['gameday_id']}/bad.json"),
     "summary": (SUMMARY, "malformed game-day summary", f"{SUMMARY['gameday_id']}/summary.json"),
-    "limit": (LIMIT, "malformed limit.json",
-              "limit-20261101T220000Z-smd-phase3-timeout-flood_connections/limit.json"),
-}  # fmt: skip
+    "limit": (
+        LIMIT,
+        "malformed limit.json",
+        "limit-20261101T220000Z-smd-phase3-timeout-flood_connections/limit.json",
+    ),
+}
 CASES = [("journal", *c) for c in JOURNAL_CASES] + [("summary", *c) for c in SUMMARY_CASES]
 CASES += [("limit", *c) for c in LIMIT_CASES]
 
 
-@pytest.mark.parametrize(("kind", "path", "value"), CASES,
-                         ids=[f"{k}:{p}={json.dumps(v)}" for k, p, v in CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kind", "path", "value"), CASES, ids=[f"{k}:{p}={json.dumps(v)}" for k, p, v in CASES]
+)
 def test_a_wrong_typed_field_is_listed_and_the_rest_reported(
     tmp_path: Path, kind: str, path: str, value: Any
 ) -> None:
@@ -374,12 +574,16 @@ def test_a_wrong_typed_field_is_listed_and_the_rest_reported(
 
 @pytest.mark.parametrize(
     ("text", "reason"),
-    [(b'{"status": "completed", "run": [', "not valid JSON"), (b"\xff\xfe\x00", "not valid JSON"),
-     (b"", "not valid JSON"), (b"[1, 2]", "not a journal: the document is not an object"),
-     (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
-     (json.dumps({"status": "completed"}).encode(), "partial journal: no experiment, start")],
+    [
+        (b'{"status": "completed", "run": [', "not valid JSON"),
+        (b"\xff\xfe\x00", "not valid JSON"),
+        (b"", "not valid JSON"),
+        (b"[1, 2]", "not a journal: the document is not an object"),
+        (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
+        (json.dumps({"status": "completed"}).encode(), "partial journal: no experiment, start"),
+    ],
     ids=["truncated", "not-text", "empty", "a-list", "nested-too-deep", "partial"],
-)  # fmt: skip
+)
 def test_a_journal_that_is_not_one_is_listed_with_its_reason(
     tmp_path: Path, text: bytes, reason: str
 ) -> None:
@@ -399,12 +603,21 @@ def test_reports_and_recommendations_from_the_command_line_never_stop_on_a_journ
     root = tmp_path / "journals"
     cases = {f"case-{i}": with_value(JOURNAL, p, v) for i, (p, v) in enumerate(JOURNAL_CASES)}
     folder = gameday(root, **cases)
-    result = chaos("gameday", "report", str(root), "-o", str(tmp_path / "r.html"),
-                   "--json", str(tmp_path / "r.json"), home=testbed_home)  # fmt: skip
+    result = chaos(
+        "gameday",
+        "report",
+        str(root),
+        "-o",
+        str(tmp_path / "r.html"),
+        "--json",
+        str(tmp_path / "r.json"),
+        home=testbed_home,
+    )
     assert result.returncode == 0, result.stderr
     assert f"Report of 1 journals ({len(JOURNAL_CASES)} unreadable)" in result.stdout
-    recommended = chaos("gameday", "recommend", str(folder), "-o", str(tmp_path / "fix.json"),
-                        home=testbed_home)  # fmt: skip
+    recommended = chaos(
+        "gameday", "recommend", str(folder), "-o", str(tmp_path / "fix.json"), home=testbed_home
+    )
     assert "Traceback" not in recommended.stdout + recommended.stderr
     # the one readable journal reproduced on a full database: its answer is written
     assert recommended.returncode == 0, recommended.stdout + recommended.stderr
@@ -421,12 +634,29 @@ def test_a_bad_journal_never_fails_a_later_game_days_report(
     root = tmp_path / "journals"
     gameday(root, bad=with_value(JOURNAL, "run[2].output.phases[1].elapsed_s", "3.0"))
     sick = tmp_path / "sick.json"
-    sick.write_text(json.dumps({"configuration": {
-        "target": "staging", "service_url": "http://127.0.0.1:1",
-        "database_url": "postgresql://app@127.0.0.1:1/app"}}))  # fmt: skip
+    sick.write_text(
+        json.dumps(
+            {
+                "configuration": {
+                    "target": "staging",
+                    "service_url": "http://127.0.0.1:1",
+                    "database_url": "postgresql://app@127.0.0.1:1/app",
+                }
+            }
+        )
+    )
     suite = write_suite(tmp_path, ("smd-phase3-timeout", "reproduced"))
-    result = chaos("gameday", "run", "--suite", str(suite), "--profile", str(sick),
-                   "--journals", str(root), home=testbed_home)  # fmt: skip
+    result = chaos(
+        "gameday",
+        "run",
+        "--suite",
+        str(suite),
+        "--profile",
+        str(sick),
+        "--journals",
+        str(root),
+        home=testbed_home,
+    )
     assert result.returncode == 3, result.stdout + result.stderr  # skipped, not a crash
     assert "Traceback" not in result.stdout + result.stderr
     (latest,) = [p for p in root.iterdir() if p.name != SUMMARY["gameday_id"]]

@@ -27,15 +27,30 @@ def plain_experiment(folder: Path, name: str, marker: Path, removes_it: bool) ->
     """A Chaos Toolkit experiment of the user's own, without the kit: its steady state is
     that `marker` exists; its method removes it (the run deviates) or only reads it."""
     action = {"func": "remove" if removes_it else "stat", "arguments": {"path": str(marker)}}
-    probe = {"type": "probe", "name": "marker-exists", "tolerance": True,
-             "provider": {"type": "python", "module": "os.path", "func": "exists",
-                          "arguments": {"path": str(marker)}}}  # fmt: skip
+    probe = {
+        "type": "probe",
+        "name": "marker-exists",
+        "tolerance": True,
+        "provider": {
+            "type": "python",
+            "module": "os.path",
+            "func": "exists",
+            "arguments": {"path": str(marker)},
+        },
+    }
     experiment = {
-        "version": "1.0.0", "title": name, "description": "the user's own experiment",
+        "version": "1.0.0",
+        "title": name,
+        "description": "the user's own experiment",
         "steady-state-hypothesis": {"title": "the marker is there", "probes": [probe]},
-        "method": [{"type": "action", "name": "touch-the-marker",
-                    "provider": {"type": "python", "module": "os", **action}}],
-    }  # fmt: skip
+        "method": [
+            {
+                "type": "action",
+                "name": "touch-the-marker",
+                "provider": {"type": "python", "module": "os", **action},
+            }
+        ],
+    }
     path = folder / f"{name}.json"
     path.write_text(json.dumps(experiment))
     return path
@@ -96,11 +111,20 @@ def test_journals_go_to_a_run_folder_of_their_own_by_default(
     for _ in range(2):  # each series keeps its journals in a folder of its own
         (tmp_path / "marker").write_text("")
         result = subprocess.run(
-            [CHAOS, "--no-version-check", "--no-log-file", "run", str(holds),
-             str(holds.parent / "b-deviates.json")],
-            cwd=work, env={**os.environ, "TESTBED_HOME": str(testbed_home)},
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            [
+                CHAOS,
+                "--no-version-check",
+                "--no-log-file",
+                "run",
+                str(holds),
+                str(holds.parent / "b-deviates.json"),
+            ],
+            cwd=work,
+            env={**os.environ, "TESTBED_HOME": str(testbed_home)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 1, result.stderr
     folders = sorted((work / "journals").iterdir())
     assert len(folders) == 2 and all(f.name.startswith("run-") for f in folders)
@@ -115,10 +139,13 @@ def test_one_source_runs_as_it_always_did(testbed_home: Path, tmp_path: Path) ->
     work = tmp_path / "work"
     work.mkdir()
     result = subprocess.run(
-        [CHAOS, "--no-version-check", "--no-log-file", "run", str(holds)], cwd=work,
-        env={**os.environ, "TESTBED_HOME": str(testbed_home)}, capture_output=True, text=True,
+        [CHAOS, "--no-version-check", "--no-log-file", "run", str(holds)],
+        cwd=work,
+        env={**os.environ, "TESTBED_HOME": str(testbed_home)},
+        capture_output=True,
+        text=True,
         timeout=120,
-    )  # fmt: skip
+    )
     assert result.returncode == 0 and result.stdout == ""  # no line, no table of the kit's
     assert json.loads((work / "journal.json").read_text())["status"] == "completed"
     assert not (work / "journals").exists()
@@ -147,9 +174,12 @@ def test_the_exit_code_needs_every_run_as_expected() -> None:
     ],
 )
 def test_a_mistake_is_one_line_before_anything_runs(
-    testbed_home: Path, tmp_path: Path, two_plain: tuple[Path, Path, Path], mistake: str,
+    testbed_home: Path,
+    tmp_path: Path,
+    two_plain: tuple[Path, Path, Path],
+    mistake: str,
     message: str,
-) -> None:  # fmt: skip
+) -> None:
     folder, holds, deviates = two_plain
     journals = tmp_path / "journals"
     args: list[Any] = ["--journal-path", str(journals), str(holds), str(deviates)]
@@ -195,11 +225,14 @@ def test_a_series_takes_over_a_testbed_a_killed_run_left_and_takes_it_down(
     said: list[str] = []
     with held_target({"target": "embedded"}, "chaos run of 2 experiments", said.append):
         held = read_state()
-        assert (held["started_by"], held["owner_pid"]) == ("chaos run of 2 experiments",
-                                                           os.getpid())  # fmt: skip
+        assert (held["started_by"], held["owner_pid"]) == (
+            "chaos run of 2 experiments",
+            os.getpid(),
+        )
         assert held["service"]["pid"] == state["service"]["pid"]  # taken over, not restarted
-    assert said == ["taking over the embedded testbed a killed run left up; it stops after "
-                    "these runs"]  # fmt: skip
+    assert said == [
+        "taking over the embedded testbed a killed run left up; it stops after these runs"
+    ]
     assert read_state() is None and not pid_alive(state["service"]["pid"])
 
 
@@ -215,8 +248,9 @@ def _kit(journal: Path) -> dict[str, Any]:
 @pytest.mark.slow
 def test_two_experiments_on_one_testbed_brought_up_once(testbed_home: Path, tmp_path: Path) -> None:
     journals = tmp_path / "journals"
-    result = chaos("run", "--journal-path", str(journals), SMD, LIFESPAN, home=testbed_home,
-                   timeout_s=600)  # fmt: skip
+    result = chaos(
+        "run", "--journal-path", str(journals), SMD, LIFESPAN, home=testbed_home, timeout_s=600
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "starting the embedded testbed, kept up for these runs"
@@ -247,12 +281,22 @@ def test_ctrl_c_rolls_back_the_current_run_and_runs_no_other(
     admin, journals = state["postgres"]["admin_dsn"], tmp_path / "journals"
     try:
         process = subprocess.Popen(
-            [CHAOS, "--no-version-check", "--no-log-file", "run", "--journal-path",
-             str(journals), LIFESPAN, SMD],
-            cwd=REPO, env={**os.environ, "TESTBED_HOME": str(testbed_home), "CHAOS_EXPECT":
-                           "reproduced"}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            [
+                CHAOS,
+                "--no-version-check",
+                "--no-log-file",
+                "run",
+                "--journal-path",
+                str(journals),
+                LIFESPAN,
+                SMD,
+            ],
+            cwd=REPO,
+            env={**os.environ, "TESTBED_HOME": str(testbed_home), "CHAOS_EXPECT": "reproduced"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             text=True,
-        )  # fmt: skip
+        )
         # into the first run's method: its flood holds, its cold starts are under way
         assert eventually(lambda: sessions(admin, "chaos-flood-") > 0, timeout_s=60)
         assert eventually(lambda: sessions(admin, "service-cold-start-") > 0, timeout_s=60)

@@ -114,9 +114,12 @@ def test_the_manual_names_every_metric_and_the_timeline_scrapes_them(
     # the load the timeline samples is the scrape's, not a second reading of /state
     state = httpx.get(f"{connector.api_url}/state").json()
     load = connector_load({"connector_url": connector.api_url})
-    assert load == {"utilisation": scrape["vpc_connector_utilisation"],
-                    "instances": state["instances"], "active": state["active"],
-                    "waiting": state["waiting"]}  # fmt: skip
+    assert load == {
+        "utilisation": scrape["vpc_connector_utilisation"],
+        "instances": state["instances"],
+        "active": state["active"],
+        "waiting": state["waiting"],
+    }
 
 
 def test_actions_change_the_connector_and_restore_puts_back_what_was_found(

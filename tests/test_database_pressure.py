@@ -47,9 +47,14 @@ def config(endpoint: PostgresEndpoint) -> dict[str, str]:
 
 def test_shared_pool_is_exhausted_at_pool_size_plus_overflow(postgres: PostgresEndpoint) -> None:
     storm = run_acquisition_storm(
-        35, pool_size=10, max_overflow=15, pool_timeout_s=0.5, connect_timeout_s=1.0,
-        shared_pool=True, configuration=config(postgres),
-    )  # fmt: skip
+        35,
+        pool_size=10,
+        max_overflow=15,
+        pool_timeout_s=0.5,
+        connect_timeout_s=1.0,
+        shared_pool=True,
+        configuration=config(postgres),
+    )
     assert (storm["succeeded"], storm["failed"]) == (25, {"pool_timeout": 10})
     assert storm["pool_peak_checked_out"] == 25
     assert storm["pool_peak_utilisation"] == 1.0
@@ -59,9 +64,14 @@ def test_shared_pool_is_exhausted_at_pool_size_plus_overflow(postgres: PostgresE
 
 def test_shared_pool_with_room_serves_every_startup(postgres: PostgresEndpoint) -> None:
     storm = run_acquisition_storm(
-        20, pool_size=10, max_overflow=15, pool_timeout_s=0.5, connect_timeout_s=1.0,
-        shared_pool=True, configuration=config(postgres),
-    )  # fmt: skip
+        20,
+        pool_size=10,
+        max_overflow=15,
+        pool_timeout_s=0.5,
+        connect_timeout_s=1.0,
+        shared_pool=True,
+        configuration=config(postgres),
+    )
     assert (storm["succeeded"], storm["failed"], storm["exceeded_timeout"]) == (20, {}, 0)
 
 
@@ -70,9 +80,14 @@ def test_concurrent_startups_beyond_the_database_exceed_the_timeout(
 ) -> None:
     # 6 startups x 5 connections = 30 > 17: at most 3 pools fill
     storm = run_acquisition_storm(
-        6, pool_size=5, max_overflow=0, connect_timeout_s=0.5, deadline_s=1.0,
-        connect_retry_s=0.1, configuration=config(small_postgres),
-    )  # fmt: skip
+        6,
+        pool_size=5,
+        max_overflow=0,
+        connect_timeout_s=0.5,
+        deadline_s=1.0,
+        connect_retry_s=0.1,
+        configuration=config(small_postgres),
+    )
     assert storm["mode"] == "separate_pools"
     # which startups win the race varies (all may lose, each holding part of a pool);
     # how many can win does not

@@ -50,10 +50,21 @@ def test_every_link_of_the_manual_leads_to_a_page_and_a_heading_of_it() -> None:
 def test_chaos_discover_lists_every_activity_with_its_documentation(tmp_path: Path) -> None:
     chaos = Path(sys.executable).with_name("chaos")
     result = subprocess.run(
-        [str(chaos), "--no-version-check", "--no-log-file", "discover", "--no-install",
-         "--no-system-info", "--discovery-path", str(tmp_path / "d.json"), DISTRIBUTION],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            str(chaos),
+            "--no-version-check",
+            "--no-log-file",
+            "discover",
+            "--no-install",
+            "--no-system-info",
+            "--discovery-path",
+            str(tmp_path / "d.json"),
+            DISTRIBUTION,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     found = {
         (a["mod"], a["name"]): a

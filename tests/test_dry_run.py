@@ -69,8 +69,11 @@ def _database_sessions(admin_dsn: str) -> set[tuple[int, str, str]]:
 
 def _rows(out: str) -> list[list[str]]:
     """The cells of each run's row in the plan's table (its first line)."""
-    return [[cell.strip() for cell in line.strip("│ ").split("│")]
-            for line in out.splitlines() if re.match(r"^│ \d+ +│", line)]  # fmt: skip
+    return [
+        [cell.strip() for cell in line.strip("│ ").split("│")]
+        for line in out.splitlines()
+        if re.match(r"^│ \d+ +│", line)
+    ]
 
 
 # --- on a testbed that is down, and with mistakes: nothing started (fast) ----------------
@@ -103,13 +106,26 @@ def test_a_dry_run_names_each_run_the_guardrails_would_refuse(
     smaller = REPO / "experiments" / "vpc-connector-concurrent-connections.json"
     assert _default(smaller, "flood_connections") < flood - 1
     profile = tmp_path / "tight.json"
-    profile.write_text(json.dumps({"configuration": {"guardrails": {
-        "max_database_connections": flood - 1}}}))  # fmt: skip
-    result = chaos("gameday", "run", "--dry-run", "--only", SMD.stem, "--only", smaller.stem,
-                   "--profile", str(profile), home=testbed_home)  # fmt: skip
+    profile.write_text(
+        json.dumps({"configuration": {"guardrails": {"max_database_connections": flood - 1}}})
+    )
+    result = chaos(
+        "gameday",
+        "run",
+        "--dry-run",
+        "--only",
+        SMD.stem,
+        "--only",
+        smaller.stem,
+        "--profile",
+        str(profile),
+        home=testbed_home,
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert [(row[1], row[-1]) for row in _rows(result.stdout)] == [
-        (SMD.stem, "REFUSED (below)"), (smaller.stem, "ok")]  # fmt: skip
+        (SMD.stem, "REFUSED (below)"),
+        (smaller.stem, "ok"),
+    ]
     assert (
         "smd-phase3-timeout: refused: guardrail refused 'flood-database-connections': it "
         f"would open {flood} database connections, more than max_database_connections="
@@ -124,8 +140,19 @@ def test_a_dry_run_sweep_counts_its_probes_and_checks_both_ends(
 ) -> None:
     knob = read_extension(json.loads(SMD.read_text())).knobs["flood_connections"]
     cap = 1000  # the kit's default max_database_connections: the far end goes past it
-    result = chaos("gameday", "limit", "--dry-run", str(SMD), "--to", str(cap + 1), "--repeat",
-                   "2", "--journals", str(tmp_path / "j"), home=testbed_home)  # fmt: skip
+    result = chaos(
+        "gameday",
+        "limit",
+        "--dry-run",
+        str(SMD),
+        "--to",
+        str(cap + 1),
+        "--repeat",
+        "2",
+        "--journals",
+        str(tmp_path / "j"),
+        home=testbed_home,
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     probes = most_probes(knob, knob.low, cap + 1, 2)
     assert f"At most {probes} probes" in result.stdout
@@ -142,8 +169,9 @@ def test_a_dry_run_while_another_run_holds_the_target_says_who(
     lock = testbed_home / "embedded.lock"
     with TargetLock(lock, "game day gd-holding"):
         before = lock.stat().st_mtime_ns
-        result = chaos("gameday", "run", "--dry-run", "--only", "smd-phase3-timeout",
-                       home=testbed_home)  # fmt: skip
+        result = chaos(
+            "gameday", "run", "--dry-run", "--only", "smd-phase3-timeout", home=testbed_home
+        )
     assert result.returncode == 4, result.stdout + result.stderr
     assert "Lock: held by game day gd-holding (pid " in result.stdout
     assert lock.stat().st_mtime_ns == before
@@ -182,18 +210,31 @@ def test_dry_runs_change_no_process_session_or_file(testbed_home: Path, tmp_path
         journals, folder = tmp_path / "journals", tmp_path / "experiments"
         folder.mkdir()
         shutil.copy(SMD, folder)
-        ran = chaos("run", "--journal-path", str(journals), str(folder), home=testbed_home,
-                    timeout_s=300)  # fmt: skip
+        ran = chaos(
+            "run", "--journal-path", str(journals), str(folder), home=testbed_home, timeout_s=300
+        )
         assert ran.returncode == 0, ran.stdout + ran.stderr
         admin = state["postgres"]["admin_dsn"]
-        before = (_processes(testbed_home), _database_sessions(admin),
-                  _files(journals, testbed_home))  # fmt: skip
+        before = (
+            _processes(testbed_home),
+            _database_sessions(admin),
+            _files(journals, testbed_home),
+        )
         commands = [
             ("gameday", "run", "--dry-run", "--journals", str(journals)),
             ("gameday", "limit", "--dry-run", str(SMD), "--journals", str(journals)),
-            ("gameday", "recommend", str(journals), "--verify", "--dry-run", "-o",
-             str(journals / "remediation.json"), "--journals", str(journals)),
-        ]  # fmt: skip
+            (
+                "gameday",
+                "recommend",
+                str(journals),
+                "--verify",
+                "--dry-run",
+                "-o",
+                str(journals / "remediation.json"),
+                "--journals",
+                str(journals),
+            ),
+        ]
         for command in commands:
             result = chaos(*command, home=testbed_home)
             assert result.returncode == 0, result.stdout + result.stderr
@@ -203,8 +244,11 @@ def test_dry_runs_change_no_process_session_or_file(testbed_home: Path, tmp_path
                 assert f"Preflight {check}: ok" in out
         assert "verify" not in out.split("Dry run")[0]  # nothing verified, only planned
         assert "database_max_connections=" in out  # the recommendation, layered on
-        after = (_processes(testbed_home), _database_sessions(admin),
-                 _files(journals, testbed_home))  # fmt: skip
+        after = (
+            _processes(testbed_home),
+            _database_sessions(admin),
+            _files(journals, testbed_home),
+        )
         assert after[0] == before[0], "a process started or stopped"
         assert after[1] == before[1], "a database session opened or closed"
         assert after[2] == before[2], "a file was written"

@@ -66,9 +66,14 @@ def run(testbed: Testbed, name: str, tmp_path: Path, **settings: object) -> Run:
     journal = tmp_path / f"{name}-{len(list(tmp_path.glob('*.json')))}.json"
     env = {f"CHAOS_{key.upper()}": str(value) for key, value in settings.items()}
     result = chaos(
-        "run", "--journal-path", str(journal), f"experiments/{name}.json",
-        home=testbed.home, timeout_s=300, **env,
-    )  # fmt: skip
+        "run",
+        "--journal-path",
+        str(journal),
+        f"experiments/{name}.json",
+        home=testbed.home,
+        timeout_s=300,
+        **env,
+    )
     outcome = Run(result.returncode, json.loads(journal.read_text()))
     assert outcome.journal["steady_states"]["before"]["steady_state_met"] is True, result.stdout
     assert all(r["status"] == "succeeded" for r in outcome.journal["rollbacks"])
@@ -103,12 +108,14 @@ def test_phase3_timeout_follows_the_database_room(
     # (that the boundary holds run after run is the breaking-point sweep's `--repeat`)
     room = testbed.database_room()
     inside = room - pool  # the flood leaves exactly the fresh instance's pool
-    tolerated = run(testbed, "smd-phase3-timeout", tmp_path, flood_connections=inside,
-                    pool_size=pool)  # fmt: skip
+    tolerated = run(
+        testbed, "smd-phase3-timeout", tmp_path, flood_connections=inside, pool_size=pool
+    )
     assert_verdict(tolerated, "tolerated")
     assert tolerated.output("flood-database-connections")["established"] == inside
-    past = run(testbed, "smd-phase3-timeout", tmp_path, flood_connections=inside + 1,
-               pool_size=pool)  # fmt: skip
+    past = run(
+        testbed, "smd-phase3-timeout", tmp_path, flood_connections=inside + 1, pool_size=pool
+    )
     assert_verdict(past, "reproduced")
     # the flood itself fits: only the fresh instance is refused, and it counts
     flood = past.output("flood-database-connections")
@@ -123,9 +130,15 @@ def test_an_expectation_gates_a_fix(testbed: Testbed, tmp_path: Path) -> None:
     def gated(expect: str, *args: str) -> tuple[int, str, dict[str, Any]]:
         journal = tmp_path / f"gate-{len(list(tmp_path.glob('gate-*')))}.json"
         result = chaos(
-            "run", "--journal-path", str(journal), *args, "experiments/smd-phase3-timeout.json",
-            home=testbed.home, timeout_s=300, CHAOS_EXPECT=expect,
-        )  # fmt: skip
+            "run",
+            "--journal-path",
+            str(journal),
+            *args,
+            "experiments/smd-phase3-timeout.json",
+            home=testbed.home,
+            timeout_s=300,
+            CHAOS_EXPECT=expect,
+        )
         (line,) = [line for line in result.stderr.splitlines() if "Verdict: " in line]
         kit = json.loads(journal.read_text())["startup_chaos_kit"]
         return result.returncode, line, kit
@@ -137,8 +150,16 @@ def test_an_expectation_gates_a_fix(testbed: Testbed, tmp_path: Path) -> None:
     # the fix: a flood that leaves the fresh instance's pool its room, on this testbed
     pool = PROFILE["pool_size"]
     remediation = tmp_path / "remediation.json"
-    remediation.write_text(json.dumps({"configuration": {
-        "flood_connections": testbed.database_room() - pool, "pool_size": pool}}))  # fmt: skip
+    remediation.write_text(
+        json.dumps(
+            {
+                "configuration": {
+                    "flood_connections": testbed.database_room() - pool,
+                    "pool_size": pool,
+                }
+            }
+        )
+    )
     code, line, kit = gated("tolerated", "--var-file", str(remediation))
     assert (code, kit["verdict"], kit["as_expected"]) == (0, "tolerated", True), kit["reason"]
     assert "Verdict: tolerated, as expected (the startup succeeded under pressure" in line
@@ -202,11 +223,21 @@ def test_connector_capacity_follows_the_connector_room(testbed: Testbed, tmp_pat
     inside = connector_room(testbed, per_instance=20)  # not the experiment's default 25
     capacity = {"connector_connections_per_instance": 20}
     for _ in range(2):
-        tolerated = run(testbed, "vpc-connector-concurrent-connections", tmp_path,
-                        flood_connections=inside, **capacity)  # fmt: skip
+        tolerated = run(
+            testbed,
+            "vpc-connector-concurrent-connections",
+            tmp_path,
+            flood_connections=inside,
+            **capacity,
+        )
         assert_verdict(tolerated, "tolerated")
-        past = run(testbed, "vpc-connector-concurrent-connections", tmp_path,
-                   flood_connections=inside + 1, **capacity)  # fmt: skip
+        past = run(
+            testbed,
+            "vpc-connector-concurrent-connections",
+            tmp_path,
+            flood_connections=inside + 1,
+            **capacity,
+        )
         assert_verdict(past, "reproduced")
         # the flood's own connects all got through: the instance waited in the queue
         assert past.output("flood-through-connector")["failed"] == {}
@@ -228,11 +259,13 @@ def test_connector_capacity_defaults_reproduce(testbed: Testbed, tmp_path: Path)
 
 def test_full_chain_follows_the_connector_room(testbed: Testbed, tmp_path: Path) -> None:
     inside = connector_room(testbed) + PROFILE["pool_size"] - 3  # a pool of 3, not 5
-    tolerated = run(testbed, "issue-1278-full-chain", tmp_path, flood_connections=inside,
-                    pool_size=3)  # fmt: skip
+    tolerated = run(
+        testbed, "issue-1278-full-chain", tmp_path, flood_connections=inside, pool_size=3
+    )
     assert_verdict(tolerated, "tolerated")
-    past = run(testbed, "issue-1278-full-chain", tmp_path, flood_connections=inside + 1,
-               pool_size=3)  # fmt: skip
+    past = run(
+        testbed, "issue-1278-full-chain", tmp_path, flood_connections=inside + 1, pool_size=3
+    )
     assert_verdict(past, "reproduced")
     assert phase3(past)["cause"] == "connect_timeout"
 
@@ -255,14 +288,22 @@ def test_compound_pressure_follows_both_rooms(testbed: Testbed, tmp_path: Path) 
     sessions = database_sessions(testbed.admin_dsn)
     busy = (sessions["in_use"] + connector_inside + database_flood) / sessions["max_connections"]
     assert busy > PROFILE["pool_threshold"]  # the database is under pressure on both sides
-    tolerated = run(testbed, "compound-pressure", tmp_path,
-                    connector_flood_connections=connector_inside,
-                    database_flood_connections=database_flood)  # fmt: skip
+    tolerated = run(
+        testbed,
+        "compound-pressure",
+        tmp_path,
+        connector_flood_connections=connector_inside,
+        database_flood_connections=database_flood,
+    )
     assert_verdict(tolerated, "tolerated")
     assert tolerated.output("compound-pressure")["risk"] == "high_risk"
-    past = run(testbed, "compound-pressure", tmp_path,
-               connector_flood_connections=connector_inside + 1,
-               database_flood_connections=database_flood)  # fmt: skip
+    past = run(
+        testbed,
+        "compound-pressure",
+        tmp_path,
+        connector_flood_connections=connector_inside + 1,
+        database_flood_connections=database_flood,
+    )
     assert_verdict(past, "reproduced")
     compound = past.output("compound-pressure")
     assert {"vpc_connector_utilisation", "cloud_sql_pool_utilisation"} <= set(
@@ -352,11 +393,21 @@ def test_connection_acquisition_follows_the_smaller_database(
     room = reduced - sessions["reserved"] - sessions["in_use"] - OBSERVER_SESSIONS
     inside = room // pool
     assert (inside + 1) * pool > room
-    tolerated = run(testbed, "cloudsql-connection-acquisition", tmp_path,
-                    reduced_max_connections=reduced, storm_startups=inside)  # fmt: skip
+    tolerated = run(
+        testbed,
+        "cloudsql-connection-acquisition",
+        tmp_path,
+        reduced_max_connections=reduced,
+        storm_startups=inside,
+    )
     assert_verdict(tolerated, "tolerated")
-    past = run(testbed, "cloudsql-connection-acquisition", tmp_path,
-               reduced_max_connections=reduced, storm_startups=inside + 1)  # fmt: skip
+    past = run(
+        testbed,
+        "cloudsql-connection-acquisition",
+        tmp_path,
+        reduced_max_connections=reduced,
+        storm_startups=inside + 1,
+    )
     assert_verdict(past, "reproduced")
     assert past.output("reduce-max-connections")["max_connections"] == reduced
     restored = past.output("restore-max-connections")
@@ -381,9 +432,13 @@ def test_an_experiment_without_a_testbed_brings_one_up_and_takes_it_down(
 ) -> None:
     journal = tmp_path / "journal.json"
     result = chaos(
-        "run", "--journal-path", str(journal), "experiments/smd-phase3-timeout.json",
-        home=testbed_home, timeout_s=300,
-    )  # fmt: skip
+        "run",
+        "--journal-path",
+        str(journal),
+        "experiments/smd-phase3-timeout.json",
+        home=testbed_home,
+        timeout_s=300,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(journal.read_text())["startup_chaos_kit"]["verdict"] == "reproduced"
     assert read_state() is None
@@ -407,14 +462,34 @@ def test_a_keyword_dsn_works_and_its_password_is_masked_everywhere(
     )
     journal, log = tmp_path / "journal.json", tmp_path / "chaostoolkit.log"
     result = chaos(
-        "run", "--journal-path", str(journal), "experiments/smd-phase3-timeout.json",
-        home=testbed.home, timeout_s=300, log_file=log, CHAOS_DIRECT_DATABASE_URL=keyword_dsn,
-    )  # fmt: skip
+        "run",
+        "--journal-path",
+        str(journal),
+        "experiments/smd-phase3-timeout.json",
+        home=testbed.home,
+        timeout_s=300,
+        log_file=log,
+        CHAOS_DIRECT_DATABASE_URL=keyword_dsn,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(journal.read_text())["startup_chaos_kit"]["verdict"] == "reproduced"
     report = tmp_path / "report.json"
-    chaos("gameday", "report", str(journal), "-o", str(tmp_path / "r.html"), "--json",
-          str(report), home=testbed.home)  # fmt: skip
-    for text in (result.stdout, result.stderr, journal.read_text(), log.read_text(),
-                 report.read_text(), (tmp_path / "r.html").read_text()):  # fmt: skip
+    chaos(
+        "gameday",
+        "report",
+        str(journal),
+        "-o",
+        str(tmp_path / "r.html"),
+        "--json",
+        str(report),
+        home=testbed.home,
+    )
+    for text in (
+        result.stdout,
+        result.stderr,
+        journal.read_text(),
+        log.read_text(),
+        report.read_text(),
+        (tmp_path / "r.html").read_text(),
+    ):
         assert password not in text

@@ -30,9 +30,21 @@ from tests.test_testbed import CHAOS
 pytestmark = pytest.mark.slow
 EXPERIMENT = "tests/experiments/guarded-flood.json"
 SEED = random.randrange(1_000_000)
-EXCEPTIONS = ("TypeError", "KeyError", "ValueError", "AttributeError", "ZeroDivisionError",
-              "RuntimeError", "OSError", "RecursionError", "AssertionError", "LookupError",
-              "NotImplementedError", "UnicodeError", "UnforeseenError")  # fmt: skip
+EXCEPTIONS = (
+    "TypeError",
+    "KeyError",
+    "ValueError",
+    "AttributeError",
+    "ZeroDivisionError",
+    "RuntimeError",
+    "OSError",
+    "RecursionError",
+    "AssertionError",
+    "LookupError",
+    "NotImplementedError",
+    "UnicodeError",
+    "UnforeseenError",
+)
 HELD = {"hold_s": 60}  # the method holds its flood a minute: long enough to be stopped
 
 
@@ -52,41 +64,79 @@ FAULTS = [
     # chaos run's validation: refused in one line, not even a journal
     Fault("kit-validate-control", "chaoskit.verification.control:read_extension", "validate"),
     # before the method: the run is aborted, nothing runs, nothing to undo
-    Fault("kit-before-experiment-configuration",
-          "chaoskit.verification.control:settle_configuration", "before"),
-    Fault("kit-before-experiment-guardrails",
-          "chaoskit.verification.control:check_guardrails", "before"),
-    Fault("kit-before-experiment-target-lock", "chaoskit.verification.control:TargetLock",
-          "before"),
+    Fault(
+        "kit-before-experiment-configuration",
+        "chaoskit.verification.control:settle_configuration",
+        "before",
+    ),
+    Fault(
+        "kit-before-experiment-guardrails",
+        "chaoskit.verification.control:check_guardrails",
+        "before",
+    ),
+    Fault(
+        "kit-before-experiment-target-lock", "chaoskit.verification.control:TargetLock", "before"
+    ),
     Fault("testbed-before-experiment", "chaoskit.testbed.control:testbed_endpoints", "before"),
-    Fault("kit-before-method-observer", "chaoskit.verification.control:open_observer",
-          "before"),
-    Fault("kit-before-method-capacity", "chaoskit.verification.control:capacity_at_rest",
-          "before"),
-    Fault("kit-before-method-stop-conditions",
-          "chaoskit.verification.control:arm_stop_conditions", "before"),
-    Fault("kit-before-method-first-sample", "chaoskit.verification.timeline:connector_load",
-          "before", settings=HELD),
-    Fault("kit-before-method-watchdog",
-          "chaoskit.verification.supervision:RunSupervisor.begin_method", "before"),
+    Fault("kit-before-method-observer", "chaoskit.verification.control:open_observer", "before"),
+    Fault("kit-before-method-capacity", "chaoskit.verification.control:capacity_at_rest", "before"),
+    Fault(
+        "kit-before-method-stop-conditions",
+        "chaoskit.verification.control:arm_stop_conditions",
+        "before",
+    ),
+    Fault(
+        "kit-before-method-first-sample",
+        "chaoskit.verification.timeline:connector_load",
+        "before",
+        settings=HELD,
+    ),
+    Fault(
+        "kit-before-method-watchdog",
+        "chaoskit.verification.supervision:RunSupervisor.begin_method",
+        "before",
+    ),
     # during the method: the watchers' threads; the run stops with its rollbacks
-    Fault("kit-timeline-sampler-thread", "chaoskit.verification.timeline:connector_load",
-          "method", "flood", HELD),
-    Fault("kit-stop-conditions-thread", "chaoskit.verification.stop_conditions:execute_activity",
-          "method", "flood", {**HELD, "stop_conditions": {"every_s": 0.5}}),
-    Fault("kit-watchdog-thread", "chaoskit.verification.supervision:RunSupervisor.interrupt",
-          "method", settings={**HELD, "guardrails": {"max_run_duration_s": 2}}),
+    Fault(
+        "kit-timeline-sampler-thread",
+        "chaoskit.verification.timeline:connector_load",
+        "method",
+        "flood",
+        HELD,
+    ),
+    Fault(
+        "kit-stop-conditions-thread",
+        "chaoskit.verification.stop_conditions:execute_activity",
+        "method",
+        "flood",
+        {**HELD, "stop_conditions": {"every_s": 0.5}},
+    ),
+    Fault(
+        "kit-watchdog-thread",
+        "chaoskit.verification.supervision:RunSupervisor.interrupt",
+        "method",
+        settings={**HELD, "guardrails": {"max_run_duration_s": 2}},
+    ),
     # after the method: the rollbacks all play; the verdict says the kit failed
-    Fault("kit-after-method",
-          "chaoskit.verification.stop_conditions:_SupervisedGuardian.terminate", "after"),
-    Fault("kit-before-rollback", "chaoskit.verification.supervision:RunSupervisor.hold_signals",
-          "after"),
-    Fault("kit-after-rollback",
-          "chaoskit.verification.supervision:RunSupervisor.release_signals", "after"),
+    Fault(
+        "kit-after-method",
+        "chaoskit.verification.stop_conditions:_SupervisedGuardian.terminate",
+        "after",
+    ),
+    Fault(
+        "kit-before-rollback",
+        "chaoskit.verification.supervision:RunSupervisor.hold_signals",
+        "after",
+    ),
+    Fault(
+        "kit-after-rollback",
+        "chaoskit.verification.supervision:RunSupervisor.release_signals",
+        "after",
+    ),
     Fault("kit-after-experiment", "chaoskit.verification.control:decide_verdict", "after"),
     Fault("testbed-after-experiment", "chaoskit.testbed.control:_stop_leftovers", "after"),
     Fault("testbed-cleanup", "chaoskit.testbed.control:_restore_database_capacity", "cleanup"),
-]  # fmt: skip
+]
 
 
 @pytest.fixture(scope="module")
@@ -123,12 +173,29 @@ def run_with_fault(testbed: Testbed, fault: Fault, exception: str, tmp_path: Pat
     # past the validation (its own case), so that the fault reaches the hook under test
     validation = [] if fault.phase == "validate" else ["--no-validation"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.faulty_chaos", fault.where, exception, fault.when,
-         "--no-version-check", "--no-log-file", "run", *validation, "--var-file",
-         str(var_file), "--journal-path", str(journal), EXPERIMENT],
-        cwd=REPO, env={**os.environ, "TESTBED_HOME": str(testbed.home)},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tests.faulty_chaos",
+            fault.where,
+            exception,
+            fault.when,
+            "--no-version-check",
+            "--no-log-file",
+            "run",
+            *validation,
+            "--var-file",
+            str(var_file),
+            "--journal-path",
+            str(journal),
+            EXPERIMENT,
+        ],
+        cwd=REPO,
+        env={**os.environ, "TESTBED_HOME": str(testbed.home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     most = 0
     while process.poll() is None:  # what the flood held, all along the run
         most = max(most, sessions(testbed.admin_dsn, "chaos-flood-"))
@@ -203,12 +270,21 @@ def test_sigterm_during_the_rollbacks_waits_until_every_rollback_played(
 ) -> None:
     journal_path = tmp_path / "journal.json"
     process = subprocess.Popen(
-        [CHAOS, "--no-version-check", "--no-log-file", "run", "--journal-path",
-         str(journal_path), EXPERIMENT],
-        cwd=REPO, env={**os.environ, "TESTBED_HOME": str(testbed.home),
-                       "CHAOS_ROLLBACK_PAUSE_S": "3"},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            CHAOS,
+            "--no-version-check",
+            "--no-log-file",
+            "run",
+            "--journal-path",
+            str(journal_path),
+            EXPERIMENT,
+        ],
+        cwd=REPO,
+        env={**os.environ, "TESTBED_HOME": str(testbed.home), "CHAOS_ROLLBACK_PAUSE_S": "3"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     # the rollbacks began: the flood's undo pauses before it plays
     _read_until(process, "Pausing before next activity")
     process.send_signal(signal.SIGTERM)
@@ -217,8 +293,10 @@ def test_sigterm_during_the_rollbacks_waits_until_every_rollback_played(
     journal = json.loads(journal_path.read_text())
     kit = journal["startup_chaos_kit"]
     rollback = journal["rollbacks"][0]
-    assert (rollback["activity"]["name"], rollback["status"]) == ("stop-connection-flood",
-                                                                  "succeeded")  # fmt: skip
+    assert (rollback["activity"]["name"], rollback["status"]) == (
+        "stop-connection-flood",
+        "succeeded",
+    )
     assert rollback["output"]["running"] is True and rollback["output"]["released"] > 0
     assert (journal["status"], kit["verdict"]) == ("interrupted", "aborted")
     assert kit["reason"] == "interrupted by SIGTERM during the rollbacks"
@@ -234,11 +312,21 @@ def test_an_interrupted_run_releases_its_pressure_before_waiting_for_observers(
     at the interruption, not once the background observer's window has passed."""
     journal_path = tmp_path / "journal.json"
     process = subprocess.Popen(
-        [CHAOS, "--no-version-check", "--no-log-file", "run", "--journal-path",
-         str(journal_path), "tests/experiments/watched-pressure.json"],
-        cwd=REPO, env={**os.environ, "TESTBED_HOME": str(testbed.home)},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            CHAOS,
+            "--no-version-check",
+            "--no-log-file",
+            "run",
+            "--journal-path",
+            str(journal_path),
+            "tests/experiments/watched-pressure.json",
+        ],
+        cwd=REPO,
+        env={**os.environ, "TESTBED_HOME": str(testbed.home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     # the observer samples in the background, the CPU sessions and the lock are held
     _read_until(process, "Probe: hold-the-pressure")
     assert sessions(testbed.admin_dsn, "chaos-cpu-") > 0

@@ -45,12 +45,23 @@ def start_gameday(
     """`chaos gameday run` in the background, as a user starts it; its stdout and stderr
     go to `output` (PIPE to read them together, as text)."""
     return subprocess.Popen(
-        [CHAOS, "--no-version-check", "--no-log-file", "gameday", "run", "--suite", str(suite),
-         "--journals", str(journals)],
-        cwd=REPO, env={**os.environ, "TESTBED_HOME": str(home)},
-        stdout=output, stderr=subprocess.STDOUT if output == subprocess.PIPE else output,
+        [
+            CHAOS,
+            "--no-version-check",
+            "--no-log-file",
+            "gameday",
+            "run",
+            "--suite",
+            str(suite),
+            "--journals",
+            str(journals),
+        ],
+        cwd=REPO,
+        env={**os.environ, "TESTBED_HOME": str(home)},
+        stdout=output,
+        stderr=subprocess.STDOUT if output == subprocess.PIPE else output,
         text=True,
-    )  # fmt: skip
+    )
 
 
 # --- the suite file and the schedule (fast) ---------------------------------------------
@@ -142,8 +153,17 @@ def test_game_day_writes_journals_and_summary(testbed_home: Path, tmp_path: Path
         tmp_path, ("smd-phase3-timeout", "reproduced"), ("smd-cascade-blocking", "tolerated")
     )
     journals, junit = tmp_path / "journals", tmp_path / "ci" / "results.xml"
-    result = chaos("gameday", "run", "--suite", str(suite), "--journals", str(journals),
-                   "--junit", str(junit), home=testbed_home)  # fmt: skip
+    result = chaos(
+        "gameday",
+        "run",
+        "--suite",
+        str(suite),
+        "--journals",
+        str(journals),
+        "--junit",
+        str(junit),
+        home=testbed_home,
+    )
     assert result.returncode == 1, result.stderr  # the second verdict is not the expected one
     (folder,) = journals.iterdir()
     summary = json.loads((folder / "summary.json").read_text())
@@ -181,15 +201,30 @@ def test_game_day_writes_journals_and_summary(testbed_home: Path, tmp_path: Path
 @slow
 def test_unhealthy_target_skips_the_game_day(testbed_home: Path, tmp_path: Path) -> None:
     profile = tmp_path / "sick.json"
-    profile.write_text(json.dumps({"configuration": {
-        "target": "staging",
-        "service_url": "http://127.0.0.1:1",
-        "database_url": "postgresql://app:secret@127.0.0.1:1/app",
-    }}))  # fmt: skip
+    profile.write_text(
+        json.dumps(
+            {
+                "configuration": {
+                    "target": "staging",
+                    "service_url": "http://127.0.0.1:1",
+                    "database_url": "postgresql://app:secret@127.0.0.1:1/app",
+                }
+            }
+        )
+    )
     suite = write_suite(tmp_path, ("smd-phase3-timeout", "reproduced"))
     journals = tmp_path / "journals"
-    result = chaos("gameday", "run", "--suite", str(suite), "--profile", str(profile),
-                   "--journals", str(journals), home=testbed_home)  # fmt: skip
+    result = chaos(
+        "gameday",
+        "run",
+        "--suite",
+        str(suite),
+        "--profile",
+        str(profile),
+        "--journals",
+        str(journals),
+        home=testbed_home,
+    )
     assert result.returncode == 3
     (folder,) = journals.iterdir()
     summary = json.loads((folder / "summary.json").read_text())
@@ -210,8 +245,15 @@ def test_a_second_game_day_on_the_same_target_is_refused(
 ) -> None:
     suite = write_suite(tmp_path, ("smd-phase3-timeout", "reproduced"))
     with TargetLock(testbed_home / "embedded.lock", "game day gd-first"):
-        result = chaos("gameday", "run", "--suite", str(suite), "--journals",
-                       str(tmp_path / "journals"), home=testbed_home)  # fmt: skip
+        result = chaos(
+            "gameday",
+            "run",
+            "--suite",
+            str(suite),
+            "--journals",
+            str(tmp_path / "journals"),
+            home=testbed_home,
+        )
     assert result.returncode == 4
     assert result.stderr.strip().splitlines() == [
         f"Error: game day gd-first (pid {os.getpid()}) is running on this target "
@@ -336,9 +378,15 @@ def test_settings_and_control_files_apply_to_a_game_day_as_to_chaos_run(
     seen = tmp_path / "seen.jsonl"
 
     def recorder(source: str) -> dict:
-        return {f"{source}-recorder": {"provider": {
-            "type": "python", "module": "recording_control",
-            "arguments": {"path": str(seen), "source": source}}}}  # fmt: skip
+        return {
+            f"{source}-recorder": {
+                "provider": {
+                    "type": "python",
+                    "module": "recording_control",
+                    "arguments": {"path": str(seen), "source": source},
+                }
+            }
+        }
 
     settings = tmp_path / "settings.yaml"
     settings.write_text(yaml.safe_dump({"controls": recorder("settings")}))
@@ -347,10 +395,19 @@ def test_settings_and_control_files_apply_to_a_game_day_as_to_chaos_run(
     names = ("smd-phase3-timeout", "smd-cascade-blocking")
     suite = write_suite(tmp_path, *((name, "reproduced") for name in names))
     result = chaos(
-        "--settings", str(settings), "gameday", "run", "--suite", str(suite),
-        "--control-file", str(control_file), "--journals", str(tmp_path / "journals"),
-        home=testbed_home, PYTHONPATH=str(tmp_path),
-    )  # fmt: skip
+        "--settings",
+        str(settings),
+        "gameday",
+        "run",
+        "--suite",
+        str(suite),
+        "--control-file",
+        str(control_file),
+        "--journals",
+        str(tmp_path / "journals"),
+        home=testbed_home,
+        PYTHONPATH=str(tmp_path),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     titles = [json.loads((EXPERIMENTS / f"{n}.json").read_text())["title"] for n in names]
     records = [json.loads(line) for line in seen.read_text().splitlines()]
@@ -364,24 +421,38 @@ def test_settings_and_control_files_apply_to_a_game_day_as_to_chaos_run(
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--settings", "{settings}", "gameday", "run"],
-         "Error: --settings {settings}: not valid YAML"),
-        (["gameday", "run", "--control-file", "{controls}"],
-         "Error: --control-file {controls}: control 'x' has no provider"),
-        (["gameday", "run", "--junit", "{file}/results.xml"],
-         "Error: --junit {file}/results.xml: cannot be written ({file} is not a folder you "
-         "may write to)"),
-        (["gameday", "run", "--junit", "{folder}"],
-         "Error: --junit {folder}: cannot be written (it is a folder)"),
-        (["gameday", "report", "{folder}", "--junit", "{folder}"],
-         "Error: --junit {folder}: cannot be written (it is a folder)"),
+        (
+            ["--settings", "{settings}", "gameday", "run"],
+            "Error: --settings {settings}: not valid YAML",
+        ),
+        (
+            ["gameday", "run", "--control-file", "{controls}"],
+            "Error: --control-file {controls}: control 'x' has no provider",
+        ),
+        (
+            ["gameday", "run", "--junit", "{file}/results.xml"],
+            "Error: --junit {file}/results.xml: cannot be written ({file} is not a folder you "
+            "may write to)",
+        ),
+        (
+            ["gameday", "run", "--junit", "{folder}"],
+            "Error: --junit {folder}: cannot be written (it is a folder)",
+        ),
+        (
+            ["gameday", "report", "{folder}", "--junit", "{folder}"],
+            "Error: --junit {folder}: cannot be written (it is a folder)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_settings_controls_and_junit_paths_are_one_line(
     testbed_home: Path, tmp_path: Path, arguments: list[str], message: str
 ) -> None:
-    paths = {"settings": tmp_path / "settings.yaml", "controls": tmp_path / "controls.yaml",
-             "file": tmp_path / "a-file", "folder": tmp_path / "a-folder"}  # fmt: skip
+    paths = {
+        "settings": tmp_path / "settings.yaml",
+        "controls": tmp_path / "controls.yaml",
+        "file": tmp_path / "a-file",
+        "folder": tmp_path / "a-folder",
+    }
     paths["settings"].write_text("controls: [unclosed\n")
     paths["controls"].write_text("x: {}\n")
     paths["file"].write_text("")

@@ -75,8 +75,11 @@ from tests.google_cloud import (
 from tests.google_spec import VERSIONS, spec
 
 # Google's clock as the kit assumes it (its settings' defaults), which the fake runs faster
-GOOGLE_SECONDS = {name: field.default for name, field in GcpSettings.model_fields.items()
-                  if name.endswith("_s") and name != "timeline_interval_s"}  # fmt: skip
+GOOGLE_SECONDS = {
+    name: field.default
+    for name, field in GcpSettings.model_fields.items()
+    if name.endswith("_s") and name != "timeline_interval_s"
+}
 PROJECT, REGION = "netra-staging", "us-central1"
 LOCATION = f"/v1/projects/{PROJECT}/locations/{REGION}"
 CONNECTOR = f"{LOCATION}/connectors/staging-vpc-connector"
@@ -112,10 +115,14 @@ def gcp(google: FakeGoogle, key_pem: str) -> dict:
     """The activities' keyword arguments: configuration aimed at the fake, and secrets."""
     timing = {f"gcp_{name}": scaled(seconds) for name, seconds in GOOGLE_SECONDS.items()}
     return {
-        "configuration": {"gcp_project_id": PROJECT, "gcp_region": REGION,
-                          "gcp_api_endpoints": google.endpoints(), **timing},
+        "configuration": {
+            "gcp_project_id": PROJECT,
+            "gcp_region": REGION,
+            "gcp_api_endpoints": google.endpoints(),
+            **timing,
+        },
         "secrets": {"service_account_info": service_account(f"{google.url}token", key_pem)},
-    }  # fmt: skip
+    }
 
 
 # --- Serverless VPC Access --------------------------------------------------------------
@@ -134,19 +141,22 @@ def test_connector_scaling_patches_and_the_undo_restores_the_machine_type(
     google: FakeGoogle, gcp: dict
 ) -> None:
     vpc = VpcConnector(google, CONNECTOR[4:])
-    after = set_vpc_connector_scaling("staging-vpc-connector", machine_type="e2-standard-4",
-                                      min_instances=3, **gcp)  # fmt: skip
+    after = set_vpc_connector_scaling(
+        "staging-vpc-connector", machine_type="e2-standard-4", min_instances=3, **gcp
+    )
     assert after["machineType"] == "e2-standard-4" and after["minInstances"] == 3
     patch = next(r for r in google.requests if r.method == "PATCH")
     # both bounds, always: the API checks min < max on what it is sent
-    assert patch.query == {
-        "updateMask": ["minInstances,maxInstances,machineType"], "alt": ["json"]}  # fmt: skip
+    assert patch.query == {"updateMask": ["minInstances,maxInstances,machineType"], "alt": ["json"]}
     assert patch.body == {"minInstances": 3, "maxInstances": 10, "machineType": "e2-standard-4"}
 
     google.requests.clear()
     restored = restore_vpc_connector("staging-vpc-connector", **gcp)
-    assert restored == {"restored": True, "machine_type": "e2-micro",
-                        "instances_not_restorable": "a connector never scales in"}  # fmt: skip
+    assert restored == {
+        "restored": True,
+        "machine_type": "e2-micro",
+        "instances_not_restorable": "a connector never scales in",
+    }
     # the machine type alone would be refused (min 0 is not below max 0): the bounds as
     # they are now go with it
     patches = [r.body for r in google.requests if r.method == "PATCH"]
@@ -162,8 +172,9 @@ def test_the_fake_connector_refuses_a_machine_type_sent_alone(
     VpcConnector(google, CONNECTOR[4:])
     client = gcp_client("vpcaccess", "v1", gcp["configuration"], gcp["secrets"])
     connectors = client.projects().locations().connectors()
-    alone = connectors.patch(name=CONNECTOR[4:], updateMask="machineType",
-                             body={"machineType": "e2-micro"})  # fmt: skip
+    alone = connectors.patch(
+        name=CONNECTOR[4:], updateMask="machineType", body={"machineType": "e2-micro"}
+    )
     with pytest.raises(GoogleApiError, match="must be at least 2 and less than max_instances"):
         call(alone, "restoring")
 
@@ -199,9 +210,21 @@ def test_a_connector_of_a_shared_vpc_host_project_is_named_in_full(
 def test_api_errors_are_one_clear_line(
     google: FakeGoogle, gcp: dict, status: int, message: str
 ) -> None:
-    google.on("GET", CONNECTOR, (status, {"error": {"code": status,
-              "message": "Permission 'vpcaccess.connectors.get' denied" if status == 403
-              else "Connector not found"}}))  # fmt: skip
+    google.on(
+        "GET",
+        CONNECTOR,
+        (
+            status,
+            {
+                "error": {
+                    "code": status,
+                    "message": "Permission 'vpcaccess.connectors.get' denied"
+                    if status == 403
+                    else "Connector not found",
+                }
+            },
+        ),
+    )
     with pytest.raises(ActivityFailed, match=message) as failure:
         set_vpc_connector_scaling("staging-vpc-connector", max_instances=10, **gcp)
     assert "\n" not in str(failure.value)
@@ -213,8 +236,12 @@ def test_an_unreachable_google_is_one_clear_line(gcp: dict) -> None:
     closed.server.server_close()
     configuration = {**gcp["configuration"], "gcp_api_endpoints": closed.endpoints("vpcaccess")}
     with pytest.raises(ActivityFailed) as failure:
-        set_vpc_connector_scaling("staging-vpc-connector", max_instances=12,
-                                  configuration=configuration, secrets=gcp["secrets"])  # fmt: skip
+        set_vpc_connector_scaling(
+            "staging-vpc-connector",
+            max_instances=12,
+            configuration=configuration,
+            secrets=gcp["secrets"],
+        )
     assert str(failure.value) == (
         f"reading VPC connector {CONNECTOR[4:]}: Google Cloud is unreachable "
         "(ConnectionRefusedError): check the network, or gcp.api_endpoints if you set it"
@@ -224,8 +251,11 @@ def test_an_unreachable_google_is_one_clear_line(gcp: dict) -> None:
 def test_a_failed_operation_is_reported(google: FakeGoogle, gcp: dict) -> None:
     google.on("GET", CONNECTOR, (200, connector(high=6)))
     google.on("PATCH", CONNECTOR, (200, {"name": f"{LOCATION[4:]}/operations/op9"}))
-    google.on("GET", f"{LOCATION}/operations/op9",
-              (200, {"done": True, "error": {"code": 9, "message": "quota exceeded"}}))  # fmt: skip
+    google.on(
+        "GET",
+        f"{LOCATION}/operations/op9",
+        (200, {"done": True, "error": {"code": 9, "message": "quota exceeded"}}),
+    )
     with pytest.raises(ActivityFailed, match=r"the operation failed \(quota exceeded\)$"):
         set_vpc_connector_scaling("staging-vpc-connector", max_instances=8, **gcp)
     restore_vpc_connector("staging-vpc-connector", **gcp)
@@ -350,8 +380,13 @@ def test_a_rollout_still_running_when_the_wait_ends_is_not_a_failure(
     google: FakeGoogle, gcp: dict
 ) -> None:
     ready = threading.Event()  # the revision's instance becomes ready when the test says
-    CloudRunService(google, RUN_LOCATION, "backend", IMAGE,
-                    start=lambda revision: lambda: {"done": ready.is_set()})  # fmt: skip
+    CloudRunService(
+        google,
+        RUN_LOCATION,
+        "backend",
+        IMAGE,
+        start=lambda revision: lambda: {"done": ready.is_set()},
+    )
     cold = begin_cold_start("phase3-candidate", "backend", **gcp)
     still = cold.finish(timeout_s=scaled(60))
     assert still["succeeded"] is None and "did not finish" in still["detail"]
@@ -373,8 +408,12 @@ def test_max_connections_flag_change_keeps_other_flags_and_undo_restores(
     ]
     google.on("GET", SQL, (200, {"settings": {"databaseFlags": flags}}))
     google.on("PATCH", SQL, (200, {"name": "op-1", "status": "PENDING"}))
-    google.on("GET", f"/v1/projects/{PROJECT}/operations/op-1",
-              (200, {"status": "RUNNING"}), (200, {"status": "DONE"}))  # fmt: skip
+    google.on(
+        "GET",
+        f"/v1/projects/{PROJECT}/operations/op-1",
+        (200, {"status": "RUNNING"}),
+        (200, {"status": "DONE"}),
+    )
     result = set_cloud_sql_max_connections(50, "netra-staging-db", **gcp)
     assert result == {"max_connections": 50, "previous": "162"}
     (patch,) = [r for r in google.requests if r.method == "PATCH"]
@@ -383,7 +422,9 @@ def test_max_connections_flag_change_keeps_other_flags_and_undo_restores(
 
     google.requests.clear()
     assert restore_cloud_sql_max_connections("netra-staging-db", **gcp) == {
-        "restored": True, "max_connections": "162"}  # fmt: skip
+        "restored": True,
+        "max_connections": "162",
+    }
     (patch,) = [r for r in google.requests if r.method == "PATCH"]
     assert patch.body == {"settings": {"databaseFlags": flags}}
     assert restore_cloud_sql_max_connections("netra-staging-db", **gcp) == {"restored": False}
@@ -392,12 +433,31 @@ def test_max_connections_flag_change_keeps_other_flags_and_undo_restores(
 def test_a_failed_cloud_sql_operation_says_googles_words(google: FakeGoogle, gcp: dict) -> None:
     """Cloud SQL's operations carry their errors as a list, not a message."""
     google.on("POST", f"{SQL}/restart", (200, {"name": "op-3", "status": "PENDING"}))
-    google.on("GET", f"/v1/projects/{PROJECT}/operations/op-3", (200, {
-        "status": "DONE", "error": {"kind": "sql#operationErrors", "errors": [
-            {"kind": "sql#operationError", "code": "INTERNAL_ERROR",
-             "message": "The instance is being maintained."},
-            {"kind": "sql#operationError", "code": "RETRY",
-             "message": "Try again later."}]}}))  # fmt: skip
+    google.on(
+        "GET",
+        f"/v1/projects/{PROJECT}/operations/op-3",
+        (
+            200,
+            {
+                "status": "DONE",
+                "error": {
+                    "kind": "sql#operationErrors",
+                    "errors": [
+                        {
+                            "kind": "sql#operationError",
+                            "code": "INTERNAL_ERROR",
+                            "message": "The instance is being maintained.",
+                        },
+                        {
+                            "kind": "sql#operationError",
+                            "code": "RETRY",
+                            "message": "Try again later.",
+                        },
+                    ],
+                },
+            },
+        ),
+    )
     with pytest.raises(ActivityFailed) as failure:
         restart_cloud_sql("netra-staging-db", **gcp)
     assert str(failure.value) == (
@@ -449,10 +509,20 @@ def _flood_job_routes(
 def _ramped(task: int, established: int, refused: int, p95_s: float) -> dict:
     latency = {"p50_s": p95_s / 2, "p95_s": p95_s, "p99_s": p95_s, "max_s": p95_s}
     failed = {"too_many_connections": refused} if refused else {}
-    return {"insertId": f"ramp-{task}", "timestamp": "2026-11-21T02:00:00Z", "jsonPayload": {
-        "event": "ramped", "task": task, "attempted": established + refused,
-        "established": established, "failed": failed, "connect_latency": latency,
-        "ramp_elapsed_s": 0.5 + task, "connections_per_s": 10.0}}  # fmt: skip
+    return {
+        "insertId": f"ramp-{task}",
+        "timestamp": "2026-11-21T02:00:00Z",
+        "jsonPayload": {
+            "event": "ramped",
+            "task": task,
+            "attempted": established + refused,
+            "established": established,
+            "failed": failed,
+            "connect_latency": latency,
+            "ramp_elapsed_s": 0.5 + task,
+            "connections_per_s": 10.0,
+        },
+    }
 
 
 def test_flood_job_is_created_run_and_cancelled(google: FakeGoogle, gcp: dict) -> None:
@@ -460,15 +530,28 @@ def test_flood_job_is_created_run_and_cancelled(google: FakeGoogle, gcp: dict) -
     _flood_job_routes(google, execution)
     # Logging has two tasks' lines at first, then all four (and a released line)
     early = [_ramped(0, 5, 0, 0.02), _ramped(1, 5, 0, 0.03)]
-    late = [*early, _ramped(2, 3, 2, 0.05), _ramped(3, 0, 5, 0.01),
-            {"insertId": "released-0", "timestamp": "2026-11-21T02:00:01Z",
-             "jsonPayload": {"event": "released", "task": 0, "released": 5}}]  # fmt: skip
+    late = [
+        *early,
+        _ramped(2, 3, 2, 0.05),
+        _ramped(3, 0, 5, 0.01),
+        {
+            "insertId": "released-0",
+            "timestamp": "2026-11-21T02:00:01Z",
+            "jsonPayload": {"event": "released", "task": 0, "released": 5},
+        },
+    ]
     google.on("POST", "/v2/entries:list", (200, {"entries": early}), (200, {"entries": late}))
     image = "us-docker.pkg.dev/p/chaos/flood-job:1"
     started = start_cloud_run_flood(
-        20, image, "staging-database-url", "staging-vpc-connector", FLOOD_ACCOUNT,
-        connections_per_task=6, hold_s=120, **gcp,
-    )  # fmt: skip
+        20,
+        image,
+        "staging-database-url",
+        "staging-vpc-connector",
+        FLOOD_ACCOUNT,
+        connections_per_task=6,
+        hold_s=120,
+        **gcp,
+    )
     assert started["execution"] == execution and started["tasks"] == 4
     assert (started["attempted"], started["established"]) == (20, 13)
     assert started["failed"] == {"too_many_connections": 7}
@@ -509,10 +592,21 @@ def test_a_flood_whose_tasks_never_report_is_cancelled(google: FakeGoogle, gcp: 
     google.on("POST", "/v2/entries:list", (200, {}))
     with pytest.raises(ActivityFailed, match=r"did not report their ramp within 2s \(0 of 1 did\)"):
         start_cloud_run_flood(
-            5, "image", "secret", "staging-vpc-connector", FLOOD_ACCOUNT, connect_timeout_s=0.5,
-            **{**gcp, "configuration": {**gcp["configuration"], "gcp_log_poll_s": 0.1,
-                                                "gcp_flood_task_start_s": 1.0}},
-        )  # fmt: skip
+            5,
+            "image",
+            "secret",
+            "staging-vpc-connector",
+            FLOOD_ACCOUNT,
+            connect_timeout_s=0.5,
+            **{
+                **gcp,
+                "configuration": {
+                    **gcp["configuration"],
+                    "gcp_log_poll_s": 0.1,
+                    "gcp_flood_task_start_s": 1.0,
+                },
+            },
+        )
     assert ("POST", f"/v2/{execution}:cancel") in google.calls()[-3:]
 
 
@@ -527,12 +621,19 @@ def test_stopping_a_flood_whose_execution_already_ended_is_no_error(
     # its hold ran out: Google documents no status for cancelling it, and the execution
     # says it ended
     google.routes.clear()
-    google.on("POST", f"/v2/{execution}:cancel",
-              error(status, "ANY", f"Execution {execution} has already finished."))  # fmt: skip
+    google.on(
+        "POST",
+        f"/v2/{execution}:cancel",
+        error(status, "ANY", f"Execution {execution} has already finished."),
+    )
     google.on("GET", f"/v2/{execution}", (200, {"completionTime": "2026-11-21T02:05:00Z"}))
     stopped = stop_cloud_run_flood()
-    assert stopped == {"job": "chaos-flood", "running": True, "cancelled": None,
-                       "finished": execution}  # fmt: skip
+    assert stopped == {
+        "job": "chaos-flood",
+        "running": True,
+        "cancelled": None,
+        "finished": execution,
+    }
     assert stop_cloud_run_flood() == {"job": "chaos-flood", "running": False}
 
 
@@ -550,9 +651,12 @@ def test_a_refused_cancel_of_a_running_execution_is_an_error(google: FakeGoogle,
 
 def test_the_flood_job_keeps_the_labels_an_operator_set(google: FakeGoogle, gcp: dict) -> None:
     execution = f"{JOB[4:]}/executions/chaos-flood-abc"
-    existing = {"name": JOB[4:], "labels": {"team": "sre", "cost-centre": "42"},
-                "annotations": {"owner": "sre@example.com"},
-                "template": {"template": {"containers": [{"image": "old"}]}}}  # fmt: skip
+    existing = {
+        "name": JOB[4:],
+        "labels": {"team": "sre", "cost-centre": "42"},
+        "annotations": {"owner": "sre@example.com"},
+        "template": {"template": {"containers": [{"image": "old"}]}},
+    }
     _flood_job_routes(google, execution, job=existing)
     google.on("POST", "/v2/entries:list", (200, {"entries": [_ramped(0, 5, 0, 0.02)]}))
     start_cloud_run_flood(5, "image", "secret", "staging-vpc-connector", FLOOD_ACCOUNT, **gcp)
@@ -583,19 +687,29 @@ def test_bad_flood_job_arguments_are_refused_before_any_request(
 ) -> None:
     with pytest.raises(ActivityFailed, match=message):
         start_cloud_run_flood(
-            image="image", dsn_secret="secret", connector="staging-vpc-connector",
-            service_account=FLOOD_ACCOUNT, **arguments, **gcp,
-        )  # fmt: skip
+            image="image",
+            dsn_secret="secret",
+            connector="staging-vpc-connector",
+            service_account=FLOOD_ACCOUNT,
+            **arguments,
+            **gcp,
+        )
     assert google.requests == []
 
 
 # --- probes ---------------------------------------------------------------------------------------
 
 
-CONNECTOR_LABELS = {"connector_name": "staging-vpc-connector", "location": REGION,
-                    "project_id": PROJECT}  # fmt: skip
-DATABASE_LABELS = {"database_id": f"{PROJECT}:netra-staging-db", "region": REGION,
-                   "project_id": PROJECT}  # fmt: skip
+CONNECTOR_LABELS = {
+    "connector_name": "staging-vpc-connector",
+    "location": REGION,
+    "project_id": PROJECT,
+}
+DATABASE_LABELS = {
+    "database_id": f"{PROJECT}:netra-staging-db",
+    "region": REGION,
+    "project_id": PROJECT,
+}
 
 
 def test_connector_metrics_and_cloud_sql_backends_from_monitoring(
@@ -614,8 +728,11 @@ def test_connector_metrics_and_cloud_sql_backends_from_monitoring(
         assert metrics["instances"] == 2 and metrics["utilisation"] >= 0.9
         assert eventually(lambda: cloud_sql_backends("netra-staging-db", 162, **gcp)["backends"])
         assert cloud_sql_backends("netra-staging-db", 162, **gcp) == {
-            "instance": "netra-staging-db", "backends": 145, "max_connections": 162,
-            "utilisation": round(145 / 162, 4)}  # fmt: skip
+            "instance": "netra-staging-db",
+            "backends": 145,
+            "max_connections": 162,
+            "utilisation": round(145 / 162, 4),
+        }
     finally:
         monitoring.close()
     reads = [r.query for r in google.requests if r.api == "monitoring"]
@@ -637,8 +754,11 @@ def test_a_connector_in_a_shared_vpc_host_project_is_read_there(
 ) -> None:
     host = "projects/network-host/locations/us-east1/connectors/shared-connector"
     monitoring = CloudMonitoring(google, "network-host")
-    labels = {"connector_name": "shared-connector", "location": "us-east1",
-              "project_id": "network-host"}  # fmt: skip
+    labels = {
+        "connector_name": "shared-connector",
+        "location": "us-east1",
+        "project_id": "network-host",
+    }
     monitoring.read(CONNECTOR_CPU, lambda: [(labels, {}, [0.5, 0.5])])
     monitoring.read(CONNECTOR_INSTANCES, lambda: [(labels, {}, 3)])
     try:
@@ -710,8 +830,9 @@ def test_a_dip_in_the_window_keeps_the_cpu_stop_condition_within(
 ) -> None:
     monitoring = CloudMonitoring(google, PROJECT)
     # one point at 79 %, until the condition has judged a window holding it
-    seen = _cpu(monitoring, lambda seen: 0.95 if any(s["status"] == "within" for s in seen)
-                else 0.79)  # fmt: skip
+    seen = _cpu(
+        monitoring, lambda seen: 0.95 if any(s["status"] == "within" for s in seen) else 0.79
+    )
     try:
         _cpu_statuses_until_breached(gcp, seen)
     finally:
@@ -722,16 +843,24 @@ def test_a_dip_in_the_window_keeps_the_cpu_stop_condition_within(
 
 # --- a team's own signals: an SLO's burn rate, an alert policy's open alerts ---------------
 
-RUN_LABELS = {"service_name": "backend", "revision_name": "backend-v1", "location": REGION,
-              "project_id": PROJECT}  # fmt: skip
+RUN_LABELS = {
+    "service_name": "backend",
+    "revision_name": "backend-v1",
+    "location": REGION,
+    "project_id": PROJECT,
+}
 
 
 def _slo(monitoring: CloudMonitoring, failed: list[float]) -> str:
     """A 99 % availability SLO of backend's requests, `failed[0]` of them failing at each
     sample; its name."""
-    monitoring.read(REQUESTS, lambda: [
-        (RUN_LABELS, {"response_code_class": "2xx"}, round(1000 * (1 - failed[0]))),
-        (RUN_LABELS, {"response_code_class": "5xx"}, round(1000 * failed[0]))])  # fmt: skip
+    monitoring.read(
+        REQUESTS,
+        lambda: [
+            (RUN_LABELS, {"response_code_class": "2xx"}, round(1000 * (1 - failed[0]))),
+            (RUN_LABELS, {"response_code_class": "5xx"}, round(1000 * failed[0])),
+        ],
+    )
     return monitoring.add_slo("backend", "availability", 0.99, "backend")
 
 
@@ -793,9 +922,16 @@ def _hot_database_policy(monitoring: CloudMonitoring, cpu: list[float]) -> str:
     """Cloud SQL's CPU at `cpu[0]` each sample, and a policy alerting above 90 % held for
     two minutes; its name."""
     monitoring.read(SQL_CPU, lambda: [(DATABASE_LABELS, {}, cpu[0])])
-    return monitoring.add_alert_policy(AlertPolicy(
-        "7001", "Cloud SQL CPU above 90 %", SQL_CPU,
-        {"database_id": f"{PROJECT}:netra-staging-db"}, 0.9, duration_s=120))  # fmt: skip
+    return monitoring.add_alert_policy(
+        AlertPolicy(
+            "7001",
+            "Cloud SQL CPU above 90 %",
+            SQL_CPU,
+            {"database_id": f"{PROJECT}:netra-staging-db"},
+            0.9,
+            duration_s=120,
+        )
+    )
 
 
 def test_an_alert_policy_condition_breaches_while_an_alert_is_open(
@@ -834,8 +970,9 @@ def test_every_page_of_open_alerts_is_counted(
     google: FakeGoogle, gcp: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monitoring = CloudMonitoring(google, PROJECT)
-    replicas = [{**DATABASE_LABELS, "database_id": f"{PROJECT}:netra-staging-db-{n}"}
-                for n in range(3)]  # fmt: skip
+    replicas = [
+        {**DATABASE_LABELS, "database_id": f"{PROJECT}:netra-staging-db-{n}"} for n in range(3)
+    ]
     monitoring.read(SQL_CPU, lambda: [(labels, {}, 0.95) for labels in replicas])
     policy = monitoring.add_alert_policy(
         AlertPolicy("7002", "Any Cloud SQL CPU above 90 %", SQL_CPU, {}, 0.9, duration_s=60)
@@ -863,9 +1000,16 @@ def test_the_fake_refuses_an_alert_filter_on_a_field_alerts_do_not_have(
 
 def _staging(gcp: dict, **stop_conditions: object) -> dict:
     """A staging run's configuration, its built-in conditions off, with `stop_conditions`."""
-    configuration = {**gcp["configuration"], "target": "staging",
-                     "stop_conditions": {"error_rate_pct": None, "latency_pct_of_baseline": None,
-                                         "pool_pct": None, "cpu_pct": None}}  # fmt: skip
+    configuration = {
+        **gcp["configuration"],
+        "target": "staging",
+        "stop_conditions": {
+            "error_rate_pct": None,
+            "latency_pct_of_baseline": None,
+            "pool_pct": None,
+            "cpu_pct": None,
+        },
+    }
     settle_stop_conditions(configuration)
     configuration["stop_conditions"] = {**configuration["stop_conditions"], **stop_conditions}
     return configuration
@@ -879,16 +1023,22 @@ def test_a_burning_slo_interrupts_the_run_with_its_sample_in_the_journal(
     cpu = [0.95]
     policy = _hot_database_policy(monitoring, cpu)
     conditions = {
-        "slo_burn_rates": [{"name": "checkout-slo", "slo": slo, "threshold": 10,
-                            "lookback_s": scaled(300)}],
+        "slo_burn_rates": [
+            {"name": "checkout-slo", "slo": slo, "threshold": 10, "lookback_s": scaled(300)}
+        ],
         "alert_policies": [{"name": "database-hot", "policy": policy, "threshold": 5}],
-    }  # fmt: skip
+    }
     configuration = _staging(gcp, every_s=0.1, **conditions)
     failures: list[tuple[str, BaseException]] = []
     interrupted = threading.Event()
-    stops = arm_stop_conditions({}, configuration, {"gcp": gcp["secrets"]}, None,
-                                on_failure=lambda part, e: failures.append((part, e)),
-                                on_breach=interrupted.set)  # fmt: skip
+    stops = arm_stop_conditions(
+        {},
+        configuration,
+        {"gcp": gcp["secrets"]},
+        None,
+        on_failure=lambda part, e: failures.append((part, e)),
+        on_breach=interrupted.set,
+    )
     try:
         stops.start({}, configuration, {"gcp": gcp["secrets"]})
         assert interrupted.wait(timeout=60)
@@ -898,9 +1048,14 @@ def test_a_burning_slo_interrupts_the_run_with_its_sample_in_the_journal(
     assert failures == []
     journal = stops.journal()
     assert journal["armed"]["checkout-slo"] == {
-        "kind": "slo_burn_rate", "slo": slo, "threshold": 10, "lookback_s": scaled(300),
-        "every_s": 0.1, "goal": 0.99,
-        "display_name": "Checkout availability"}  # fmt: skip
+        "kind": "slo_burn_rate",
+        "slo": slo,
+        "threshold": 10,
+        "lookback_s": scaled(300),
+        "every_s": 0.1,
+        "goal": 0.99,
+        "display_name": "Checkout availability",
+    }
     assert journal["armed"]["database-hot"]["display_name"] == "Cloud SQL CPU above 90 %"
     breach = journal["stopped_by"]
     assert (breach["condition"], breach["probe"]) == ("checkout-slo", "checkout-slo")
@@ -910,8 +1065,9 @@ def test_a_burning_slo_interrupts_the_run_with_its_sample_in_the_journal(
 def _an_slo_and_a_disabled_policy(google: FakeGoogle) -> tuple[CloudMonitoring, str, str]:
     """Monitoring (the test samples) with an SLO and a disabled alert policy; their names."""
     monitoring = CloudMonitoring(google, PROJECT, sampling=False)
-    off = monitoring.add_alert_policy(AlertPolicy("7003", "Off", SQL_CPU, {}, 0.9, 60,
-                                                  enabled=False))  # fmt: skip
+    off = monitoring.add_alert_policy(
+        AlertPolicy("7003", "Off", SQL_CPU, {}, 0.9, 60, enabled=False)
+    )
     return monitoring, _slo(monitoring, [0.0]), off
 
 
@@ -921,24 +1077,40 @@ def test_a_condition_that_cannot_be_armed_stops_the_run_and_the_testbed_does_not
     _, slo, off = _an_slo_and_a_disabled_policy(google)
 
     def arm(configuration: dict) -> StopConditions:
-        return arm_stop_conditions({}, configuration, {"gcp": gcp["secrets"]}, None,
-                                   on_failure=lambda *_: None, on_breach=lambda: None)  # fmt: skip
+        return arm_stop_conditions(
+            {},
+            configuration,
+            {"gcp": gcp["secrets"]},
+            None,
+            on_failure=lambda *_: None,
+            on_breach=lambda: None,
+        )
 
-    missing = {"slo_burn_rates": [{"name": "gone", "threshold": 1,
-                                   "slo": slo.replace("availability", "latency")}]}  # fmt: skip
-    with pytest.raises(KitError, match=r"^stop condition gone cannot be armed: reading SLO "
-                       r"projects/netra-staging/.*/latency: not found"):  # fmt: skip
+    missing = {
+        "slo_burn_rates": [
+            {"name": "gone", "threshold": 1, "slo": slo.replace("availability", "latency")}
+        ]
+    }
+    with pytest.raises(
+        KitError,
+        match=r"^stop condition gone cannot be armed: reading SLO "
+        r"projects/netra-staging/.*/latency: not found",
+    ):
         arm(_staging(gcp, **missing))
     disabled = {"alert_policies": [{"name": "off", "policy": off}]}
-    with pytest.raises(KitError, match=f"^stop condition off cannot be armed: alert policy "
-                       f"{off} is disabled, so it opens no alerts"):  # fmt: skip
+    with pytest.raises(
+        KitError,
+        match=f"^stop condition off cannot be armed: alert policy "
+        f"{off} is disabled, so it opens no alerts",
+    ):
         arm(_staging(gcp, **disabled))
     asked = len(google.requests)
     on_the_testbed = {**_staging(gcp, **missing, **disabled), "target": "embedded"}
     stops = arm(on_the_testbed)
     assert stops.armed == [] and stops.not_armed == {
         "gone": "Cloud Monitoring watches staging: not on the embedded testbed",
-        "off": "Cloud Monitoring watches staging: not on the embedded testbed"}  # fmt: skip
+        "off": "Cloud Monitoring watches staging: not on the embedded testbed",
+    }
     assert len(google.requests) == asked  # nothing read
 
 
@@ -946,21 +1118,34 @@ SINCE = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 
 
 def _revision_line(instance: str, revision: str = "backend-chaos-1", **payload: object) -> dict:
-    resource = {"type": "cloud_run_revision", "labels": {
-        "service_name": "backend", "revision_name": revision, "location": REGION}}  # fmt: skip
+    resource = {
+        "type": "cloud_run_revision",
+        "labels": {"service_name": "backend", "revision_name": revision, "location": REGION},
+    }
     return {"resource": resource, "labels": {"instanceId": instance}, "jsonPayload": payload}
 
 
 def _startup_lines(instance: str) -> list[dict]:
     phases = [
-        {"event": "phase", "phase": n, "name": name, "status": status, "elapsed_s": elapsed,
-         "started_at": f"2026-11-21T02:00:0{n}+00:00", "cause": cause}
+        {
+            "event": "phase",
+            "phase": n,
+            "name": name,
+            "status": status,
+            "elapsed_s": elapsed,
+            "started_at": f"2026-11-21T02:00:0{n}+00:00",
+            "cause": cause,
+        }
         for n, name, status, elapsed, cause in [
-            (1, "init", "succeeded", 0.1, None), (2, "dependencies", "succeeded", 0.1, None),
-            (3, "database", "timeout", 75.0, "connect_timeout"), (4, "cache", "blocked", 0.0, None),
-            (5, "services", "blocked", 0.0, None), (6, "websocket", "blocked", 0.0, None),
-            (7, "finalize", "blocked", 0.0, None)]
-    ]  # fmt: skip
+            (1, "init", "succeeded", 0.1, None),
+            (2, "dependencies", "succeeded", 0.1, None),
+            (3, "database", "timeout", 75.0, "connect_timeout"),
+            (4, "cache", "blocked", 0.0, None),
+            (5, "services", "blocked", 0.0, None),
+            (6, "websocket", "blocked", 0.0, None),
+            (7, "finalize", "blocked", 0.0, None),
+        ]
+    ]
     lines = [_revision_line(instance, **p) for p in phases]
     lines.append(_revision_line(instance, event="lifespan", startup_failed=True))
     exit_line = _revision_line(instance)
@@ -971,8 +1156,10 @@ def _startup_lines(instance: str) -> list[dict]:
 def test_startup_from_cloud_logging_has_the_local_shape(google: FakeGoogle, gcp: dict) -> None:
     logging = CloudLogging(google, PROJECT, page_size=2)
     # an instance of the revision before, logging before the rollout began: out of bounds
-    logging.write(_revision_line("old", "backend-v1", event="phase", phase=1,
-                                 status="succeeded"), at=SINCE - timedelta(minutes=1))  # fmt: skip
+    logging.write(
+        _revision_line("old", "backend-v1", event="phase", phase=1, status="succeeded"),
+        at=SINCE - timedelta(minutes=1),
+    )
     for entry in _startup_lines("new"):
         logging.write(entry, at=SINCE + timedelta(seconds=len(logging.entries)))
     # and the revision before again, still serving, after it: not this revision
@@ -1060,13 +1247,25 @@ def test_cloud_run_status_says_the_newest_revision_did_not_become_ready(
             },
         ),
     )
-    google.on("GET", f"{SERVICE}/revisions/backend-00002", (200, {"conditions": [
-        {"type": "Active", "state": "CONDITION_SUCCEEDED"},
-        {"type": "Ready", "state": "CONDITION_FAILED", "message": failed}]}))  # fmt: skip
+    google.on(
+        "GET",
+        f"{SERVICE}/revisions/backend-00002",
+        (
+            200,
+            {
+                "conditions": [
+                    {"type": "Active", "state": "CONDITION_SUCCEEDED"},
+                    {"type": "Ready", "state": "CONDITION_FAILED", "message": failed},
+                ]
+            },
+        ),
+    )
     monitoring = CloudMonitoring(google, PROJECT)
     revision = {"service_name": "backend", "revision_name": "backend-00001", "location": REGION}
-    monitoring.read(RUN_INSTANCES, lambda: [(revision, {"state": "active"}, 2),
-                                            (revision, {"state": "idle"}, 1)])  # fmt: skip
+    monitoring.read(
+        RUN_INSTANCES,
+        lambda: [(revision, {"state": "active"}, 2), (revision, {"state": "idle"}, 1)],
+    )
     try:
         assert eventually(lambda: cloud_run_status("backend", **gcp)["instances"] is not None)
         status = cloud_run_status("backend", **gcp)
@@ -1092,10 +1291,13 @@ def test_cloud_run_status_says_the_newest_revision_did_not_become_ready(
 
 FLOOD_IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/chaos/flood-job:latest"
 STAGING = {
-    "gcp_cloud_run_service": "backend", "gcp_vpc_connector": "staging-vpc-connector",
-    "gcp_cloud_sql_instance": "netra-staging-db", "gcp_flood_image": FLOOD_IMAGE,
-    "gcp_flood_dsn_secret": "chaos-flood-database-url", "gcp_flood_service_account": FLOOD_ACCOUNT,
-}  # fmt: skip
+    "gcp_cloud_run_service": "backend",
+    "gcp_vpc_connector": "staging-vpc-connector",
+    "gcp_cloud_sql_instance": "netra-staging-db",
+    "gcp_flood_image": FLOOD_IMAGE,
+    "gcp_flood_dsn_secret": "chaos-flood-database-url",
+    "gcp_flood_service_account": FLOOD_ACCOUNT,
+}
 
 
 @pytest.fixture
@@ -1103,8 +1305,11 @@ def staging_project(google: FakeGoogle, backend: CloudRunService, gcp: dict) -> 
     """Every resource the staging profile names exists; the activities' arguments."""
     google.on("GET", CONNECTOR, (200, connector()))
     google.on("GET", SQL, (200, {"name": "netra-staging-db", "state": "RUNNABLE"}))
-    google.on("GET", f"/v1/projects/{PROJECT}/secrets/chaos-flood-database-url",
-              (200, {"name": "projects/1234/secrets/chaos-flood-database-url"}))  # fmt: skip
+    google.on(
+        "GET",
+        f"/v1/projects/{PROJECT}/secrets/chaos-flood-database-url",
+        (200, {"name": "projects/1234/secrets/chaos-flood-database-url"}),
+    )
     tag = f"/v1/{RUN_LOCATION}/repositories/chaos/packages/flood-job/tags/latest"
     google.on("GET", tag, (200, {"name": tag[4:], "version": "sha256:abc"}))
     return {**gcp, "configuration": {**gcp["configuration"], **STAGING}}
@@ -1152,11 +1357,16 @@ def test_roles_granted_on_the_resources_alone_are_enough(
     repository and the secret, none of them in the project."""
     on_resources = {
         SERVICE[4:]: ("run.services.get", "run.services.update", "run.revisions.get"),
-        JOB[4:]: ("run.jobs.get", "run.jobs.update", "run.jobs.run", "run.executions.get",
-                  "run.executions.cancel"),
+        JOB[4:]: (
+            "run.jobs.get",
+            "run.jobs.update",
+            "run.jobs.run",
+            "run.executions.get",
+            "run.executions.cancel",
+        ),
         REPOSITORY: ("artifactregistry.tags.get",),
         SECRET: ("secretmanager.secrets.get",),
-    }  # fmt: skip
+    }
     for resource, permissions in on_resources.items():
         google.deny(*permissions)
         google.grant(resource, *permissions)
@@ -1169,12 +1379,23 @@ def test_roles_granted_on_the_resources_alone_are_enough(
 def test_the_permissions_asked_are_the_experiments_own(
     google: FakeGoogle, staging_project: dict
 ) -> None:
-    experiment = {"method": [
-        {"provider": {"module": "chaoskit.actions.gcp.vpc_connector",
-                      "func": "set_vpc_connector_scaling"}},
-        {"provider": {"module": "chaoskit.actions.gcp.cloud_sql", "func": "restart_cloud_sql"}},
-        {"provider": {"module": "chaoskit.actions.gcp.cloud_sql",
-                      "func": "set_cloud_sql_max_connections"}}]}  # fmt: skip
+    experiment = {
+        "method": [
+            {
+                "provider": {
+                    "module": "chaoskit.actions.gcp.vpc_connector",
+                    "func": "set_vpc_connector_scaling",
+                }
+            },
+            {"provider": {"module": "chaoskit.actions.gcp.cloud_sql", "func": "restart_cloud_sql"}},
+            {
+                "provider": {
+                    "module": "chaoskit.actions.gcp.cloud_sql",
+                    "func": "set_cloud_sql_max_connections",
+                }
+            },
+        ]
+    }
     google.deny("vpcaccess.connectors.update", "cloudsql.instances.restart")
     assert staging_access_problems(**staging_project, experiment=experiment) == [
         f"the kit's account lacks cloudsql.instances.restart in project {PROJECT}: grant "
@@ -1204,8 +1425,11 @@ def test_each_missing_role_or_resource_is_one_line(
         f"the kit's account cannot act as {FLOOD_ACCOUNT} (gcp.flood_service_account): grant "
         "it roles/iam.serviceAccountUser on that account",
     ]
-    assert not [r for r in google.requests if r.method in ("PATCH", "POST")
-                and not r.path.endswith(":testIamPermissions")]  # fmt: skip
+    assert not [
+        r
+        for r in google.requests
+        if r.method in ("PATCH", "POST") and not r.path.endswith(":testIamPermissions")
+    ]
 
 
 def test_the_slos_and_alert_policies_the_stop_conditions_watch_are_checked_before_the_run(
@@ -1214,12 +1438,15 @@ def test_the_slos_and_alert_policies_the_stop_conditions_watch_are_checked_befor
     monitoring, slo, off = _an_slo_and_a_disabled_policy(google)
     on = monitoring.add_alert_policy(AlertPolicy("7004", "On", SQL_CPU, {}, 0.9, 60))
     watched = {
-        "slo_burn_rates": [{"name": "checkout-slo", "slo": slo, "threshold": 10},
-                           {"name": "latency-slo", "threshold": 10,
-                            "slo": slo.replace("availability", "latency")}],
-        "alert_policies": [{"name": "database-off", "policy": off},
-                           {"name": "database-on", "policy": on}],
-    }  # fmt: skip
+        "slo_burn_rates": [
+            {"name": "checkout-slo", "slo": slo, "threshold": 10},
+            {"name": "latency-slo", "threshold": 10, "slo": slo.replace("availability", "latency")},
+        ],
+        "alert_policies": [
+            {"name": "database-off", "policy": off},
+            {"name": "database-on", "policy": on},
+        ],
+    }
     google.deny("monitoring.alerts.list")
     assert staging_access_problems(**staging_project, stop_conditions=watched) == [
         f"the kit's account lacks monitoring.alerts.list in project {PROJECT}: grant "
@@ -1229,8 +1456,12 @@ def test_the_slos_and_alert_policies_the_stop_conditions_watch_are_checked_befor
         f"alert policy projects/{monitoring.number}/alertPolicies/7003 is disabled, so it "
         "opens no alerts: enable it, or remove the stop condition",
     ]
-    assert {"monitoring.slos.get", "monitoring.alertPolicies.get", "monitoring.alerts.list",
-            "monitoring.timeSeries.list"} <= _asked(google)[f"projects/{PROJECT}"]  # fmt: skip
+    assert {
+        "monitoring.slos.get",
+        "monitoring.alertPolicies.get",
+        "monitoring.alerts.list",
+        "monitoring.timeSeries.list",
+    } <= _asked(google)[f"projects/{PROJECT}"]
     # without those conditions, none of it is asked or read
     asked = len(google.requests)
     staging_access_problems(**staging_project)
@@ -1259,8 +1490,15 @@ def test_the_fake_checks_requests_against_googles_published_specification() -> N
         f"{patch}: updateMask path 'template.revison' names no field"
     ]
     # output-only fields in a mask or a body are ignored, as AIP-203 says
-    assert run.violations("PATCH", service, {"updateMask": ["latestReadyRevision"]},
-                          {**template, "latestReadyRevision": "x", "uid": 3}) == []  # fmt: skip
+    assert (
+        run.violations(
+            "PATCH",
+            service,
+            {"updateMask": ["latestReadyRevision"]},
+            {**template, "latestReadyRevision": "x", "uid": 3},
+        )
+        == []
+    )
     assert run.violations("PATCH", service, {"forceNewRevisions": ["true"]}, template) == [
         f"{patch}: unknown query parameter 'forceNewRevisions'"
     ]
@@ -1296,33 +1534,78 @@ def test_the_fake_checks_requests_against_googles_published_specification() -> N
 @pytest.mark.parametrize(
     ("api", "path", "query", "body", "refusal"),
     [
-        ("monitoring", f"/v3/projects/{PROJECT}/timeSeries",
-         {"interval.endTime": ["2026-11-21T02:00:00Z"], "aggregation.alignmentPeriod": ["30s"],
-          "aggregation.perSeriesAligner": ["ALIGN_MEAN"]},
-         None, "aggregation.alignmentPeriod 30s is below 60 seconds"),
-        ("monitoring", f"/v3/projects/{PROJECT}/timeSeries",
-         {"interval.endTime": ["2026-11-21T02:00:00Z"],
-          "aggregation.perSeriesAligner": ["ALIGN_MAX"]},
-         None, "aggregation.alignmentPeriod is required with ALIGN_MAX"),
-        ("monitoring", f"/v3/projects/{PROJECT}/timeSeries", {}, None,
-         "interval.endTime is required"),
-        ("logging", "/v2/entries:list", {},
-         {"resourceNames": [f"projects/{PROJECT}"], "pageSize": 5000}, "exceeds 1000"),
-        ("logging", "/v2/entries:list", {},
-         {"resourceNames": [f"projects/{PROJECT}"], "filter": 'jsonPayload.event = "ramped'},
-         "filter: unexpected"),
-        ("logging", "/v2/entries:list", {},
-         {"resourceNames": [f"projects/{PROJECT}"], "filter": "(severity >= ERROR"},
-         "the filter ends too soon"),
-        ("cloudresourcemanager", f"/v1/projects/{PROJECT}:testIamPermissions", {},
-         {"permissions": ["run.*"]}, "wildcards"),
-        ("cloudresourcemanager", f"/v1/projects/{PROJECT}:testIamPermissions", {},
-         {"permissions": ["run.services.deploy"]},
-         "Permission 'run.services.deploy' is not valid."),
-        ("run", f"/v2/{RUN_LOCATION}/services/backend:testIamPermissions", {},
-         {"permissions": ["secretmanager.secrets.get"]}, "is not valid for this resource"),
+        (
+            "monitoring",
+            f"/v3/projects/{PROJECT}/timeSeries",
+            {
+                "interval.endTime": ["2026-11-21T02:00:00Z"],
+                "aggregation.alignmentPeriod": ["30s"],
+                "aggregation.perSeriesAligner": ["ALIGN_MEAN"],
+            },
+            None,
+            "aggregation.alignmentPeriod 30s is below 60 seconds",
+        ),
+        (
+            "monitoring",
+            f"/v3/projects/{PROJECT}/timeSeries",
+            {
+                "interval.endTime": ["2026-11-21T02:00:00Z"],
+                "aggregation.perSeriesAligner": ["ALIGN_MAX"],
+            },
+            None,
+            "aggregation.alignmentPeriod is required with ALIGN_MAX",
+        ),
+        (
+            "monitoring",
+            f"/v3/projects/{PROJECT}/timeSeries",
+            {},
+            None,
+            "interval.endTime is required",
+        ),
+        (
+            "logging",
+            "/v2/entries:list",
+            {},
+            {"resourceNames": [f"projects/{PROJECT}"], "pageSize": 5000},
+            "exceeds 1000",
+        ),
+        (
+            "logging",
+            "/v2/entries:list",
+            {},
+            {"resourceNames": [f"projects/{PROJECT}"], "filter": 'jsonPayload.event = "ramped'},
+            "filter: unexpected",
+        ),
+        (
+            "logging",
+            "/v2/entries:list",
+            {},
+            {"resourceNames": [f"projects/{PROJECT}"], "filter": "(severity >= ERROR"},
+            "the filter ends too soon",
+        ),
+        (
+            "cloudresourcemanager",
+            f"/v1/projects/{PROJECT}:testIamPermissions",
+            {},
+            {"permissions": ["run.*"]},
+            "wildcards",
+        ),
+        (
+            "cloudresourcemanager",
+            f"/v1/projects/{PROJECT}:testIamPermissions",
+            {},
+            {"permissions": ["run.services.deploy"]},
+            "Permission 'run.services.deploy' is not valid.",
+        ),
+        (
+            "run",
+            f"/v2/{RUN_LOCATION}/services/backend:testIamPermissions",
+            {},
+            {"permissions": ["secretmanager.secrets.get"]},
+            "is not valid for this resource",
+        ),
     ],
-)  # fmt: skip
+)
 def test_the_fake_refuses_what_google_documents_it_refuses(
     api: str, path: str, query: dict, body: object, refusal: str
 ) -> None:
@@ -1401,8 +1684,11 @@ def test_a_service_that_logs_text_is_read_by_its_own_patterns_on_staging(
     )
     assert report["exit_code"] == 1 and report["startup_failed"] is True
     assert [(p["name"], p["status"]) for p in report["phases"]] == [
-        ("read-settings", "succeeded"), ("connect-database", "timeout"),
-        ("load-catalogue", "blocked"), ("serve-http", "blocked")]  # fmt: skip
+        ("read-settings", "succeeded"),
+        ("connect-database", "timeout"),
+        ("load-catalogue", "blocked"),
+        ("serve-http", "blocked"),
+    ]
     assert report["failed_phase"]["cause"] == "too_many_connections"
     # the example's patterns read no timestamp: when the phase gave up is not known
     assert report["unreported"] == ["failure_at"]
@@ -1415,8 +1701,13 @@ KIT_SENDS = {
     "run.projects.locations.services.patch": {"updateMask"},
     "run.projects.locations.jobs.patch": {"allowMissing"},
     "monitoring.projects.timeSeries.list": {
-        "filter", "interval.startTime", "interval.endTime", "aggregation.alignmentPeriod",
-        "aggregation.perSeriesAligner", "view"},
+        "filter",
+        "interval.startTime",
+        "interval.endTime",
+        "aggregation.alignmentPeriod",
+        "aggregation.perSeriesAligner",
+        "view",
+    },
     "run.projects.locations.services.testIamPermissions": {"resource"},
     "run.projects.locations.jobs.testIamPermissions": {"resource"},
     "run.projects.locations.jobs.executions.get": {"name"},
@@ -1428,14 +1719,15 @@ KIT_SENDS = {
     "monitoring.services.serviceLevelObjectives.get": {"name"},
     "monitoring.projects.alertPolicies.get": {"name"},
     "monitoring.projects.alerts.list": {"parent", "filter", "pageSize", "pageToken"},
-}  # fmt: skip
+}
 
 
 def test_the_gcp_extra_requires_a_client_whose_documents_carry_what_the_kit_sends() -> None:
     """Run with GOOGLE_SPEC_DOCUMENTS set to the floor's documents folder to check the
     floor itself (2.185's carry every one: the first with Monitoring's `alerts.list`)."""
     extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"]["gcp"]  # fmt: skip
+        "optional-dependencies"
+    ]["gcp"]
     (floor,) = [r.split(">=")[1] for r in extra if r.startswith("google-api-python-client>=")]
     assert Version(importlib.metadata.version("google-api-python-client")) >= Version(floor)
     assert Version(floor) >= Version("2.185")

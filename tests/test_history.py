@@ -23,12 +23,30 @@ def skipped_gameday(
 ) -> subprocess.CompletedProcess:
     """`chaos gameday run` on a target that fails its preflight (nothing runs)."""
     sick = tmp_path / "sick.json"
-    sick.write_text(json.dumps({"configuration": {
-        "target": "staging", "service_url": "http://127.0.0.1:1",
-        "database_url": "postgresql://app@127.0.0.1:1/app"}}))  # fmt: skip
+    sick.write_text(
+        json.dumps(
+            {
+                "configuration": {
+                    "target": "staging",
+                    "service_url": "http://127.0.0.1:1",
+                    "database_url": "postgresql://app@127.0.0.1:1/app",
+                }
+            }
+        )
+    )
     suite = write_suite(tmp_path, ("smd-phase3-timeout", "reproduced"))
-    return chaos("gameday", "run", "--suite", str(suite), "--profile", str(sick),
-                 "--journals", str(journals), *options, home=home)  # fmt: skip
+    return chaos(
+        "gameday",
+        "run",
+        "--suite",
+        str(suite),
+        "--profile",
+        str(sick),
+        "--journals",
+        str(journals),
+        *options,
+        home=home,
+    )
 
 
 def test_keep_removes_the_oldest_game_days_and_nothing_else(
@@ -36,15 +54,19 @@ def test_keep_removes_the_oldest_game_days_and_nothing_else(
 ) -> None:
     journals = tmp_path / "journals"
     old = [journals / f"gd-2026110{day}T020000Z-000{day}" for day in (1, 2, 3)]
-    kept_apart = [journals / "limit-20261101T030000Z-smd-phase3-timeout-flood_connections",
-                  journals / "verify-20261101T040000Z", journals / "gd-notes"]  # fmt: skip
+    kept_apart = [
+        journals / "limit-20261101T030000Z-smd-phase3-timeout-flood_connections",
+        journals / "verify-20261101T040000Z",
+        journals / "gd-notes",
+    ]
     for folder in old + kept_apart:
         folder.mkdir(parents=True)
         (folder / "summary.json").write_text("{}")
     (journals / "results.xml").write_text("<testsuites/>")
     metrics = tmp_path / "metrics" / "gameday.prom"
-    result = skipped_gameday(tmp_path, journals, testbed_home, "--keep", "2", "--metrics",
-                             str(metrics))  # fmt: skip
+    result = skipped_gameday(
+        tmp_path, journals, testbed_home, "--keep", "2", "--metrics", str(metrics)
+    )
     assert result.returncode == 3, result.stdout + result.stderr
     assert f"--keep 2: removed 2 older game days ({old[0].name} to {old[1].name})" in result.stdout
     left = sorted(p.name for p in journals.iterdir())
@@ -58,11 +80,14 @@ def test_keep_removes_the_oldest_game_days_and_nothing_else(
     assert started.labels["gameday"] == new and started.value > 0
 
 
-@pytest.mark.parametrize(("option", "message"), [
-    (["--keep", "0"], "Invalid value for '--keep': 0 is not in the range x>=1"),
-    (["--keep", "two"], "Invalid value for '--keep': 'two' is not a valid integer"),
-    (["--metrics", "{tmp}"], "Error: --metrics {tmp}: cannot be written (it is a folder)"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--keep", "0"], "Invalid value for '--keep': 0 is not in the range x>=1"),
+        (["--keep", "two"], "Invalid value for '--keep': 'two' is not a valid integer"),
+        (["--metrics", "{tmp}"], "Error: --metrics {tmp}: cannot be written (it is a folder)"),
+    ],
+)
 def test_bad_history_options_are_one_line_and_change_nothing(
     testbed_home: Path, tmp_path: Path, option: list[str], message: str
 ) -> None:
@@ -91,8 +116,11 @@ def test_prune_keeps_the_newest_by_the_time_in_their_names(tmp_path: Path) -> No
 def test_report_since_looks_at_a_window_of_the_history(testbed_home: Path, tmp_path: Path) -> None:
     root = tmp_path / "journals"
     gameday(root)  # a night in November
-    later = {**SUMMARY, "gameday_id": "gd-20261201T215959Z-0002",
-             "started_at": "2026-12-01T21:59:59+00:00"}  # fmt: skip
+    later = {
+        **SUMMARY,
+        "gameday_id": "gd-20261201T215959Z-0002",
+        "started_at": "2026-12-01T21:59:59+00:00",
+    }
     folder = root / later["gameday_id"]
     folder.mkdir()
     (folder / "summary.json").write_text(json.dumps(later))
@@ -100,8 +128,16 @@ def test_report_since_looks_at_a_window_of_the_history(testbed_home: Path, tmp_p
     tolerated["start"] = "2026-12-01T22:00:00+00:00"
     (folder / "smd-phase3-timeout.json").write_text(json.dumps(tolerated))
     output = tmp_path / "report.json"
-    every = chaos("gameday", "report", str(root), "-o", str(tmp_path / "r.html"), "--json",
-                  str(output), home=testbed_home)  # fmt: skip
+    every = chaos(
+        "gameday",
+        "report",
+        str(root),
+        "-o",
+        str(tmp_path / "r.html"),
+        "--json",
+        str(output),
+        home=testbed_home,
+    )
     assert every.returncode == 0, every.stderr
     report = json.loads(output.read_text())
     assert report["gamedays"] == [SUMMARY["gameday_id"], later["gameday_id"]]
@@ -111,8 +147,18 @@ def test_report_since_looks_at_a_window_of_the_history(testbed_home: Path, tmp_p
     assert report["changed_verdicts"] == [
         {"experiment": "smd-phase3-timeout", "before": "reproduced", "now": "tolerated"}
     ]
-    window = chaos("gameday", "report", str(root), "-o", str(tmp_path / "r.html"), "--json",
-                   str(output), "--since", "2026-11-15", home=testbed_home)  # fmt: skip
+    window = chaos(
+        "gameday",
+        "report",
+        str(root),
+        "-o",
+        str(tmp_path / "r.html"),
+        "--json",
+        str(output),
+        "--since",
+        "2026-11-15",
+        home=testbed_home,
+    )
     assert window.returncode == 0, window.stderr
     report = json.loads(output.read_text())
     assert report["gamedays"] == [later["gameday_id"]] and report["runs_read"] == 1
@@ -123,8 +169,16 @@ def test_report_since_looks_at_a_window_of_the_history(testbed_home: Path, tmp_p
 def test_a_since_that_is_no_time_is_one_line(
     testbed_home: Path, tmp_path: Path, since: str
 ) -> None:
-    result = chaos("gameday", "report", str(tmp_path), "-o", str(tmp_path / "r.html"),
-                   "--since", since, home=testbed_home)  # fmt: skip
+    result = chaos(
+        "gameday",
+        "report",
+        str(tmp_path),
+        "-o",
+        str(tmp_path / "r.html"),
+        "--since",
+        since,
+        home=testbed_home,
+    )
     assert result.returncode == 2
     assert f"Invalid value for '--since': {since!r} is no time: give e.g. 7d, 12h" in result.stderr
     assert not (tmp_path / "r.html").exists()

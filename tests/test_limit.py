@@ -44,12 +44,17 @@ def test_a_range_of_1000_is_resolved_to_1_in_12_probes(breaking_point: int) -> N
     probe, probed = physics(breaking_point, FLOOD)
     sweep = bisect_breaking_point(probe, FLOOD, 1, 1000)
     assert (sweep.status, sweep.breaking_point, sweep.broken_at) == (
-        "found", breaking_point, breaking_point + 1)  # fmt: skip
+        "found",
+        breaking_point,
+        breaking_point + 1,
+    )
     assert len(probed) <= 12
 
 
-@pytest.mark.parametrize(("knob", "low", "high"), [(FLOOD, 1, 1000), (CAPACITY, 5, 100),
-                                                  (DELAY, 0.0, 60.0), (FLOOD, 1, 2)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("knob", "low", "high"),
+    [(FLOOD, 1, 1000), (CAPACITY, 5, 100), (DELAY, 0.0, 60.0), (FLOOD, 1, 2)],
+)
 @pytest.mark.parametrize("repeat", [1, 3])
 def test_a_dry_run_counts_the_most_probes_a_sweep_takes(
     knob: Knob, low: float, high: float, repeat: int
@@ -76,8 +81,9 @@ def test_a_real_valued_knob_is_resolved_to_its_resolution() -> None:
 
 
 def test_the_repeats_tell_a_flaky_boundary() -> None:
-    steady = bisect_breaking_point(lambda v: "tolerated" if v <= 10 else "reproduced",
-                                   FLOOD, 1, 20, repeat=3)  # fmt: skip
+    steady = bisect_breaking_point(
+        lambda v: "tolerated" if v <= 10 else "reproduced", FLOOD, 1, 20, repeat=3
+    )
     assert steady.deterministic is True
     calls: list[float] = []
 
@@ -94,15 +100,21 @@ def test_the_repeats_tell_a_flaky_boundary() -> None:
     ("verdicts", "message"),
     [
         ({1: "tolerated", 20: "tolerated"}, "no breaking point in [1, 20]: tolerated at both ends"),
-        ({1: "reproduced", 20: "reproduced"},
-         "no breaking point in [1, 20]: reproduced at both ends"),
-        ({1: "reproduced", 20: "tolerated"},
-         "no breaking point in [1, 20]: reproduced at 1 but tolerated at 20: more "
-         "flood_connections is not more pressure here (check the knob's `pressure`)"),
-        ({1: "inconclusive", 20: "reproduced"},
-         "flood_connections=1: inconclusive, not a verdict to sweep on (see its journal)"),
+        (
+            {1: "reproduced", 20: "reproduced"},
+            "no breaking point in [1, 20]: reproduced at both ends",
+        ),
+        (
+            {1: "reproduced", 20: "tolerated"},
+            "no breaking point in [1, 20]: reproduced at 1 but tolerated at 20: more "
+            "flood_connections is not more pressure here (check the knob's `pressure`)",
+        ),
+        (
+            {1: "inconclusive", 20: "reproduced"},
+            "flood_connections=1: inconclusive, not a verdict to sweep on (see its journal)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_range_without_a_breaking_point_says_why(verdicts: dict, message: str) -> None:
     sweep = bisect_breaking_point(lambda value: verdicts[value], FLOOD, 1, 20)
     assert sweep.status != "found" and sweep.message == message
@@ -112,14 +124,20 @@ def test_a_range_without_a_breaking_point_says_why(verdicts: dict, message: str)
     ("declared", "message"),
     [
         ({"nope": {"pressure": "up", "range": [1, 2]}}, "k.nope: not a configuration key"),
-        ({"flood_connections": {"pressure": "sideways", "range": [1, 2]}},
-         "k.flood_connections.pressure: 'sideways': give up or down"),
-        ({"flood_connections": {"pressure": "up", "range": [5, 1]}},
-         "k.flood_connections.range: [5, 1]: give [low, high], numbers, low < high"),
-        ({"flood_connections": {"pressure": "up", "range": [1, 5], "step": 2}},
-         "k.flood_connections: unknown step"),
+        (
+            {"flood_connections": {"pressure": "sideways", "range": [1, 2]}},
+            "k.flood_connections.pressure: 'sideways': give up or down",
+        ),
+        (
+            {"flood_connections": {"pressure": "up", "range": [5, 1]}},
+            "k.flood_connections.range: [5, 1]: give [low, high], numbers, low < high",
+        ),
+        (
+            {"flood_connections": {"pressure": "up", "range": [1, 5], "step": 2}},
+            "k.flood_connections: unknown step",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_malformed_knob_is_refused_by_name(declared: dict, message: str) -> None:
     with pytest.raises(KnobError, match=message.replace("[", r"\[").replace("]", r"\]")):
         read_knobs(declared, {"flood_connections"}, "k")
@@ -147,18 +165,34 @@ def test_the_breaking_point_found_is_the_database_room(testbed: Testbed, tmp_pat
     """smd-phase3-timeout holds while the flood leaves the fresh instance its pool."""
     expected = testbed.database_room() - 5  # the embedded profile's pool_size
     result = chaos(
-        "gameday", "limit", "experiments/smd-phase3-timeout.json",
-        "--from", str(expected - 6), "--to", str(expected + 6), "--repeat", "2",
-        "--journals", str(tmp_path), home=testbed.home, timeout_s=600,
-    )  # fmt: skip
+        "gameday",
+        "limit",
+        "experiments/smd-phase3-timeout.json",
+        "--from",
+        str(expected - 6),
+        "--to",
+        str(expected + 6),
+        "--repeat",
+        "2",
+        "--journals",
+        str(tmp_path),
+        home=testbed.home,
+        timeout_s=600,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     (limit_path,) = tmp_path.glob("limit-*/limit.json")
     limit = json.loads(limit_path.read_text())
     assert (limit["status"], limit["breaking_point"], limit["broken_at"]) == (
-        "found", expected, expected + 1)  # fmt: skip
+        "found",
+        expected,
+        expected + 1,
+    )
     assert limit["deterministic"] is True
-    assert limit["headroom"] == {"current_value": 120, "room": expected - 120,
-                                 "share": round((expected - 120) / 120, 3)}  # fmt: skip
+    assert limit["headroom"] == {
+        "current_value": 120,
+        "room": expected - 120,
+        "share": round((expected - 120) / 120, 3),
+    }
     # every probe's journal is kept, and printed as it came
     assert len(limit["probes"]) == len(list(limit_path.parent.glob("??-*.json")))
     assert f"flood_connections={expected + 1} -> reproduced" in result.stdout
@@ -173,21 +207,35 @@ def test_the_breaking_point_found_is_the_database_room(testbed: Testbed, tmp_pat
     assert report["before_after"] == []  # a sweep's probes are not a remediation
 
     def read(page: Any) -> dict[str, Any]:
-        return {"row": page.locator("#breaking-points tbody tr").inner_text(),
-                "charts": page.locator("#limit-charts svg").count()}  # fmt: skip
+        return {
+            "row": page.locator("#breaking-points tbody tr").inner_text(),
+            "charts": page.locator("#limit-charts svg").count(),
+        }
 
     seen, errors = open_in_chromium(html, read, tmp_path / "report.png")
     assert errors == [] and seen["charts"] == 1
-    assert seen["row"].split("\t")[:3] == ["smd-phase3-timeout", "flood_connections (connections)",
-                                           str(expected)]  # fmt: skip
+    assert seen["row"].split("\t")[:3] == [
+        "smd-phase3-timeout",
+        "flood_connections (connections)",
+        str(expected),
+    ]
 
 
 @pytest.mark.slow
 def test_no_breaking_point_in_a_range_is_one_line(testbed: Testbed, tmp_path: Path) -> None:
     result = chaos(
-        "gameday", "limit", "experiments/smd-phase3-timeout.json", "--from", "1", "--to", "3",
-        "--journals", str(tmp_path), home=testbed.home, timeout_s=300,
-    )  # fmt: skip
+        "gameday",
+        "limit",
+        "experiments/smd-phase3-timeout.json",
+        "--from",
+        "1",
+        "--to",
+        "3",
+        "--journals",
+        str(tmp_path),
+        home=testbed.home,
+        timeout_s=300,
+    )
     assert result.returncode == 1
     assert "no breaking point in [1, 3]: tolerated at both ends" in result.stdout
 
@@ -198,11 +246,21 @@ def test_an_interrupted_sweep_keeps_its_journals_and_the_testbed_as_found(
 ) -> None:
     monkeypatch.setenv("TESTBED_HOME", str(testbed.home))  # the kept testbed's state
     process = subprocess.Popen(
-        [CHAOS, "--no-version-check", "--no-log-file", "gameday", "limit",
-         "experiments/smd-phase3-timeout.json", "--journals", str(tmp_path)],
-        cwd=REPO, env={**os.environ, "TESTBED_HOME": str(testbed.home)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            CHAOS,
+            "--no-version-check",
+            "--no-log-file",
+            "gameday",
+            "limit",
+            "experiments/smd-phase3-timeout.json",
+            "--journals",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        env={**os.environ, "TESTBED_HOME": str(testbed.home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     # the second probe's flood is up: one journal is written, one run is under way
     assert eventually(lambda: len(list(tmp_path.glob("limit-*/??-*.json"))) == 1, timeout_s=120)
     assert eventually(lambda: sessions(testbed.admin_dsn, "chaos-flood-") > 0, timeout_s=60)
@@ -221,18 +279,25 @@ def test_an_interrupted_sweep_keeps_its_journals_and_the_testbed_as_found(
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--knob", "pool_size"],
-         "--knob pool_size: smd-phase3-timeout.json declares no such knob"),
+        (
+            ["--knob", "pool_size"],
+            "--knob pool_size: smd-phase3-timeout.json declares no such knob",
+        ),
         (["--from", "50", "--to", "10"], "--from 50 --to 10: give a range with from < to"),
     ],
-)  # fmt: skip
+)
 def test_bad_limit_options_are_one_line(
     testbed_home: Path, tmp_path: Path, arguments: list[str], message: str
 ) -> None:
     result = chaos(
-        "gameday", "limit", "experiments/smd-phase3-timeout.json", *arguments,
-        "--journals", str(tmp_path), home=testbed_home,
-    )  # fmt: skip
+        "gameday",
+        "limit",
+        "experiments/smd-phase3-timeout.json",
+        *arguments,
+        "--journals",
+        str(tmp_path),
+        home=testbed_home,
+    )
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not (testbed_home / "state.json").exists() and not list(tmp_path.iterdir())

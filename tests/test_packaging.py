@@ -40,16 +40,21 @@ def chaos(*args: str, cwd: Path, home: Path, bin: Path = BIN, timeout_s: float =
     """`chaos ARGS` as a user runs it in `cwd`, on the testbed home `home`."""
     return subprocess.run(
         [str(bin / "chaos"), "--no-version-check", "--no-log-file", *args],
-        cwd=cwd, env={**os.environ, "TESTBED_HOME": str(home)},
-        capture_output=True, text=True, timeout=timeout_s,
-    )  # fmt: skip
+        cwd=cwd,
+        env={**os.environ, "TESTBED_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
 
 
 def check(schema: str, *files: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(CHECK), "--schemafile", str(PUBLISHED / schema), *map(str, files)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 # --- the distribution -------------------------------------------------------------------
@@ -70,8 +75,11 @@ def test_a_name_is_found_in_the_kits_own_experiments_where_there_is_none_here(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     own = EXPERIMENTS / "smd-phase3-timeout.json"
-    for given in ("smd-phase3-timeout", "smd-phase3-timeout.json",
-                  "experiments/smd-phase3-timeout.json"):  # fmt: skip
+    for given in (
+        "smd-phase3-timeout",
+        "smd-phase3-timeout.json",
+        "experiments/smd-phase3-timeout.json",
+    ):
         assert find_file(Path(given), (".json",)) == own
     assert find_file(Path("staging"), (".json",), "profiles") == EXPERIMENTS / "profiles" / (
         "staging.json"
@@ -88,23 +96,43 @@ def test_a_name_is_found_in_the_kits_own_experiments_where_there_is_none_here(
 def test_from_an_empty_folder_a_game_day_uses_the_kits_own_and_says_so(
     tmp_path: Path, testbed_home: Path
 ) -> None:
-    result = chaos("gameday", "run", "--dry-run", "--only", "smd-phase3-timeout",
-                   cwd=tmp_path, home=testbed_home)  # fmt: skip
+    result = chaos(
+        "gameday",
+        "run",
+        "--dry-run",
+        "--only",
+        "smd-phase3-timeout",
+        cwd=tmp_path,
+        home=testbed_home,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     said = result.stdout.splitlines()[0]
-    assert said == (f"Suite: {EXPERIMENTS / 'gameday.toml'} (the kit's own experiments, "
-                    "installed with it: there is no ./experiments here)")  # fmt: skip
+    assert said == (
+        f"Suite: {EXPERIMENTS / 'gameday.toml'} (the kit's own experiments, "
+        "installed with it: there is no ./experiments here)"
+    )
     assert "Nothing in the way: 1 runs would start." in result.stdout
-    staging = chaos("gameday", "run", "--dry-run", "--suite", "gameday-staging",
-                    cwd=tmp_path, home=testbed_home)  # fmt: skip
+    staging = chaos(
+        "gameday", "run", "--dry-run", "--suite", "gameday-staging", cwd=tmp_path, home=testbed_home
+    )
     assert f"Suite: {EXPERIMENTS / 'gameday-staging.toml'}" in staging.stdout
     assert "issue-1278-staging" in staging.stdout
     # a profile and a sweep's experiment by name, as the README gives them
-    fixed = chaos("gameday", "run", "--dry-run", "--only", "smd-phase3-timeout", "--profile",
-                  "remediation", cwd=tmp_path, home=testbed_home)  # fmt: skip
+    fixed = chaos(
+        "gameday",
+        "run",
+        "--dry-run",
+        "--only",
+        "smd-phase3-timeout",
+        "--profile",
+        "remediation",
+        cwd=tmp_path,
+        home=testbed_home,
+    )
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    sweep = chaos("gameday", "limit", "smd-phase3-timeout", "--dry-run", cwd=tmp_path,
-                  home=testbed_home)  # fmt: skip
+    sweep = chaos(
+        "gameday", "limit", "smd-phase3-timeout", "--dry-run", cwd=tmp_path, home=testbed_home
+    )
     assert sweep.returncode == 0, sweep.stdout + sweep.stderr
     assert sweep.stdout.startswith(f"Experiment: {EXPERIMENTS / 'smd-phase3-timeout.json'} (")
     assert list(tmp_path.iterdir()) == []  # nothing written here
@@ -113,8 +141,14 @@ def test_from_an_empty_folder_a_game_day_uses_the_kits_own_and_says_so(
 def test_chaos_validate_takes_a_shipped_experiment_by_name_from_anywhere(
     tmp_path: Path, testbed_home: Path
 ) -> None:
-    result = chaos("validate", "--var-file", "experiments/profiles/example-service.json",
-                   "smd-phase3-timeout", cwd=tmp_path, home=testbed_home)  # fmt: skip
+    result = chaos(
+        "validate",
+        "--var-file",
+        "experiments/profiles/example-service.json",
+        "smd-phase3-timeout",
+        cwd=tmp_path,
+        home=testbed_home,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     said = result.stdout + result.stderr
     assert "Experiment looks valid" in said
@@ -150,8 +184,9 @@ def test_init_writes_a_starting_folder_that_passes_the_kits_checks(
     result = chaos("gameday", "init", str(folder), cwd=tmp_path, home=testbed_home)
     assert result.returncode == 0, result.stdout + result.stderr
     written = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    assert written == sorted([str(SUITE), str(PROFILE),
-                              *(f"experiments/{n}.json" for n in DEFAULT_EXPERIMENTS)])  # fmt: skip
+    assert written == sorted(
+        [str(SUITE), str(PROFILE), *(f"experiments/{n}.json" for n in DEFAULT_EXPERIMENTS)]
+    )
     assert "chaos gameday run --dry-run" in result.stdout and f"cd {folder}" in result.stdout
     suite = tomllib.loads((folder / SUITE).read_text())
     assert [e["name"] for e in suite["experiment"]] == list(DEFAULT_EXPERIMENTS)
@@ -172,12 +207,22 @@ def test_init_writes_a_starting_folder_that_passes_the_kits_checks(
 
 
 def test_init_takes_the_experiments_a_team_picks(tmp_path: Path, testbed_home: Path) -> None:
-    result = chaos("gameday", "init", "--experiment", "lifespan-exit-code", "--experiment",
-                   "smd-phase3-timeout", cwd=tmp_path, home=testbed_home)  # fmt: skip
+    result = chaos(
+        "gameday",
+        "init",
+        "--experiment",
+        "lifespan-exit-code",
+        "--experiment",
+        "smd-phase3-timeout",
+        cwd=tmp_path,
+        home=testbed_home,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     suite = tomllib.loads((tmp_path / SUITE).read_text())
-    assert [e["file"] for e in suite["experiment"]] == ["lifespan-exit-code.json",
-                                                        "smd-phase3-timeout.json"]  # fmt: skip
+    assert [e["file"] for e in suite["experiment"]] == [
+        "lifespan-exit-code.json",
+        "smd-phase3-timeout.json",
+    ]
     assert "cd " not in result.stdout  # written here: nowhere to go
 
 
@@ -196,12 +241,15 @@ def test_init_never_overwrites_and_writes_nothing_then(tmp_path: Path, testbed_h
 
 
 def test_init_names_an_experiment_the_kit_does_not_have(tmp_path: Path, testbed_home: Path) -> None:
-    result = chaos("gameday", "init", "--experiment", "smd-phase3-timeot",
-                   cwd=tmp_path, home=testbed_home)  # fmt: skip
+    result = chaos(
+        "gameday", "init", "--experiment", "smd-phase3-timeot", cwd=tmp_path, home=testbed_home
+    )
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("Error: --experiment smd-phase3-timeot: not one of the kit's "
-                           "experiments (did you mean smd-phase3-timeout?)")  # fmt: skip
+    assert line.startswith(
+        "Error: --experiment smd-phase3-timeot: not one of the kit's "
+        "experiments (did you mean smd-phase3-timeout?)"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -227,10 +275,12 @@ def test_the_published_schemas_are_made_from_the_kits_checks() -> None:
 def test_every_shipped_experiment_suite_and_profile_passes_its_schema() -> None:
     experiments = sorted((REPO / "experiments").glob("*.json"))
     suites = sorted((REPO / "experiments").glob("*.toml"))
-    profiles = [*sorted((REPO / "experiments" / "profiles").glob("*.json")),
-                REPO / "src" / "chaoskit" / "testbed" / "embedded-profile.json",
-                REPO / "tests" / "strangers" / "ledger-service.json",
-                REPO / "tests" / "strangers" / "tally" / "profile.json"]  # fmt: skip
+    profiles = [
+        *sorted((REPO / "experiments" / "profiles").glob("*.json")),
+        REPO / "src" / "chaoskit" / "testbed" / "embedded-profile.json",
+        REPO / "tests" / "strangers" / "ledger-service.json",
+        REPO / "tests" / "strangers" / "tally" / "profile.json",
+    ]
     assert len(experiments) >= 12 and len(suites) >= 3 and len(profiles) >= 6
     checked = {"experiment": experiments, "suite": suites, "profile": profiles}
     for kind, files in checked.items():
@@ -262,33 +312,75 @@ def _refused_by_the_kit(kind: str, document: Any, path: Path) -> str:
 
 
 MALFORMED = [
-    ("experiment", "a misspelt setting",
-     _experiment(lambda e: e.update(recovery_timeout=30)), "'recovery_timeout' was unexpected"),
-    ("experiment", "an expectation that is no verdict",
-     _experiment(lambda e: e.update(expect="passed")), "'passed' is not one of"),
-    ("experiment", "a knob pressing sideways",
-     _experiment(lambda e: e["knobs"]["flood_connections"].update(pressure="sideways")),
-     "'sideways' is not one of"),
-    ("suite", "a misspelt header key",
-     '[gameday]\non_failur = "stop"\n[[experiment]]\nname = "a"\nfile = "smd.json"\n',
-     "'on_failur' was unexpected"),
-    ("suite", "an experiment named as the summary",
-     '[[experiment]]\nname = "summary"\nfile = "smd.json"\n', "should not be valid"),
-    ("profile", "a readiness that is no path",
-     {"configuration": {"service": {"command": ["${python}"], "ready": {"http": "health"}}}},
-     "'health' does not match '^/'"),
-    ("profile", "an exit code out of range",
-     {"configuration": {"service": {"command": ["${python}"], "failure_exit_code": 300}}},
-     "300 is greater than the maximum of 255"),
-    ("profile", "a team's own stop condition without its tolerance",
-     {"configuration": {"stop_conditions": {"probes": [{"name": "checkout", "probe": {
-         "type": "probe", "name": "checkout", "provider": {"type": "http", "url": "http://x"}}}]}}},
-     "'tolerance' is a required property"),
-]  # fmt: skip
+    (
+        "experiment",
+        "a misspelt setting",
+        _experiment(lambda e: e.update(recovery_timeout=30)),
+        "'recovery_timeout' was unexpected",
+    ),
+    (
+        "experiment",
+        "an expectation that is no verdict",
+        _experiment(lambda e: e.update(expect="passed")),
+        "'passed' is not one of",
+    ),
+    (
+        "experiment",
+        "a knob pressing sideways",
+        _experiment(lambda e: e["knobs"]["flood_connections"].update(pressure="sideways")),
+        "'sideways' is not one of",
+    ),
+    (
+        "suite",
+        "a misspelt header key",
+        '[gameday]\non_failur = "stop"\n[[experiment]]\nname = "a"\nfile = "smd.json"\n',
+        "'on_failur' was unexpected",
+    ),
+    (
+        "suite",
+        "an experiment named as the summary",
+        '[[experiment]]\nname = "summary"\nfile = "smd.json"\n',
+        "should not be valid",
+    ),
+    (
+        "profile",
+        "a readiness that is no path",
+        {"configuration": {"service": {"command": ["${python}"], "ready": {"http": "health"}}}},
+        "'health' does not match '^/'",
+    ),
+    (
+        "profile",
+        "an exit code out of range",
+        {"configuration": {"service": {"command": ["${python}"], "failure_exit_code": 300}}},
+        "300 is greater than the maximum of 255",
+    ),
+    (
+        "profile",
+        "a team's own stop condition without its tolerance",
+        {
+            "configuration": {
+                "stop_conditions": {
+                    "probes": [
+                        {
+                            "name": "checkout",
+                            "probe": {
+                                "type": "probe",
+                                "name": "checkout",
+                                "provider": {"type": "http", "url": "http://x"},
+                            },
+                        }
+                    ]
+                }
+            }
+        },
+        "'tolerance' is a required property",
+    ),
+]
 
 
-@pytest.mark.parametrize(("kind", "case", "document", "flagged"), MALFORMED,
-                         ids=[f"{m[0]}: {m[1]}" for m in MALFORMED])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kind", "case", "document", "flagged"), MALFORMED, ids=[f"{m[0]}: {m[1]}" for m in MALFORMED]
+)
 def test_a_malformed_document_is_flagged_by_its_schema_as_by_the_kit(
     tmp_path: Path, kind: str, case: str, document: Any, flagged: str
 ) -> None:
@@ -317,29 +409,48 @@ def test_the_built_wheel_reproduces_from_an_empty_folder(
     dist = tmp_path / "dist"
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(dist), str(REPO)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stderr
     (wheel,) = dist.glob("chaostoolkit_startup_chaos_kit-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for shipped in ("experiments/gameday.toml", "experiments/smd-phase3-timeout.json",
-                    "experiments/profiles/staging.json", "examples/inventory-service/service.py",
-                    "examples/smd-service/service.py", "schemas/suite.schema.json",
-                    "gameday/starting-profile.yaml", "actions/flood.py", "py.typed"):  # fmt: skip
+    for shipped in (
+        "experiments/gameday.toml",
+        "experiments/smd-phase3-timeout.json",
+        "experiments/profiles/staging.json",
+        "examples/inventory-service/service.py",
+        "examples/smd-service/service.py",
+        "schemas/suite.schema.json",
+        "gameday/starting-profile.yaml",
+        "actions/flood.py",
+        "py.typed",
+    ):
         assert f"chaoskit/{shipped}" in names
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     installed = subprocess.run(
         [str(venv / "bin" / "pip"), "install", "--quiet", str(wheel)],
-        capture_output=True, text=True, timeout=1200,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert installed.returncode == 0, installed.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
     info = chaos("info", "extensions", cwd=empty, home=testbed_home, bin=venv / "bin")
     assert DISTRIBUTION in info.stdout, info.stdout + info.stderr
-    result = chaos("gameday", "run", "--only", "smd-phase3-timeout", cwd=empty,
-                   home=testbed_home, bin=venv / "bin", timeout_s=600)  # fmt: skip
+    result = chaos(
+        "gameday",
+        "run",
+        "--only",
+        "smd-phase3-timeout",
+        cwd=empty,
+        home=testbed_home,
+        bin=venv / "bin",
+        timeout_s=600,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     site = next((venv / "lib").glob("python3*/site-packages"))
     assert result.stdout.splitlines()[0].startswith(f"Suite: {site / 'chaoskit'}")

@@ -37,9 +37,15 @@ def test_a_verified_recommendation_turns_the_reproduction_tolerated(
     testbed: Testbed, tmp_path: Path
 ) -> None:
     reproduction = chaos(
-        "gameday", "run", "--only", "smd-phase3-timeout", "--journals", str(tmp_path / "gd"),
-        home=testbed.home, timeout_s=300,
-    )  # fmt: skip
+        "gameday",
+        "run",
+        "--only",
+        "smd-phase3-timeout",
+        "--journals",
+        str(tmp_path / "gd"),
+        home=testbed.home,
+        timeout_s=300,
+    )
     assert "smd-phase3-timeout: reproduced" in reproduction.stdout, reproduction.stdout
     (gameday,) = (tmp_path / "gd").glob("gd-*")
     journal = json.loads((gameday / "smd-phase3-timeout.json").read_text())
@@ -47,9 +53,17 @@ def test_a_verified_recommendation_turns_the_reproduction_tolerated(
 
     remediation = tmp_path / "remediation.json"
     result = chaos(
-        "gameday", "recommend", str(gameday), "--verify", "-o", str(remediation),
-        "--journals", str(tmp_path / "verify"), home=testbed.home, timeout_s=300,
-    )  # fmt: skip
+        "gameday",
+        "recommend",
+        str(gameday),
+        "--verify",
+        "-o",
+        str(remediation),
+        "--journals",
+        str(tmp_path / "verify"),
+        home=testbed.home,
+        timeout_s=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verify smd-phase3-timeout: reproduced -> tolerated" in result.stdout
     written = json.loads(remediation.read_text())
@@ -64,10 +78,19 @@ def test_a_verified_recommendation_turns_the_reproduction_tolerated(
 
     # verified with a profile whose service the kept testbed does not run: said, not a crash
     other = chaos(
-        "gameday", "recommend", str(gameday), "--verify", "-o", str(tmp_path / "other.json"),
-        "--profile", "experiments/profiles/example-service.json",
-        "--journals", str(tmp_path / "other"), home=testbed.home, timeout_s=300,
-    )  # fmt: skip
+        "gameday",
+        "recommend",
+        str(gameday),
+        "--verify",
+        "-o",
+        str(tmp_path / "other.json"),
+        "--profile",
+        "experiments/profiles/example-service.json",
+        "--journals",
+        str(tmp_path / "other"),
+        home=testbed.home,
+        timeout_s=300,
+    )
     assert other.returncode == 1 and "Traceback" not in other.stdout + other.stderr
     assert (
         "verify smd-phase3-timeout: reproduced -> aborted (the embedded testbed: it is up with "
@@ -86,22 +109,38 @@ def test_the_remediation_game_day_tells_a_fix_a_connection_short(
     game day flags the fix as not holding; with exactly enough, it holds."""
     flood = 30
     var_file = tmp_path / "remediation-under-test.json"
-    var_file.write_text(json.dumps({"configuration": {
-        "flood_connections": flood,
-        "database_max_connections": _max_connections_needed(testbed, flood) - short_by,
-    }}))  # fmt: skip
+    var_file.write_text(
+        json.dumps(
+            {
+                "configuration": {
+                    "flood_connections": flood,
+                    "database_max_connections": _max_connections_needed(testbed, flood) - short_by,
+                }
+            }
+        )
+    )
     result = chaos(
-        "gameday", "run", "--suite", REMEDIATION_SUITE, "--only", "smd-phase3-timeout",
-        "--profile", str(var_file), "--journals", str(tmp_path), home=testbed.home,
+        "gameday",
+        "run",
+        "--suite",
+        REMEDIATION_SUITE,
+        "--only",
+        "smd-phase3-timeout",
+        "--profile",
+        str(var_file),
+        "--journals",
+        str(tmp_path),
+        home=testbed.home,
         timeout_s=300,
-    )  # fmt: skip
+    )
     assert result.returncode == code, result.stdout + result.stderr
     assert f"smd-phase3-timeout: {verdict} (expected tolerated)" in result.stdout
 
 
 def test_nothing_reproduced_is_nothing_to_recommend(testbed_home: Path, tmp_path: Path) -> None:
-    result = chaos("gameday", "recommend", str(tmp_path), "-o", str(tmp_path / "out.json"),
-                   home=testbed_home)  # fmt: skip
+    result = chaos(
+        "gameday", "recommend", str(tmp_path), "-o", str(tmp_path / "out.json"), home=testbed_home
+    )
     assert result.returncode == 1
     assert "Nothing to recommend: 0 experiments reproduced" in result.stdout
     assert not (tmp_path / "out.json").exists()

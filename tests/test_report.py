@@ -58,8 +58,17 @@ def journals(
     does not (a regression), with --keep and --metrics as the nightly workflow runs it."""
     root = tmp_path_factory.mktemp("journals")
     home = kit_dirs("report-home") / ".testbed"
-    first = chaos("gameday", "run", "--journals", str(root), "--only", "smd-phase3-timeout",
-                  "--only", "issue-1278-full-chain", home=home)  # fmt: skip
+    first = chaos(
+        "gameday",
+        "run",
+        "--journals",
+        str(root),
+        "--only",
+        "smd-phase3-timeout",
+        "--only",
+        "issue-1278-full-chain",
+        home=home,
+    )
     assert first.returncode == 0, first.stdout + first.stderr
     suite = root.parent / "guard.toml"
     suite.write_text(
@@ -69,8 +78,19 @@ def journals(
         f'[[experiment]]\nname = "issue-1278-full-chain"\n'
         f'file = "{EXPERIMENTS}/issue-1278-full-chain.json"\nexpect = "reproduced"\n'
     )
-    second = chaos("gameday", "run", "--suite", str(suite), "--journals", str(root), "--keep",
-                   "2", "--metrics", str(root / "metrics.prom"), home=home)  # fmt: skip
+    second = chaos(
+        "gameday",
+        "run",
+        "--suite",
+        str(suite),
+        "--journals",
+        str(root),
+        "--keep",
+        "2",
+        "--metrics",
+        str(root / "metrics.prom"),
+        home=home,
+    )
     assert second.returncode == 1, second.stdout + second.stderr  # not as expected
     yield root
 
@@ -83,8 +103,17 @@ def remediated(
     root = tmp_path_factory.mktemp("remediated")
     shutil.copytree(journals, root, dirs_exist_ok=True)
     home = kit_dirs("report-remediation") / ".testbed"
-    result = chaos("gameday", "run", "--suite", "experiments/gameday-remediation.toml",
-                   "--only", "smd-phase3-timeout", "--journals", str(root), home=home)  # fmt: skip
+    result = chaos(
+        "gameday",
+        "run",
+        "--suite",
+        "experiments/gameday-remediation.toml",
+        "--only",
+        "smd-phase3-timeout",
+        "--journals",
+        str(root),
+        home=home,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return root
 
@@ -112,7 +141,9 @@ def test_report_content_comes_from_the_journals(journals: Path) -> None:
     report = build_report([journals])
     assert report["runs_read"] == 4 and len(report["gamedays"]) == 2
     assert [row["experiment"] for row in report["summary"]] == [
-        "smd-phase3-timeout", "issue-1278-full-chain"]  # fmt: skip
+        "smd-phase3-timeout",
+        "issue-1278-full-chain",
+    ]
     assert [row["as_expected"] for row in report["summary"]] == [False, True]
     summary = json.loads((latest(journals) / "summary.json").read_text())
     banner = report["banner"]
@@ -120,8 +151,10 @@ def test_report_content_comes_from_the_journals(journals: Path) -> None:
     assert [r["experiment"] for r in banner["regressions"]] == ["smd-phase3-timeout"]
     assert (banner["suite_name"], banner["target"], banner["profiles"]) == (GUARD, "embedded", [])
     assert banner["preflight"] == {"healthy": True, "reasons": []}
-    assert (banner["started_at"], banner["ended_at"]) == (summary["started_at"],
-                                                          summary["ended_at"])  # fmt: skip
+    assert (banner["started_at"], banner["ended_at"]) == (
+        summary["started_at"],
+        summary["ended_at"],
+    )
     (chain,) = [c for c in report["failure_chains"] if c["experiment"] == "issue-1278-full-chain"]
     assert [step["observed"] for step in chain["steps"]] == [True] * 6
     assert report["categories"]["smd_phase3_timeout"] == 4
@@ -160,20 +193,29 @@ def test_every_mark_is_judged_against_its_own_runs_threshold(journals: Path) -> 
     journal's figures) and the mark agree; none comes from another expectation."""
     report = build_report([journals])
     metrics = {m["metric"]: m for m in report["metrics"]}
-    for name, key in (("startup_sequence_time_s", "initialization_timeout_s"),
-                      ("connection_establishment_time_s", "connect_delay_threshold_s"),
-                      ("vpc_connector_utilisation", "connector_threshold")):  # fmt: skip
+    for name, key in (
+        ("startup_sequence_time_s", "initialization_timeout_s"),
+        ("connection_establishment_time_s", "connect_delay_threshold_s"),
+        ("vpc_connector_utilisation", "connector_threshold"),
+    ):
         row = metrics[name]
         figures = journal_of(latest(journals), row["experiment"])["startup_chaos_kit"]["figures"]
         assert row["threshold"] == figures[key], name
         assert key in row["threshold_text"]
-        judged = row["observed"] >= row["threshold"] if name.startswith("startup") else (
-            row["observed"] > row["threshold"])  # fmt: skip
+        judged = (
+            row["observed"] >= row["threshold"]
+            if name.startswith("startup")
+            else (row["observed"] > row["threshold"])
+        )
         assert row["met"] is judged, row
     # Phase 3's elapsed time is the database phase's, as its startup reported it
-    startup = next(r["output"] for r in journal_of(latest(journals), metrics[
-        "startup_sequence_time_s"]["experiment"])["run"] if r["activity"]["name"]
-        == "observe-fresh-instance-startup")  # fmt: skip
+    startup = next(
+        r["output"]
+        for r in journal_of(latest(journals), metrics["startup_sequence_time_s"]["experiment"])[
+            "run"
+        ]
+        if r["activity"]["name"] == "observe-fresh-instance-startup"
+    )
     assert metrics["startup_sequence_time_s"]["observed"] == startup["failed_phase"]["elapsed_s"]
 
 
@@ -182,11 +224,15 @@ def test_two_game_days_in_a_row_show_a_trend(journals: Path) -> None:
     history = {row["experiment"]: row["days"] for row in report["history"]}
     assert [d["gameday_id"] for d in history["smd-phase3-timeout"]] == report["gamedays"]
     assert [(d["verdict"], d["as_expected"]) for d in history["smd-phase3-timeout"]] == [
-        ("reproduced", True), ("reproduced", False)]  # fmt: skip
+        ("reproduced", True),
+        ("reproduced", False),
+    ]
     assert [d["as_expected"] for d in history["issue-1278-full-chain"]] == [True, True]
     markdown = render_markdown(report)
-    assert ("Across the last 2 game days: issue-1278-full-chain reproduced → reproduced; "
-            "smd-phase3-timeout reproduced → reproduced ❌") in markdown  # fmt: skip
+    assert (
+        "Across the last 2 game days: issue-1278-full-chain reproduced → reproduced; "
+        "smd-phase3-timeout reproduced → reproduced ❌"
+    ) in markdown
     page = (latest(journals) / "report.html").read_text()
     trend = page.split('id="trend-charts">')[1].split("</div>")[0]
     assert trend.count("<svg") == 1 and all(row["experiment"] in trend for row in report["history"])
@@ -194,24 +240,33 @@ def test_two_game_days_in_a_row_show_a_trend(journals: Path) -> None:
 
 def test_the_metrics_file_carries_the_verdicts(journals: Path) -> None:
     """`--metrics` on the game day: Prometheus text format, as its own parser reads it."""
-    families = {f.name: f for f in text_string_to_metric_families(
-        (journals / "metrics.prom").read_text())}  # fmt: skip
+    families = {
+        f.name: f for f in text_string_to_metric_families((journals / "metrics.prom").read_text())
+    }
     summary = json.loads((latest(journals) / "summary.json").read_text())
-    verdicts = {(s.labels["experiment"], s.labels["chaoskit_run_verdict"]): s.value
-                for s in families["chaoskit_run_verdict"].samples}  # fmt: skip
-    expected = {(s.labels["experiment"], s.labels["expected"]): s.value
-                for s in families["chaoskit_run_as_expected"].samples}  # fmt: skip
+    verdicts = {
+        (s.labels["experiment"], s.labels["chaoskit_run_verdict"]): s.value
+        for s in families["chaoskit_run_verdict"].samples
+    }
+    expected = {
+        (s.labels["experiment"], s.labels["expected"]): s.value
+        for s in families["chaoskit_run_as_expected"].samples
+    }
     for entry in summary["experiments"]:
         assert verdicts[(entry["name"], entry["verdict"])] == 1.0
         assert sum(v for (name, _), v in verdicts.items() if name == entry["name"]) == 1.0
         assert expected[(entry["name"], entry["expected"])] == float(entry["as_expected"])
-    recovered = {s.labels["experiment"]: s.value
-                 for s in families["chaoskit_run_time_to_recover_seconds"].samples}  # fmt: skip
+    recovered = {
+        s.labels["experiment"]: s.value
+        for s in families["chaoskit_run_time_to_recover_seconds"].samples
+    }
     assert recovered == {e["name"]: e["time_to_recover_s"] for e in summary["experiments"]}
     runs = {s.labels["as_expected"]: s.value for s in families["chaoskit_gameday_runs"].samples}
     assert runs == {"true": 1.0, "false": 1.0}
-    margin = {s.labels["experiment"]: s.value
-              for s in families["chaoskit_run_database_phase_margin_seconds"].samples}  # fmt: skip
+    margin = {
+        s.labels["experiment"]: s.value
+        for s in families["chaoskit_run_database_phase_margin_seconds"].samples
+    }
     assert all(value <= 0 for value in margin.values())  # both gave up at their deadline
     manual = (REPO / "docs" / "game-days-and-reports.md").read_text()
     assert all(f"| `{name}" in manual for name in families), "the manual lists every metric"
@@ -238,12 +293,14 @@ def test_the_page_reads_in_ten_seconds(journals: Path, screenshots: Path) -> Non
             "unexpected": background("unexpected"),
             "overlaps": overlapping_labels(page),
             "legend": [t.strip() for t in timeline.locator("text").all_text_contents()],
-            "widths": [page.locator("#timeline-charts").bounding_box()["width"],
-                       timeline.bounding_box()["width"]],
+            "widths": [
+                page.locator("#timeline-charts").bounding_box()["width"],
+                timeline.bounding_box()["width"],
+            ],
             "texts": [t.strip() for t in page.locator("svg text").all_text_contents()],
             "evidence": page.locator("h2:has-text('Failure chain') + table").first.inner_text(),
             "phase_rows": page.locator("#phase-charts svg").count(),
-        }  # fmt: skip
+        }
 
     shot = screenshots / "gameday-report.png"
     seen, errors = open_in_chromium(latest(journals) / "report.html", read, shot)
@@ -257,16 +314,27 @@ def test_the_page_reads_in_ten_seconds(journals: Path, screenshots: Path) -> Non
     assert seen["expected"] == _rgb(EXPECTED_COLOURS[True])
     assert seen["unexpected"] == _rgb(EXPECTED_COLOURS[False])
     assert seen["overlaps"] == []
-    for line in ("connector utilisation", "database connections / max_connections",
-                 "flood connections (right axis)", "activity (shaded while it ran)",
-                 "fresh instance's phases (bottom strip)", "database phase deadline"):  # fmt: skip
+    for line in (
+        "connector utilisation",
+        "database connections / max_connections",
+        "flood connections (right axis)",
+        "activity (shaded while it ran)",
+        "fresh instance's phases (bottom strip)",
+        "database phase deadline",
+    ):
         assert line in seen["legend"], line
     container, chart = seen["widths"]
     assert chart >= 0.95 * container
-    assert not [t for t in seen["texts"] if re.fullmatch(r"[+\u2212-]?\d*\.?\d+e[+\u2212-]?\d+|"
-                                                         r"[+\u2212]\s*\d.*", t)]  # fmt: skip
-    assert "true" in seen["evidence"] and not re.search(r"\b(True|False|None)\b",
-                                                        seen["evidence"])  # fmt: skip
+    assert not [
+        t
+        for t in seen["texts"]
+        if re.fullmatch(
+            r"[+\u2212-]?\d*\.?\d+e[+\u2212-]?\d+|"
+            r"[+\u2212]\s*\d.*",
+            t,
+        )
+    ]
+    assert "true" in seen["evidence"] and not re.search(r"\b(True|False|None)\b", seen["evidence"])
     assert seen["phase_rows"] == 1  # one chart for every run's phases
     assert shot.stat().st_size > 10_000
 
@@ -274,11 +342,14 @@ def test_the_page_reads_in_ten_seconds(journals: Path, screenshots: Path) -> Non
 def test_the_label_check_finds_labels_that_overlap(tmp_path: Path, screenshots: Path) -> None:
     """The check the page's test relies on, shown a chart whose labels do overlap."""
     page = tmp_path / "overlap.html"
-    page.write_text('<html><body><svg width="300" height="100"><text x="10" y="50">flood'
-                    '</text><text x="20" y="52">stop</text><text x="200" y="50">apart</text>'
-                    "</svg></body></html>")  # fmt: skip
-    seen, _ = open_in_chromium(page, lambda p: {"o": overlapping_labels(p)},
-                               screenshots / "overlap.png")  # fmt: skip
+    page.write_text(
+        '<html><body><svg width="300" height="100"><text x="10" y="50">flood'
+        '</text><text x="20" y="52">stop</text><text x="200" y="50">apart</text>'
+        "</svg></body></html>"
+    )
+    seen, _ = open_in_chromium(
+        page, lambda p: {"o": overlapping_labels(p)}, screenshots / "overlap.png"
+    )
     assert seen["o"] == [[0, "flood", "stop"]]
 
 
@@ -314,8 +385,9 @@ def test_what_a_journal_says_is_text_on_the_page_never_markup(
 
 
 def test_no_secret_reaches_the_report(journals: Path, tmp_path: Path) -> None:
-    write_reports([journals], tmp_path / "r.html", tmp_path / "r.md", tmp_path / "r.json",
-                  tmp_path / "r.prom")  # fmt: skip
+    write_reports(
+        [journals], tmp_path / "r.html", tmp_path / "r.md", tmp_path / "r.json", tmp_path / "r.prom"
+    )
     texts = [(tmp_path / name).read_text() for name in ("r.html", "r.md", "r.json", "r.prom")]
     texts += [journal.read_text() for journal in journals.rglob("*.json")]
     passwords = {
@@ -333,12 +405,14 @@ def test_html_report_renders_in_chromium_with_its_charts(
     def read(page: Any) -> dict[str, Any]:
         return {
             "headline": page.locator("#headline").inner_text(),
-            "charts": {section: page.locator(f"#{section}-charts svg").count()
-                       for section in ("phase", "timeline", "trend")},
+            "charts": {
+                section: page.locator(f"#{section}-charts svg").count()
+                for section in ("phase", "timeline", "trend")
+            },
             "before_after": page.locator("#before-after tbody tr").all_inner_texts(),
             "unexpected": page.locator("#summary tr.unexpected").count(),
             "overlaps": overlapping_labels(page),
-        }  # fmt: skip
+        }
 
     seen, errors = open_in_chromium(html, read, screenshots / "remediated.png")
     assert errors == []
@@ -354,9 +428,18 @@ def test_before_and_after_the_remediation(remediated: Path, tmp_path: Path) -> N
     """The reproduction beside the run with the shipped remediation: verdicts, Phase 3,
     capacity and the configuration that changed; JUnit and the toolkit's words too."""
     junit = tmp_path / "results.xml"
-    result = chaos("gameday", "report", str(remediated), "-o", str(tmp_path / "r.html"),
-                   "--json", str(tmp_path / "r.json"), "--junit", str(junit),
-                   home=tmp_path / ".testbed")  # fmt: skip
+    result = chaos(
+        "gameday",
+        "report",
+        str(remediated),
+        "-o",
+        str(tmp_path / "r.html"),
+        "--json",
+        str(tmp_path / "r.json"),
+        "--junit",
+        str(junit),
+        home=tmp_path / ".testbed",
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     fix = json.loads((REPO / "experiments/profiles/remediation.json").read_text())
@@ -379,20 +462,30 @@ def test_activity_labels_on_a_timeline_never_overlap(tmp_path: Path, screenshots
     """Long names of activities that begin close together, as a short run draws them,
     and the last ones near the chart's end."""
     at = [f"2026-11-23T12:00:{s:06.3f}+00:00" for s in (0.0, 0.4, 0.8, 1.2, 2.4, 2.45)]
-    names = ["flood-database-connections", "stop-connection-flood", "stop-fresh-instance",
-             "observe-fresh-instance-startup", "restore-connector"]  # fmt: skip
+    names = [
+        "flood-database-connections",
+        "stop-connection-flood",
+        "stop-fresh-instance",
+        "observe-fresh-instance-startup",
+        "restore-connector",
+    ]
     run = {
-        "experiment": "labels", "startups": [], "database_phase": "database",
+        "experiment": "labels",
+        "startups": [],
+        "database_phase": "database",
         "pressure": {"database_phase": None},
-        "markers": [{"at": at[4], "label": "Phase 3 gave up"},
-                    {"at": at[5], "label": "connector scaled out"}],
+        "markers": [
+            {"at": at[4], "label": "Phase 3 gave up"},
+            {"at": at[5], "label": "connector scaled out"},
+        ],
         "timeline": [{"at": a, "database_utilisation": 0.5, "flood_connections": 9} for a in at],
         "activities": [{"name": n, "start": at[i], "end": at[i + 1]} for i, n in enumerate(names)],
-    }  # fmt: skip
+    }
     page = tmp_path / "timeline.html"
     page.write_text(f"<html><body>{timeline_chart(run)}</body></html>")
-    seen, errors = open_in_chromium(page, lambda p: {"o": overlapping_labels(p)},
-                                    screenshots / "timeline-labels.png")  # fmt: skip
+    seen, errors = open_in_chromium(
+        page, lambda p: {"o": overlapping_labels(p)}, screenshots / "timeline-labels.png"
+    )
     assert errors == []
     assert seen["o"] == []
 
@@ -412,9 +505,16 @@ def example_journals(
     assert up.returncode == 0, up.stdout + up.stderr
     try:
         for name in ("smd-phase3-timeout", "lifespan-exit-code"):
-            result = chaos("run", "--var-file", str(EXAMPLE), "--journal-path",
-                           str(root / f"{name}.json"), f"experiments/{name}.json", home=home,
-                           timeout_s=300)  # fmt: skip
+            result = chaos(
+                "run",
+                "--var-file",
+                str(EXAMPLE),
+                "--journal-path",
+                str(root / f"{name}.json"),
+                f"experiments/{name}.json",
+                home=home,
+                timeout_s=300,
+            )
             assert result.returncode == 0, result.stdout + result.stderr
     finally:
         chaos("testbed", "down", home=home)
@@ -431,14 +531,16 @@ def test_the_example_services_journals_are_read_by_its_database_phase(
     assert report["corrupt"] == [] and report["runs_read"] == 2
     assert [r["as_expected"] for r in report["summary"]] == [True, True]
     kit = json.loads((example_journals / "smd-phase3-timeout.json").read_text())[
-        "startup_chaos_kit"]  # fmt: skip
+        "startup_chaos_kit"
+    ]
     assert kit["database_phase"] == service["database_phase"]
     (row,) = [p for p in report["pressure"] if p["database_phase"]]
     assert row["database_phase"]["name"] == service["database_phase"]
     assert row["database_phase"]["status"] == "timeout"
     assert row["database_phase"]["deadline_s"] == kit["figures"]["initialization_timeout_s"]
-    assert math.isclose(row["database_phase"]["elapsed_s"], kit["figures"][
-        "initialization_timeout_s"], abs_tol=0.5)  # fmt: skip
+    assert math.isclose(
+        row["database_phase"]["elapsed_s"], kit["figures"]["initialization_timeout_s"], abs_tol=0.5
+    )
     metrics = {m["metric"]: m for m in report["metrics"]}
     assert metrics["container_exit_code"]["threshold"] == service["failure_exit_code"]
     assert metrics["container_exit_code"]["met"] is True
@@ -447,8 +549,10 @@ def test_the_example_services_journals_are_read_by_its_database_phase(
     assert answer.key == "database_max_connections"
 
     def read(page: Any) -> dict[str, Any]:
-        return {"labels": page.locator("#phase-charts svg text").all_text_contents(),
-                "overlaps": overlapping_labels(page)}  # fmt: skip
+        return {
+            "labels": page.locator("#phase-charts svg text").all_text_contents(),
+            "overlaps": overlapping_labels(page),
+        }
 
     seen, errors = open_in_chromium(tmp_path / "r.html", read, screenshots / "example.png")
     assert errors == [] and seen["overlaps"] == []

@@ -25,10 +25,12 @@ def _load(path: Path) -> dict[str, Any]:
 
 def _starts_and_stops(experiment: dict[str, Any]) -> tuple[set[tuple], set[tuple]]:
     """(what the method starts, what the rollbacks stop), by kind and name."""
-    pairs = {"start_connection_flood": "stop_connection_flood",
-             "start_service_instance": "stop_service_instance",
-             "start_cpu_pressure": "stop_cpu_pressure",
-             "start_lock_pressure": "stop_lock_pressure"}  # fmt: skip
+    pairs = {
+        "start_connection_flood": "stop_connection_flood",
+        "start_service_instance": "stop_service_instance",
+        "start_cpu_pressure": "stop_cpu_pressure",
+        "start_lock_pressure": "stop_lock_pressure",
+    }
     started = {
         (pairs[a["provider"]["func"]], (a["provider"].get("arguments") or {}).get("name"))
         for a in experiment["method"]
@@ -59,8 +61,9 @@ def test_every_setting_is_declared_once_and_overridable(path: Path) -> None:
         assert declaration["default"] is not None, f"{path.name}: {key} has no value"
         if key in SETTABLE_KEYS:  # a value the kit already has is not written again
             assert declaration["default"] != kit.value(key), f"{path.name}: {key} repeats it"
-    used = set(REFERENCE.findall(json.dumps({k: v for k, v in experiment.items()
-                                             if k != "configuration"})))  # fmt: skip
+    used = set(
+        REFERENCE.findall(json.dumps({k: v for k, v in experiment.items() if k != "configuration"}))
+    )
     known = set(configuration) | KIT_KEYS
     assert used <= known, f"{path.name}: {sorted(used - known)}"
 

@@ -80,10 +80,21 @@ def rehearsal(
     )
     google = FakeGoogle(GoogleClock(time_scale=scale), Limits(unavailable_share=0.02))
     # the deployed service: staging's settings on the same clock, through the connector
-    deployed = service_settings("backend", endpoints["database_url"], **{
-        key: profile[key] for key in ("initialization_timeout_s", "connect_timeout_s",
-                                      "pool_size", "max_overflow", "pool_timeout_s",
-                                      "connect_retry_s")})  # fmt: skip
+    deployed = service_settings(
+        "backend",
+        endpoints["database_url"],
+        **{
+            key: profile[key]
+            for key in (
+                "initialization_timeout_s",
+                "connect_timeout_s",
+                "pool_size",
+                "max_overflow",
+                "pool_timeout_s",
+                "connect_retry_s",
+            )
+        },
+    )
     work = kit_dirs("staging")
     secrets = {FLOOD_SECRET: endpoints["direct_database_url"]}
     fake = FakeStaging(google, deployed, secrets, work, endpoints["admin_database_url"])
@@ -122,8 +133,18 @@ def layer(
     if state:
         gcp["cloud_sql_max_connections"] = state["postgres"]["max_connections"]
     path = folder / "at-the-fake.json"
-    path.write_text(json.dumps({"configuration": {
-        **profile, "stop_conditions": stop_conditions, "gcp": gcp, **configuration}}))  # fmt: skip
+    path.write_text(
+        json.dumps(
+            {
+                "configuration": {
+                    **profile,
+                    "stop_conditions": stop_conditions,
+                    "gcp": gcp,
+                    **configuration,
+                }
+            }
+        )
+    )
     return path
 
 
@@ -147,17 +168,26 @@ def test_the_staging_game_day_rehearsal_on_googles_clock(
     google.refuse_next(429, "logging", times=2)  # Logging's quota spent by someone else
     journals = tmp_path / "journals"
     result = chaos(
-        "gameday", "run", "--suite", "experiments/gameday-staging.toml",
-        "--profile", str(layer(tmp_path, google, profile, **raised(profile))),
-        "--journals", str(journals),
-        home=testbed_home, timeout_s=1200, **env,
-    )  # fmt: skip
+        "gameday",
+        "run",
+        "--suite",
+        "experiments/gameday-staging.toml",
+        "--profile",
+        str(layer(tmp_path, google, profile, **raised(profile))),
+        "--journals",
+        str(journals),
+        home=testbed_home,
+        timeout_s=1200,
+        **env,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     (summary_path,) = journals.glob("*/summary.json")
     summary = json.loads(summary_path.read_text())
     assert summary["target"] == "staging"
-    expected = [(e.name, e.expect) for e in load_suite(REPO / "experiments/gameday-staging.toml")
-                .experiments]  # fmt: skip
+    expected = [
+        (e.name, e.expect)
+        for e in load_suite(REPO / "experiments/gameday-staging.toml").experiments
+    ]
     assert [(e["name"], e["verdict"]) for e in summary["experiments"]] == expected
     assert {status for status, _ in google.refused} >= {429, 503}  # and the kit went on
 
@@ -220,8 +250,11 @@ def test_the_staging_game_day_rehearsal_on_googles_clock(
     # from the last run's still showing: no sooner than the flood's tasks started and
     # Cloud SQL's backends were sampled and shown
     warning = json.loads(next(journals.glob("*/monitoring-early-warning.json")).read_text())
-    lead = next(e for e in warning["startup_chaos_kit"]["expectations"]
-                if e["name"] == "warning_lead_time_s")  # fmt: skip
+    lead = next(
+        e
+        for e in warning["startup_chaos_kit"]["expectations"]
+        if e["name"] == "warning_lead_time_s"
+    )
     assert lead["met"] is True
     steps = {r["activity"]["name"]: r for r in warning["run"]}
     flood_began = datetime.fromisoformat(steps["ramping-flood"]["start"])
@@ -247,25 +280,41 @@ def test_an_slo_burning_its_budget_stops_a_staging_run_with_its_rollbacks(
     fake, env, profile = rehearsal
     google = fake.google
     fake.failed_requests = 0.5
-    gcp = {"gcp_project_id": PROJECT, "gcp_api_endpoints": google.endpoints(),
-           **{f"gcp_{k}": v for k, v in profile["gcp"].items() if k.endswith("_s")}}  # fmt: skip
+    gcp = {
+        "gcp_project_id": PROJECT,
+        "gcp_api_endpoints": google.endpoints(),
+        **{f"gcp_{k}": v for k, v in profile["gcp"].items() if k.endswith("_s")},
+    }
     secrets = {"service_account_file": env["GOOGLE_APPLICATION_CREDENTIALS"]}
     lookback_s = 300 / REHEARSAL_TIME_SCALE
-    assert eventually(lambda: slo_burn_rate(SLO_NAME, 10, lookback_s, configuration=gcp,
-                                            secrets=secrets)["status"] == "breached",
-                      timeout_s=120)  # Monitoring shows it: a state, not a duration  # fmt: skip
-    condition = {"name": "checkout-slo", "slo": SLO_NAME, "threshold": 10,
-                 "lookback_s": lookback_s}  # fmt: skip
-    watching = {"error_rate_pct": None, "latency_pct_of_baseline": None, "cpu_pct": None,
-                "every_s": 0.5, "slo_burn_rates": [condition]}  # fmt: skip
+    assert eventually(
+        lambda: (
+            slo_burn_rate(SLO_NAME, 10, lookback_s, configuration=gcp, secrets=secrets)["status"]
+            == "breached"
+        ),
+        timeout_s=120,
+    )  # Monitoring shows it: a state, not a duration
+    condition = {"name": "checkout-slo", "slo": SLO_NAME, "threshold": 10, "lookback_s": lookback_s}
+    watching = {
+        "error_rate_pct": None,
+        "latency_pct_of_baseline": None,
+        "cpu_pct": None,
+        "every_s": 0.5,
+        "slo_burn_rates": [condition],
+    }
     asked = len(google.requests)
     journal_path = tmp_path / "journal.json"
     result = chaos(
-        "run", "--var-file", str(layer(tmp_path, google, profile, **raised(profile),
-                                       stop_conditions=watching)),
-        "--journal-path", str(journal_path), "experiments/smd-phase3-timeout.json",
-        home=testbed_home, timeout_s=500, **env,
-    )  # fmt: skip
+        "run",
+        "--var-file",
+        str(layer(tmp_path, google, profile, **raised(profile), stop_conditions=watching)),
+        "--journal-path",
+        str(journal_path),
+        "experiments/smd-phase3-timeout.json",
+        home=testbed_home,
+        timeout_s=500,
+        **env,
+    )
     assert "Traceback" not in result.stdout + result.stderr
     journal = json.loads(journal_path.read_text())
     kit = journal["startup_chaos_kit"]
@@ -276,16 +325,22 @@ def test_an_slo_burning_its_budget_stops_a_staging_run_with_its_rollbacks(
     assert kit["stop_conditions"]["armed"]["checkout-slo"]["goal"] == 0.99
     # stopped during the method: whatever flood job ran, its rollback cancelled it
     rollback = journal["rollbacks"][0]
-    assert (rollback["activity"]["name"], rollback["status"]) == ("stop-connection-flood",
-                                                                  "succeeded")  # fmt: skip
+    assert (rollback["activity"]["name"], rollback["status"]) == (
+        "stop-connection-flood",
+        "succeeded",
+    )
     cancelled = {e.name for e in fake.executions.values() if e.cancelled}
     assert cancelled == {e.name for e in fake.executions.values()}
     assert rollback["output"].get("cancelled") in cancelled | {None}
     assert eventually(lambda: all(p.poll() is not None for p in fake.task_processes()))
     assert eventually(lambda: sessions(env["ADMIN_DSN"], "chaos-") == 0, timeout_s=10)
     # chaosgcp's query, by the name Google gave the SLO
-    burn = [r for r in google.requests[asked:] if r.path.endswith("/timeSeries")
-            and r.query["filter"][0].startswith("select_slo_burn_rate")]  # fmt: skip
+    burn = [
+        r
+        for r in google.requests[asked:]
+        if r.path.endswith("/timeSeries")
+        and r.query["filter"][0].startswith("select_slo_burn_rate")
+    ]
     assert burn and burn[0].query["filter"] == [
         f'select_slo_burn_rate("{SLO_NAME.replace(PROJECT, fake.monitoring.number, 1)}", '
         f'"{lookback_s:g}s")'
@@ -299,13 +354,18 @@ def test_an_experiment_without_staging_equivalent_is_refused_before_any_request(
     try:
         journal_path = tmp_path / "journal.json"
         result = chaos(
-            "run", "--var-file", str(STAGING_PROFILE),
-            "--var-file", str(layer(tmp_path, google)),
-            "--journal-path", str(journal_path), "experiments/vpc-connector-throughput.json",
+            "run",
+            "--var-file",
+            str(STAGING_PROFILE),
+            "--var-file",
+            str(layer(tmp_path, google)),
+            "--journal-path",
+            str(journal_path),
+            "experiments/vpc-connector-throughput.json",
             home=testbed_home,
             CHAOS_DATABASE_URL="postgresql://app@127.0.0.1:9/app",
             CHAOS_DIRECT_DATABASE_URL="postgresql://app@127.0.0.1:9/app",
-        )  # fmt: skip
+        )
         assert result.returncode == 1
         kit = json.loads(journal_path.read_text())["startup_chaos_kit"]
         assert kit["verdict"] == "aborted"
@@ -327,9 +387,13 @@ def test_an_experiment_without_staging_equivalent_is_refused_before_any_request(
 def test_an_unknown_target_is_refused_in_one_line(testbed_home: Path, tmp_path: Path) -> None:
     journal_path = tmp_path / "journal.json"
     result = chaos(
-        "run", "--journal-path", str(journal_path), "experiments/smd-phase3-timeout.json",
-        home=testbed_home, CHAOS_TARGET="stagging",
-    )  # fmt: skip
+        "run",
+        "--journal-path",
+        str(journal_path),
+        "experiments/smd-phase3-timeout.json",
+        home=testbed_home,
+        CHAOS_TARGET="stagging",
+    )
     assert result.returncode == 1
     kit = json.loads(journal_path.read_text())["startup_chaos_kit"]
     assert kit["verdict"] == "aborted"
@@ -345,8 +409,10 @@ def test_the_staging_suite_lists_every_experiment_that_can_run_on_staging() -> N
         # the profile reaches the kit's keys without a declaration: each is switchable
         assert not {"target", "gcp"} & set(experiment.get("configuration") or {}), path.name
         hypothesis = experiment.get("steady-state-hypothesis", {}).get("probes", [])
-        providers = [a["provider"] for a in [*hypothesis, *experiment["method"],
-                                             *experiment.get("rollbacks", [])]]  # fmt: skip
+        providers = [
+            a["provider"]
+            for a in [*hypothesis, *experiment["method"], *experiment.get("rollbacks", [])]
+        ]
         if not any(without_staging_equivalent(p["module"], p["func"]) for p in providers):
             capable.add(path)
     suite = load_suite(REPO / "experiments" / "gameday-staging.toml")
@@ -368,19 +434,28 @@ def staging_game_day_without_a_role(
     key_file.write_text(json.dumps(service_account(f"{google.url}token", key_pem)))
     try:
         result = chaos(
-            "gameday", "run", *args, "--suite", "experiments/gameday-staging.toml",
-            "--profile", str(layer(tmp_path, google)), home=home,
+            "gameday",
+            "run",
+            *args,
+            "--suite",
+            "experiments/gameday-staging.toml",
+            "--profile",
+            str(layer(tmp_path, google)),
+            home=home,
             GOOGLE_APPLICATION_CREDENTIALS=str(key_file),
             CHAOS_DATABASE_URL="postgresql://app@127.0.0.1:9/app",
             CHAOS_DIRECT_DATABASE_URL="postgresql://app@127.0.0.1:9/app",
             CHAOS_SERVICE_URL="https://backend.invalid",
-        )  # fmt: skip
+        )
     finally:
         fake.close()
         google.close()
     assert google.violations == []
-    changes = [r for r in google.requests
-               if r.method != "GET" and not r.path.endswith(":testIamPermissions")]  # fmt: skip
+    changes = [
+        r
+        for r in google.requests
+        if r.method != "GET" and not r.path.endswith(":testIamPermissions")
+    ]
     return result, changes
 
 

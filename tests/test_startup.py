@@ -39,8 +39,14 @@ def test_healthy_start_when_capacity_suffices(postgres: PostgresEndpoint, tmp_pa
         assert report["exit_code"] is None
         assert statuses(report) == ["succeeded"] * 7
         assert [p["name"] for p in report["phases"]] == [
-            "init", "dependencies", "database", "cache", "services", "websocket", "finalize",
-        ]  # fmt: skip
+            "init",
+            "dependencies",
+            "database",
+            "cache",
+            "services",
+            "websocket",
+            "finalize",
+        ]
         startup = httpx.get(f"{instance.url}/health/startup").json()
         assert startup["status"] == "ready"
         assert httpx.get(f"{instance.url}/api/ping").json()["pong"] is True

@@ -67,10 +67,22 @@ def free_loopback_port() -> int:
 def test_the_profile_and_the_defaults_are_the_staging_strategys_thresholds() -> None:
     staging = json.loads((REPO / "experiments/profiles/staging.json").read_text())
     settled = settle_stop_conditions(dict(staging["configuration"]))
-    assert {k: settled[k] for k in ("error_rate_pct", "latency_pct_of_baseline", "pool_pct",
-                                    "cpu_pct", "cpu_window_s")} == {
-        "error_rate_pct": 5.0, "latency_pct_of_baseline": 200.0, "pool_pct": 90.0,
-        "cpu_pct": 80.0, "cpu_window_s": 300.0}  # fmt: skip
+    assert {
+        k: settled[k]
+        for k in (
+            "error_rate_pct",
+            "latency_pct_of_baseline",
+            "pool_pct",
+            "cpu_pct",
+            "cpu_window_s",
+        )
+    } == {
+        "error_rate_pct": 5.0,
+        "latency_pct_of_baseline": 200.0,
+        "pool_pct": 90.0,
+        "cpu_pct": 80.0,
+        "cpu_window_s": 300.0,
+    }
     assert settle_stop_conditions({"stop_conditions": '{"cpu_pct": null}'})["cpu_pct"] is None
     assert settle_stop_conditions({})["error_rate_pct"] == DEFAULTS["error_rate_pct"]
 
@@ -116,8 +128,12 @@ def test_latency_is_judged_against_the_baseline_above_the_floor(
 
 def own_probe(url: str, name: str = "checkout-errors") -> dict[str, Any]:
     """A team's stop condition: an HTTP probe of `url`, 200 within."""
-    probe = {"type": "probe", "name": "checkout-status",
-             "provider": {"type": "http", "url": url, "timeout": 3}, "tolerance": 200}  # fmt: skip
+    probe = {
+        "type": "probe",
+        "name": "checkout-status",
+        "provider": {"type": "http", "url": url, "timeout": 3},
+        "tolerance": 200,
+    }
     return {"name": name, "every_s": 0.1, "probe": probe}
 
 
@@ -127,7 +143,10 @@ def test_a_teams_conditions_join_the_layers_below_by_name() -> None:
     run_s = {"probes": [{**own_probe(url, "checkout"), "every_s": 30}, own_probe(url, "cart")]}
     layered = layered_stop_conditions(DEFAULTS, profile, run_s)
     assert [(c["name"], c["every_s"]) for c in layered["probes"]] == [
-        ("checkout", 30), ("search", 0.1), ("cart", 0.1)]  # fmt: skip
+        ("checkout", 30),
+        ("search", 0.1),
+        ("cart", 0.1),
+    ]
     assert layered_stop_conditions(layered, {"probes": None})["probes"] is None
     assert layered["error_rate_pct"] == DEFAULTS["error_rate_pct"]  # thresholds as before
 
@@ -135,15 +154,30 @@ def test_a_teams_conditions_join_the_layers_below_by_name() -> None:
 def test_chaosgcps_own_probe_can_be_a_stop_condition() -> None:
     """As the README says: `get_slo_burn_rate` as it is, judged by a tolerance of the
     team's own (a function handed its output)."""
-    probe = {"type": "probe", "name": "checkout-burn",
-             "provider": {"type": "python", "module": "chaosgcp.monitoring.probes",
-                          "func": "get_slo_burn_rate", "secrets": ["gcp"],
-                          "arguments": {"name": "projects/p/services/s/serviceLevelObjectives/a",
-                                        "loopback_period": "3600s"}},
-             "tolerance": {"type": "probe", "name": "burn-rate-at-most-10",
-                           "provider": {"type": "python", "module": "tests.own_probes",
-                                        "func": "burn_rate_at_most",
-                                        "arguments": {"threshold": 10}}}}  # fmt: skip
+    probe = {
+        "type": "probe",
+        "name": "checkout-burn",
+        "provider": {
+            "type": "python",
+            "module": "chaosgcp.monitoring.probes",
+            "func": "get_slo_burn_rate",
+            "secrets": ["gcp"],
+            "arguments": {
+                "name": "projects/p/services/s/serviceLevelObjectives/a",
+                "loopback_period": "3600s",
+            },
+        },
+        "tolerance": {
+            "type": "probe",
+            "name": "burn-rate-at-most-10",
+            "provider": {
+                "type": "python",
+                "module": "tests.own_probes",
+                "func": "burn_rate_at_most",
+                "arguments": {"threshold": 10},
+            },
+        },
+    }
     declared = {"probes": [{"name": "checkout-slo", "every_s": 60, "probe": probe}]}
     assert check_stop_conditions(declared) == declared
     shown = [{"points": [{"value": {"double_value": 14.4}}, {"value": {"double_value": 2.0}}]}]
@@ -154,14 +188,24 @@ def test_chaosgcps_own_probe_can_be_a_stop_condition() -> None:
 def test_a_teams_probe_that_cannot_answer_fails_the_stop_condition() -> None:
     """Its probe raised (nothing listens there): a failure of the stop condition, which
     stops the run as a breach does, never a condition quietly gone."""
-    configuration: dict[str, Any] = {"stop_conditions": {
-        "error_rate_pct": None, "latency_pct_of_baseline": None, "pool_pct": None,
-        "probes": [own_probe(f"http://127.0.0.1:{free_loopback_port()}/")]}}  # fmt: skip
+    configuration: dict[str, Any] = {
+        "stop_conditions": {
+            "error_rate_pct": None,
+            "latency_pct_of_baseline": None,
+            "pool_pct": None,
+            "probes": [own_probe(f"http://127.0.0.1:{free_loopback_port()}/")],
+        }
+    }
     settle_stop_conditions(configuration)
     failed: list[tuple[str, BaseException]] = []
-    stops = arm_stop_conditions({}, configuration, {}, None,
-                                on_failure=lambda part, e: failed.append((part, e)),
-                                on_breach=lambda: None)  # fmt: skip
+    stops = arm_stop_conditions(
+        {},
+        configuration,
+        {},
+        None,
+        on_failure=lambda part, e: failed.append((part, e)),
+        on_breach=lambda: None,
+    )
     try:
         stops.start({}, configuration, {})
         assert eventually(lambda: bool(failed))
@@ -177,9 +221,15 @@ def run(
     testbed: Testbed, journal: Path, stop_conditions: dict[str, Any], **env: str
 ) -> tuple[int, dict]:
     result = chaos(
-        "run", "--journal-path", str(journal), SMD, home=testbed.home, timeout_s=300,
-        CHAOS_STOP_CONDITIONS=json.dumps(stop_conditions), **env,
-    )  # fmt: skip
+        "run",
+        "--journal-path",
+        str(journal),
+        SMD,
+        home=testbed.home,
+        timeout_s=300,
+        CHAOS_STOP_CONDITIONS=json.dumps(stop_conditions),
+        **env,
+    )
     assert "Traceback" not in result.stdout + result.stderr
     return result.returncode, json.loads(journal.read_text())
 
@@ -211,9 +261,12 @@ class CheckoutEndpoint:
 
     def condition(self) -> dict[str, Any]:
         """The stop condition a team declares on it: an HTTP probe, 200 within."""
-        probe = {"type": "probe", "name": "checkout-status",
-                 "provider": {"type": "http", "url": self.url, "timeout": 3},
-                 "tolerance": 200}  # fmt: skip
+        probe = {
+            "type": "probe",
+            "name": "checkout-status",
+            "provider": {"type": "http", "url": self.url, "timeout": 3},
+            "tolerance": 200,
+        }
         return {"name": "checkout-errors", "every_s": 0.5, "probe": probe}
 
     def turn_bad_once(self, happened: Callable[[], bool], done: threading.Event) -> None:
@@ -259,22 +312,33 @@ def test_a_breached_stop_condition_stops_the_run_with_its_rollbacks(
     done = threading.Event()
     try:
         checkout.turn_bad_once(lambda: sessions(testbed.admin_dsn, "chaos-flood-") > 0, done)
-        own = {"every_s": 0.5, "error_rate_pct": None, "latency_pct_of_baseline": None,
-               "pool_pct": None, "probes": [checkout.condition()]}  # fmt: skip
+        own = {
+            "every_s": 0.5,
+            "error_rate_pct": None,
+            "latency_pct_of_baseline": None,
+            "pool_pct": None,
+            "probes": [checkout.condition()],
+        }
         # Phase 3 waits long enough for any machine to sample and judge the breach
-        code, journal = run(testbed, stopped / "own-probe.json", own,
-                            CHAOS_INITIALIZATION_TIMEOUT_S="30")  # fmt: skip
+        code, journal = run(
+            testbed, stopped / "own-probe.json", own, CHAOS_INITIALIZATION_TIMEOUT_S="30"
+        )
         done.set()
         kit = journal["startup_chaos_kit"]
         assert checkout.bad.is_set()
         assert (code, kit["verdict"], journal["status"]) == (1, "aborted", "interrupted")
-        assert kit["reason"] == ("stopped by the stop condition checkout-errors: its probe "
-                                 "returned HTTP 503, outside its tolerance 200")  # fmt: skip
+        assert kit["reason"] == (
+            "stopped by the stop condition checkout-errors: its probe "
+            "returned HTTP 503, outside its tolerance 200"
+        )
         breach = kit["stop_conditions"]["stopped_by"]
         assert breach["condition"] == "checkout-errors"
         assert (breach["sample"]["value"]["status"], breach["sample"]["tolerance"]) == (503, 200)
         assert kit["stop_conditions"]["armed"]["checkout-errors"] == {
-            "kind": "probe", "every_s": 0.5, "probe": own["probes"][0]["probe"]}  # fmt: skip
+            "kind": "probe",
+            "every_s": 0.5,
+            "probe": own["probes"][0]["probe"],
+        }
         assert journal["safeguards"]["triggered_by"] == "checkout-errors"
         assert journal["rollbacks"][0]["activity"]["name"] == "stop-connection-flood"
         assert journal["rollbacks"][0]["status"] == "succeeded"
@@ -304,8 +368,10 @@ def test_a_breached_stop_condition_stops_the_run_with_its_rollbacks(
 
     def read(page: Any) -> dict[str, Any]:
         texts = page.locator("#timeline-charts svg text").all_text_contents()
-        return {"markers": [t.strip() for t in texts],
-                "rows": page.locator("#summary tbody tr").all_inner_texts()}  # fmt: skip
+        return {
+            "markers": [t.strip() for t in texts],
+            "rows": page.locator("#summary tbody tr").all_inner_texts(),
+        }
 
     seen, errors = open_in_chromium(html, read, tmp_path / "report.png")
     assert errors == []

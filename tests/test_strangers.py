@@ -50,8 +50,9 @@ def stranger(request: pytest.FixtureRequest, kit_dirs: Callable[[str], Path]) ->
     """The stranger's testbed, up with its own service, as the README says: the ledger
     with a pool of 4 (not the embedded profile's 5), the others as their profiles say."""
     folder = kit_dirs(f"stranger-{request.param}")
-    profile = {"ledger": profile_with(folder, LEDGER, pool_size=4), "smd": SMD,
-               "tally": TALLY}[request.param]  # fmt: skip
+    profile = {"ledger": profile_with(folder, LEDGER, pool_size=4), "smd": SMD, "tally": TALLY}[
+        request.param
+    ]
     home = folder / ".testbed"
     up = chaos("testbed", "up", "--service", str(profile), home=home)
     assert up.returncode == 0, up.stdout + up.stderr

@@ -75,9 +75,12 @@ def test_up_status_down_leaves_no_process(testbed_home: Path) -> None:
 
 def test_up_with_an_unreachable_database_is_one_clear_error(testbed_home: Path) -> None:
     result = chaos(
-        "testbed", "up", "--database-url", "postgresql://app:secret@127.0.0.1:1/app",
+        "testbed",
+        "up",
+        "--database-url",
+        "postgresql://app:secret@127.0.0.1:1/app",
         home=testbed_home,
-    )  # fmt: skip
+    )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert lines == [

@@ -30,10 +30,17 @@ def _traced_run(testbed: Testbed, tmp_path: Path, endpoint: str) -> tuple[int, s
     controls.write_text(json.dumps(OTEL_CONTROL))
     journal = tmp_path / "journal.json"
     result = chaos(
-        "run", "--control-file", str(controls), "--journal-path", str(journal), EXPERIMENT,
-        home=testbed.home, timeout_s=300, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=endpoint,
+        "run",
+        "--control-file",
+        str(controls),
+        "--journal-path",
+        str(journal),
+        EXPERIMENT,
+        home=testbed.home,
+        timeout_s=300,
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=endpoint,
         OTEL_SERVICE_NAME="startup-chaos-kit",
-    )  # fmt: skip
+    )
     return result.returncode, result.stderr, json.loads(journal.read_text())
 
 

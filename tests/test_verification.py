@@ -45,10 +45,12 @@ def kit(journal: dict) -> dict:
 OUTPUTS = {
     "obs": {
         "phases": [{"status": s} for s in ("succeeded", "timeout", "blocked", "blocked")],
-        "failure_at": "2026-01-01T00:00:05+00:00", "codes": {"3": 4}, "held": 10,
+        "failure_at": "2026-01-01T00:00:05+00:00",
+        "codes": {"3": 4},
+        "held": 10,
     },
     "warn": {"at": "2026-01-01T00:00:01+00:00"},
-}  # fmt: skip
+}
 
 
 def evaluate(expectation: dict, **configuration: object) -> dict:
@@ -68,11 +70,13 @@ def test_expectations_compare_paths_lists_timestamps_and_configuration_arithmeti
         ({"observe": "nothing.here", "expect": "> 0.7"}, False),
     ]
     for expectation, met in cases:
-        result = evaluate({"name": "x", "step": 3, **expectation}, starts=4, pool_size=6,
-                          max_overflow=4)  # fmt: skip
+        result = evaluate(
+            {"name": "x", "step": 3, **expectation}, starts=4, pool_size=6, max_overflow=4
+        )
         assert result["met"] is met, (expectation, result)
-    arithmetic = evaluate({"name": "x", "observe": "obs.held", "expect": "== ${pool_size} + 4"},
-                          pool_size=6)  # fmt: skip
+    arithmetic = evaluate(
+        {"name": "x", "observe": "obs.held", "expect": "== ${pool_size} + 4"}, pool_size=6
+    )
     assert (arithmetic["expected"], arithmetic["observed"]) == ("== 10", 10)
     assert evaluate({"name": "x", "observe": "nothing.here", "expect": "> 1"})["missing"] is True
 
@@ -102,7 +106,7 @@ BAD_EXPECTATIONS = [
     ({"name": "x", "expect": "> 0"}, r"observe: give one of `observe`"),
     ({"name": "x", "observe": "obs.held"}, r"expect: give an operator and a value"),
     ({"observe": "obs.held", "expect": "> 0"}, r"name: give every expectation a name"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("expectation", "message"), BAD_EXPECTATIONS)
@@ -132,14 +136,23 @@ STARTUP = {"observe": "obs.ready", "expect": "== true"}
         ({"recovery_timeout_s": "soon"}, r"recovery_timeout_s: 'soon': give seconds"),
         ({"sample_interval_s": 0}, r"sample_interval_s: 0: give seconds"),
         ({"chain": {"name": "phase4-timeout", "startup": "obs"}}, r"chain: name 'phase4-timeout'"),
-        ({"expectations": [{"name": "a", "observe": "obs.x", "expect": "> 0"}]},
-         r"startup: say what counts as the startup having succeeded"),
+        (
+            {"expectations": [{"name": "a", "observe": "obs.x", "expect": "> 0"}]},
+            r"startup: say what counts as the startup having succeeded",
+        ),
         ({"expectations": {"name": "a"}}, r"expectations: give a list"),
-        ({"startup": STARTUP, "expectations": [{"name": "a", "observe": "obs.x", "expect": "> 0"},
-                                               {"name": "a", "observe": "obs.y", "expect": "> 0"}]},
-         r"a declared twice"),
+        (
+            {
+                "startup": STARTUP,
+                "expectations": [
+                    {"name": "a", "observe": "obs.x", "expect": "> 0"},
+                    {"name": "a", "observe": "obs.y", "expect": "> 0"},
+                ],
+            },
+            r"a declared twice",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_malformed_extension_is_refused_naming_the_experiment(
     extension: dict, message: str
 ) -> None:
@@ -153,9 +166,14 @@ def test_a_named_chain_brings_its_expectations_and_its_startup() -> None:
         _experiment(chain={"name": "phase3-timeout", "startup": "obs", "cause": "x"})
     )
     assert [e["name"] for e in extension.expectations] == [
-        "phase3_timeout", "phase3_is_database", "phase3_cause", "lifespan_startup_failed",
-        "later_phases_blocked", "failure_exit_code", "fresh_instance_offline",
-    ]  # fmt: skip
+        "phase3_timeout",
+        "phase3_is_database",
+        "phase3_cause",
+        "lifespan_startup_failed",
+        "later_phases_blocked",
+        "failure_exit_code",
+        "fresh_instance_offline",
+    ]
     assert {e["kind"] for e in extension.expectations} == {"outcome"}
     assert extension.startup == {"observe": "obs.ready", "expect": "== true"}
     without_cause = read_extension(_experiment(chain={"name": "phase3-timeout", "startup": "obs"}))
@@ -185,16 +203,20 @@ gc.collect()
 """
 
 
-@pytest.mark.parametrize(("exception", "traceback"), [("SystemExit(20)", False),
-                                                      ("ValueError('a bug')", True)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("exception", "traceback"), [("SystemExit(20)", False), ("ValueError('a bug')", True)]
+)
 def test_an_interruption_inside_a_task_prints_no_traceback_but_a_bug_does(
     exception: str, traceback: bool
 ) -> None:
     """The watchdog's or a stop condition's SIGUSR1 may land inside an asyncio task."""
     result = subprocess.run(
         [sys.executable, "-c", _TASK_INTERRUPTED.format(exception=exception)],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert ("Task exception was never retrieved" in result.stderr) is traceback, result.stderr
 
 
@@ -208,11 +230,19 @@ def test_verdicts_follow_pressure_and_outcome() -> None:
     other_cause = _result("phase3_cause", "outcome", False)
     up, down = _result("s", "outcome", True), _result("s", "outcome", False)
     traceback = ["Traceback (most recent call last):\n", "ActivityFailed: boom\n"]
-    failed_run = {**base, "run": [{"status": "failed", "activity": {"name": "x"},
-                                   "exception": traceback}]}  # fmt: skip
+    failed_run = {
+        **base,
+        "run": [{"status": "failed", "activity": {"name": "x"}, "exception": traceback}],
+    }
 
-    def verdict(journal: dict, results: list, startup: dict | None, recovery: dict | None = ok,
-                interruption: str | None = None, dry: bool = False) -> str:  # fmt: skip
+    def verdict(
+        journal: dict,
+        results: list,
+        startup: dict | None,
+        recovery: dict | None = ok,
+        interruption: str | None = None,
+        dry: bool = False,
+    ) -> str:
         return decide_verdict(journal, results, startup, recovery, interruption, dry)[0]
 
     assert verdict(base, [applied, phase3], down) == "reproduced"
@@ -243,9 +273,11 @@ slow = pytest.mark.slow
 def test_enough_capacity_is_tolerated(testbed_home: Path, tmp_path: Path) -> None:
     # the same experiment, with a flood too small to exhaust the database
     code, journal = run(
-        "experiments/smd-phase3-timeout.json", testbed_home, tmp_path / "j.json",
+        "experiments/smd-phase3-timeout.json",
+        testbed_home,
+        tmp_path / "j.json",
         CHAOS_FLOOD_CONNECTIONS="10",
-    )  # fmt: skip
+    )
     assert code == 0
     assert kit(journal)["verdict"] == "tolerated"
     assert kit(journal)["reason"].startswith("the startup succeeded under pressure")
@@ -263,9 +295,11 @@ def test_a_flood_that_holds_nothing_is_inconclusive_not_tolerated(
     try:
         wrong = state["postgres"]["app_dsn"].replace("app:", "app:wrong", 1).split("@")
         code, journal = run(
-            "experiments/smd-phase3-timeout.json", testbed_home, tmp_path / "j.json",
+            "experiments/smd-phase3-timeout.json",
+            testbed_home,
+            tmp_path / "j.json",
             CHAOS_DIRECT_DATABASE_URL=f"postgresql://app:wrong@{wrong[-1]}",
-        )  # fmt: skip
+        )
     finally:
         testbed_down()
     assert code == 1
@@ -281,9 +315,12 @@ def test_a_flood_that_holds_nothing_is_inconclusive_not_tolerated(
 @slow
 def test_a_dry_run_is_inconclusive(testbed_home: Path, tmp_path: Path) -> None:
     code, journal = run(
-        "experiments/smd-phase3-timeout.json", testbed_home, tmp_path / "j.json",
-        "--dry", "activities",
-    )  # fmt: skip
+        "experiments/smd-phase3-timeout.json",
+        testbed_home,
+        tmp_path / "j.json",
+        "--dry",
+        "activities",
+    )
     assert code == 1
     assert (kit(journal)["verdict"], kit(journal)["reason"]) == (
         "inconclusive",
@@ -293,40 +330,76 @@ def test_a_dry_run_is_inconclusive(testbed_home: Path, tmp_path: Path) -> None:
 
 BAD_EXTENSIONS = {
     "operator": (
-        {"expectations": [{"name": "x", "step": 2, "observe": "flood-database-connections.applied",
-                           "expect": "=~ true"}]},
+        {
+            "expectations": [
+                {
+                    "name": "x",
+                    "step": 2,
+                    "observe": "flood-database-connections.applied",
+                    "expect": "=~ true",
+                }
+            ]
+        },
         "expect: '=~ true': start with one of",
     ),
     "activity": (
-        {"expectations": [{"name": "x", "step": 2, "observe": "flood-everything.applied",
-                           "expect": "== true"}]},
+        {
+            "expectations": [
+                {"name": "x", "step": 2, "observe": "flood-everything.applied", "expect": "== true"}
+            ]
+        },
         "the method has no activity 'flood-everything'",
     ),
     "path": (
-        {"expectations": [{"name": "x", "step": 3,
-                           "observe": "observe-fresh-instance-startup.failed_phase[[.status",
-                           "expect": "== timeout"}]},
+        {
+            "expectations": [
+                {
+                    "name": "x",
+                    "step": 3,
+                    "observe": "observe-fresh-instance-startup.failed_phase[[.status",
+                    "expect": "== timeout",
+                }
+            ]
+        },
         "malformed path",
     ),
     "key": (
-        {"expectations": [{"name": "x", "step": 2,
-                           "observe": "flood-database-connections.established",
-                           "expect": "== ${flood_conections}"}]},
+        {
+            "expectations": [
+                {
+                    "name": "x",
+                    "step": 2,
+                    "observe": "flood-database-connections.established",
+                    "expect": "== ${flood_conections}",
+                }
+            ]
+        },
         "${flood_conections} is not a configuration key",
     ),
     "step": (
-        {"expectations": [{"name": "x", "step": 9,
-                           "observe": "flood-database-connections.established",
-                           "expect": "> 0"}]},
+        {
+            "expectations": [
+                {
+                    "name": "x",
+                    "step": 9,
+                    "observe": "flood-database-connections.established",
+                    "expect": "> 0",
+                }
+            ]
+        },
         "step: 9: give the failure chain's step, 1 to 6",
     ),
     "extension-key": ({"recovery_timout_s": 5}, "unknown key (did you mean recovery_timeout_s?)"),
     "setting-type": ({"recovery_timeout_s": "soon"}, "recovery_timeout_s: 'soon': give seconds"),
-    "stop-condition": ({"stop_conditions": {"pool": 90}},
-                       "startup-chaos-kit.stop_conditions.pool is not a stop condition"),
-    "expect": ({"expect": "passed"},
-               "startup-chaos-kit.expect: 'passed': use one of reproduced, tolerated, deviated"),
-}  # fmt: skip
+    "stop-condition": (
+        {"stop_conditions": {"pool": 90}},
+        "startup-chaos-kit.stop_conditions.pool is not a stop condition",
+    ),
+    "expect": (
+        {"expect": "passed"},
+        "startup-chaos-kit.expect: 'passed': use one of reproduced, tolerated, deviated",
+    ),
+}
 
 
 def _with_extension(tmp_path: Path, extra: dict) -> Path:
@@ -350,8 +423,9 @@ def test_chaos_validate_and_chaos_run_refuse_a_bad_expectation(
     errors = [line for line in validated.stderr.splitlines() if "ERROR" in line]
     assert len(errors) == 1 and message in errors[0], validated.stderr
     assert 'experiment "Phase 3 (database) times out' in errors[0]
-    ran = chaos("run", "--journal-path", str(tmp_path / "j.json"), str(experiment),
-                home=testbed_home)  # fmt: skip
+    ran = chaos(
+        "run", "--journal-path", str(tmp_path / "j.json"), str(experiment), home=testbed_home
+    )
     assert ran.returncode == 1 and message in ran.stderr
     assert not (tmp_path / "j.json").exists()  # refused before anything ran
     assert not (testbed_home / "state.json").exists()
@@ -372,8 +446,9 @@ def test_an_expectation_that_is_no_verdict_is_one_line_before_anything_runs(
     # a var-file's is refused the same way, by the run itself when it skips validation
     var_file = tmp_path / "expect.json"
     var_file.write_text(json.dumps({"configuration": {"expect": "green"}}))
-    code, ran = run(experiment, testbed_home, journal, "--no-validation", "--var-file",
-                    str(var_file))  # fmt: skip
+    code, ran = run(
+        experiment, testbed_home, journal, "--no-validation", "--var-file", str(var_file)
+    )
     assert code == 1 and kit(ran)["verdict"] == "aborted" and ran["run"] == []
     assert kit(ran)["reason"].startswith("expect='green' is not a verdict to expect")
     assert not (testbed_home / "state.json").exists()
@@ -392,18 +467,22 @@ def test_forgotten_rollback_is_not_recovered_and_fails_the_run(
     assert journal["status"] == "failed"
     assert kit(journal)["verdict"] == "not-recovered"
     assert kit(journal)["recovery"] == {
-        "recovered": False, "time_to_recover_s": None, "recovery_timeout_s": 2.0,
+        "recovered": False,
+        "time_to_recover_s": None,
+        "recovery_timeout_s": 2.0,
         "attempts": kit(journal)["recovery"]["attempts"],
-    }  # fmt: skip
+    }
     assert read_state() is None  # the lock was released and the testbed taken down
 
 
 @slow
 def test_failing_activity_is_an_error(testbed_home: Path, tmp_path: Path) -> None:
     code, journal = run(
-        "tests/experiments/forgotten-rollback.json", testbed_home, tmp_path / "j.json",
+        "tests/experiments/forgotten-rollback.json",
+        testbed_home,
+        tmp_path / "j.json",
         CHAOS_LOCK_TABLE="no_such_table",
-    )  # fmt: skip
+    )
     assert code == 1
     assert kit(journal)["verdict"] == "error"
     assert kit(journal)["reason"] == (
@@ -417,9 +496,11 @@ def test_steady_state_not_met_before_is_aborted_not_a_pass(
     testbed_home: Path, tmp_path: Path
 ) -> None:
     code, journal = run(
-        "experiments/smd-phase3-timeout.json", testbed_home, tmp_path / "j.json",
+        "experiments/smd-phase3-timeout.json",
+        testbed_home,
+        tmp_path / "j.json",
         CHAOS_SERVICE_URL="http://127.0.0.1:1",
-    )  # fmt: skip
+    )
     assert code == 1
     assert journal["status"] == "aborted"
     assert kit(journal)["verdict"] == "aborted"
@@ -432,9 +513,11 @@ def test_steady_state_not_met_before_is_aborted_not_a_pass(
 @slow
 def test_guardrail_refusal_changes_nothing(testbed_home: Path, tmp_path: Path) -> None:
     code, journal = run(
-        "experiments/smd-phase3-timeout.json", testbed_home, tmp_path / "j.json",
+        "experiments/smd-phase3-timeout.json",
+        testbed_home,
+        tmp_path / "j.json",
         CHAOS_FLOOD_CONNECTIONS="5000",
-    )  # fmt: skip
+    )
     assert code == 1
     assert journal["status"] == "interrupted"
     assert kit(journal)["verdict"] == "aborted"
@@ -451,9 +534,11 @@ def test_guardrail_refuses_a_non_loopback_database_and_keeps_its_password(
     testbed_home: Path, tmp_path: Path
 ) -> None:
     code, journal = run(
-        "experiments/smd-phase3-timeout.json", testbed_home, tmp_path / "j.json",
+        "experiments/smd-phase3-timeout.json",
+        testbed_home,
+        tmp_path / "j.json",
         CHAOS_DIRECT_DATABASE_URL="postgresql://app:hunter2@10.20.30.40:5432/app",
-    )  # fmt: skip
+    )
     assert code == 1
     assert "is not loopback" in kit(journal)["reason"]
     assert "hunter2" not in (tmp_path / "j.json").read_text()
@@ -464,14 +549,18 @@ def test_rollbacks_run_even_when_the_caller_asks_for_none(
     testbed_home: Path, tmp_path: Path
 ) -> None:
     code, journal = run(
-        "experiments/smd-phase3-timeout.json", testbed_home, tmp_path / "j.json",
-        "--rollback-strategy", "never",
-    )  # fmt: skip
+        "experiments/smd-phase3-timeout.json",
+        testbed_home,
+        tmp_path / "j.json",
+        "--rollback-strategy",
+        "never",
+    )
     assert code == 0
     assert kit(journal)["rollbacks_forced"] is True
     assert [r["activity"]["name"] for r in journal["rollbacks"]] == [
-        "stop-connection-flood", "stop-fresh-instance",
-    ]  # fmt: skip
+        "stop-connection-flood",
+        "stop-fresh-instance",
+    ]
     assert journal["rollbacks"][0]["output"]["released"] > 0
     assert kit(journal)["verdict"] == "reproduced"
 
@@ -482,9 +571,12 @@ def test_run_watchdog_interrupts_with_rollbacks(testbed_home: Path, tmp_path: Pa
     var_file = tmp_path / "short.json"
     var_file.write_text(json.dumps({"configuration": {"guardrails": {"max_run_duration_s": 4}}}))
     code, journal = run(
-        "experiments/lifespan-exit-code.json", testbed_home, tmp_path / "j.json",
-        "--var-file", str(var_file),
-    )  # fmt: skip
+        "experiments/lifespan-exit-code.json",
+        testbed_home,
+        tmp_path / "j.json",
+        "--var-file",
+        str(var_file),
+    )
     assert code == 1
     assert kit(journal)["verdict"] == "aborted"
     assert kit(journal)["reason"] == "interrupted at max_run_duration_s=4"
@@ -502,11 +594,20 @@ def test_signal_during_the_method_still_rolls_back_and_leaves_nothing(
     journal_path = tmp_path / "j.json"
     try:
         process = subprocess.Popen(
-            [CHAOS, "--no-version-check", "--no-log-file", "run", "--journal-path",
-             str(journal_path), "experiments/lifespan-exit-code.json"],
-            cwd=REPO, env={**os.environ, "TESTBED_HOME": str(testbed_home)},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                CHAOS,
+                "--no-version-check",
+                "--no-log-file",
+                "run",
+                "--journal-path",
+                str(journal_path),
+                "experiments/lifespan-exit-code.json",
+            ],
+            cwd=REPO,
+            env={**os.environ, "TESTBED_HOME": str(testbed_home)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         # into the cold starts: the flood holds, an instance of the run is starting
         assert eventually(lambda: sessions(admin, "chaos-flood-") > 0, timeout_s=60)
         assert eventually(lambda: sessions(admin, "service-cold-start-") > 0, timeout_s=60)
@@ -531,11 +632,20 @@ def test_a_signal_during_the_verification_still_writes_the_journal_whole(
     journal_path = tmp_path / "j.json"
     try:
         process = subprocess.Popen(
-            [CHAOS, "--no-version-check", "--no-log-file", "run", "--journal-path",
-             str(journal_path), "experiments/smd-phase3-timeout.json"],
-            cwd=REPO, env={**os.environ, "TESTBED_HOME": str(testbed_home)},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                CHAOS,
+                "--no-version-check",
+                "--no-log-file",
+                "run",
+                "--journal-path",
+                str(journal_path),
+                "experiments/smd-phase3-timeout.json",
+            ],
+            cwd=REPO,
+            env={**os.environ, "TESTBED_HOME": str(testbed_home)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         # the flood held, was rolled back, and the recovery's fresh instance is starting
         assert eventually(lambda: sessions(admin, "chaos-flood-") > 0, timeout_s=60)
         assert eventually(lambda: sessions(admin, "chaos-flood-") == 0, timeout_s=60)
@@ -557,11 +667,20 @@ def test_a_testbed_whose_run_was_killed_is_taken_over_by_the_next(
     testbed_home: Path, tmp_path: Path
 ) -> None:
     process = subprocess.Popen(
-        [CHAOS, "--no-version-check", "--no-log-file", "run", "--journal-path",
-         str(tmp_path / "killed.json"), "experiments/lifespan-exit-code.json"],
-        cwd=REPO, env={**os.environ, "TESTBED_HOME": str(testbed_home)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            CHAOS,
+            "--no-version-check",
+            "--no-log-file",
+            "run",
+            "--journal-path",
+            str(tmp_path / "killed.json"),
+            "experiments/lifespan-exit-code.json",
+        ],
+        cwd=REPO,
+        env={**os.environ, "TESTBED_HOME": str(testbed_home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     assert eventually(lambda: (read_state() or {}).get("owner_pid") == process.pid, timeout_s=60)
     admin = read_state()["postgres"]["admin_dsn"]
     assert eventually(lambda: sessions(admin, "chaos-flood-") > 0, timeout_s=60)
@@ -592,11 +711,20 @@ def test_interrupts_at_random_moments_leave_nothing_and_a_whole_journal_or_none(
             delay_s = chance.uniform(0.0, 10.0)
             journal_path = tmp_path / f"trial-{trial}.json"
             process = subprocess.Popen(
-                [CHAOS, "--no-version-check", "--no-log-file", "run", "--journal-path",
-                 str(journal_path), "experiments/vpc-connector-concurrent-connections.json"],
-                cwd=REPO, env={**os.environ, "TESTBED_HOME": str(testbed_home)},
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+                [
+                    CHAOS,
+                    "--no-version-check",
+                    "--no-log-file",
+                    "run",
+                    "--journal-path",
+                    str(journal_path),
+                    "experiments/vpc-connector-concurrent-connections.json",
+                ],
+                cwd=REPO,
+                env={**os.environ, "TESTBED_HOME": str(testbed_home)},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             if process.poll() is None:
                 time.sleep(delay_s)  # a random moment of the run: what is asserted is not time
                 process.send_signal(signum)

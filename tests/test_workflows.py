@@ -21,8 +21,10 @@ CHECK = Path(CHAOS).parent / "check-jsonschema"
 def _validate(*paths: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [CHECK, "--builtin-schema", "vendor.github-workflows", *map(str, paths)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _load(name: str) -> dict:
@@ -63,8 +65,12 @@ def test_workflows_call_the_kit_with_options_it_has(name: str) -> None:
     command = re.search(r"chaos --no-version-check gameday run (.*?)(?:\n|$)", script)
     assert command, f"{name} holds no game day"
     used = set(re.findall(r"(--[a-z-]+)", command.group(1)))
-    help_text = subprocess.run([CHAOS, "--no-version-check", "gameday", "run", "--help"],
-                               capture_output=True, text=True, timeout=60).stdout  # fmt: skip
+    help_text = subprocess.run(
+        [CHAOS, "--no-version-check", "gameday", "run", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     assert used and all(option in help_text for option in used), used
     make = subprocess.run(["make", "-n", "install"], cwd=REPO, capture_output=True, timeout=60)
     assert make.returncode == 0

@@ -91,8 +91,10 @@ def test_a_service_that_never_becomes_ready_says_so_with_the_none_adapter() -> N
 
 
 def test_an_instance_that_ignores_sigterm_is_killed_after_the_grace_period() -> None:
-    code = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-            "print('ignoring SIGTERM', flush=True); time.sleep(120)")  # fmt: skip
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ignoring SIGTERM', flush=True); time.sleep(120)"
+    )
     configuration = service_configuration(UNREACHABLE, service=python_service(code))
     started = start_service_instance("stubborn", configuration=configuration)
     assert eventually(lambda: "ignoring SIGTERM" in Path(started["log"]).read_text())
@@ -103,14 +105,18 @@ def test_an_instance_that_ignores_sigterm_is_killed_after_the_grace_period() -> 
 @pytest.mark.parametrize(
     ("service", "message"),
     [
-        ({"command": ["no-such-inventory-service"]},
-         "service.command[0]: 'no-such-inventory-service' is not found"),
-        ({**SERVICE, "startup_log": {**SERVICE["startup_log"], "succeeded": "done"}},
-         "service.startup_log.succeeded: 'done' has no named group `phase`"),
+        (
+            {"command": ["no-such-inventory-service"]},
+            "service.command[0]: 'no-such-inventory-service' is not found",
+        ),
+        (
+            {**SERVICE, "startup_log": {**SERVICE["startup_log"], "succeeded": "done"}},
+            "service.startup_log.succeeded: 'done' has no named group `phase`",
+        ),
         ({**SERVICE, "failure_exit_code": 300}, "service.failure_exit_code: 300: give 1 to 255"),
         ({**SERVICE, "cwd": "no/such/folder"}, "service.cwd: 'no/such/folder' is not a folder"),
     ],
-)  # fmt: skip
+)
 def test_a_run_with_an_unusable_service_is_refused_before_anything(
     testbed_home: Path, tmp_path: Path, service: dict, message: str
 ) -> None:
@@ -118,9 +124,14 @@ def test_a_run_with_an_unusable_service_is_refused_before_anything(
     profile.write_text(json.dumps({"configuration": {"service": service}}))
     journal = tmp_path / "journal.json"
     result = chaos(
-        "run", "--var-file", str(profile), "--journal-path", str(journal),
-        "experiments/smd-phase3-timeout.json", home=testbed_home,
-    )  # fmt: skip
+        "run",
+        "--var-file",
+        str(profile),
+        "--journal-path",
+        str(journal),
+        "experiments/smd-phase3-timeout.json",
+        home=testbed_home,
+    )
     assert result.returncode == 1
     kit = json.loads(journal.read_text())["startup_chaos_kit"]
     assert kit["verdict"] == "aborted" and message in kit["reason"]
@@ -131,9 +142,13 @@ def test_a_run_with_an_unusable_service_is_refused_before_anything(
 def test_service_from_the_environment_must_be_json(testbed_home: Path, tmp_path: Path) -> None:
     journal = tmp_path / "journal.json"
     result = chaos(
-        "run", "--journal-path", str(journal), "experiments/smd-phase3-timeout.json",
-        home=testbed_home, CHAOS_SERVICE="{command: python}",
-    )  # fmt: skip
+        "run",
+        "--journal-path",
+        str(journal),
+        "experiments/smd-phase3-timeout.json",
+        home=testbed_home,
+        CHAOS_SERVICE="{command: python}",
+    )
     assert result.returncode == 1
     reason = json.loads(journal.read_text())["startup_chaos_kit"]["reason"]
     assert "service (CHAOS_SERVICE) is not JSON" in reason
@@ -154,14 +169,20 @@ def test_testbed_up_with_a_profile_without_service_is_one_line(
 @pytest.mark.parametrize(
     ("service", "message"),
     [
-        ({**SERVICE, "command": ["${no_such_key}", "service.py"]},
-         "service.command[0]: ${no_such_key} is not known: use a configuration key or one of "),
-        ({"command": ["no-such-inventory-service"]},
-         "service.command[0]: 'no-such-inventory-service' is not found"),
-        ({**SERVICE, "ready": {"http": "/healthz", "timeout_s": float("nan")}},
-         "service.ready.timeout_s: nan: give seconds, more than 0 and at most 3600"),
+        (
+            {**SERVICE, "command": ["${no_such_key}", "service.py"]},
+            "service.command[0]: ${no_such_key} is not known: use a configuration key or one of ",
+        ),
+        (
+            {"command": ["no-such-inventory-service"]},
+            "service.command[0]: 'no-such-inventory-service' is not found",
+        ),
+        (
+            {**SERVICE, "ready": {"http": "/healthz", "timeout_s": float("nan")}},
+            "service.ready.timeout_s: nan: give seconds, more than 0 and at most 3600",
+        ),
     ],
-)  # fmt: skip
+)
 def test_testbed_up_refuses_an_unusable_service_before_postgresql_starts(
     testbed_home: Path, tmp_path: Path, service: dict, message: str
 ) -> None:
@@ -183,9 +204,14 @@ def test_a_service_that_never_answers_its_ready_path_is_named_in_the_journals_re
     profile.write_text(json.dumps({"configuration": {"service": service}}))
     journal = tmp_path / "journal.json"
     result = chaos(
-        "run", "--var-file", str(profile), "--journal-path", str(journal),
-        "experiments/smd-phase3-timeout.json", home=testbed_home,
-    )  # fmt: skip
+        "run",
+        "--var-file",
+        str(profile),
+        "--journal-path",
+        str(journal),
+        "experiments/smd-phase3-timeout.json",
+        home=testbed_home,
+    )
     assert result.returncode == 1
     kit = json.loads(journal.read_text())["startup_chaos_kit"]
     assert kit["verdict"] == "aborted"
@@ -202,25 +228,44 @@ def test_a_service_that_never_answers_its_ready_path_is_named_in_the_journals_re
 @pytest.mark.parametrize(
     ("service", "message"),
     [
-        ({**SERVICE, "startup_log": {**SERVICE["startup_log"], "succeeded": r"done (?P<step>\w+)"}},
-         "service.startup_log.succeeded: the group `step` is not read"),
-        ({**SERVICE, "startup_log": {**SERVICE["startup_log"], "timeout": r"gave up after \d+"}},
-         "service.startup_log.timeout: 'gave up after \\\\d+' has no named group `phase`"),
-        ({**SERVICE, "command": ["/no/such/program"]},
-         "service.command[0]: '/no/such/program' is not found"),
+        (
+            {
+                **SERVICE,
+                "startup_log": {**SERVICE["startup_log"], "succeeded": r"done (?P<step>\w+)"},
+            },
+            "service.startup_log.succeeded: the group `step` is not read",
+        ),
+        (
+            {**SERVICE, "startup_log": {**SERVICE["startup_log"], "timeout": r"gave up after \d+"}},
+            "service.startup_log.timeout: 'gave up after \\\\d+' has no named group `phase`",
+        ),
+        (
+            {**SERVICE, "command": ["/no/such/program"]},
+            "service.command[0]: '/no/such/program' is not found",
+        ),
     ],
-)  # fmt: skip
+)
 def test_chaos_validate_with_the_profile_catches_what_its_service_cannot_do(
     testbed_home: Path, tmp_path: Path, service: dict, message: str
 ) -> None:
     profile = tmp_path / "mine.json"
     profile.write_text(json.dumps({"configuration": {"service": service}}))
-    result = chaos("validate", "--var-file", str(profile), "experiments/smd-phase3-timeout.json",
-                   home=testbed_home)  # fmt: skip
+    result = chaos(
+        "validate",
+        "--var-file",
+        str(profile),
+        "experiments/smd-phase3-timeout.json",
+        home=testbed_home,
+    )
     assert result.returncode == 2
     assert f"{profile}: {message}" in " ".join(result.stderr.split())
-    good = chaos("validate", "--var-file", str(EXAMPLE), "experiments/smd-phase3-timeout.json",
-                 home=testbed_home)  # fmt: skip
+    good = chaos(
+        "validate",
+        "--var-file",
+        str(EXAMPLE),
+        "experiments/smd-phase3-timeout.json",
+        home=testbed_home,
+    )
     assert good.returncode == 0, good.stderr
 
 
@@ -229,9 +274,11 @@ def test_check_service_shows_how_its_log_reads_each_line(testbed_home: Path) -> 
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert any(
-        "started" in line and "phase=connect-database" in line and "step connect-database "
-        "started" in line for line in lines
-    )  # fmt: skip
+        "started" in line
+        and "phase=connect-database" in line
+        and "step connect-database started" in line
+        for line in lines
+    )
     assert any("succeeded" in line and "phase=serve-http elapsed_s=" in line for line in lines)
     assert "Ready after" in result.stdout
     assert "failure_at: no `timestamp` group" in result.stdout
@@ -274,9 +321,15 @@ def run_example(
     env = {f"CHAOS_{key.upper()}": str(value) for key, value in settings.items()}
     layers = [a for path in (EXAMPLE, *var_files) for a in ("--var-file", str(path))]
     result = chaos(
-        "run", *layers, "--journal-path", str(journal), f"experiments/{name}.json",
-        home=testbed.home, timeout_s=300, **env,
-    )  # fmt: skip
+        "run",
+        *layers,
+        "--journal-path",
+        str(journal),
+        f"experiments/{name}.json",
+        home=testbed.home,
+        timeout_s=300,
+        **env,
+    )
     outcome = Run(result.returncode, json.loads(journal.read_text()))
     assert outcome.journal["steady_states"]["before"]["steady_state_met"] is True, result.stdout
     assert outcome.kit["recovery"]["recovered"] is True
@@ -287,8 +340,12 @@ def connect_database_gave_up(outcome: Run) -> dict[str, Any]:
     startup = outcome.output("observe-fresh-instance-startup")
     assert startup["exit_code"] == 1 and startup["startup_failed"] is True
     statuses = [(p["name"], p["status"]) for p in startup["phases"]]
-    assert statuses == [("read-settings", "succeeded"), ("connect-database", "timeout"),
-                        ("load-catalogue", "blocked"), ("serve-http", "blocked")]  # fmt: skip
+    assert statuses == [
+        ("read-settings", "succeeded"),
+        ("connect-database", "timeout"),
+        ("load-catalogue", "blocked"),
+        ("serve-http", "blocked"),
+    ]
     return startup["failed_phase"]
 
 
@@ -297,8 +354,13 @@ def test_a_run_without_the_profile_of_the_testbeds_service_says_which_and_how(
     example_testbed: Testbed, tmp_path: Path
 ) -> None:
     journal = tmp_path / "journal.json"
-    result = chaos("run", "--journal-path", str(journal), "experiments/smd-phase3-timeout.json",
-                   home=example_testbed.home)  # fmt: skip
+    result = chaos(
+        "run",
+        "--journal-path",
+        str(journal),
+        "experiments/smd-phase3-timeout.json",
+        home=example_testbed.home,
+    )
     assert result.returncode == 1
     assert json.loads(journal.read_text())["startup_chaos_kit"]["reason"] == (
         "the embedded testbed: it is up with another service (${python} "
@@ -313,9 +375,17 @@ def test_a_game_day_with_the_profile_runs_the_users_service(
     example_testbed: Testbed, tmp_path: Path
 ) -> None:
     result = chaos(
-        "gameday", "run", "--profile", str(EXAMPLE), "--only", "smd-phase3-timeout",
-        "--journals", str(tmp_path), home=example_testbed.home, timeout_s=300,
-    )  # fmt: skip
+        "gameday",
+        "run",
+        "--profile",
+        str(EXAMPLE),
+        "--only",
+        "smd-phase3-timeout",
+        "--journals",
+        str(tmp_path),
+        home=example_testbed.home,
+        timeout_s=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     (summary_path,) = tmp_path.glob("*/summary.json")
     summary = json.loads(summary_path.read_text())
@@ -323,8 +393,11 @@ def test_a_game_day_with_the_profile_runs_the_users_service(
     (run,) = summary["experiments"]
     assert (run["verdict"], run["as_expected"]) == ("reproduced", True)
     journal = json.loads(Path(run["journal"]).read_text())
-    startup = next(r["output"] for r in journal["run"]
-                   if r["activity"]["name"] == "observe-fresh-instance-startup")  # fmt: skip
+    startup = next(
+        r["output"]
+        for r in journal["run"]
+        if r["activity"]["name"] == "observe-fresh-instance-startup"
+    )
     assert (startup["failed_phase"]["name"], startup["exit_code"]) == ("connect-database", 1)
 
 
@@ -334,11 +407,17 @@ def test_the_example_follows_the_database_room(example_testbed: Testbed, tmp_pat
     Phase 3 does: the boundary is the same arithmetic, computed from the live testbed."""
     pool = 4
     inside = example_testbed.database_room() - pool
-    tolerated = run_example(example_testbed, "smd-phase3-timeout", tmp_path,
-                            flood_connections=inside, pool_size=pool)  # fmt: skip
+    tolerated = run_example(
+        example_testbed, "smd-phase3-timeout", tmp_path, flood_connections=inside, pool_size=pool
+    )
     assert_verdict(tolerated, "tolerated")
-    past = run_example(example_testbed, "smd-phase3-timeout", tmp_path,
-                       flood_connections=inside + 1, pool_size=pool)  # fmt: skip
+    past = run_example(
+        example_testbed,
+        "smd-phase3-timeout",
+        tmp_path,
+        flood_connections=inside + 1,
+        pool_size=pool,
+    )
     assert_verdict(past, "reproduced")
     assert connect_database_gave_up(past)["cause"] == "too_many_connections"
     assert past.expectation("failure_exit_code")["expected"] == "== 1"
@@ -374,15 +453,21 @@ def test_the_none_adapter_still_judges_readiness_and_exit_code(
     example_testbed: Testbed, tmp_path: Path
 ) -> None:
     silent = tmp_path / "silent.json"
-    silent.write_text(json.dumps({"configuration": {"service": {
-        **SERVICE, "startup_log": {"format": "none"}}}}))  # fmt: skip
+    silent.write_text(
+        json.dumps({"configuration": {"service": {**SERVICE, "startup_log": {"format": "none"}}}})
+    )
     outcome = run_example(example_testbed, "smd-phase3-timeout", tmp_path, silent)
     startup = outcome.output("observe-fresh-instance-startup")
     assert (startup["ready"], startup["exit_code"]) == (False, 1)
     # what its log does not say is neither met nor unmet; the rest decides
     inconclusive = {e["name"] for e in outcome.kit["expectations"] if e.get("inconclusive")}
-    assert inconclusive == {"phase3_timeout", "phase3_is_database", "phase3_cause",
-                            "lifespan_startup_failed", "later_phases_blocked"}  # fmt: skip
+    assert inconclusive == {
+        "phase3_timeout",
+        "phase3_is_database",
+        "phase3_cause",
+        "lifespan_startup_failed",
+        "later_phases_blocked",
+    }
     assert_verdict(outcome, "reproduced")
     assert outcome.kit["reason"] == "pressure applied and all 2 outcome expectations met"
 
@@ -390,8 +475,11 @@ def test_the_none_adapter_still_judges_readiness_and_exit_code(
 def test_the_example_profile_runs_only_what_the_kit_installs() -> None:
     assert SERVICE["command"][1] == "${examples}/inventory-service/service.py"
     source = (REPO / "examples" / "inventory-service" / "service.py").read_text()
-    imports = {line.split()[1].split(".")[0] for line in source.splitlines()
-               if line.startswith(("import ", "from "))}  # fmt: skip
+    imports = {
+        line.split()[1].split(".")[0]
+        for line in source.splitlines()
+        if line.startswith(("import ", "from "))
+    }
     assert imports <= {"__future__", "asyncio", "logging", "os", "sys", "time", "asyncpg"}
 
 

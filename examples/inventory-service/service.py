@@ -81,8 +81,10 @@ async def connect_database(settings: dict[str, float | str]) -> asyncpg.Pool:
             wait = min(delay, max(0.0, deadline - time.monotonic()))
             log.warning(
                 "step connect-database attempt %d failed (%s): retrying in %.2fs",
-                attempt, cause, wait,
-            )  # fmt: skip
+                attempt,
+                cause,
+                wait,
+            )
             await asyncio.sleep(wait)
             delay = min(delay * 2, 2.0)
 
@@ -128,13 +130,15 @@ async def main() -> int:
             else:
                 server = await asyncio.start_server(health, "127.0.0.1", int(settings["port"]))
         except GaveUp as failure:
-            log.error("step %s gave up after %.3fs (%s)", step, time.monotonic() - began,
-                      failure.cause)  # fmt: skip
+            log.error(
+                "step %s gave up after %.3fs (%s)", step, time.monotonic() - began, failure.cause
+            )
             log.critical("startup aborted, exiting with code 1")
             return 1
         except Exception as error:  # noqa: BLE001 - any other failure ends the startup
-            log.error("step %s failed after %.3fs (%s)", step, time.monotonic() - began,
-                      cause_of(error))  # fmt: skip
+            log.error(
+                "step %s failed after %.3fs (%s)", step, time.monotonic() - began, cause_of(error)
+            )
             log.critical("startup aborted, exiting with code 1")
             return 1
         log.info("step %s done in %.3fs", step, time.monotonic() - began)

@@ -46,8 +46,11 @@ def cloud_run_status(
     if created:
         revisions = (
             gcp_client("run", "v2", configuration, secrets)
-            .projects().locations().services().revisions()
-        )  # fmt: skip
+            .projects()
+            .locations()
+            .services()
+            .revisions()
+        )
         revision = call(
             revisions.get(name=f"{name}/revisions/{created.rsplit('/', 1)[-1]}"),
             f"reading Cloud Run revision {created}",

@@ -112,8 +112,10 @@ def _run_several(ctx: click.Context, sources: tuple[str, ...], params: dict[str,
     from chaoskit.kit.console import output_console
     from chaoskit.kit.lock import LockHeld
 
-    for option, given in (("--output agent", params.get("output_format") == "agent"),
-                          ("--events-file", params.get("events_file"))):  # fmt: skip
+    for option, given in (
+        ("--output agent", params.get("output_format") == "agent"),
+        ("--events-file", params.get("events_file")),
+    ):
         if given:
             click.echo(f"Error: {option} describes one run: give one experiment with it", err=True)
             return EXIT_CODES["usage"]
@@ -121,8 +123,9 @@ def _run_several(ctx: click.Context, sources: tuple[str, ...], params: dict[str,
 
     def run_one(source: str, journal_path: Path) -> Any:
         try:
-            return _toolkit_run(**{**params, "source": source, "journal_path": str(journal_path),
-                                   "no_exit": True})  # fmt: skip
+            return _toolkit_run(
+                **{**params, "source": source, "journal_path": str(journal_path), "no_exit": True}
+            )
         except click.exceptions.Exit:  # it could not load or validate the experiment
             return None
 
@@ -130,8 +133,9 @@ def _run_several(ctx: click.Context, sources: tuple[str, ...], params: dict[str,
         files = experiment_sources(sources)
         folder = journal_folder(params["journal_path"] if chosen else None, datetime.now(UTC))
         variables = (dict(params.get("var") or {}), list(params.get("var_file") or ()))
-        return run_series(files, folder, run_one, variables, not params.get("no_validation"),
-                          output_console())  # fmt: skip
+        return run_series(
+            files, folder, run_one, variables, not params.get("no_validation"), output_console()
+        )
     except (SeriesError, LockHeld) as error:
         logger.error(str(error))
         return 1  # as `chaos run` ends on a source it cannot load

@@ -118,32 +118,54 @@ def gameday() -> None:
 def _suite_options(command: click.Command) -> click.Command:
     for option in reversed(
         [
-            click.option("--suite", type=click.Path(path_type=Path), default=None,
-                         help=_SUITE_HELP),
-            click.option("--profile", type=click.Path(path_type=Path), multiple=True,
-                         help="A var-file (e.g. experiments/profiles/staging.json, or a "
-                              "profile's name: staging), layered on the suite's own "
-                              "profile; repeatable, later ones win (say, raised "
-                              "guardrails). None: the embedded testbed."),
-            click.option("--only", multiple=True,
-                         help="Run only this experiment of the suite (repeatable)."),
-            click.option("--journals", type=click.Path(path_type=Path),
-                         default=DEFAULT_JOURNALS, show_default=True,
-                         help="Where <gameday id>/<experiment>.json go."),
-            click.option("--control-file", "control_files", multiple=True,
-                         type=click.Path(path_type=Path),
-                         help="Global controls for every run, as `chaos run --control-file` "
-                              "(JSON or YAML; repeatable). Those of the Chaos Toolkit "
-                              "settings file (`chaos --settings`) apply too."),
-            click.option("--keep", type=click.IntRange(min=1), default=None,
-                         help="Keep the N newest game days under --journals (this one "
-                              "among them); older game-day folders are removed before it "
-                              "starts. Default: keep all."),
-            click.option("--metrics", type=click.Path(path_type=Path), default=None,
-                         help="Also write the verdicts as Prometheus metrics (a textfile "
-                              "for node_exporter's textfile collector)."),
+            click.option(
+                "--suite", type=click.Path(path_type=Path), default=None, help=_SUITE_HELP
+            ),
+            click.option(
+                "--profile",
+                type=click.Path(path_type=Path),
+                multiple=True,
+                help="A var-file (e.g. experiments/profiles/staging.json, or a "
+                "profile's name: staging), layered on the suite's own "
+                "profile; repeatable, later ones win (say, raised "
+                "guardrails). None: the embedded testbed.",
+            ),
+            click.option(
+                "--only", multiple=True, help="Run only this experiment of the suite (repeatable)."
+            ),
+            click.option(
+                "--journals",
+                type=click.Path(path_type=Path),
+                default=DEFAULT_JOURNALS,
+                show_default=True,
+                help="Where <gameday id>/<experiment>.json go.",
+            ),
+            click.option(
+                "--control-file",
+                "control_files",
+                multiple=True,
+                type=click.Path(path_type=Path),
+                help="Global controls for every run, as `chaos run --control-file` "
+                "(JSON or YAML; repeatable). Those of the Chaos Toolkit "
+                "settings file (`chaos --settings`) apply too.",
+            ),
+            click.option(
+                "--keep",
+                type=click.IntRange(min=1),
+                default=None,
+                help="Keep the N newest game days under --journals (this one "
+                "among them); older game-day folders are removed before it "
+                "starts. Default: keep all.",
+            ),
+            click.option(
+                "--metrics",
+                type=click.Path(path_type=Path),
+                default=None,
+                help="Also write the verdicts as Prometheus metrics (a textfile "
+                "for node_exporter's textfile collector).",
+            ),
         ]
-    ):  # fmt: skip
+    ):
         command = option(command)
     return command
 
@@ -175,8 +197,11 @@ def _junit_writable(junit: Path | None, option: str = "--junit") -> bool:
     line."""
     why = unwritable(junit) if junit is not None else None
     if why:
-        click.echo(f"Error: {option} {junit}: cannot be written ({why}): give a path in a "
-                   "folder you may write to", err=True)  # fmt: skip
+        click.echo(
+            f"Error: {option} {junit}: cannot be written ({why}): give a path in a "
+            "folder you may write to",
+            err=True,
+        )
     return why is None
 
 
@@ -241,8 +266,11 @@ def _checked_and_held(
     if keep is not None:  # the game day about to run is one of the `keep`
         removed = [p.name for p in prune_gamedays(journals, keep - 1)]
         if removed:
-            console.print(f"--keep {keep}: removed {len(removed)} older game days "
-                          f"({removed[0]} to {removed[-1]})", highlight=False)  # fmt: skip
+            console.print(
+                f"--keep {keep}: removed {len(removed)} older game days "
+                f"({removed[0]} to {removed[-1]})",
+                highlight=False,
+            )
     try:
         result = run_gameday(suite, journals, console, settings, stop)
     except LockHeld as error:
@@ -285,8 +313,7 @@ def _journals_writable(journals: Path) -> bool:
     game day runs rather than after."""
     why = unwritable_folder(journals)
     if why:
-        click.echo(f"Error: --journals {journals}: {why}: give a folder you may write to",
-                   err=True)  # fmt: skip
+        click.echo(f"Error: --journals {journals}: {why}: give a folder you may write to", err=True)
     return why is None
 
 
@@ -353,10 +380,15 @@ def _dry_run_gameday(
 
 @gameday.command()
 @click.argument("folder", required=False, default=Path("."), type=click.Path(path_type=Path))
-@click.option("--experiment", "experiments", multiple=True, metavar="NAME",
-              help="One of the kit's experiments for the suite (repeatable) [default: "
-                   "smd-phase3-timeout, vpc-connector-concurrent-connections, "
-                   "cloudsql-pool-exhaustion].")  # fmt: skip
+@click.option(
+    "--experiment",
+    "experiments",
+    multiple=True,
+    metavar="NAME",
+    help="One of the kit's experiments for the suite (repeatable) [default: "
+    "smd-phase3-timeout, vpc-connector-concurrent-connections, "
+    "cloudsql-pool-exhaustion].",
+)
 def init(folder: Path, experiments: tuple[str, ...]) -> None:
     """Write a team's starting folder into FOLDER (default: here): a suite
     (experiments/gameday.toml), a commented profile for their own service
@@ -389,8 +421,12 @@ def init(folder: Path, experiments: tuple[str, ...]) -> None:
 
 @gameday.command()
 @click.option("--cron", required=True, help="When to hold game days, e.g. '0 2 * * *' (UTC).")
-@click.option("--runs", type=click.IntRange(min=1), default=None,
-              help="Stop after this many game days (default: run until stopped).")  # fmt: skip
+@click.option(
+    "--runs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after this many game days (default: run until stopped).",
+)
 @_suite_options
 def schedule(
     cron: str,
@@ -413,8 +449,7 @@ def schedule(
     click.echo("Next game days: " + ", ".join(t.isoformat() for t in upcoming))
 
     def hold() -> str:
-        code, gameday_id = _hold(suite, profile, only, journals, control_files, None, keep,
-                                 metrics)  # fmt: skip
+        code, gameday_id = _hold(suite, profile, only, journals, control_files, None, keep, metrics)
         return f"{gameday_id or '(not started)'} (exit code {code})"
 
     try:
@@ -441,14 +476,25 @@ def schedule(
     default=None,
     help="Also a Markdown summary, fit for a pull-request comment.",
 )
-@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
-              help="Also the report's content as JSON.")  # fmt: skip
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also the report's content as JSON.",
+)
 @click.option("--junit", type=click.Path(path_type=Path), default=None, help=_JUNIT_HELP)
-@click.option("--metrics", type=click.Path(path_type=Path), default=None,
-              help="Also the latest runs as Prometheus metrics (a textfile).")  # fmt: skip
-@click.option("--since", default=None,
-              help="Only game days and runs since then: 7d, 12h, 30m, or a date or time "
-                   "(ISO 8601, UTC).")  # fmt: skip
+@click.option(
+    "--metrics",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also the latest runs as Prometheus metrics (a textfile).",
+)
+@click.option(
+    "--since",
+    default=None,
+    help="Only game days and runs since then: 7d, 12h, 30m, or a date or time (ISO 8601, UTC).",
+)
 def report(
     sources: tuple[Path, ...],
     html_path: Path,
@@ -529,8 +575,13 @@ def report(
     show_default=True,
     help="Where limit-<id>/ with every probe's journal goes.",
 )
-@click.option("--control-file", "control_files", multiple=True, type=click.Path(path_type=Path),
-              help="Global controls for every probe, as `chaos run --control-file`.")  # fmt: skip
+@click.option(
+    "--control-file",
+    "control_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Global controls for every probe, as `chaos run --control-file`.",
+)
 @click.option("--dry-run", is_flag=True, help=_DRY_RUN_HELP)
 def limit(
     experiment: Path,
@@ -572,8 +623,9 @@ def limit(
 
             plan = plan_sweep(experiment, knob, low, high, repeat, list(profile))
             sys.exit(show_plan(plan, console))
-        result = run_limit(experiment, knob, low, high, repeat, list(profile), journals,
-                           settings, console)  # fmt: skip
+        result = run_limit(
+            experiment, knob, low, high, repeat, list(profile), journals, settings, console
+        )
     except LockHeld as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(EXIT_CODES["locked"])
@@ -594,8 +646,13 @@ def _print_limit(result: dict, console: Console) -> None:
     for column in ("probe", result["knob"], "verdict", "failed phase", "cause"):
         table.add_column(column)
     for probe in sorted(result["probes"], key=lambda p: p["value"]):
-        cells = (probe["probe"], probe["value"], probe["verdict"], failed_phase(probe) or "-",
-                 probe.get("cause") or "-")  # fmt: skip
+        cells = (
+            probe["probe"],
+            probe["value"],
+            probe["verdict"],
+            failed_phase(probe) or "-",
+            probe.get("cause") or "-",
+        )
         table.add_row(*map(str, cells))
     console.print(table)
     console.print(result["message"], highlight=False)
@@ -609,12 +666,22 @@ def _print_limit(result: dict, console: Console) -> None:
     headroom = result.get("headroom")
     if headroom:
         room, unit, today = headroom["room"], result["unit"], headroom["current_value"]
-        where = (f"the breaking point is {room} {unit} beyond it" if room >= 0
-                 else f"it is already {-room} {unit} past the breaking point")  # fmt: skip
-        console.print(f"headroom: {room:+} {unit} ({result['knob']}={today}, the value runs use "
-                      f"today: {where})", highlight=False)  # fmt: skip
-    console.print(f"journals and limit.json in {Path(result['probes'][0]['journal']).parent}"
-                  if result["probes"] else "no probe ran", highlight=False)  # fmt: skip
+        where = (
+            f"the breaking point is {room} {unit} beyond it"
+            if room >= 0
+            else f"it is already {-room} {unit} past the breaking point"
+        )
+        console.print(
+            f"headroom: {room:+} {unit} ({result['knob']}={today}, the value runs use "
+            f"today: {where})",
+            highlight=False,
+        )
+    console.print(
+        f"journals and limit.json in {Path(result['probes'][0]['journal']).parent}"
+        if result["probes"]
+        else "no probe ran",
+        highlight=False,
+    )
 
 
 @gameday.command()
@@ -638,8 +705,13 @@ def _print_limit(result: dict, console: Console) -> None:
     multiple=True,
     help="A var-file under the verification runs (repeatable).",
 )
-@click.option("--journals", type=click.Path(path_type=Path), default=DEFAULT_JOURNALS,
-              show_default=True, help="Where the verification's journals go.")  # fmt: skip
+@click.option(
+    "--journals",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_JOURNALS,
+    show_default=True,
+    help="Where the verification's journals go.",
+)
 @click.option("--dry-run", is_flag=True, help=_DRY_RUN_HELP + " With --verify, of the runs.")
 def recommend(
     sources: tuple[Path, ...],
@@ -674,18 +746,27 @@ def recommend(
     paths = list(sources) or _latest_gameday(DEFAULT_JOURNALS)
     missing = [str(p) for p in paths if not p.exists()]
     if not paths or missing:
-        click.echo(f"Error: no journals at {', '.join(missing) or DEFAULT_JOURNALS}: give a "
-                   "game day's folder", err=True)  # fmt: skip
+        click.echo(
+            f"Error: no journals at {', '.join(missing) or DEFAULT_JOURNALS}: give a "
+            "game day's folder",
+            err=True,
+        )
         sys.exit(EXIT_CODES["usage"])
     recommendations, reproduced, unanswered = recommend_from(paths)
     if not recommendations:
         why = f"; nothing answers {', '.join(unanswered)}" if unanswered else ""
-        console.print(f"Nothing to recommend: {len(reproduced)} experiments reproduced in "
-                      f"{', '.join(map(str, paths))}{why}", highlight=False)  # fmt: skip
+        console.print(
+            f"Nothing to recommend: {len(reproduced)} experiments reproduced in "
+            f"{', '.join(map(str, paths))}{why}",
+            highlight=False,
+        )
         sys.exit(1)
     for r in recommendations:
-        console.print(f"{r.key} = {r.value}  (margin {r.margin}) from {r.evidence}\n"
-                      f"    on Google Cloud: {r.google_cloud}", highlight=False)  # fmt: skip
+        console.print(
+            f"{r.key} = {r.value}  (margin {r.margin}) from {r.evidence}\n"
+            f"    on Google Cloud: {r.google_cloud}",
+            highlight=False,
+        )
     for name, why in unanswered.items():
         console.print(f"{name}: reproduced; no recommendation: {why}", highlight=False)
     if dry_run:
@@ -718,17 +799,22 @@ def recommend(
 
 
 def _dry_run_recommend(
-    recommendations: list, reproduced: dict[str, Path], verify: bool,
-    profile: tuple[Path, ...], output: Path,
-) -> int:  # fmt: skip
+    recommendations: list,
+    reproduced: dict[str, Path],
+    verify: bool,
+    profile: tuple[Path, ...],
+    output: Path,
+) -> int:
     """`chaos gameday recommend --dry-run`: what it would write and, with --verify, the
     verification's checks and plan; the exit code."""
     from chaoskit.gameday.dry_run import plan_verification, show_plan
 
     console = output_console()
     why = unwritable(output)
-    console.print(f"Would write {output}" + (f", which cannot be written ({why})" if why else ""),
-                  highlight=False)  # fmt: skip
+    console.print(
+        f"Would write {output}" + (f", which cannot be written ({why})" if why else ""),
+        highlight=False,
+    )
     if why:
         return EXIT_CODES["usage"]
     if not verify:

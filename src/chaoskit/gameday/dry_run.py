@@ -123,8 +123,11 @@ def _target(config_vars: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str,
         drift = find_drift(state)
     except KitError as error:
         drift = [f"cannot tell ({error})"]
-    note = (f"drifted from its baseline (the first run resets it): {'; '.join(drift)}"
-            if drift else "at its baseline")  # fmt: skip
+    note = (
+        f"drifted from its baseline (the first run resets it): {'; '.join(drift)}"
+        if drift
+        else "at its baseline"
+    )
     return target, report, endpoints, [f"the embedded testbed is up, {note}"]
 
 
@@ -150,11 +153,14 @@ def plan_gameday(suite: Suite) -> Plan:
     plan, endpoints = _plan(f"game day {suite.name} ({suite.path})", config_vars)
     for item in suite.experiments:
         # as the game day runs it: the suite's expectation, its budget as the run's limit
-        guardrails = {**(RunSettings.of(config_vars).guardrails or {}),
-                      "max_run_duration_s": suite.time_limit_s}  # fmt: skip
+        guardrails = {
+            **(RunSettings.of(config_vars).guardrails or {}),
+            "max_run_duration_s": suite.time_limit_s,
+        }
         variables = {**config_vars, **item.vars, "guardrails": guardrails, "expect": item.expect}
-        plan.runs.append(_plan_run(item.name, item.path, variables, secret_vars, endpoints,
-                                   dict(item.vars)))  # fmt: skip
+        plan.runs.append(
+            _plan_run(item.name, item.path, variables, secret_vars, endpoints, dict(item.vars))
+        )
     plan.at_most = (
         f"{_duration(suite.time_limit_s)}: the suite's time_limit_min (no experiment starts "
         "past it; the one under way is interrupted there, then rolled back)"
@@ -177,8 +183,16 @@ def plan_sweep(
     plan, endpoints = _plan(f"breaking-point sweep of {path.name} over {knob.name}", config_vars)
     for end in sorted({knob.value(low), knob.value(high)}):
         variables = {**config_vars, knob.name: end}
-        plan.runs.append(_plan_run(f"{path.stem} at {knob.name}={end}", path, variables,
-                                   secret_vars, endpoints, {knob.name: end}))  # fmt: skip
+        plan.runs.append(
+            _plan_run(
+                f"{path.stem} at {knob.name}={end}",
+                path,
+                variables,
+                secret_vars,
+                endpoints,
+                {knob.name: end},
+            )
+        )
     probes = most_probes(knob, low, high, repeat)
     each = max(_longest([run]) for run in plan.runs)
     plan.at_most = (
@@ -198,8 +212,9 @@ def plan_verification(
     config_vars.update(recommendations)
     plan, endpoints = _plan("verification of the recommendations", config_vars)
     for name, path in experiments.items():
-        plan.runs.append(_plan_run(name, path, config_vars, secret_vars, endpoints,
-                                   dict(recommendations)))  # fmt: skip
+        plan.runs.append(
+            _plan_run(name, path, config_vars, secret_vars, endpoints, dict(recommendations))
+        )
     plan.at_most = f"{_duration(_longest(plan.runs))}: every run's method and recovery at most"
     return plan
 
@@ -210,17 +225,32 @@ def _shown(over: dict[str, Any]) -> str:
 
 def show_plan(plan: Plan, console: Console) -> int:
     """Print the plan; return the exit code the command would end with, as it stands."""
-    console.print(f"Dry run of the {plan.command}: nothing is started, locked or written.",
-                  highlight=False, soft_wrap=True)  # fmt: skip
+    console.print(
+        f"Dry run of the {plan.command}: nothing is started, locked or written.",
+        highlight=False,
+        soft_wrap=True,
+    )
     table = Table(title=f"what would run, in order, on {plan.target}")
-    for column in ("#", "experiment", "expects", "over the profile", "method at most",
-                   "recovery at most", "checks"):  # fmt: skip
+    for column in (
+        "#",
+        "experiment",
+        "expects",
+        "over the profile",
+        "method at most",
+        "recovery at most",
+        "checks",
+    ):
         table.add_column(column)
     for index, run in enumerate(plan.runs, 1):
-        table.add_row(str(index), run.name, run.expect or "-", _shown(run.over),
-                      "-" if run.method_s is None else _duration(run.method_s),
-                      "-" if run.recovery_s is None else _duration(run.recovery_s),
-                      "REFUSED (below)" if run.refusal else "ok")  # fmt: skip
+        table.add_row(
+            str(index),
+            run.name,
+            run.expect or "-",
+            _shown(run.over),
+            "-" if run.method_s is None else _duration(run.method_s),
+            "-" if run.recovery_s is None else _duration(run.recovery_s),
+            "REFUSED (below)" if run.refusal else "ok",
+        )
     console.print(table)
     for run in plan.runs:
         if run.refusal:
@@ -231,18 +261,22 @@ def show_plan(plan: Plan, console: Console) -> int:
     for check, outcome in (plan.preflight.get("checks") or {}).items():
         console.print(f"Preflight {check}: {outcome}", highlight=False, soft_wrap=True)
     if plan.holder:
-        console.print(f"Lock: held by {plan.holder}: the command would be refused",
-                      highlight=False, soft_wrap=True)  # fmt: skip
+        console.print(
+            f"Lock: held by {plan.holder}: the command would be refused",
+            highlight=False,
+            soft_wrap=True,
+        )
     refused = [run for run in plan.runs if run.refusal]
     if plan.holder:
         return EXIT_CODES["locked"]
     if plan.preflight and not plan.preflight.get("healthy"):
-        console.print("The target fails its preflight: the command would skip it.",
-                      highlight=False)  # fmt: skip
+        console.print("The target fails its preflight: the command would skip it.", highlight=False)
         return EXIT_CODES["skipped"]
     if refused:
-        console.print(f"{len(refused)} of {len(plan.runs)} runs would be refused before "
-                      "they start.", highlight=False)  # fmt: skip
+        console.print(
+            f"{len(refused)} of {len(plan.runs)} runs would be refused before they start.",
+            highlight=False,
+        )
         return EXIT_CODES["not-as-expected"]
     console.print(f"Nothing in the way: {len(plan.runs)} runs would start.", highlight=False)
     return EXIT_CODES["as-expected"]

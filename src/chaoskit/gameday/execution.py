@@ -165,9 +165,12 @@ def held_target(
             state = read_state()
             if testbed and target == "embedded" and (not is_up(state) or orphaned(state)):
                 # a run's own control would stop a testbed it took over at its end
-                say("starting the embedded testbed, kept up for these runs"
-                    if not is_up(state) else "taking over the embedded testbed a killed run "
-                    "left up; it stops after these runs")  # fmt: skip
+                say(
+                    "starting the embedded testbed, kept up for these runs"
+                    if not is_up(state)
+                    else "taking over the embedded testbed a killed run "
+                    "left up; it stops after these runs"
+                )
                 testbed_up(started_by=owner, configuration=config_vars)
                 started = True
             yield stop

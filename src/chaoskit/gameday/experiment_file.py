@@ -82,8 +82,10 @@ def _controls(experiment: Experiment) -> list[tuple[str, Any]]:
         return value if isinstance(value, dict) else {}
 
     hypothesis = mapping(experiment.get("steady-state-hypothesis"))
-    places = [("controls", experiment.get("controls")),
-              ("steady-state-hypothesis.controls", hypothesis.get("controls"))]  # fmt: skip
+    places = [
+        ("controls", experiment.get("controls")),
+        ("steady-state-hypothesis.controls", hypothesis.get("controls")),
+    ]
     for section in ("method", "rollbacks"):
         for i, activity in enumerate(listed(experiment.get(section))):
             places.append((f"{section}[{i}].controls", mapping(activity).get("controls")))

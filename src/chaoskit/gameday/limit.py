@@ -76,21 +76,30 @@ def bisect_breaking_point(
     ends = {calm: probe(calm), stressed: probe(stressed)}
     for value, verdict in ends.items():
         if verdict != TOLERATED and verdict not in BROKEN:
-            return Sweep("inconclusive", f"{knob.name}={value}: {verdict}, not a verdict to "
-                         "sweep on (see its journal)")  # fmt: skip
+            return Sweep(
+                "inconclusive",
+                f"{knob.name}={value}: {verdict}, not a verdict to sweep on (see its journal)",
+            )
     span = f"[{knob.value(low)}, {knob.value(high)}]"
     if ends[calm] == ends[stressed]:
-        return Sweep("no-breaking-point", f"no breaking point in {span}: {ends[calm]} at "
-                     "both ends")  # fmt: skip
+        return Sweep("no-breaking-point", f"no breaking point in {span}: {ends[calm]} at both ends")
     if ends[calm] != TOLERATED:
-        return Sweep("no-breaking-point", f"no breaking point in {span}: {ends[calm]} at "
-                     f"{calm} but tolerated at {stressed}: more {knob.name} is not more "
-                     "pressure here (check the knob's `pressure`)")  # fmt: skip
+        return Sweep(
+            "no-breaking-point",
+            f"no breaking point in {span}: {ends[calm]} at "
+            f"{calm} but tolerated at {stressed}: more {knob.name} is not more "
+            "pressure here (check the knob's `pressure`)",
+        )
     ok, broken = calm, stressed
     while abs(broken - ok) > knob.resolution:
         middle = ok + (broken - ok) / 2
-        middle = knob.value(math.floor(middle) if knob.whole and ok < broken else
-                            math.ceil(middle) if knob.whole else middle)  # fmt: skip
+        middle = knob.value(
+            math.floor(middle)
+            if knob.whole and ok < broken
+            else math.ceil(middle)
+            if knob.whole
+            else middle
+        )
         if middle in (ok, broken):
             break
         verdict = probe(middle)
@@ -99,12 +108,17 @@ def bisect_breaking_point(
         elif verdict in BROKEN:
             broken = middle
         else:
-            return Sweep("inconclusive", f"{knob.name}={middle}: {verdict}, not a verdict to "
-                         "sweep on (see its journal)", ok, broken)  # fmt: skip
+            return Sweep(
+                "inconclusive",
+                f"{knob.name}={middle}: {verdict}, not a verdict to sweep on (see its journal)",
+                ok,
+                broken,
+            )
     repeated = [probe(ok) == TOLERATED for _ in range(repeat - 1)]
     repeated += [probe(broken) in BROKEN for _ in range(repeat - 1)]
-    return Sweep("found", f"breaking point {knob.name}={ok} {knob.unit}".strip(), ok, broken,
-                 all(repeated))  # fmt: skip
+    return Sweep(
+        "found", f"breaking point {knob.name}={ok} {knob.unit}".strip(), ok, broken, all(repeated)
+    )
 
 
 def _observations(journal: dict[str, Any]) -> dict[str, Any]:
@@ -174,9 +188,15 @@ class _Prober:
         journal_path = self.folder / f"{index:02d}-{self.knob.name}-{value}.json"
         write_json_atomically(journal_path, redact_secrets(journal))
         kit = journal.get(JOURNAL_KEY) or {}
-        probe = {"probe": index, "value": value, "verdict": kit.get("verdict", "error"),
-                 "reason": kit.get("reason"), "duration_s": round(journal.get("duration") or 0, 3),
-                 **_observations(journal), "journal": str(journal_path)}  # fmt: skip
+        probe = {
+            "probe": index,
+            "value": value,
+            "verdict": kit.get("verdict", "error"),
+            "reason": kit.get("reason"),
+            "duration_s": round(journal.get("duration") or 0, 3),
+            **_observations(journal),
+            "journal": str(journal_path),
+        }
         self.probes.append(probe)
         self.report(probe)
         self.stop.signal = self.stop.signal or recorder.received or kit.get("interrupted_by")
@@ -206,8 +226,10 @@ def checked_sweep(
     # the guardrails and the activities' caps judge a probe's values
     for option, value in (("--from", low), ("--to", high)):
         if not math.isfinite(value) or value < knob.low:
-            raise LimitError(f"{option} {value:g}: give a number of at least {knob.low:g} "
-                             f"{knob.unit}".rstrip() + f" ({knob.name}'s lowest)")  # fmt: skip
+            raise LimitError(
+                f"{option} {value:g}: give a number of at least {knob.low:g} {knob.unit}".rstrip()
+                + f" ({knob.name}'s lowest)"
+            )
     if not low < high:
         raise LimitError(f"--from {low:g} --to {high:g}: give a range with from < to")
     if not 1 <= repeat <= _MAX_REPEAT:
@@ -242,12 +264,18 @@ def run_limit(
     folder = journals / limit_id
     folder.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {
-        "limit_id": limit_id, "experiment": str(path), "knob": knob.name,
-        "pressure": knob.pressure, "unit": knob.unit, "range": [low, high],
-        "repeat": repeat, "profiles": [str(p) for p in profiles],
-        "started_at": started.isoformat(), "status": "error",
+        "limit_id": limit_id,
+        "experiment": str(path),
+        "knob": knob.name,
+        "pressure": knob.pressure,
+        "unit": knob.unit,
+        "range": [low, high],
+        "repeat": repeat,
+        "profiles": [str(p) for p in profiles],
+        "started_at": started.isoformat(),
+        "status": "error",
         "current_value": _current_value(knob, experiment, config_vars),
-    }  # fmt: skip
+    }
 
     def report(probe: dict[str, Any]) -> None:
         failed = failed_phase(probe)
@@ -263,9 +291,14 @@ def run_limit(
             sweep = bisect_breaking_point(prober, knob, low, high, repeat)
         except SweepInterrupted:
             sweep = Sweep("interrupted", f"interrupted by {stop.signal or 'SIGINT'}")
-        result.update(status=sweep.status, message=sweep.message, probes=prober.probes,
-                      breaking_point=sweep.breaking_point, broken_at=sweep.broken_at,
-                      deterministic=sweep.deterministic)  # fmt: skip
+        result.update(
+            status=sweep.status,
+            message=sweep.message,
+            probes=prober.probes,
+            breaking_point=sweep.breaking_point,
+            broken_at=sweep.broken_at,
+            deterministic=sweep.deterministic,
+        )
         result["headroom"] = _headroom(knob, sweep.breaking_point, result["current_value"])
         result["ended_at"] = datetime.now(UTC).isoformat()
         write_json_atomically(folder / "limit.json", redact_secrets(result))

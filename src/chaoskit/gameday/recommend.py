@@ -88,8 +88,9 @@ class _Run:
         ]
         failures = [o["failed_phase"] for _, o in self.outputs if o.get("failed_phase")]
         for _, output in self.outputs:  # repeated cold starts report each start's
-            failures += [r["failed_phase"] for r in output.get("reports") or []
-                         if r.get("failed_phase")]  # fmt: skip
+            failures += [
+                r["failed_phase"] for r in output.get("reports") or [] if r.get("failed_phase")
+            ]
         self.failed: dict[str, Any] | None = failures[0] if failures else None
 
     @property
@@ -123,8 +124,9 @@ def _database_full(run: _Run) -> Recommendation | None:
     refused = run.cause == "too_many_connections" or (
         storm is not None and (storm.get("failed") or {}).get("too_many_connections")
     )
-    if not refused or any(k not in run.capacity for k in ("max_connections", "in_use_at_rest",
-                                                           "reserved")):  # fmt: skip
+    if not refused or any(
+        k not in run.capacity for k in ("max_connections", "in_use_at_rest", "reserved")
+    ):
         return None
     # the run may have set max_connections itself (a smaller tier): answer with its key
     key = "database_max_connections"
@@ -132,10 +134,13 @@ def _database_full(run: _Run) -> Recommendation | None:
         if found := _TEMPLATE.match(str(arguments.get("max_connections", ""))):
             key = found.group(1)
     max_connections = next(
-        (o["max_connections"] for _, o in run.called("set_max_connections")
-         if o.get("max_connections") is not None),
+        (
+            o["max_connections"]
+            for _, o in run.called("set_max_connections")
+            if o.get("max_connections") is not None
+        ),
         run.capacity["max_connections"],
-    )  # fmt: skip
+    )
     pool = int(run.figures.get("pool_size") or 0)
     startups = int(storm.get("startups") or 0) if storm else 1
     at_rest, reserved = run.capacity["in_use_at_rest"], run.capacity["reserved"]
@@ -143,21 +148,26 @@ def _database_full(run: _Run) -> Recommendation | None:
     value = math.ceil(demand * MARGIN)
     pools = f"{startups} startups' pools of {pool}" if storm else f"the fresh instance's {pool}"
     return Recommendation(
-        key, value, f"x{MARGIN}",
+        key,
+        value,
+        f"x{MARGIN}",
         f"{run.name}: {at_rest} sessions at rest + {run.floods()} flood connections + "
         f"{pools} + {reserved} reserved = {demand}, against max_connections={max_connections}",
         f"Cloud SQL: set the max_connections flag to {value} (gcloud sql instances patch "
         f"INSTANCE --database-flags=max_connections={value}), on a tier that allows it",
-    )  # fmt: skip
+    )
 
 
 def _connector_queue(run: _Run) -> Recommendation | None:
     through = run.floods(through_connector=True)
     per_instance = next(
-        (o["connections_per_instance"] for _, o in reversed(run.outputs)
-         if o.get("connections_per_instance") is not None),
+        (
+            o["connections_per_instance"]
+            for _, o in reversed(run.outputs)
+            if o.get("connections_per_instance") is not None
+        ),
         run.capacity.get("connector_connections_per_instance"),
-    )  # fmt: skip
+    )
     if run.cause != "connect_timeout" or not through or not per_instance:
         return None
     pool = int(run.figures.get("pool_size") or 0)
@@ -165,21 +175,28 @@ def _connector_queue(run: _Run) -> Recommendation | None:
     demand = at_rest + through + pool
     value = math.ceil((demand + pool) / per_instance)
     return Recommendation(
-        "connector_min_instances", value, f"+{pool} connections (one more instance's pool)",
+        "connector_min_instances",
+        value,
+        f"+{pool} connections (one more instance's pool)",
         f"{run.name}: {at_rest} connections at rest + {through} flood connections + the "
         f"fresh instance's pool of {pool} = {demand} at once, against "
         f"{run.capacity.get('connector_instances')} instances of {per_instance}",
         f"Serverless VPC Access: run at least {value} instances from the start (gcloud "
         f"compute networks vpc-access connectors update CONNECTOR --min-instances={value}), "
         "or a larger machine type for as many connections on fewer",
-    )  # fmt: skip
+    )
 
 
 def _scaled_out_too_late(run: _Run) -> Recommendation | None:
     failure_at = next((o.get("failure_at") for _, o in run.outputs if o.get("failure_at")), None)
-    scaled = next((o["event"] for _, o in run.outputs
-                   if o.get("event") and o["event"].get("type") == "scaled_out"
-                   and o["event"].get("at")), None)  # fmt: skip
+    scaled = next(
+        (
+            o["event"]
+            for _, o in run.outputs
+            if o.get("event") and o["event"].get("type") == "scaled_out" and o["event"].get("at")
+        ),
+        None,
+    )
     if not failure_at or not scaled or not run.failed:
         return None
     gap = (moment(scaled["at"]) - moment(failure_at)).total_seconds()
@@ -188,12 +205,14 @@ def _scaled_out_too_late(run: _Run) -> Recommendation | None:
     needed = float(run.failed.get("elapsed_s") or 0) + gap
     value = math.ceil(needed * TIME_MARGIN)
     return Recommendation(
-        "initialization_timeout_s", value, f"x{TIME_MARGIN}",
+        "initialization_timeout_s",
+        value,
+        f"x{TIME_MARGIN}",
         f"{run.name}: Phase 3 gave up after {run.failed.get('elapsed_s')}s, the connector "
         f"scaled out {gap:.2f}s later",
         f"Cloud Run: give the service an initialization timeout of {value}s (its "
         "environment), and a startup probe that waits as long",
-    )  # fmt: skip
+    )
 
 
 def _slow_schema(run: _Run) -> Recommendation | None:
@@ -203,12 +222,14 @@ def _slow_schema(run: _Run) -> Recommendation | None:
     needed = size * 8 / (mbps * 1e6)
     value = math.ceil(needed * TIME_MARGIN)
     return Recommendation(
-        "initialization_timeout_s", value, f"x{TIME_MARGIN}",
+        "initialization_timeout_s",
+        value,
+        f"x{TIME_MARGIN}",
         f"{run.name}: Phase 3 reads {size} bytes through a connector at {mbps} Mbit/s: "
         f"{needed:.1f}s",
         f"Cloud Run: give the service an initialization timeout of {value}s, or the "
         "connector more throughput (more instances, a larger machine type)",
-    )  # fmt: skip
+    )
 
 
 def _pool_too_small(run: _Run) -> Recommendation | None:
@@ -219,18 +240,24 @@ def _pool_too_small(run: _Run) -> Recommendation | None:
     pool = int(run.figures.get("storm_pool_size") or storm.get("pool_size") or 0)
     value = max(0, math.ceil(startups * MARGIN) - pool)
     return Recommendation(
-        "storm_max_overflow", value, f"x{MARGIN}",
+        "storm_max_overflow",
+        value,
+        f"x{MARGIN}",
         f"{run.name}: {startups} startups at once on one pool of {pool} + "
         f"{run.figures.get('storm_max_overflow')}; {storm['failed']['pool_timeout']:g} waited "
         "past the pool timeout",
         f"the service's pool: max_overflow {value} beside pool_size {pool} (its environment), "
         "with max_connections room for them",
-    )  # fmt: skip
+    )
 
 
 RULES: tuple[Callable[[_Run], Recommendation | None], ...] = (
-    _database_full, _connector_queue, _scaled_out_too_late, _slow_schema, _pool_too_small,
-)  # fmt: skip
+    _database_full,
+    _connector_queue,
+    _scaled_out_too_late,
+    _slow_schema,
+    _pool_too_small,
+)
 
 
 def _why_unanswered(run: _Run) -> str:
@@ -276,8 +303,9 @@ def recommend(
                 found[answer.key] = answer
             else:
                 kept.experiments = sorted({*kept.experiments, name})
-    answered = {name: _experiment_file(r, files) for name, r in latest.items()
-                if name not in unanswered}  # fmt: skip
+    answered = {
+        name: _experiment_file(r, files) for name, r in latest.items() if name not in unanswered
+    }
     return list(found.values()), answered, unanswered
 
 
@@ -309,8 +337,15 @@ def verify_recommendations(
             if after == "inconclusive" and "pressure not applied" in str(kit.get("reason")):
                 why += ": the fix took away the pressure this experiment applies"
             console.print(f"verify {name}: reproduced -> {after}{why}", highlight=False)
-            results.append({"experiment": name, "before": "reproduced", "after": after,
-                            "reason": kit.get("reason"), "journal": str(journal_path)})  # fmt: skip
+            results.append(
+                {
+                    "experiment": name,
+                    "before": "reproduced",
+                    "after": after,
+                    "reason": kit.get("reason"),
+                    "journal": str(journal_path),
+                }
+            )
     held = {r["experiment"] for r in results if r["after"] == "tolerated"}
     for recommendation in recommendations:
         recommendation.verified = set(recommendation.experiments) <= held

@@ -126,10 +126,13 @@ def _own_conditions(kind: str) -> dict:
     """A team's own stop conditions of one kind: a list of named entries (null: none)."""
     required, optional, example = CONDITION_KINDS[kind]
     fields: dict[str, Any] = {
-        "name": {"type": "string", "pattern": CONDITION_NAME.pattern,
-                 "description": "Names the condition in the journal and on the report."},
+        "name": {
+            "type": "string",
+            "pattern": CONDITION_NAME.pattern,
+            "description": "Names the condition in the journal and on the report.",
+        },
         "every_s": _number(*RANGES["every_s"][:2], "Seconds between two samples."),
-    }  # fmt: skip
+    }
     if kind == "probes":
         fields["probe"] = {
             "type": "object",

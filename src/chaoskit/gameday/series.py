@@ -94,8 +94,10 @@ def experiment_sources(sources: Sequence[str]) -> list[str]:
     for source in found:
         name = _name(source)
         if name in names:
-            raise SeriesError(f"{names[name]} and {source} are both named {name!r}: their "
-                              "journals would overwrite each other; run them apart")  # fmt: skip
+            raise SeriesError(
+                f"{names[name]} and {source} are both named {name!r}: their "
+                "journals would overwrite each other; run them apart"
+            )
         names[name] = source
     return found
 
@@ -116,8 +118,10 @@ def journal_folder(journal_path: str | None, now: datetime) -> Path:
         return folder
     folder = Path(journal_path)
     if folder.is_file() or (not folder.exists() and folder.suffix in EXPERIMENT_SUFFIXES):
-        raise SeriesError(f"--journal-path {journal_path}: with several experiments give a "
-                          "folder: each journal is named after its experiment")  # fmt: skip
+        raise SeriesError(
+            f"--journal-path {journal_path}: with several experiments give a "
+            "folder: each journal is named after its experiment"
+        )
     return folder
 
 
@@ -132,8 +136,11 @@ class _Plan:
 
 
 def _kit_controls(experiment: dict[str, Any]) -> set[str]:
-    modules = {((c or {}).get("provider") or {}).get("module") for c in
-               experiment.get("controls") or [] if isinstance(c, dict)}  # fmt: skip
+    modules = {
+        ((c or {}).get("provider") or {}).get("module")
+        for c in experiment.get("controls") or []
+        if isinstance(c, dict)
+    }
     return {m for m in modules if isinstance(m, str) and m.startswith("chaoskit.")}
 
 
@@ -152,8 +159,10 @@ def check_sources(sources: list[str], variables: dict[str, Any], validate: bool)
         try:
             experiment = load_experiment_file(path) if validate else read_experiment(path)
             if get_python_runtime_info(experiment) is not None:
-                raise SeriesError(f"{source}: it runs in a Python runtime of its own: run it "
-                                  f"alone, with chaos run {source}")  # fmt: skip
+                raise SeriesError(
+                    f"{source}: it runs in a Python runtime of its own: run it "
+                    f"alone, with chaos run {source}"
+                )
             controls = _kit_controls(experiment)
             if not controls:
                 continue  # the user's own: the toolkit alone runs it
@@ -179,10 +188,15 @@ def _run_entry(source: str, journal: Journal, path: Path) -> SeriesRun:
     # Chaos Toolkit's own rule for its exit code, which the kit's expectation drives
     passed = journal.get("status") == "completed" and not journal.get("deviated", False)
     return SeriesRun(
-        _name(source), source, kit.get("verdict") or f"({journal.get('status')})",
-        kit.get("expected"), passed, kit.get("reason"),
-        round(journal.get("duration") or 0.0, 1), path,
-    )  # fmt: skip
+        _name(source),
+        source,
+        kit.get("verdict") or f"({journal.get('status')})",
+        kit.get("expected"),
+        passed,
+        kit.get("reason"),
+        round(journal.get("duration") or 0.0, 1),
+        path,
+    )
 
 
 def _say(console: Console, index: int, total: int, entry: SeriesRun) -> None:
@@ -190,8 +204,11 @@ def _say(console: Console, index: int, total: int, entry: SeriesRun) -> None:
     expected = f", expected {entry.expected}" if entry.expected and not entry.as_expected else ""
     why = f": {entry.reason}" if not entry.as_expected and entry.reason else ""
     took = f" in {entry.duration_s:g} s" if entry.duration_s is not None else ""
-    console.print(f"[{index}/{total}] {mark} {entry.name}: {entry.verdict}{expected}{took}{why}",
-                  highlight=False, soft_wrap=True)  # fmt: skip
+    console.print(
+        f"[{index}/{total}] {mark} {entry.name}: {entry.verdict}{expected}{took}{why}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _table(entries: list[SeriesRun]) -> Table:
@@ -199,9 +216,14 @@ def _table(entries: list[SeriesRun]) -> Table:
     for column in ("experiment", "verdict", "expected", "as expected", "s", "journal"):
         table.add_column(column)
     for e in entries:
-        table.add_row(e.name, e.verdict, e.expected or "-", "yes" if e.as_expected else "NO",
-                      "-" if e.duration_s is None else f"{e.duration_s:g}",
-                      str(e.journal) if e.journal else "-")  # fmt: skip
+        table.add_row(
+            e.name,
+            e.verdict,
+            e.expected or "-",
+            "yes" if e.as_expected else "NO",
+            "-" if e.duration_s is None else f"{e.duration_s:g}",
+            str(e.journal) if e.journal else "-",
+        )
     return table
 
 
@@ -251,8 +273,12 @@ def run_series(
             entries.append(entry)
             _say(console, index, len(sources), entry)
     console.print(_table(entries))
-    console.print(f"{sum(e.as_expected for e in entries)} of {len(entries)} as expected; "
-                  f"journals in {folder}", highlight=False, soft_wrap=True)  # fmt: skip
+    console.print(
+        f"{sum(e.as_expected for e in entries)} of {len(entries)} as expected; "
+        f"journals in {folder}",
+        highlight=False,
+        soft_wrap=True,
+    )
     if stop.signal:
         console.print(f"Interrupted by {stop.signal}: the rest were not run", highlight=False)
     return exit_code(entries, bool(stop.signal))
@@ -280,9 +306,15 @@ def _run(
     finally:
         stop.in_run = False
     if journal is None:
-        return SeriesRun(_name(source), source, "error", None, False,
-                         "chaos run could not load or validate it (see above)",
-                         round(time.monotonic() - started, 1))  # fmt: skip
+        return SeriesRun(
+            _name(source),
+            source,
+            "error",
+            None,
+            False,
+            "chaos run could not load or validate it (see above)",
+            round(time.monotonic() - started, 1),
+        )
     received = (journal.get("interruption") or {}).get("name")
     kit = journal.get(JOURNAL_KEY) or {}
     stop.signal = stop.signal or received or kit.get("interrupted_by")

@@ -144,8 +144,12 @@ def load_suite(path: Path, profiles: Sequence[Path] = ()) -> Suite:
         _known(path, f"{where}.", entry, EXPERIMENT_KEYS)
         name = entry["name"]
         if not isinstance(name, str) or not _PLAIN_NAME.fullmatch(name) or name in _TAKEN_NAMES:
-            raise _fail(path, f"{where}.name", f"{shown(name)}: give a plain name (letters, "
-                        "digits, ., _ and -; not summary): it names its journal")  # fmt: skip
+            raise _fail(
+                path,
+                f"{where}.name",
+                f"{shown(name)}: give a plain name (letters, "
+                "digits, ., _ and -; not summary): it names its journal",
+            )
         if name in seen:
             raise _fail(path, f"{where}.name", f"{shown(name)} appears twice")
         seen.add(name)
@@ -202,8 +206,11 @@ def _check_vars(
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
-            raise _fail(path, f"{where}.vars.{key[:60]}", "not a configuration key of its "
-                        f"experiment{hint}: it would be dropped")  # fmt: skip
+            raise _fail(
+                path,
+                f"{where}.vars.{key[:60]}",
+                f"not a configuration key of its experiment{hint}: it would be dropped",
+            )
     try:
         declared = _unset_as_none(experiment.get("configuration") or {})
         configuration = run_configuration(

@@ -34,8 +34,9 @@ from typing import Any
 __all__ = ["KitError", "activity", "shown"]
 
 # a value echoed in an error line: long enough to recognise, never a 100,000-character dump
-_SHOWN = reprlib.Repr(maxstring=60, maxother=60, maxlong=40, maxlist=6, maxtuple=6, maxdict=6,
-                      maxset=6, maxlevel=3)  # fmt: skip
+_SHOWN = reprlib.Repr(
+    maxstring=60, maxother=60, maxlong=40, maxlist=6, maxtuple=6, maxdict=6, maxset=6, maxlevel=3
+)
 
 
 class KitError(Exception):

@@ -171,9 +171,10 @@ class RunSettings(BaseModel):
     # the system under test (empty: the reference service), checked by testbed.system
     service: Annotated[
         Any,
-        _JsonObject("give the object, or use a var-file such as "
-                    "experiments/profiles/example-service.json"),
-    ] = _embedded("service")  # fmt: skip
+        _JsonObject(
+            "give the object, or use a var-file such as experiments/profiles/example-service.json"
+        ),
+    ] = _embedded("service")
     # its startup
     initialization_timeout_s: Seconds = _embedded("initialization_timeout_s")
     connect_timeout_s: Seconds = _embedded("connect_timeout_s")
@@ -409,8 +410,13 @@ def _resolved(configuration: Mapping[str, Any]) -> dict[str, Any]:
 
 _KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 # pydantic's errors of a value's bounds; any other is of its type
-_BOUND_ERRORS = ("greater_than_equal", "less_than_equal", "greater_than", "less_than",
-                 "finite_number")  # fmt: skip
+_BOUND_ERRORS = (
+    "greater_than_equal",
+    "less_than_equal",
+    "greater_than",
+    "less_than",
+    "finite_number",
+)
 
 
 def _markers(info: FieldInfo, cls: type) -> list[Any]:
@@ -475,8 +481,9 @@ class _Check:
         except ValidationError as error:
             problem = error.errors()[0]
         if problem["type"] == "literal_error" and name == "target":
-            return _refuse(f"configuration target={value!r} is unknown: use one of "
-                           f"{', '.join(TARGETS)}")  # fmt: skip
+            return _refuse(
+                f"configuration target={value!r} is unknown: use one of {', '.join(TARGETS)}"
+            )
         wanted = _KINDS.get(self.kind, "an object")  # type: ignore[arg-type]
         if problem["type"] not in _BOUND_ERRORS:
             said = f"{source}={shown(value)}" if source else f"{name}: {shown(value)}"
@@ -541,8 +548,9 @@ def _gcp(values: Mapping[str, Any], sources: Mapping[str, str]) -> GcpSettings:
     for name, value in merged.items():
         check = _GCP_CHECKS.get(name)
         source = sources.get(f"gcp_{name}")
-        checked[name] = value if check is None or value is None else check(f"gcp.{name}", value,
-                                                                             source)  # fmt: skip
+        checked[name] = (
+            value if check is None or value is None else check(f"gcp.{name}", value, source)
+        )
     fields = {name for name in checked if name in _GCP_CHECKS}
     return GcpSettings.model_construct(_fields_set=fields, **checked)
 

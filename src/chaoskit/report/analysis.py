@@ -114,8 +114,9 @@ def _markers(journal: dict[str, Any], database_phase: str) -> list[dict[str, str
     stops = (journal.get("startup_chaos_kit") or {}).get("stop_conditions") or {}
     breach = stops.get("stopped_by")
     if breach and breach.get("at"):
-        markers.append({"at": moment(breach["at"]).isoformat(),
-                        "label": f"stopped: {breach.get('condition')}"})  # fmt: skip
+        markers.append(
+            {"at": moment(breach["at"]).isoformat(), "label": f"stopped: {breach.get('condition')}"}
+        )
     for output in _outputs(journal):
         if output.get("warned_at"):
             markers.append({"at": output["warned_at"], "label": "early warning"})
@@ -154,9 +155,11 @@ def _peaks(journal: dict[str, Any]) -> dict[str, float | None]:
 
 
 def _categories(
-    journal: dict[str, Any], peaks: dict[str, float | None], figures: dict[str, Any],
+    journal: dict[str, Any],
+    peaks: dict[str, float | None],
+    figures: dict[str, Any],
     database_phase: str,
-) -> list[str]:  # fmt: skip
+) -> list[str]:
     found: set[str] = set()
     failure_code = figures.get("failure_exit_code", 3)
     threshold = figures.get("connector_threshold")
@@ -227,11 +230,15 @@ def _steady_state(state: dict[str, Any] | None) -> dict[str, Any] | None:
     return {
         "met": state.get("steady_state_met"),
         "probes": [
-            {"name": p["activity"]["name"], "status": p.get("status"),
-             "tolerance": _tolerance(p["activity"]), "met": p.get("tolerance_met")}
+            {
+                "name": p["activity"]["name"],
+                "status": p.get("status"),
+                "tolerance": _tolerance(p["activity"]),
+                "met": p.get("tolerance_met"),
+            }
             for p in state.get("probes") or []
         ],
-    }  # fmt: skip
+    }
 
 
 def _as_the_toolkit_reports(journal: dict[str, Any]) -> dict[str, Any]:
@@ -243,17 +250,24 @@ def _as_the_toolkit_reports(journal: dict[str, Any]) -> dict[str, Any]:
         "before": _steady_state(states.get("before")),
         "after": _steady_state(states.get("after")),
         "method": [
-            {"name": r["activity"]["name"], "type": r["activity"].get("type"),
-             "status": r.get("status"), "duration_s": round(r.get("duration") or 0.0, 3)}
+            {
+                "name": r["activity"]["name"],
+                "type": r["activity"].get("type"),
+                "status": r.get("status"),
+                "duration_s": round(r.get("duration") or 0.0, 3),
+            }
             for r in journal.get("run") or []
         ],
         "rollbacks": [
-            {"name": r["activity"]["name"], "status": r.get("status"),
-             "duration_s": round(r.get("duration") or 0.0, 3)}
+            {
+                "name": r["activity"]["name"],
+                "status": r.get("status"),
+                "duration_s": round(r.get("duration") or 0.0, 3),
+            }
             for r in journal.get("rollbacks") or []
         ],
         "contributions": journal["experiment"].get("contributions") or {},
-    }  # fmt: skip
+    }
 
 
 def _judged(observed: Any, threshold: Any, comparison: str) -> bool | None:
@@ -271,9 +285,12 @@ def _judged(observed: Any, threshold: Any, comparison: str) -> bool | None:
 
 
 def _run_metrics(
-    figures: dict[str, Any], peaks: dict[str, float | None], database_elapsed: float | None,
-    exit_codes: list[int], starts: dict[str, int],
-) -> dict[str, dict[str, Any]]:  # fmt: skip
+    figures: dict[str, Any],
+    peaks: dict[str, float | None],
+    database_elapsed: float | None,
+    exit_codes: list[int],
+    starts: dict[str, int],
+) -> dict[str, dict[str, Any]]:
     """Each of the test plan's metrics for one run: its value, this run's threshold
     (from its own figures) and whether the value meets it."""
     observed = {
@@ -298,9 +315,11 @@ def _run_metrics(
 
 
 def _pressure(
-    journal: dict[str, Any], figures: dict[str, Any], capacity: dict[str, Any],
+    journal: dict[str, Any],
+    figures: dict[str, Any],
+    capacity: dict[str, Any],
     database: dict[str, Any] | None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """The figures that decide the verdict, side by side: the flood against the room the
     database had, the connector's capacity and queue, the pool against its timeout, the
     database phase against its deadline."""
@@ -308,8 +327,10 @@ def _pressure(
     samples = (journal.get("startup_chaos_kit") or {}).get("timeline") or []
     floods = [o for o in outputs if "established" in o and "attempted" in o]
     room = None
-    if all(isinstance(capacity.get(k), int | float) for k in ("max_connections", "reserved",
-                                                              "in_use_at_rest")):  # fmt: skip
+    if all(
+        isinstance(capacity.get(k), int | float)
+        for k in ("max_connections", "reserved", "in_use_at_rest")
+    ):
         room = capacity["max_connections"] - capacity["reserved"] - capacity["in_use_at_rest"]
     states = [o for o in outputs if "capacity" in o and "utilisation" in o and "instances" in o]
     per_instance = capacity.get("connector_connections_per_instance")
@@ -393,9 +414,13 @@ def analyse_run(record: RunRecord) -> dict[str, Any]:
     reports = startup_reports(journal)
     repeated = _repeated_starts(journal)
     name = record.database_phase
-    elapsed = [p["elapsed_s"] for p in _database_phases(
-        reports + [r for s in repeated for r in s.get("reports") or []], name)
-        if p.get("elapsed_s") is not None]  # fmt: skip
+    elapsed = [
+        p["elapsed_s"]
+        for p in _database_phases(
+            reports + [r for s in repeated for r in s.get("reports") or []], name
+        )
+        if p.get("elapsed_s") is not None
+    ]
     exit_codes = sorted(
         {r["exit_code"] for r in reports if r.get("exit_code") is not None}
         | {int(k) for s in repeated for k in s.get("exit_codes") or {} if k.isdigit()}
@@ -482,9 +507,15 @@ def history(
             run = by_day.get((gameday, name))
             if run is not None:
                 want = expected.get(gameday, {}).get(name)
-                days.append({"gameday_id": gameday, "verdict": run["verdict"], "expected": want,
-                             "as_expected": run["verdict"] == want if want else None,
-                             "phase3_elapsed_s": run["phase3_elapsed_s"]})  # fmt: skip
+                days.append(
+                    {
+                        "gameday_id": gameday,
+                        "verdict": run["verdict"],
+                        "expected": want,
+                        "as_expected": run["verdict"] == want if want else None,
+                        "phase3_elapsed_s": run["phase3_elapsed_s"],
+                    }
+                )
         rows.append({"experiment": name, "days": days})
     return rows
 
@@ -550,6 +581,12 @@ def before_and_after(runs: list[dict[str, Any]], gamedays: list[GameDay]) -> lis
             for key in sorted(was.keys() | now.keys())
             if key != "run_started_at" and was.get(key) != now.get(key)
         }
-        rows.append({"experiment": name, "before": _side(before[name]),
-                     "after": _side(after[name]), "changed": changed})  # fmt: skip
+        rows.append(
+            {
+                "experiment": name,
+                "before": _side(before[name]),
+                "after": _side(after[name]),
+                "changed": changed,
+            }
+        )
     return rows

@@ -51,9 +51,14 @@ _STATUS_COLOURS = {
 _DEADLINE = {"color": "#2c3e50", "linestyle": "--", "linewidth": 1.0}
 _MARKER = "#8e44ad"
 _WIDTH_IN = 10.5  # the page's width: the SVG is drawn at the size it is shown
-_STYLE = {"svg.fonttype": "none", "font.size": 8, "axes.spines.top": False,
-          "axes.formatter.useoffset": False, "axes.formatter.limits": (-6, 9),
-          "svg.hashsalt": "chaoskit"}  # fmt: skip
+_STYLE = {
+    "svg.fonttype": "none",
+    "font.size": 8,
+    "axes.spines.top": False,
+    "axes.formatter.useoffset": False,
+    "axes.formatter.limits": (-6, 9),
+    "svg.hashsalt": "chaoskit",
+}
 _CHAR_WIDTH_IN = 0.062  # a character of 7 pt, on average, for placing labels apart
 
 
@@ -78,8 +83,12 @@ def _phase_row(report: dict[str, Any], database_phase: str) -> dict[str, Any]:
             database_start = cursor
         segments.append((cursor, width, phase.get("status")))
         cursor += width
-    return {"segments": segments, "end": cursor, "blocked": blocked,
-            "database_start": database_start}  # fmt: skip
+    return {
+        "segments": segments,
+        "end": cursor,
+        "blocked": blocked,
+        "database_start": database_start,
+    }
 
 
 def _short(text: str, at_most: int = 40) -> str:
@@ -95,8 +104,10 @@ def _phase_label(row: dict[str, Any], laid: dict[str, Any]) -> str:
     if database and database.get("elapsed_s") is not None:
         deadline = database.get("deadline_s")
         against = f" of {deadline:g} s" if deadline is not None else ""
-        parts.append(f"{_short(database['name'], 24)} {database['elapsed_s']:.2f} s{against} "
-                     f"({database['status']})")  # fmt: skip
+        parts.append(
+            f"{_short(database['name'], 24)} {database['elapsed_s']:.2f} s{against} "
+            f"({database['status']})"
+        )
     if laid["blocked"]:
         parts.append(f"{len(laid['blocked'])} blocked")
     return "; ".join(parts)
@@ -128,12 +139,20 @@ def phase_chart(rows: list[dict[str, Any]]) -> str:
         for index, (row, lay) in enumerate(zip(rows, laid, strict=True)):
             y = len(rows) - 1 - index
             for start, width, status in lay["segments"]:
-                axes.broken_barh([(start, max(width, extent * 0.002))], (y - 0.3, 0.6),
-                                 color=_STATUS_COLOURS.get(status, "#95a5a6"))  # fmt: skip
+                axes.broken_barh(
+                    [(start, max(width, extent * 0.002))],
+                    (y - 0.3, 0.6),
+                    color=_STATUS_COLOURS.get(status, "#95a5a6"),
+                )
             if lay["blocked"]:
-                axes.broken_barh([(lay["end"], blocked_width)], (y - 0.3, 0.6),
-                                 facecolor="white", edgecolor="#7f8c8d", hatch="////",
-                                 linewidth=0.6)  # fmt: skip
+                axes.broken_barh(
+                    [(lay["end"], blocked_width)],
+                    (y - 0.3, 0.6),
+                    facecolor="white",
+                    edgecolor="#7f8c8d",
+                    hatch="////",
+                    linewidth=0.6,
+                )
             deadline = (row["database"] or {}).get("deadline_s")
             if lay["database_start"] is not None and deadline:
                 at = lay["database_start"] + deadline
@@ -146,13 +165,23 @@ def phase_chart(rows: list[dict[str, Any]]) -> str:
         said = axes.twinx()
         said.set_ylim(axes.get_ylim())
         said.set_yticks(range(len(rows)), [text for _, text in reversed(labels)], fontsize=7)
-        handles = [Patch(color=_STATUS_COLOURS[s], label=s) for s in ("succeeded", "timeout",
-                                                                      "failed")]  # fmt: skip
-        handles += [Patch(facecolor="white", edgecolor="#7f8c8d", hatch="////",
-                          label="blocked (never ran)"),
-                    Line2D([], [], label="database phase deadline", **_DEADLINE)]  # fmt: skip
-        axes.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=5,
-                    fontsize=7, frameon=False)  # fmt: skip
+        handles = [
+            Patch(color=_STATUS_COLOURS[s], label=s) for s in ("succeeded", "timeout", "failed")
+        ]
+        handles += [
+            Patch(
+                facecolor="white", edgecolor="#7f8c8d", hatch="////", label="blocked (never ran)"
+            ),
+            Line2D([], [], label="database phase deadline", **_DEADLINE),
+        ]
+        axes.legend(
+            handles=handles,
+            loc="lower center",
+            bbox_to_anchor=(0.5, 1.0),
+            ncol=5,
+            fontsize=7,
+            frameon=False,
+        )
         return _svg(figure)
 
 
@@ -192,8 +221,9 @@ def _fresh_instance_strip(axes: Any, run: dict[str, Any], start: datetime) -> bo
             if phase.get("started_at") and phase.get("elapsed_s") is not None:
                 begin = _seconds(phase["started_at"], start)
                 colour = _STATUS_COLOURS.get(phase.get("status"), "#95a5a6")
-                axes.broken_barh([(begin, max(phase["elapsed_s"], 0.02))], (-0.2, 0.1),
-                                 color=colour)  # fmt: skip
+                axes.broken_barh(
+                    [(begin, max(phase["elapsed_s"], 0.02))], (-0.2, 0.1), color=colour
+                )
                 drawn = True
                 if phase.get("name") == database and deadline:
                     axes.axvline(begin + deadline, **_DEADLINE)
@@ -229,8 +259,9 @@ def timeline_chart(run: dict[str, Any]) -> str:
         flood = [s.get("flood_connections") for s in samples]
         if any(flood):  # no empty axis where there was no flood
             floods = axes.twinx()
-            (line,) = floods.plot(t, flood, color="#7f8c8d", linestyle=":",
-                                  label="flood connections (right axis)")  # fmt: skip
+            (line,) = floods.plot(
+                t, flood, color="#7f8c8d", linestyle=":", label="flood connections (right axis)"
+            )
             floods.set_ylabel("flood connections")
             handles.append(line)
         spans = [
@@ -247,8 +278,12 @@ def timeline_chart(run: dict[str, Any]) -> str:
                 Patch(color="#34495e", alpha=0.15, label="activity (shaded while it ran)")
             )
         if _fresh_instance_strip(axes, run, start):
-            handles.append(Patch(color=_STATUS_COLOURS["succeeded"],
-                                 label="fresh instance's phases (bottom strip)"))  # fmt: skip
+            handles.append(
+                Patch(
+                    color=_STATUS_COLOURS["succeeded"],
+                    label="fresh instance's phases (bottom strip)",
+                )
+            )
             if run["pressure"]["database_phase"]:
                 handles.append(Line2D([], [], label="database phase deadline", **_DEADLINE))
         at_seconds = [(_seconds(m["at"], start), m["label"]) for m in run["markers"]]
@@ -258,10 +293,19 @@ def timeline_chart(run: dict[str, Any]) -> str:
             axes.axvline(at, color=_MARKER, linewidth=0.8)
             axes.text(x, 1.07 + 0.09 * row, label, fontsize=7, color=_MARKER, va="bottom")
         if moments:
-            handles.append(Line2D([], [], color=_MARKER, linewidth=0.8,
-                                  label="a moment, named above the chart"))  # fmt: skip
-        axes.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3,
-                    fontsize=7, frameon=False)  # fmt: skip
+            handles.append(
+                Line2D(
+                    [], [], color=_MARKER, linewidth=0.8, label="a moment, named above the chart"
+                )
+            )
+        axes.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.16),
+            ncol=3,
+            fontsize=7,
+            frameon=False,
+        )
         rows_above = max((row for _, row in lifted), default=-1) + 1
         axes.set_title(run["experiment"], fontsize=9, pad=8 + 13 * rows_above)
         return _svg(figure)
@@ -275,8 +319,11 @@ def trend_chart(points: list[dict[str, Any]]) -> str:
     with matplotlib.rc_context(_STYLE):
         figure = Figure(figsize=(_WIDTH_IN, 0.9 + 0.3 * len(names)))
         axes = figure.subplots()
-        for expected, label in ((True, "as expected"), (False, "not as expected"),
-                                (None, "no expectation")):  # fmt: skip
+        for expected, label in (
+            (True, "as expected"),
+            (False, "not as expected"),
+            (None, "no expectation"),
+        ):
             mine = [p for p in points if p["as_expected"] is expected]
             if mine:
                 x = [days.index(p["day"]) for p in mine]
@@ -291,8 +338,9 @@ def trend_chart(points: list[dict[str, Any]]) -> str:
         axes.set_xlim(-0.6, max(len(days) - 0.4, 1))
         axes.set_xlabel("game day (UTC)")
         axes.grid(axis="y", color="#eaecee", linewidth=0.6)
-        axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=7,
-                    frameon=False)  # fmt: skip
+        axes.legend(
+            loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=7, frameon=False
+        )
         return _svg(figure)
 
 
@@ -310,8 +358,9 @@ def limit_chart(sweep: dict[str, Any]) -> str:
     stacked), the breaking point and today's value marked."""
     probes = sweep["probes"]
     order = list(verdict_colours)
-    verdicts = sorted({p["verdict"] for p in probes},
-                      key=lambda v: order.index(v) if v in order else len(order))  # fmt: skip
+    verdicts = sorted(
+        {p["verdict"] for p in probes}, key=lambda v: order.index(v) if v in order else len(order)
+    )
     with matplotlib.rc_context(_STYLE):
         figure = Figure(figsize=(_WIDTH_IN, 1.4 + 0.35 * len(verdicts)))
         axes = figure.subplots()
@@ -324,17 +373,26 @@ def limit_chart(sweep: dict[str, Any]) -> str:
         axes.set_yticks(range(len(verdicts)), verdicts)
         axes.set_ylim(-0.5, len(verdicts) - 0.5)
         headroom = sweep.get("headroom") or {}
-        marks = [("breaking point", sweep.get("breaking_point"), "#2c3e50", "--"),
-                 ("today", headroom.get("current_value"), "#2980b9", ":")]  # fmt: skip
+        marks = [
+            ("breaking point", sweep.get("breaking_point"), "#2c3e50", "--"),
+            ("today", headroom.get("current_value"), "#2980b9", ":"),
+        ]
         handles = []
         for label, at, colour, style in marks:
             if at is not None:
                 axes.axvline(at, color=colour, linestyle=style, linewidth=1)
-                handles.append(Line2D([], [], color=colour, linestyle=style,
-                                      label=f"{label}: {at:g}"))  # fmt: skip
+                handles.append(
+                    Line2D([], [], color=colour, linestyle=style, label=f"{label}: {at:g}")
+                )
         if handles:
-            axes.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.35),
-                        ncol=2, fontsize=7, frameon=False)  # fmt: skip
+            axes.legend(
+                handles=handles,
+                loc="upper center",
+                bbox_to_anchor=(0.5, -0.35),
+                ncol=2,
+                fontsize=7,
+                frameon=False,
+            )
         axes.set_xlabel(f"{sweep['knob']} ({sweep.get('unit') or ''})")
         name = Path(sweep["experiment"]).stem
         axes.set_title(f"{name}: breaking point of {sweep['knob']}", fontsize=9)

@@ -292,8 +292,15 @@ _JOURNAL = TypeAdapter(Journal)
 _OUTPUT = TypeAdapter(KitOutput)
 _SUMMARY = TypeAdapter(Summary)
 _LIMIT = TypeAdapter(Limit)
-_KINDS = {bool: "true or false", int: "a number", float: "a number", str: "text",
-          list: "a list", dict: "an object", type(None): "null"}  # fmt: skip
+_KINDS = {
+    bool: "true or false",
+    int: "a number",
+    float: "a number",
+    str: "text",
+    list: "a list",
+    dict: "an object",
+    type(None): "null",
+}
 
 
 def _path(document: Any, loc: tuple[int | str, ...]) -> tuple[str, Any]:

@@ -55,8 +55,16 @@ __all__ = [
 ]
 
 _CHARTED_RUNS = 12
-_SWEEP_FIGURES = ("knob", "unit", "status", "breaking_point", "broken_at", "deterministic",
-                  "headroom", "message")  # fmt: skip
+_SWEEP_FIGURES = (
+    "knob",
+    "unit",
+    "status",
+    "breaking_point",
+    "broken_at",
+    "deterministic",
+    "headroom",
+    "message",
+)
 _DECIDED_BEFORE_EXPECTATIONS = ("aborted", "error", "not-recovered")
 
 
@@ -113,10 +121,12 @@ def _metrics(current: list[dict[str, Any]]) -> list[dict[str, Any]]:
     its value meets it."""
     rows = []
     for name, plan, key, comparison in METRICS:
-        seen = [(r, r["metrics"][name]) for r in current
-                if r["metrics"][name]["observed"] is not None]  # fmt: skip
-        run, metric = max(seen, key=lambda s: (s[1]["met"] is True, _ratio(s[1])),
-                          default=(None, None))  # fmt: skip
+        seen = [
+            (r, r["metrics"][name]) for r in current if r["metrics"][name]["observed"] is not None
+        ]
+        run, metric = max(
+            seen, key=lambda s: (s[1]["met"] is True, _ratio(s[1])), default=(None, None)
+        )
         threshold = metric and metric["threshold"]
         if comparison == "offline":
             threshold_text = "no fresh start ready"
@@ -124,23 +134,29 @@ def _metrics(current: list[dict[str, Any]]) -> list[dict[str, Any]]:
             threshold_text = "-" if metric is None else f"not in the run's figures ({key})"
         else:
             threshold_text = f"{comparison} {_figure(name, threshold)} ({key})"
-        rows.append({
-            "metric": name,
-            "test_plan": f"{plan} (staging)" if plan.startswith(">") else plan,
-            "observed": metric and metric["observed"],
-            "observed_text": _figure(name, metric and metric["observed"]),
-            "threshold": threshold,
-            "threshold_text": threshold_text,
-            "experiment": run and run["experiment"],
-            "target": run and run["target"],
-            "met": metric and metric["met"],
-        })  # fmt: skip
+        rows.append(
+            {
+                "metric": name,
+                "test_plan": f"{plan} (staging)" if plan.startswith(">") else plan,
+                "observed": metric and metric["observed"],
+                "observed_text": _figure(name, metric and metric["observed"]),
+                "threshold": threshold,
+                "threshold_text": threshold_text,
+                "experiment": run and run["experiment"],
+                "target": run and run["target"],
+                "met": metric and metric["met"],
+            }
+        )
     return rows
 
 
 def _as_the_toolkit_reports(run: dict[str, Any]) -> dict[str, Any]:
-    return {"experiment": run["experiment"], "verdict": run["verdict"],
-            "toolkit": run["toolkit"], **run["as_the_toolkit_reports"]}  # fmt: skip
+    return {
+        "experiment": run["experiment"],
+        "verdict": run["verdict"],
+        "toolkit": run["toolkit"],
+        **run["as_the_toolkit_reports"],
+    }
 
 
 def _expectation(run: dict[str, Any], expected: str | None) -> dict[str, Any]:
@@ -158,8 +174,12 @@ def _expectation(run: dict[str, Any], expected: str | None) -> dict[str, Any]:
     # an outcome not as expected with every expectation met (a reproduction where the fix
     # was to hold): the verdict's reason says what happened
     why = first_unmet or (None if as_expected else run["reason"])
-    return {"expected": expected, "as_expected": as_expected, "first_unmet": first_unmet,
-            "why": why}  # fmt: skip
+    return {
+        "expected": expected,
+        "as_expected": as_expected,
+        "first_unmet": first_unmet,
+        "why": why,
+    }
 
 
 def _breaking_point(sweep: dict[str, Any]) -> dict[str, Any]:
@@ -168,9 +188,11 @@ def _breaking_point(sweep: dict[str, Any]) -> dict[str, Any]:
 
 
 def _banner(
-    summary: list[dict[str, Any]], current: list[dict[str, Any]], gameday: GameDay | None,
+    summary: list[dict[str, Any]],
+    current: list[dict[str, Any]],
+    gameday: GameDay | None,
     unreadable: int,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """What a reviewer reads first: runs as expected, the regressions by name, then the
     target, the suite, the profiles, the preflight and when."""
     starts = sorted(r["started"] for r in current if r["started"])
@@ -208,11 +230,16 @@ def _pressure_rows(
     current: list[dict[str, Any]], summary: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     return [
-        {"experiment": run["experiment"], "verdict": run["verdict"],
-         "as_expected": row["as_expected"], "target": run["target"],
-         **run["pressure"], "configuration": run["figures"]}
+        {
+            "experiment": run["experiment"],
+            "verdict": run["verdict"],
+            "as_expected": row["as_expected"],
+            "target": run["target"],
+            **run["pressure"],
+            "configuration": run["figures"],
+        }
         for run, row in zip(current, summary, strict=True)
-    ]  # fmt: skip
+    ]
 
 
 @contextmanager
@@ -251,11 +278,22 @@ def build_report(
         run["target"] = run["target"] or (latest and latest.target)
     totals = Counter(r["verdict"] for r in current)
     summary = [
-        {k: r[k] for k in ("experiment", "verdict", "status", "duration_s", "time_to_recover_s",
-                           "reason", "journal", "toolkit")}
+        {
+            k: r[k]
+            for k in (
+                "experiment",
+                "verdict",
+                "status",
+                "duration_s",
+                "time_to_recover_s",
+                "reason",
+                "journal",
+                "toolkit",
+            )
+        }
         | _expectation(r, expected.get(r["gameday_id"] or "", {}).get(r["experiment"]))
         for r in current
-    ]  # fmt: skip
+    ]
     latest = gamedays.get(gameday_ids[-1]) if gameday_ids else None
     return redact_secrets(
         {
@@ -297,18 +335,24 @@ def build_report(
 def _charts(report: dict[str, Any]) -> dict[str, list[str]]:
     current = report["_current"][:_CHARTED_RUNS]
     started = [
-        {"experiment": r["experiment"], "database": r["pressure"]["database_phase"],
-         "report": next((s for s in r["startups"] if s.get("failed_phase")), r["startups"][-1])}
+        {
+            "experiment": r["experiment"],
+            "database": r["pressure"]["database_phase"],
+            "report": next((s for s in r["startups"] if s.get("failed_phase")), r["startups"][-1]),
+        }
         for r in current
         if r["startups"]
-    ]  # fmt: skip
+    ]
     timelines = [timeline_chart(r) for r in current if len(r["timeline"]) > 1]
     points = [
-        {"experiment": row["experiment"], "day": day["gameday_id"],
-         "as_expected": day["as_expected"]}
+        {
+            "experiment": row["experiment"],
+            "day": day["gameday_id"],
+            "as_expected": day["as_expected"],
+        }
         for row in report["history"]
         for day in row["days"]
-    ]  # fmt: skip
+    ]
     return {
         "phases": [phase_chart(started)] if started else [],
         "timelines": timelines,
@@ -355,8 +399,11 @@ def banner_lines(report: dict[str, Any]) -> list[str]:
     banner = report["banner"]
     judged = "the suite expected" if banner["gameday_id"] else "expected (a passing verdict)"
     mark = "✅" if banner["all_as_expected"] else "❌"
-    lines = [f"### {mark} Startup Chaos Kit: {banner['as_expected']} of {banner['runs']} runs "
-             f"as {judged}", ""]  # fmt: skip
+    lines = [
+        f"### {mark} Startup Chaos Kit: {banner['as_expected']} of {banner['runs']} runs "
+        f"as {judged}",
+        "",
+    ]
     if banner["gameday_status"] == "skipped":
         reasons = "; ".join((banner["preflight"] or {}).get("reasons") or [])
         lines += [f"**The game day was skipped**: the preflight failed ({reasons})", ""]
@@ -406,12 +453,16 @@ def render_markdown(report: dict[str, Any]) -> str:
     if len(report["gamedays"]) > 1:
         trend = [
             f"{row['experiment']} "
-            + " → ".join(d["verdict"] + ("" if d["as_expected"] is not False else " ❌")
-                         for d in row["days"][-7:])
+            + " → ".join(
+                d["verdict"] + ("" if d["as_expected"] is not False else " ❌")
+                for d in row["days"][-7:]
+            )
             for row in report["history"]
-        ]  # fmt: skip
-        lines += ["", f"Across the last {min(7, len(report['gamedays']))} game days: "
-                  + "; ".join(trend)]  # fmt: skip
+        ]
+        lines += [
+            "",
+            f"Across the last {min(7, len(report['gamedays']))} game days: " + "; ".join(trend),
+        ]
     if report["changed_verdicts"]:
         changes = [
             f"{t['experiment']} {t['before']} → {t['now']}" for t in report["changed_verdicts"]

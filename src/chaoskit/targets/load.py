@@ -78,7 +78,6 @@ def database_load(
     }
     if application_prefix is not None:
         load["matching"] = sum(
-            n for app, n in sessions["by_application"].items()
-            if app.startswith(application_prefix)
-        )  # fmt: skip
+            n for app, n in sessions["by_application"].items() if app.startswith(application_prefix)
+        )
     return load

@@ -103,8 +103,13 @@ def _set_connector_instances(state: dict[str, Any], wanted: int) -> None:
     connector = ConnectorClient(state["connector"]["url"])
     try:
         config = connector.state()["config"]
-        connector.configure({"max_instances": max(wanted, config["max_instances"]),
-                             "min_instances": wanted, "instances": wanted})  # fmt: skip
+        connector.configure(
+            {
+                "max_instances": max(wanted, config["max_instances"]),
+                "min_instances": wanted,
+                "instances": wanted,
+            }
+        )
     except KitError as error:
         raise InterruptExecution(f"connector_min_instances={wanted}: {error}") from None
     logger.info(f"The connector runs {wanted} instances from the start of this run")

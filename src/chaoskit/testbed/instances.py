@@ -264,8 +264,12 @@ def launch_instance(
     otherwise the reference service exits when this process goes away, however it goes.
     """
     port = port or find_free_port()
-    provided = {"port": port, "instance": name, "application_name": f"service-{name}",
-                **kit_paths()}  # fmt: skip
+    provided = {
+        "port": port,
+        "instance": name,
+        "application_name": f"service-{name}",
+        **kit_paths(),
+    }
     argv, env = system.resolve({**values, **provided})
     allowed = (values.get("guardrails") or {}).get("allowed_targets") or ()
     for variable, text in env.items():

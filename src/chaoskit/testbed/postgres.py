@@ -70,10 +70,15 @@ def run_pgbench(dsn: str, *args: str) -> str:
     env = {**os.environ, "PGPASSWORD": unquote(parts.password or "")}
     command = [
         str(postgres_tool("pgbench")),
-        "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432),
-        "-U", unquote(parts.username or "postgres"),
-        *args, parts.path.lstrip("/"),
-    ]  # fmt: skip
+        "-h",
+        parts.hostname or "127.0.0.1",
+        "-p",
+        str(parts.port or 5432),
+        "-U",
+        unquote(parts.username or "postgres"),
+        *args,
+        parts.path.lstrip("/"),
+    ]
     return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
 
 

@@ -249,8 +249,9 @@ def system_under_test(description: Mapping[str, Any] | None) -> SystemUnderTest:
         env={k: str(v) for k, v in env.items()},
         cwd=cwd,
         ready=_readiness(description.get("ready")),
-        startup_log=startup_log(description.get("startup_log", {"format": "none"}),
-                                "service.startup_log"),
+        startup_log=startup_log(
+            description.get("startup_log", {"format": "none"}), "service.startup_log"
+        ),
         database_phase=database_phase,
         failure_exit_code=exit_code,
-    )  # fmt: skip
+    )

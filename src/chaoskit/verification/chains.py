@@ -26,20 +26,49 @@ CHAINS: dict[str, dict[str, Any]] = {
         "process exits with the service's failure exit code (the reference service's 3)",
         "startup": {"observe": "{startup}.ready", "expect": "== true"},
         "expectations": [
-            {"name": "phase3_timeout", "step": 3, "observe": "{startup}.failed_phase.status",
-             "expect": "== timeout"},
-            {"name": "phase3_is_database", "step": 3, "observe": "{startup}.failed_phase.name",
-             "expect": "== ${{database_phase}}"},
-            {"name": "phase3_cause", "step": 3, "observe": "{startup}.failed_phase.cause",
-             "expect": "== {cause}", "needs": "cause"},
-            {"name": "lifespan_startup_failed", "step": 4, "observe": "{startup}.startup_failed",
-             "expect": "== true"},
-            {"name": "later_phases_blocked", "step": 4,
-             "observe": "{startup}.phases_after_failure", "expect": "all == blocked"},
-            {"name": "failure_exit_code", "step": 5, "observe": "{startup}.exit_code",
-             "expect": "== ${{failure_exit_code}}"},
-            {"name": "fresh_instance_offline", "step": 6, "observe": "{startup}.ready",
-             "expect": "== false"},
+            {
+                "name": "phase3_timeout",
+                "step": 3,
+                "observe": "{startup}.failed_phase.status",
+                "expect": "== timeout",
+            },
+            {
+                "name": "phase3_is_database",
+                "step": 3,
+                "observe": "{startup}.failed_phase.name",
+                "expect": "== ${{database_phase}}",
+            },
+            {
+                "name": "phase3_cause",
+                "step": 3,
+                "observe": "{startup}.failed_phase.cause",
+                "expect": "== {cause}",
+                "needs": "cause",
+            },
+            {
+                "name": "lifespan_startup_failed",
+                "step": 4,
+                "observe": "{startup}.startup_failed",
+                "expect": "== true",
+            },
+            {
+                "name": "later_phases_blocked",
+                "step": 4,
+                "observe": "{startup}.phases_after_failure",
+                "expect": "all == blocked",
+            },
+            {
+                "name": "failure_exit_code",
+                "step": 5,
+                "observe": "{startup}.exit_code",
+                "expect": "== ${{failure_exit_code}}",
+            },
+            {
+                "name": "fresh_instance_offline",
+                "step": 6,
+                "observe": "{startup}.ready",
+                "expect": "== false",
+            },
         ],
     },
     "every-start-exits-3": {
@@ -47,15 +76,22 @@ CHAINS: dict[str, dict[str, Any]] = {
         "service's failure exit code (the reference service's 3)",
         "startup": {"observe_ratio": ["{startup}.ready", "{startup}.starts"], "expect": "== 1"},
         "expectations": [
-            {"name": "every_lifespan_failed", "step": 4,
-             "observe_ratio": ["{startup}.startup_failed", "{startup}.starts"], "expect": "== 1"},
-            {"name": "every_failure_exit_code", "step": 5,
-             "observe_ratio": ["{startup}.exited_as_declared", "{startup}.starts"],
-             "expect": "== 1"},
+            {
+                "name": "every_lifespan_failed",
+                "step": 4,
+                "observe_ratio": ["{startup}.startup_failed", "{startup}.starts"],
+                "expect": "== 1",
+            },
+            {
+                "name": "every_failure_exit_code",
+                "step": 5,
+                "observe_ratio": ["{startup}.exited_as_declared", "{startup}.starts"],
+                "expect": "== 1",
+            },
             {"name": "none_started", "step": 6, "observe": "{startup}.ready", "expect": "== 0"},
         ],
     },
-}  # fmt: skip
+}
 
 _FIELDS = ("name", "startup", "cause")
 

@@ -169,8 +169,7 @@ def _check_the_run(
         extension = read_extension(experiment)
         # the experiment's own conditions join the configuration's: one name, one condition
         where = f"stop_conditions with extensions.{EXTENSION}.stop_conditions"
-        layered_stop_conditions(settings.stop_conditions, extension.stop_conditions,
-                                where=where)  # fmt: skip
+        layered_stop_conditions(settings.stop_conditions, extension.stop_conditions, where=where)
     with _part("guardrails"):
         if not activities:
             return extension, effective_limits(configuration, extension.guardrails)
@@ -206,8 +205,9 @@ def validate_control(control: dict[str, Any]) -> None:
     except (KitError, ChaosException) as error:
         raise InvalidControl(str(error)) from None
     except Exception as error:  # noqa: BLE001 - fail closed: never valid by accident
-        raise InvalidControl(f"the kit could not validate the experiment "
-                             f"({failure_line(error)})") from None  # fmt: skip
+        raise InvalidControl(
+            f"the kit could not validate the experiment ({failure_line(error)})"
+        ) from None
 
 
 def before_experiment_control(
@@ -271,9 +271,13 @@ def before_method_control(
         run.sampler.start()
         part = "stop conditions"
         run.stop_conditions = arm_stop_conditions(
-            experiment, configuration, secrets, run.extension.stop_conditions,
-            on_failure=supervisor.fail, on_breach=supervisor.interrupt,
-        )  # fmt: skip
+            experiment,
+            configuration,
+            secrets,
+            run.extension.stop_conditions,
+            on_failure=supervisor.fail,
+            on_breach=supervisor.interrupt,
+        )
         run.stop_conditions.start(experiment, configuration, secrets)
         part = "interruption handling"
         supervisor.relay_signals()
@@ -435,15 +439,21 @@ def _probe_output(output: Any) -> str:
 def _stopped_reason(breach: dict[str, Any]) -> str:
     sample = breach["sample"]
     if "tolerance" in sample:  # a team's own probe
-        return (f"stopped by the stop condition {breach['condition']}: its probe returned "
-                f"{_probe_output(sample.get('value'))}, outside its tolerance "
-                f"{shown(sample.get('tolerance'))}")  # fmt: skip
-    details = {k: v for k, v in sample.items()
-               if k not in ("condition", "status", "value", "threshold", "url")
-               and v is not None}  # fmt: skip
+        return (
+            f"stopped by the stop condition {breach['condition']}: its probe returned "
+            f"{_probe_output(sample.get('value'))}, outside its tolerance "
+            f"{shown(sample.get('tolerance'))}"
+        )
+    details = {
+        k: v
+        for k, v in sample.items()
+        if k not in ("condition", "status", "value", "threshold", "url") and v is not None
+    }
     listed = ", ".join(f"{k}={v}" for k, v in details.items())
-    return (f"stopped by the stop condition {breach['condition']}: {sample.get('value')} "
-            f"above {sample.get('threshold')} ({listed})")  # fmt: skip
+    return (
+        f"stopped by the stop condition {breach['condition']}: {sample.get('value')} "
+        f"above {sample.get('threshold')} ({listed})"
+    )
 
 
 def _verify(

@@ -247,13 +247,18 @@ def check_expectation(
         )
         if activity not in activities:
             known = ", ".join(sorted(activities)) or "none"
-            refuse(way, f"{shown(reference)}: the method has no activity {shown(activity)} "
-                        f"(it has {known})")  # fmt: skip
+            refuse(
+                way,
+                f"{shown(reference)}: the method has no activity {shown(activity)} "
+                f"(it has {known})",
+            )
         try:
             _steps(path)
         except ValueError as error:
-            refuse(way, f"{shown(reference)}: malformed path, {error}: use keys, [2], [3:7] "
-                        "or [type=x]")  # fmt: skip
+            refuse(
+                way,
+                f"{shown(reference)}: malformed path, {error}: use keys, [2], [3:7] or [type=x]",
+            )
     expect = expectation.get("expect")
     if not isinstance(expect, str | int | float | bool) or expect == "":
         refuse("expect", 'give an operator and a value, e.g. "> 0.7" or "== timeout"')

@@ -101,8 +101,10 @@ def _limit_problem(key: str, value: Any) -> str | None:
             return f"{key}: {shown(value)}: give a list of host names"
         for position, host in enumerate(value):
             if not isinstance(host, str) or not host.strip():
-                return (f"{key}[{position}]: {shown(host)} is not a host name: give text, "
-                        "e.g. db.internal")  # fmt: skip
+                return (
+                    f"{key}[{position}]: {shown(host)} is not a host name: give text, "
+                    "e.g. db.internal"
+                )
         return None
     low, high = _LIMIT_BOUNDS[key]
     seconds = key.endswith("_s")

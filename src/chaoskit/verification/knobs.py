@@ -67,8 +67,12 @@ def read_knobs(declared: Any, configuration_keys: Collection[str], where: str) -
         if spec.get("pressure") not in ("up", "down"):
             raise KnobError(f"{at}.pressure: {shown(spec.get('pressure'))}: give up or down")
         bounds = spec.get("range")
-        if not (isinstance(bounds, list) and len(bounds) == 2 and all(map(_number, bounds))
-                and bounds[0] < bounds[1]):  # fmt: skip
+        if not (
+            isinstance(bounds, list)
+            and len(bounds) == 2
+            and all(map(_number, bounds))
+            and bounds[0] < bounds[1]
+        ):
             raise KnobError(f"{at}.range: {shown(bounds)}: give [low, high], numbers, low < high")
         whole = all(isinstance(b, int) for b in bounds)
         resolution = spec.get("resolution", 1 if whole else 0.1)
@@ -77,6 +81,13 @@ def read_knobs(declared: Any, configuration_keys: Collection[str], where: str) -
         unit = spec.get("unit", "")
         if not isinstance(unit, str):
             raise KnobError(f"{at}.unit: give text, e.g. connections or s")
-        knobs[name] = Knob(name, spec["pressure"], float(bounds[0]), float(bounds[1]), unit,
-                           float(resolution), whole)  # fmt: skip
+        knobs[name] = Knob(
+            name,
+            spec["pressure"],
+            float(bounds[0]),
+            float(bounds[1]),
+            unit,
+            float(resolution),
+            whole,
+        )
     return knobs

@@ -121,23 +121,40 @@ _RESERVED = frozenset(DEFAULTS) | frozenset(_BUILT_IN_PROBES.values())
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 # the resource a kind watches: its field, the name's form
 _RESOURCES = {
-    "slo_burn_rates": ("slo", re.compile(r"^projects/[^/]+/services/[^/]+/"
-                                         r"serviceLevelObjectives/[^/]+$"),
-                       "projects/P/services/S/serviceLevelObjectives/ID"),
-    "alert_policies": ("policy", re.compile(r"^projects/[^/]+/alertPolicies/[^/]+$"),
-                       "projects/P/alertPolicies/ID"),
-}  # fmt: skip
+    "slo_burn_rates": (
+        "slo",
+        re.compile(
+            r"^projects/[^/]+/services/[^/]+/"
+            r"serviceLevelObjectives/[^/]+$"
+        ),
+        "projects/P/services/S/serviceLevelObjectives/ID",
+    ),
+    "alert_policies": (
+        "policy",
+        re.compile(r"^projects/[^/]+/alertPolicies/[^/]+$"),
+        "projects/P/alertPolicies/ID",
+    ),
+}
 # a team's own conditions, by kind: each entry's fields (the required first), and an example
 _KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
-    "probes": (("name", "probe"), ("every_s",),
-               '{"name": "checkout-errors", "probe": {"type": "probe", "name": "checkout", '
-               '"provider": {"type": "http", "url": "https://..."}, "tolerance": 200}}'),
-    "slo_burn_rates": (("name", "slo", "threshold"), ("lookback_s", "every_s"),
-                       '{"name": "checkout-slo", "slo": "projects/P/services/S/'
-                       'serviceLevelObjectives/ID", "threshold": 10}'),
-    "alert_policies": (("name", "policy"), ("threshold", "every_s"),
-                       '{"name": "database-alert", "policy": "projects/P/alertPolicies/ID"}'),
-}  # fmt: skip
+    "probes": (
+        ("name", "probe"),
+        ("every_s",),
+        '{"name": "checkout-errors", "probe": {"type": "probe", "name": "checkout", '
+        '"provider": {"type": "http", "url": "https://..."}, "tolerance": 200}}',
+    ),
+    "slo_burn_rates": (
+        ("name", "slo", "threshold"),
+        ("lookback_s", "every_s"),
+        '{"name": "checkout-slo", "slo": "projects/P/services/S/'
+        'serviceLevelObjectives/ID", "threshold": 10}',
+    ),
+    "alert_policies": (
+        ("name", "policy"),
+        ("threshold", "every_s"),
+        '{"name": "database-alert", "policy": "projects/P/alertPolicies/ID"}',
+    ),
+}
 # what each kind's fields may be: (low, high, unit, whole)
 _FIELD_RANGES = {
     ("slo_burn_rates", "threshold"): (0.0, 100_000.0, "a burn rate", False),
@@ -148,17 +165,27 @@ _LOOKBACK_S = 300.0  # chaosgcp's `get_slo_burn_rate` default
 _NOT_ON_THE_TESTBED = "Cloud Monitoring watches staging: not on the embedded testbed"
 
 
-def _number(value: Any, where: str, low: float, high: float, unit: str, whole: bool,
-            example: Any, off: str = "") -> float | int:  # fmt: skip
+def _number(
+    value: Any,
+    where: str,
+    low: float,
+    high: float,
+    unit: str,
+    whole: bool,
+    example: Any,
+    off: str = "",
+) -> float | int:
     """`value` checked: a number (a whole one if `whole`), finite, from `low` to `high`."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise KitError(f"{where}: {shown(value)} is not a number: give e.g. {example}{off}")
     if not math.isfinite(value):
-        raise KitError(f"{where}: {shown(value)} is not a finite number: give {unit} "
-                       f"from {low:g} to {high:g}")  # fmt: skip
+        raise KitError(
+            f"{where}: {shown(value)} is not a finite number: give {unit} from {low:g} to {high:g}"
+        )
     if not low <= value <= high or (whole and not isinstance(value, int)):
-        raise KitError(f"{where}: {shown(value)} is out of range: give {unit} "
-                       f"from {low:g} to {high:g}")  # fmt: skip
+        raise KitError(
+            f"{where}: {shown(value)} is out of range: give {unit} from {low:g} to {high:g}"
+        )
     return value
 
 
@@ -166,24 +193,34 @@ def _check_probe(probe: Any, where: str) -> None:
     """A Chaos Toolkit probe with a tolerance, as chaostoolkit-addons' safeguards take
     one, checked by chaoslib's own rules."""
     if not isinstance(probe, dict):
-        raise KitError(f"{where}: {shown(probe)} is not a Chaos Toolkit probe: give an object "
-                       'such as {"type": "probe", "name": "...", "provider": {...}, '
-                       '"tolerance": ...}')  # fmt: skip
+        raise KitError(
+            f"{where}: {shown(probe)} is not a Chaos Toolkit probe: give an object "
+            'such as {"type": "probe", "name": "...", "provider": {...}, '
+            '"tolerance": ...}'
+        )
     if "ref" in probe:
         raise KitError(f"{where}.ref: give the probe itself, not a reference to one")
     for key in ("frequency", "background"):
         if key in probe:
-            raise KitError(f"{where}.{key}: the kit samples the probe every every_s: give "
-                           "every_s beside the probe")  # fmt: skip
+            raise KitError(
+                f"{where}.{key}: the kit samples the probe every every_s: give "
+                "every_s beside the probe"
+            )
     if probe.get("type") != "probe":
-        raise KitError(f"{where}.type: {shown(probe.get('type'))}: give \"probe\" (a stop "
-                       "condition observes, it never acts)")  # fmt: skip
+        raise KitError(
+            f'{where}.type: {shown(probe.get("type"))}: give "probe" (a stop '
+            "condition observes, it never acts)"
+        )
     if "tolerance" not in probe:
-        raise KitError(f"{where}.tolerance is missing: say what is within, e.g. 200 for an "
-                       "HTTP probe's status, or a range, a regex, a jsonpath")  # fmt: skip
+        raise KitError(
+            f"{where}.tolerance is missing: say what is within, e.g. 200 for an "
+            "HTTP probe's status, or a range, a regex, a jsonpath"
+        )
     if not isinstance(probe.get("provider"), dict):
-        raise KitError(f"{where}.provider: {shown(probe.get('provider'))} is not an object: "
-                       "give a Chaos Toolkit provider (python, http or process)")  # fmt: skip
+        raise KitError(
+            f"{where}.provider: {shown(probe.get('provider'))} is not an object: "
+            "give a Chaos Toolkit provider (python, http or process)"
+        )
     try:
         ensure_activity_is_valid(probe)
         ensure_hypothesis_tolerance_is_valid(probe["tolerance"])
@@ -199,15 +236,18 @@ def _check_entry(kind: str, entry: Any, where: str) -> dict[str, Any]:
         raise KitError(f"{where}: {shown(entry)} is not an object: give e.g. {example}")
     for key in entry:
         if key not in required + optional:
-            raise KitError(f"{where}.{key} is not a field of {kind}: give "
-                           + ", ".join(required + optional))  # fmt: skip
+            raise KitError(
+                f"{where}.{key} is not a field of {kind}: give " + ", ".join(required + optional)
+            )
     for key in required:
         if key not in entry:
             raise KitError(f"{where}.{key} is missing: give e.g. {example}")
     name = entry["name"]
     if not isinstance(name, str) or not _NAME.match(name):
-        raise KitError(f"{where}.name: {shown(name)}: give a name of letters, digits, "
-                       "'-', '_' or '.', at most 63")  # fmt: skip
+        raise KitError(
+            f"{where}.name: {shown(name)}: give a name of letters, digits, "
+            "'-', '_' or '.', at most 63"
+        )
     if name in _RESERVED:
         raise KitError(f"{where}.name: {name!r} is a built-in condition's name: give another")
     if "every_s" in entry:
@@ -221,8 +261,9 @@ def _check_entry(kind: str, entry: Any, where: str) -> dict[str, Any]:
     if kind in _RESOURCES:
         key, pattern, form = _RESOURCES[kind]
         if not isinstance(entry[key], str) or not pattern.match(entry[key]):
-            raise KitError(f"{where}.{key}: {shown(entry[key])} is not a resource name: "
-                           f"give {form}")  # fmt: skip
+            raise KitError(
+                f"{where}.{key}: {shown(entry[key])} is not a resource name: give {form}"
+            )
     return dict(entry)
 
 
@@ -233,11 +274,15 @@ def _unique_names(conditions: dict[str, Any], where: str) -> None:
         for position, entry in enumerate(conditions.get(kind) or []):
             name = entry["name"]
             if seen.get(name) == kind:
-                raise KitError(f"{where}.{kind}[{position}].name: {name!r} is declared twice: "
-                               "give each condition its own name")  # fmt: skip
+                raise KitError(
+                    f"{where}.{kind}[{position}].name: {name!r} is declared twice: "
+                    "give each condition its own name"
+                )
             if name in seen:
-                raise KitError(f"{where}: {name!r} names a condition in {seen[name]} and one in "
-                               f"{kind}: give each condition its own name")  # fmt: skip
+                raise KitError(
+                    f"{where}: {name!r} names a condition in {seen[name]} and one in "
+                    f"{kind}: give each condition its own name"
+                )
             seen[name] = kind
 
 
@@ -256,8 +301,10 @@ def check_stop_conditions(given: Any, where: str = "stop_conditions") -> dict[st
             )
         if key in _KINDS:
             if value is not None and not isinstance(value, list):
-                raise KitError(f"{where}.{key}: {shown(value)} is not a list: give e.g. "
-                               f"[{_KINDS[key][2]}] (null: none)")  # fmt: skip
+                raise KitError(
+                    f"{where}.{key}: {shown(value)} is not a list: give e.g. "
+                    f"[{_KINDS[key][2]}] (null: none)"
+                )
             for position, entry in enumerate(value or []):
                 _check_entry(key, entry, f"{where}.{key}[{position}]")
             continue
@@ -265,8 +312,16 @@ def check_stop_conditions(given: Any, where: str = "stop_conditions") -> dict[st
         if value is None and not required:
             continue
         low, high, unit = _RANGES[key]
-        _number(value, f"{where}.{key}", low, high, unit, key == "requests", DEFAULTS[key],
-                "" if required else " (null turns it off)")  # fmt: skip
+        _number(
+            value,
+            f"{where}.{key}",
+            low,
+            high,
+            unit,
+            key == "requests",
+            DEFAULTS[key],
+            "" if required else " (null turns it off)",
+        )
     _unique_names(given, where)
     return dict(given)
 
@@ -309,8 +364,13 @@ def _probe(
     provider = {"type": "python", "module": _MODULE, "func": func, "arguments": arguments}
     if google:  # the experiment's `secrets.gcp`, when it declares them, else the ADC
         provider["secrets"] = ["gcp"]
-    return {"name": name, "type": "probe", "provider": provider, "frequency": every_s,
-            "tolerance": dict(_TOLERANCE)}  # fmt: skip
+    return {
+        "name": name,
+        "type": "probe",
+        "provider": provider,
+        "frequency": every_s,
+        "tolerance": dict(_TOLERANCE),
+    }
 
 
 class _SupervisedGuardian(Guardian):
@@ -345,8 +405,9 @@ class _SupervisedGuardian(Guardian):
         self, experiment: Experiment, probe: Probe, configuration: Configuration, secrets: Secrets
     ) -> None:
         while not self.repeating_until.is_set():
-            run = execute_activity(experiment=experiment, probe=probe,
-                                   configuration=configuration, secrets=secrets)  # fmt: skip
+            run = execute_activity(
+                experiment=experiment, probe=probe, configuration=configuration, secrets=secrets
+            )
             if run.get("status") != "succeeded":
                 raise KitError("".join(run.get("exception") or ["no sample"]).strip())
             self.repeating_until.wait(timeout=probe["frequency"])
@@ -383,8 +444,12 @@ class Condition:
         probe's output with the tolerance it fell outside."""
         if self.tolerance is None:
             return output if isinstance(output, dict) else {"value": output}
-        return {"condition": self.name, "status": "breached", "value": output,
-                "tolerance": self.tolerance}  # fmt: skip
+        return {
+            "condition": self.name,
+            "status": "breached",
+            "value": output,
+            "tolerance": self.tolerance,
+        }
 
 
 @dataclass
@@ -421,8 +486,12 @@ class StopConditions:
             return None
         run = guardian.triggered_by_run or {}
         condition = next(c for c in self.armed if c.probe["name"] == guardian.triggered_by)
-        return {"probe": guardian.triggered_by, "condition": condition.name,
-                "at": run.get("end"), "sample": condition.sample(run.get("output"))}  # fmt: skip
+        return {
+            "probe": guardian.triggered_by,
+            "condition": condition.name,
+            "at": run.get("end"),
+            "sample": condition.sample(run.get("output")),
+        }
 
     def safeguards_record(self) -> dict[str, Any]:
         """The breach as chaostoolkit-addons' safeguard control records it in a journal."""
@@ -480,24 +549,40 @@ def _monitored(
     for kind, entry in entries:
         name, every = entry["name"], max(float(entry.get("every_s", every_s)), floor_s)
         if kind == "slo_burn_rates":
-            slo = _armed_or_refused(name, lambda e=entry: get_service_level_objective(
-                e["slo"], configuration, secrets))  # fmt: skip
-            arguments = {"slo": entry["slo"], "threshold": entry["threshold"],
-                         "lookback_s": entry.get("lookback_s", _LOOKBACK_S)}  # fmt: skip
-            record = {"kind": "slo_burn_rate", **arguments, "every_s": every,
-                      "goal": slo.get("goal"), "display_name": slo.get("displayName")}  # fmt: skip
+            slo = _armed_or_refused(
+                name, lambda e=entry: get_service_level_objective(e["slo"], configuration, secrets)
+            )
+            arguments = {
+                "slo": entry["slo"],
+                "threshold": entry["threshold"],
+                "lookback_s": entry.get("lookback_s", _LOOKBACK_S),
+            }
+            record = {
+                "kind": "slo_burn_rate",
+                **arguments,
+                "every_s": every,
+                "goal": slo.get("goal"),
+                "display_name": slo.get("displayName"),
+            }
             probe = _probe(name, "slo_burn_rate", every, arguments, google=True)
             conditions.append(Condition(name, probe, record))
             continue
-        policy = _armed_or_refused(name, lambda e=entry: get_alert_policy(
-            e["policy"], configuration, secrets))  # fmt: skip
+        policy = _armed_or_refused(
+            name, lambda e=entry: get_alert_policy(e["policy"], configuration, secrets)
+        )
         if policy.get("enabled") is False:
-            raise KitError(f"stop condition {name} cannot be armed: alert policy "
-                           f"{entry['policy']} is disabled, so it opens no alerts: enable it, "
-                           "or remove the condition")  # fmt: skip
+            raise KitError(
+                f"stop condition {name} cannot be armed: alert policy "
+                f"{entry['policy']} is disabled, so it opens no alerts: enable it, "
+                "or remove the condition"
+            )
         arguments = {"policy": entry["policy"], "threshold": entry.get("threshold", 0)}
-        record = {"kind": "alert_policy", **arguments, "every_s": every,
-                  "display_name": policy.get("displayName")}  # fmt: skip
+        record = {
+            "kind": "alert_policy",
+            **arguments,
+            "every_s": every,
+            "display_name": policy.get("displayName"),
+        }
         probe = _probe(name, "alert_policy_open", every, arguments, google=True)
         conditions.append(Condition(name, probe, record))
     return conditions
@@ -510,36 +595,59 @@ def _planned(
     armed: list[Condition] = []
     not_armed: dict[str, str] = {}
     if thresholds["error_rate_pct"] is not None:
-        armed.append(_built_in("error_rate_pct", "golden_path_error_rate", every_s,
-                               {"threshold_pct": thresholds["error_rate_pct"],
-                                "requests": requests}))  # fmt: skip
+        armed.append(
+            _built_in(
+                "error_rate_pct",
+                "golden_path_error_rate",
+                every_s,
+                {"threshold_pct": thresholds["error_rate_pct"], "requests": requests},
+            )
+        )
     if thresholds["latency_pct_of_baseline"] is not None:
         baseline_ms = golden_path_baseline_ms(configuration, requests=requests)
         if baseline_ms is None:
             not_armed["latency_pct_of_baseline"] = "no baseline: the golden path did not answer"
         else:
-            armed.append(_built_in("latency_pct_of_baseline", "golden_path_latency", every_s,
-                                   {"baseline_ms": baseline_ms, "requests": requests,
-                                    "threshold_pct": thresholds["latency_pct_of_baseline"],
-                                    "floor_ms": thresholds["latency_floor_ms"]}))  # fmt: skip
+            armed.append(
+                _built_in(
+                    "latency_pct_of_baseline",
+                    "golden_path_latency",
+                    every_s,
+                    {
+                        "baseline_ms": baseline_ms,
+                        "requests": requests,
+                        "threshold_pct": thresholds["latency_pct_of_baseline"],
+                        "floor_ms": thresholds["latency_floor_ms"],
+                    },
+                )
+            )
     staging = on_staging(configuration)
     if thresholds["pool_pct"] is not None:
         if staging or not RunSettings.of(configuration).service_application_name:
             not_armed["pool_pct"] = "the service's pool is visible on the embedded testbed only"
         else:
-            armed.append(_built_in("pool_pct", "service_pool_held", every_s,
-                                   {"threshold_pct": thresholds["pool_pct"]}))  # fmt: skip
+            armed.append(
+                _built_in(
+                    "pool_pct",
+                    "service_pool_held",
+                    every_s,
+                    {"threshold_pct": thresholds["pool_pct"]},
+                )
+            )
     if thresholds["cpu_pct"] is not None:
         if not staging:
             # the testbed's database shares the machine's CPU with the kit and its workers
             not_armed["cpu_pct"] = "Cloud SQL's CPU is read on staging only"
         else:
-            arguments = {"threshold_pct": thresholds["cpu_pct"],
-                         "window_s": thresholds["cpu_window_s"]}  # fmt: skip
+            arguments = {
+                "threshold_pct": thresholds["cpu_pct"],
+                "window_s": thresholds["cpu_window_s"],
+            }
             # Monitoring's points are a sampling period apart
             every = max(every_s, RunSettings.of(configuration).gcp.metric_period_s / 2)
-            armed.append(_built_in("cpu_pct", "database_cpu_sustained", every, arguments,
-                                   google=True))  # fmt: skip
+            armed.append(
+                _built_in("cpu_pct", "database_cpu_sustained", every, arguments, google=True)
+            )
     armed += _own_probes(thresholds.get("probes") or [], every_s)
     armed += _monitored(thresholds, every_s, configuration, secrets, not_armed)
     return armed, not_armed

@@ -156,8 +156,9 @@ class RunSupervisor:
             if self._ended.wait(max_run_duration_s):
                 return
             if self.interrupt(f"interrupted at max_run_duration_s={max_run_duration_s:g}"):
-                logger.error(f"The run exceeded {max_run_duration_s:g}s: interrupting it, "
-                             "with rollbacks")  # fmt: skip
+                logger.error(
+                    f"The run exceeded {max_run_duration_s:g}s: interrupting it, with rollbacks"
+                )
         except Exception as error:  # noqa: BLE001 - a dead watchdog must stop the run
             self.fail("watchdog", error)
 
@@ -178,14 +179,20 @@ class RunSupervisor:
                 released = release_pressure()
             except Exception as error:  # noqa: BLE001 - the rollbacks release it all the same
                 released, failure = [], error
-            self.released = {"at": at, "done_at": datetime.now(UTC).isoformat(),
-                             "released": released}  # fmt: skip
+            self.released = {
+                "at": at,
+                "done_at": datetime.now(UTC).isoformat(),
+                "released": released,
+            }
             self._released_once.set()
         if failure is not None:
             self.fail("release of the pressure at the interruption", failure)
         elif released:
-            logger.warning("Interrupted: released the pressure at once (" +
-                           ", ".join(released) + "), before waiting for observers")  # fmt: skip
+            logger.warning(
+                "Interrupted: released the pressure at once ("
+                + ", ".join(released)
+                + "), before waiting for observers"
+            )
 
     def wait_for_release(self) -> None:
         """After an interruption of the method, the rollbacks wait (bounded) until the
@@ -209,8 +216,10 @@ class RunSupervisor:
             held.close()
         if self._deferred is not None and self._deferred.received and not self.rollback_signal:
             self.rollback_signal = self._deferred.received
-            logger.warning(f"{self.rollback_signal} came during the rollbacks: they all played "
-                           "first; the run stops now")  # fmt: skip
+            logger.warning(
+                f"{self.rollback_signal} came during the rollbacks: they all played "
+                "first; the run stops now"
+            )
 
     def stand_down(self) -> None:
         """Everything the supervisor runs is stopped, and waited for (bounded)."""

@@ -56,8 +56,11 @@ class _RunningExecution:
     def stop(self) -> dict[str, Any]:
         executions = (
             gcp_client("run", "v2", self._configuration, self._secrets)
-            .projects().locations().jobs().executions()
-        )  # fmt: skip
+            .projects()
+            .locations()
+            .jobs()
+            .executions()
+        )
         what = f"cancelling {self.execution}"
         try:
             call(executions.cancel(name=self.execution, body={}), what)
@@ -69,9 +72,11 @@ class _RunningExecution:
             return {"cancelled": None, "finished": self.execution}
         # cancelling is asynchronous: the tasks release their connections once it ends
         wait_for_operation(
-            lambda: executions.get(name=self.execution), what, self._configuration,
+            lambda: executions.get(name=self.execution),
+            what,
+            self._configuration,
             is_done=lambda execution: bool(execution.get("completionTime")),
-        )  # fmt: skip
+        )
         return {"cancelled": self.execution}
 
     def _completed(self, executions: Any, what: str) -> bool:
@@ -113,7 +118,7 @@ def _job_body(
                 "vpcAccess": {"connector": connector, "egress": "PRIVATE_RANGES_ONLY"},
             },
         }
-    }  # fmt: skip
+    }
 
 
 def _combine_ramps(ramps: list[dict[str, Any]], connections: int) -> dict[str, Any]:
@@ -158,8 +163,9 @@ def _wait_for_ramps(
         f'AND labels."run.googleapis.com/execution_name" = "{execution}" '
         'AND jsonPayload.event = "ramped"'
     )
-    tail = LogTail(project, query, since, f"reading the logs of Cloud Run Job {job}",
-                   configuration, secrets)  # fmt: skip
+    tail = LogTail(
+        project, query, since, f"reading the logs of Cloud Run Job {job}", configuration, secrets
+    )
     poll_every_s = log_poll_s(configuration)
     deadline = time.monotonic() + timeout_s
     while True:
@@ -265,13 +271,24 @@ def start_cloud_run_flood(
     project, region = project_and_region(configuration, project, region)
     name = f"projects/{project}/locations/{region}/jobs/{job}"
     application_name = f"{APPLICATION_PREFIX}flood-{uuid.uuid4().hex[:12]}"
-    flood = {"connections": connections, "hold_s": hold_s, "ramp_s": ramp_s,
-             "connect_timeout_s": connect_timeout_s, "concurrency": concurrency}  # fmt: skip
+    flood = {
+        "connections": connections,
+        "hold_s": hold_s,
+        "ramp_s": ramp_s,
+        "connect_timeout_s": connect_timeout_s,
+        "concurrency": concurrency,
+    }
     task_start_s = RunSettings.of(configuration).gcp.flood_task_start_s
     body = _job_body(
-        image, tasks, flood, dsn_secret, connector_name(connector, project, region),
-        service_account, application_name, task_start_s,
-    )  # fmt: skip
+        image,
+        tasks,
+        flood,
+        dsn_secret,
+        connector_name(connector, project, region),
+        service_account,
+        application_name,
+        task_start_s,
+    )
     _put_job(name, body, configuration, secrets)
     since = log_window_start(configuration)
     jobs = gcp_client("run", "v2", configuration, secrets).projects().locations().jobs()
@@ -283,9 +300,15 @@ def start_cloud_run_flood(
     registry.register(running)
     try:
         ramps = _wait_for_ramps(
-            job, execution.rsplit("/", 1)[-1], since, tasks,
-            ramp_s + 2 * connect_timeout_s + task_start_s, project, configuration, secrets,
-        )  # fmt: skip
+            job,
+            execution.rsplit("/", 1)[-1],
+            since,
+            tasks,
+            ramp_s + 2 * connect_timeout_s + task_start_s,
+            project,
+            configuration,
+            secrets,
+        )
     except KitError:
         stop_cloud_run_flood(job)
         raise

@@ -56,10 +56,18 @@ PERMISSIONS = {
         Permission("run.executions.cancel", _RUN, "stopping the flood", "job"),
         Permission("run.operations.get", _RUN, "waiting for the flood job"),
         Permission("logging.logEntries.list", "roles/logging.viewer", "the flood's ramps"),
-        Permission("artifactregistry.tags.get", "roles/artifactregistry.reader",
-                   "the flood image", "repository"),
-        Permission("secretmanager.secrets.get", "roles/secretmanager.viewer",
-                   "checking the flood's secret", "secret"),
+        Permission(
+            "artifactregistry.tags.get",
+            "roles/artifactregistry.reader",
+            "the flood image",
+            "repository",
+        ),
+        Permission(
+            "secretmanager.secrets.get",
+            "roles/secretmanager.viewer",
+            "checking the flood's secret",
+            "secret",
+        ),
     ),
     "service changes": (
         Permission("run.services.get", _RUN, "reading the service", "service"),
@@ -68,40 +76,61 @@ PERMISSIONS = {
         Permission("run.operations.get", _RUN, "waiting for rollouts"),
     ),
     "connector changes": (
-        Permission("vpcaccess.connectors.update", "roles/vpcaccess.admin",
-                   "changing the connector", "connector"),
-        Permission("vpcaccess.operations.get", "roles/vpcaccess.admin",
-                   "waiting for the connector", "connector"),
+        Permission(
+            "vpcaccess.connectors.update",
+            "roles/vpcaccess.admin",
+            "changing the connector",
+            "connector",
+        ),
+        Permission(
+            "vpcaccess.operations.get",
+            "roles/vpcaccess.admin",
+            "waiting for the connector",
+            "connector",
+        ),
     ),
     "database restarts": (
-        Permission("cloudsql.instances.restart", "roles/cloudsql.editor",
-                   "restarting Cloud SQL"),
+        Permission("cloudsql.instances.restart", "roles/cloudsql.editor", "restarting Cloud SQL"),
     ),
     "database flags": (
-        Permission("cloudsql.instances.update", "roles/cloudsql.editor",
-                   "changing Cloud SQL's flags"),
+        Permission(
+            "cloudsql.instances.update", "roles/cloudsql.editor", "changing Cloud SQL's flags"
+        ),
     ),
     "slo stop conditions": (
         Permission("monitoring.slos.get", "roles/monitoring.viewer", "the SLO stop conditions"),
-        Permission("monitoring.timeSeries.list", "roles/monitoring.viewer",
-                   "the SLO stop conditions"),
+        Permission(
+            "monitoring.timeSeries.list", "roles/monitoring.viewer", "the SLO stop conditions"
+        ),
     ),
     "alert stop conditions": (
-        Permission("monitoring.alertPolicies.get", "roles/monitoring.viewer",
-                   "the alert-policy stop conditions"),
-        Permission("monitoring.alerts.list", "roles/monitoring.alertViewer",
-                   "the alert-policy stop conditions"),
+        Permission(
+            "monitoring.alertPolicies.get",
+            "roles/monitoring.viewer",
+            "the alert-policy stop conditions",
+        ),
+        Permission(
+            "monitoring.alerts.list",
+            "roles/monitoring.alertViewer",
+            "the alert-policy stop conditions",
+        ),
     ),
     "always": (  # the timeline, the CPU stop condition, the database URLs, this check
         Permission("monitoring.timeSeries.list", "roles/monitoring.viewer", "the timeline"),
-        Permission("cloudsql.instances.get", "roles/cloudsql.client",
-                   "reading the Cloud SQL instance"),
-        Permission("cloudsql.instances.connect", "roles/cloudsql.client",
-                   "the Cloud SQL Auth Proxy"),
-        Permission("vpcaccess.connectors.get", "roles/vpcaccess.viewer",
-                   "reading the connector", "connector"),
+        Permission(
+            "cloudsql.instances.get", "roles/cloudsql.client", "reading the Cloud SQL instance"
+        ),
+        Permission(
+            "cloudsql.instances.connect", "roles/cloudsql.client", "the Cloud SQL Auth Proxy"
+        ),
+        Permission(
+            "vpcaccess.connectors.get",
+            "roles/vpcaccess.viewer",
+            "reading the connector",
+            "connector",
+        ),
     ),
-}  # fmt: skip
+}
 
 # what each activity needs, by module and function ("*": any of the module's)
 _NEEDS = {
@@ -122,8 +151,10 @@ _NEEDS = {
 _STAGING_EQUIVALENTS = ("cold starts", "flood")
 _ACT_AS = "iam.serviceAccounts.actAs"
 # a team's stop conditions that read Cloud Monitoring: (what needs, the field it names)
-_WATCHED = {"slo_burn_rates": ("slo stop conditions", "slo"),
-            "alert_policies": ("alert stop conditions", "policy")}  # fmt: skip
+_WATCHED = {
+    "slo_burn_rates": ("slo stop conditions", "slo"),
+    "alert_policies": ("alert stop conditions", "policy"),
+}
 
 
 def _watched(stop_conditions: Any) -> list[tuple[str, str, str]]:
@@ -194,8 +225,10 @@ def _missing(
         where = places.get(key, project)
         assert where.test is not None
         try:
-            answer = call(where.test(sorted({p.name for p in permissions})),
-                          f"asking which permissions the kit has on {where.what}")  # fmt: skip
+            answer = call(
+                where.test(sorted({p.name for p in permissions})),
+                f"asking which permissions the kit has on {where.what}",
+            )
         except GoogleApiError as error:
             if error.status != 404 or where is project:
                 raise
@@ -259,14 +292,16 @@ class _Resource(NamedTuple):
 
 
 _SETTINGS = {
-    "always": (("vpc_connector", "the connector's load"),
-               ("cloud_sql_instance", "the timeline")),
+    "always": (("vpc_connector", "the connector's load"), ("cloud_sql_instance", "the timeline")),
     "cold starts": (("cloud_run_service", "the cold starts"),),
     "service changes": (("cloud_run_service", "the service's changes"),),
-    "flood": (("vpc_connector", "the flood's egress"), ("flood_image", "the flood job's image"),
-              ("flood_dsn_secret", "the flood job's database URL"),
-              ("flood_service_account", "the flood job's identity")),
-}  # fmt: skip
+    "flood": (
+        ("vpc_connector", "the flood's egress"),
+        ("flood_image", "the flood job's image"),
+        ("flood_dsn_secret", "the flood job's database URL"),
+        ("flood_service_account", "the flood job's identity"),
+    ),
+}
 
 
 class _Staging:
@@ -281,8 +316,11 @@ class _Staging:
     ) -> None:
         self.configuration, self.secrets, self.watched = configuration, secrets, watched
         self.project, self.region = project_and_region(configuration, None, None)
-        self.settings = {key: staging_setting(configuration, f"gcp_{key}", purpose)
-                         for need in needs for key, purpose in _SETTINGS.get(need, ())}  # fmt: skip
+        self.settings = {
+            key: staging_setting(configuration, f"gcp_{key}", purpose)
+            for need in needs
+            for key, purpose in _SETTINGS.get(need, ())
+        }
 
     def client(self, api: str, version: str) -> Any:
         return gcp_client(api, version, self.configuration, self.secrets)
@@ -292,15 +330,20 @@ class _Staging:
         names = {}
         settings = self.settings
         if "cloud_run_service" in settings:
-            names["service"] = service_name(settings["cloud_run_service"], self.project,
-                                            self.region)  # fmt: skip
+            names["service"] = service_name(
+                settings["cloud_run_service"], self.project, self.region
+            )
         if "vpc_connector" in settings:
-            names["connector"] = connector_name(settings["vpc_connector"], self.project,
-                                                self.region)  # fmt: skip
+            names["connector"] = connector_name(
+                settings["vpc_connector"], self.project, self.region
+            )
         if "flood_dsn_secret" in settings:
             secret = settings["flood_dsn_secret"]
-            names["secret"] = secret if secret.startswith("projects/") else (
-                f"projects/{self.project}/secrets/{secret}")  # fmt: skip
+            names["secret"] = (
+                secret
+                if secret.startswith("projects/")
+                else (f"projects/{self.project}/secrets/{secret}")
+            )
             names["job"] = f"projects/{self.project}/locations/{self.region}/jobs/chaos-flood"
         image = _image_version(settings.get("flood_image", ""))
         if image is not None:
@@ -312,16 +355,20 @@ class _Staging:
         tests: dict[str, Callable[[], Any]] = {
             "service": lambda: self.client("run", "v2").projects().locations().services(),
             "job": lambda: self.client("run", "v2").projects().locations().jobs(),
-            "repository": lambda: self.client("artifactregistry", "v1").projects().locations()
-            .repositories(),
+            "repository": lambda: (
+                self.client("artifactregistry", "v1").projects().locations().repositories()
+            ),
             "secret": lambda: self.client("secretmanager", "v1").projects().secrets(),
-        }  # fmt: skip
+        }
         places = {}
         for key, collection in tests.items():
             if key in names:
                 test, name = collection().testIamPermissions, names[key]
-                places[key] = _Where(name, f"{key} {name}", lambda asked, t=test, r=name: t(
-                    resource=r, body={"permissions": asked}))  # fmt: skip
+                places[key] = _Where(
+                    name,
+                    f"{key} {name}",
+                    lambda asked, t=test, r=name: t(resource=r, body={"permissions": asked}),
+                )
         if "connector" in names:  # no testIamPermissions of its own: its project's
             host = located(names["connector"], self.project, self.region).project
             places["connector"] = self.project_place(host)
@@ -329,8 +376,13 @@ class _Staging:
 
     def project_place(self, project: str) -> _Where:
         projects = self.client("cloudresourcemanager", "v1").projects()
-        return _Where(project, f"project {project}", lambda asked: projects.testIamPermissions(
-            resource=project, body={"permissions": asked}))  # fmt: skip
+        return _Where(
+            project,
+            f"project {project}",
+            lambda asked: projects.testIamPermissions(
+                resource=project, body={"permissions": asked}
+            ),
+        )
 
     def job_exists(self, name: str) -> bool:
         jobs = self.client("run", "v2").projects().locations().jobs()
@@ -347,36 +399,65 @@ class _Staging:
         if "service" in names:
             service = names["service"]
             services = self.client("run", "v2").projects().locations().services()
-            resources.append(_Resource("run.services.get", f"Cloud Run service {service}",
-                                       "gcp.cloud_run_service",
-                                       lambda: services.get(name=service)))  # fmt: skip
+            resources.append(
+                _Resource(
+                    "run.services.get",
+                    f"Cloud Run service {service}",
+                    "gcp.cloud_run_service",
+                    lambda: services.get(name=service),
+                )
+            )
         if "connector" in names:
             connector = names["connector"]
             connectors = self.client("vpcaccess", "v1").projects().locations().connectors()
-            resources.append(_Resource("vpcaccess.connectors.get", f"VPC connector {connector}",
-                                       "gcp.vpc_connector",
-                                       lambda: connectors.get(name=connector)))  # fmt: skip
+            resources.append(
+                _Resource(
+                    "vpcaccess.connectors.get",
+                    f"VPC connector {connector}",
+                    "gcp.vpc_connector",
+                    lambda: connectors.get(name=connector),
+                )
+            )
         if "cloud_sql_instance" in self.settings:
             instance = self.settings["cloud_sql_instance"]
             instances = self.client("sqladmin", "v1").instances()
-            resources.append(_Resource(
-                "cloudsql.instances.get", f"Cloud SQL instance {instance}",
-                "gcp.cloud_sql_instance",
-                lambda: instances.get(project=self.project, instance=instance)))  # fmt: skip
+            resources.append(
+                _Resource(
+                    "cloudsql.instances.get",
+                    f"Cloud SQL instance {instance}",
+                    "gcp.cloud_sql_instance",
+                    lambda: instances.get(project=self.project, instance=instance),
+                )
+            )
         if "secret" in names:
             secret = names["secret"]
             secrets = self.client("secretmanager", "v1").projects().secrets()
-            resources.append(_Resource("secretmanager.secrets.get", f"secret {secret}",
-                                       "gcp.flood_dsn_secret",
-                                       lambda: secrets.get(name=secret)))  # fmt: skip
+            resources.append(
+                _Resource(
+                    "secretmanager.secrets.get",
+                    f"secret {secret}",
+                    "gcp.flood_dsn_secret",
+                    lambda: secrets.get(name=secret),
+                )
+            )
         if "image" in names:
             kind = names["image"].split("/")[-2]
-            packages = (self.client("artifactregistry", "v1").projects().locations()
-                        .repositories().packages())  # fmt: skip
+            packages = (
+                self.client("artifactregistry", "v1")
+                .projects()
+                .locations()
+                .repositories()
+                .packages()
+            )
             versions = getattr(packages, kind)()
-            resources.append(_Resource(
-                "artifactregistry.tags.get", f"flood image {self.settings['flood_image']}",
-                "gcp.flood_image", lambda: versions.get(name=names["image"])))  # fmt: skip
+            resources.append(
+                _Resource(
+                    "artifactregistry.tags.get",
+                    f"flood image {self.settings['flood_image']}",
+                    "gcp.flood_image",
+                    lambda: versions.get(name=names["image"]),
+                )
+            )
         return resources + self.monitored()
 
     def monitored(self) -> list[_Resource]:
@@ -388,30 +469,47 @@ class _Staging:
         for kind, name, resource in self.watched:
             setting = f"stop condition {name}"
             if kind == "slo_burn_rates":
-                resources.append(_Resource("monitoring.slos.get", f"SLO {resource}", setting,
-                                           lambda r=resource: objectives.get(name=r)))  # fmt: skip
+                resources.append(
+                    _Resource(
+                        "monitoring.slos.get",
+                        f"SLO {resource}",
+                        setting,
+                        lambda r=resource: objectives.get(name=r),
+                    )
+                )
             else:
-                resources.append(_Resource("monitoring.alertPolicies.get",
-                                           f"alert policy {resource}", setting,
-                                           lambda r=resource: policies.get(name=r),
-                                           _disabled))  # fmt: skip
+                resources.append(
+                    _Resource(
+                        "monitoring.alertPolicies.get",
+                        f"alert policy {resource}",
+                        setting,
+                        lambda r=resource: policies.get(name=r),
+                        _disabled,
+                    )
+                )
         return resources
 
 
 def _disabled(policy: dict[str, Any]) -> str | None:
     if policy.get("enabled") is not False:
         return None
-    return (f"alert policy {policy.get('name')} is disabled, so it opens no alerts: enable "
-            "it, or remove the stop condition")  # fmt: skip
+    return (
+        f"alert policy {policy.get('name')} is disabled, so it opens no alerts: enable "
+        "it, or remove the stop condition"
+    )
 
 
 def _lacking(permission: Permission, where: _Where, project: str) -> str:
     if where.name == project:
-        return (f"the kit's account lacks {permission.name} in project {project}: grant "
-                f"{permission.role} (needed for {permission.purpose})")  # fmt: skip
-    return (f"the kit's account lacks {permission.name} on {where.what}: grant "
-            f"{permission.role} on it, or in project {project} (needed for "
-            f"{permission.purpose})")  # fmt: skip
+        return (
+            f"the kit's account lacks {permission.name} in project {project}: grant "
+            f"{permission.role} (needed for {permission.purpose})"
+        )
+    return (
+        f"the kit's account lacks {permission.name} on {where.what}: grant "
+        f"{permission.role} on it, or in project {project} (needed for "
+        f"{permission.purpose})"
+    )
 
 
 def staging_access_problems(

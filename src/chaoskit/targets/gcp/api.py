@@ -227,8 +227,9 @@ class LogTail:
         if self.entries:
             delay = timedelta(seconds=RunSettings.of(self.configuration).gcp.log_delay_s)
             start = max(start, _moment(self.entries[-1]["timestamp"]) - delay)
-        new = read_log_entries(self.project, self.query, start.isoformat(), self.what,
-                               self.configuration, self.secrets)  # fmt: skip
+        new = read_log_entries(
+            self.project, self.query, start.isoformat(), self.what, self.configuration, self.secrets
+        )
         for entry in new:
             key = entry.get("insertId") or json.dumps(entry, sort_keys=True)
             if key not in self._seen:

@@ -177,8 +177,9 @@ def _roll_out(
     operation = call(patch, f"updating Cloud Run service {name}")["name"]
     traffic = None
     if not follows_latest:
-        traffic = (f"traffic is pinned to {', '.join(serving)}: revision {revision} serves no "
-                   "request")  # fmt: skip
+        traffic = (
+            f"traffic is pinned to {', '.join(serving)}: revision {revision} serves no request"
+        )
     left_behind = _left_behind(name, current.get("template") or {}, template)
     return _RolledOut(operation, revision, left_behind, traffic)
 
@@ -216,8 +217,9 @@ def update_service(
     """Roll out a revision with `changes(service)` to the template; wait for it; return
     the service as it is then, and what the rollout left behind."""
     rolled = _roll_out(name, changes, configuration, secrets)
-    _wait_for_rollout(rolled.operation, f"updating Cloud Run service {name}", configuration,
-                      secrets)  # fmt: skip
+    _wait_for_rollout(
+        rolled.operation, f"updating Cloud Run service {name}", configuration, secrets
+    )
     left_behind = {**rolled.left_behind, "traffic": rolled.traffic}
     return get_service(name, configuration, secrets), left_behind
 
@@ -287,6 +289,15 @@ def begin_cold_start(
     rolled = _roll_out(full_name, cold_start_changes, configuration, secrets)
     short_name = full_name.rsplit("/", 1)[-1]
     return CloudRunColdStart(
-        name, short_name, rolled.revision, since, rolled.operation, project, region,
-        configuration, secrets, rolled.left_behind, rolled.traffic,
-    )  # fmt: skip
+        name,
+        short_name,
+        rolled.revision,
+        since,
+        rolled.operation,
+        project,
+        region,
+        configuration,
+        secrets,
+        rolled.left_behind,
+        rolled.traffic,
+    )

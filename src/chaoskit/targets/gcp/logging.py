@@ -145,9 +145,14 @@ def wait_for_cloud_run_startup(
     Returns `observe_cloud_run_startup`'s report, plus `duration_s`, the seconds waited.
     """
     project, region = project_and_region(configuration, project, region)
-    tail = LogTail(project, _startup_query(service, region, revision), since,
-                   f"reading the logs of Cloud Run service {service}", configuration,
-                   secrets)  # fmt: skip
+    tail = LogTail(
+        project,
+        _startup_query(service, region, revision),
+        since,
+        f"reading the logs of Cloud Run service {service}",
+        configuration,
+        secrets,
+    )
     poll_every_s = log_poll_s(configuration)
     started = time.monotonic()
     deadline = started + timeout_s

@@ -156,10 +156,18 @@ def connector_metrics(
         f'resource.labels.connector_name = "{where.name}" AND '
         f'resource.labels.location = "{where.region}"'
     )
-    cpu = _latest_per_series(where.project, CONNECTOR_CPU, selector, "ALIGN_PERCENTILE_99",
-                             minutes, configuration, secrets)  # fmt: skip
-    instances = _latest_per_series(where.project, CONNECTOR_INSTANCES, selector, "ALIGN_MAX",
-                                   minutes, configuration, secrets)  # fmt: skip
+    cpu = _latest_per_series(
+        where.project,
+        CONNECTOR_CPU,
+        selector,
+        "ALIGN_PERCENTILE_99",
+        minutes,
+        configuration,
+        secrets,
+    )
+    instances = _latest_per_series(
+        where.project, CONNECTOR_INSTANCES, selector, "ALIGN_MAX", minutes, configuration, secrets
+    )
     return {
         "connector": connector,
         "utilisation": max(cpu) if cpu else None,
@@ -181,8 +189,9 @@ def cloud_run_instances(
     Returns `{"service", "instances"}` (null without a point)."""
     project, region = project_and_region(configuration, project, region)
     where = f'resource.labels.service_name = "{service}" AND resource.labels.location = "{region}"'
-    counts = _latest_per_series(project, RUN_INSTANCES, where, "ALIGN_MAX", minutes,
-                                configuration, secrets)  # fmt: skip
+    counts = _latest_per_series(
+        project, RUN_INSTANCES, where, "ALIGN_MAX", minutes, configuration, secrets
+    )
     return {"service": service, "instances": int(sum(counts)) if counts else None}
 
 
@@ -199,8 +208,9 @@ def cloud_sql_backends(
     the newest sampled minute) over `max_connections` (162 on db-custom-2-7680, or the
     flag's value). Returns `{"instance", "backends", "max_connections", "utilisation"}`."""
     project, where = _cloud_sql(instance, project, configuration)
-    backends = _latest_per_series(project, SQL_BACKENDS, where, "ALIGN_MAX", minutes,
-                                  configuration, secrets)  # fmt: skip
+    backends = _latest_per_series(
+        project, SQL_BACKENDS, where, "ALIGN_MAX", minutes, configuration, secrets
+    )
     total = int(sum(backends)) if backends else None
     return {
         "instance": instance,
@@ -326,6 +336,7 @@ def list_open_alerts(
         "display_name": found.get("displayName"),
         "enabled": found.get("enabled"),
         "open": len(opened),
-        "alerts": [{"name": a.get("name"), "open_time": a.get("openTime")}
-                   for a in opened[:_ALERTS_KEPT]],
-    }  # fmt: skip
+        "alerts": [
+            {"name": a.get("name"), "open_time": a.get("openTime")} for a in opened[:_ALERTS_KEPT]
+        ],
+    }

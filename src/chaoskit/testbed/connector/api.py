@@ -46,8 +46,9 @@ def create_api(proxy: ConnectorProxy) -> FastAPI:
     @api.get("/events", response_model=None)
     def events(since: float = 0.0) -> list[dict[str, Any]] | JSONResponse:
         if not math.isfinite(since):
-            return JSONResponse({"error": f"since={since}: give seconds since the epoch",
-                                 "field": "since"}, 400)  # fmt: skip
+            return JSONResponse(
+                {"error": f"since={since}: give seconds since the epoch", "field": "since"}, 400
+            )
         return proxy.events.since(since)
 
     @api.get("/metrics")

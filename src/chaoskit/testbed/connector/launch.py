@@ -61,12 +61,18 @@ def launch_connector(
     listen_port, api_port = find_free_ports(2)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [
-        sys.executable, "-m", "chaoskit.testbed.connector",
-        "--upstream", f"{upstream.hostname}:{upstream.port or 5432}",
-        "--listen-port", str(listen_port),
-        "--api-port", str(api_port),
-        "--config", json.dumps(settings),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "chaoskit.testbed.connector",
+        "--upstream",
+        f"{upstream.hostname}:{upstream.port or 5432}",
+        "--listen-port",
+        str(listen_port),
+        "--api-port",
+        str(api_port),
+        "--config",
+        json.dumps(settings),
+    ]
     with log_path.open("w") as log:
         process = subprocess.Popen(
             command,

@@ -355,9 +355,10 @@ class ConnectorProxy:
         autoscaler's clock when a scale-out was requested or made since the start or
         the last reset (`POST /reset` clears all of it)."""
         changed = [
-            name for name, value in self.config.to_dict().items()
+            name
+            for name, value in self.config.to_dict().items()
             if self.baseline.to_dict()[name] != value
-        ]  # fmt: skip
+        ]
         if self.autoscaler.status(self.loop.time(), self.config)["clock_running"]:
             changed.append("autoscaler_clock")
         return changed
