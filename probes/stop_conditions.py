@@ -57,7 +57,9 @@ def _requests(
     """`requests` GETs of `<url><path>`, one after another: (succeeded, seconds, why it
     failed) each; an error or a non-2xx answer is a failure."""
     results = []
-    with httpx.Client(timeout=timeout_s) as client:
+    # a fresh connection each: a service that closes after answering without saying so
+    # would otherwise reset the next request on the old one (a race, not an error)
+    with httpx.Client(timeout=timeout_s, headers={"Connection": "close"}) as client:
         for _ in range(requests):
             started = time.monotonic()
             try:

@@ -100,7 +100,12 @@ async def health(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     ok = request.startswith(b"GET /healthz ")
     body = b"ok" if ok else b"not found"
     status = b"200 OK" if ok else b"404 Not Found"
-    writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    writer.write(
+        b"HTTP/1.1 "
+        + status
+        + b"\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body)
+        + body
+    )
     await writer.drain()
     writer.close()
 
