@@ -59,10 +59,10 @@ def key_pem() -> str:
 
 
 # The rehearsal's time scale: Google's clock and the staging profile's durations run this
-# many times faster (a minute of Monitoring's sampling is 6 s). Its floor is what this
+# many times faster (a minute of Monitoring's sampling is 4 s). Its floor is what this
 # machine's own times allow, which do not scale: a process of the service takes 1-2 s
-# to start, 15-20 s of staging's at this scale, where Cloud Run's own start takes 15.
-REHEARSAL_TIME_SCALE = float(os.environ.get("STAGING_REHEARSAL_TIME_SCALE", "10"))
+# to start, 15-30 s of staging's at this scale, where Cloud Run's own start takes 15.
+REHEARSAL_TIME_SCALE = float(os.environ.get("STAGING_REHEARSAL_TIME_SCALE", "15"))
 CLOUD_SQL_MAX_CONNECTIONS = 162  # db-custom-2-7680's, as the staging profile says
 
 
