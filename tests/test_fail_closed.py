@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, Testbed, eventually, kept_testbed, leftovers, sessions
-from tests.test_testbed import CHAOS
+from tests.test_testbed import chaos_in_background
 
 pytestmark = pytest.mark.slow
 EXPERIMENT = "tests/experiments/guarded-flood.json"
@@ -269,21 +269,14 @@ def test_sigterm_during_the_rollbacks_waits_until_every_rollback_played(
     testbed: Testbed, tmp_path: Path
 ) -> None:
     journal_path = tmp_path / "journal.json"
-    process = subprocess.Popen(
-        [
-            CHAOS,
-            "--no-version-check",
-            "--no-log-file",
-            "run",
-            "--journal-path",
-            str(journal_path),
-            EXPERIMENT,
-        ],
-        cwd=REPO,
-        env={**os.environ, "TESTBED_HOME": str(testbed.home), "CHAOS_ROLLBACK_PAUSE_S": "3"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    process = chaos_in_background(
+        "run",
+        "--journal-path",
+        str(journal_path),
+        EXPERIMENT,
+        output=True,
+        home=testbed.home,
+        CHAOS_ROLLBACK_PAUSE_S="3",
     )
     # the rollbacks began: the flood's undo pauses before it plays
     _read_until(process, "Pausing before next activity")
@@ -311,21 +304,13 @@ def test_an_interrupted_run_releases_its_pressure_before_waiting_for_observers(
     """As cloudsql-resource-pressure's: CPU sessions and the exclusive lock are released
     at the interruption, not once the background observer's window has passed."""
     journal_path = tmp_path / "journal.json"
-    process = subprocess.Popen(
-        [
-            CHAOS,
-            "--no-version-check",
-            "--no-log-file",
-            "run",
-            "--journal-path",
-            str(journal_path),
-            "tests/experiments/watched-pressure.json",
-        ],
-        cwd=REPO,
-        env={**os.environ, "TESTBED_HOME": str(testbed.home)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    process = chaos_in_background(
+        "run",
+        "--journal-path",
+        str(journal_path),
+        "tests/experiments/watched-pressure.json",
+        output=True,
+        home=testbed.home,
     )
     # the observer samples in the background, the CPU sessions and the lock are held
     _read_until(process, "Probe: hold-the-pressure")

@@ -19,7 +19,7 @@ from chaoskit.kit.lock import TargetLock
 from chaoskit.kit.processes import pid_alive
 from chaoskit.testbed.state import read_state
 from tests.conftest import REPO, eventually, leftovers, sessions
-from tests.test_testbed import CHAOS, chaos
+from tests.test_testbed import chaos, chaos_in_background
 
 EXPERIMENTS = REPO / "experiments"
 
@@ -40,27 +40,19 @@ def write_suite(folder: Path, *entries: tuple[str, str], **header: object) -> Pa
 
 
 def start_gameday(
-    suite: Path, journals: Path, home: Path, output: int = subprocess.DEVNULL
+    suite: Path, journals: Path, home: Path, output: bool = False
 ) -> subprocess.Popen:
-    """`chaos gameday run` in the background, as a user starts it; its stdout and stderr
-    go to `output` (PIPE to read them together, as text)."""
-    return subprocess.Popen(
-        [
-            CHAOS,
-            "--no-version-check",
-            "--no-log-file",
-            "gameday",
-            "run",
-            "--suite",
-            str(suite),
-            "--journals",
-            str(journals),
-        ],
-        cwd=REPO,
-        env={**os.environ, "TESTBED_HOME": str(home)},
-        stdout=output,
-        stderr=subprocess.STDOUT if output == subprocess.PIPE else output,
-        text=True,
+    """`chaos gameday run` in the background, as a user starts it; with `output`, its
+    stdout and stderr together as text in `.stdout`."""
+    return chaos_in_background(
+        "gameday",
+        "run",
+        "--suite",
+        str(suite),
+        "--journals",
+        str(journals),
+        output=output,
+        home=home,
     )
 
 
@@ -319,7 +311,7 @@ def test_a_signal_during_the_game_days_checks_is_an_interrupted_game_day(
     fifo = tmp_path / "suite.toml"
     os.mkfifo(fifo)
     journals = tmp_path / "journals"
-    process = start_gameday(fifo, journals, testbed_home, subprocess.PIPE)
+    process = start_gameday(fifo, journals, testbed_home, output=True)
     with fifo.open("w") as suite:  # opens once the game day reads its suite: its checks
         process.send_signal(signum)
         suite.write(
@@ -341,7 +333,7 @@ def test_a_signal_during_the_preflight_runs_no_experiment(
 ) -> None:
     suite = write_suite(tmp_path, ("smd-phase3-timeout", "reproduced"))
     journals = tmp_path / "journals"
-    process = start_gameday(suite, journals, testbed_home, subprocess.PIPE)
+    process = start_gameday(suite, journals, testbed_home, output=True)
     assert process.stdout is not None
     for line in process.stdout:  # the preflight starts the testbed
         if "starting the embedded testbed" in line:

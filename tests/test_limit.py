@@ -4,9 +4,7 @@ the real testbed, whose answer must equal the boundary computed from live capaci
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from chaoskit.testbed.state import read_state
 from chaoskit.verification.knobs import Knob, KnobError, read_knobs
 from tests.browser import open_in_chromium
 from tests.conftest import REPO, Testbed, eventually, kept_testbed, leftovers, sessions
-from tests.test_testbed import CHAOS, chaos
+from tests.test_testbed import chaos, chaos_in_background
 
 FLOOD = Knob("flood_connections", "up", 1, 1000, "connections", 1, True)
 CAPACITY = Knob("connector_connections_per_instance", "down", 5, 100, "connections", 1, True)
@@ -245,21 +243,13 @@ def test_an_interrupted_sweep_keeps_its_journals_and_the_testbed_as_found(
     testbed: Testbed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TESTBED_HOME", str(testbed.home))  # the kept testbed's state
-    process = subprocess.Popen(
-        [
-            CHAOS,
-            "--no-version-check",
-            "--no-log-file",
-            "gameday",
-            "limit",
-            "experiments/smd-phase3-timeout.json",
-            "--journals",
-            str(tmp_path),
-        ],
-        cwd=REPO,
-        env={**os.environ, "TESTBED_HOME": str(testbed.home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    process = chaos_in_background(
+        "gameday",
+        "limit",
+        "experiments/smd-phase3-timeout.json",
+        "--journals",
+        str(tmp_path),
+        home=testbed.home,
     )
     # the second probe's flood is up: one journal is written, one run is under way
     assert eventually(lambda: len(list(tmp_path.glob("limit-*/??-*.json"))) == 1, timeout_s=120)

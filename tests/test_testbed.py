@@ -36,6 +36,22 @@ def chaos(
     )
 
 
+def chaos_in_background(
+    *args: str, home: Path, output: bool = False, **env: str
+) -> subprocess.Popen:
+    """Start `chaos ARGS` as a user would and leave it running (to signal it, or watch it
+    ramp): its stdout and stderr together as text in `.stdout` with `output`, else
+    discarded."""
+    return subprocess.Popen(
+        [CHAOS, "--no-version-check", "--no-log-file", *args],
+        cwd=REPO,
+        env={**os.environ, "TESTBED_HOME": str(home), **env},
+        stdout=subprocess.PIPE if output else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if output else subprocess.DEVNULL,
+        text=True,
+    )
+
+
 def test_up_status_down_leaves_no_process(testbed_home: Path) -> None:
     up = chaos("testbed", "up", "--max-connections", "30", home=testbed_home)
     assert up.returncode == 0, up.stderr

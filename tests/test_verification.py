@@ -4,7 +4,6 @@ on the embedded testbed (slow), and the expectation language on its own (fast)."
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -26,7 +25,7 @@ from chaoskit.verification.expectations import (
 from chaoskit.verification.extension import read_extension
 from chaoskit.verification.verdict import decide_verdict
 from tests.conftest import REPO, eventually, leftovers, sessions
-from tests.test_testbed import CHAOS, chaos
+from tests.test_testbed import chaos, chaos_in_background
 
 
 def run(experiment: str, home: Path, journal: Path, *extra: str, **env: str) -> tuple[int, dict]:
@@ -593,20 +592,12 @@ def test_signal_during_the_method_still_rolls_back_and_leaves_nothing(
     admin = testbed_up()["postgres"]["admin_dsn"]
     journal_path = tmp_path / "j.json"
     try:
-        process = subprocess.Popen(
-            [
-                CHAOS,
-                "--no-version-check",
-                "--no-log-file",
-                "run",
-                "--journal-path",
-                str(journal_path),
-                "experiments/lifespan-exit-code.json",
-            ],
-            cwd=REPO,
-            env={**os.environ, "TESTBED_HOME": str(testbed_home)},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        process = chaos_in_background(
+            "run",
+            "--journal-path",
+            str(journal_path),
+            "experiments/lifespan-exit-code.json",
+            home=testbed_home,
         )
         # into the cold starts: the flood holds, an instance of the run is starting
         assert eventually(lambda: sessions(admin, "chaos-flood-") > 0, timeout_s=60)
@@ -631,20 +622,12 @@ def test_a_signal_during_the_verification_still_writes_the_journal_whole(
     admin = testbed_up()["postgres"]["admin_dsn"]
     journal_path = tmp_path / "j.json"
     try:
-        process = subprocess.Popen(
-            [
-                CHAOS,
-                "--no-version-check",
-                "--no-log-file",
-                "run",
-                "--journal-path",
-                str(journal_path),
-                "experiments/smd-phase3-timeout.json",
-            ],
-            cwd=REPO,
-            env={**os.environ, "TESTBED_HOME": str(testbed_home)},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        process = chaos_in_background(
+            "run",
+            "--journal-path",
+            str(journal_path),
+            "experiments/smd-phase3-timeout.json",
+            home=testbed_home,
         )
         # the flood held, was rolled back, and the recovery's fresh instance is starting
         assert eventually(lambda: sessions(admin, "chaos-flood-") > 0, timeout_s=60)
@@ -666,20 +649,12 @@ def test_a_signal_during_the_verification_still_writes_the_journal_whole(
 def test_a_testbed_whose_run_was_killed_is_taken_over_by_the_next(
     testbed_home: Path, tmp_path: Path
 ) -> None:
-    process = subprocess.Popen(
-        [
-            CHAOS,
-            "--no-version-check",
-            "--no-log-file",
-            "run",
-            "--journal-path",
-            str(tmp_path / "killed.json"),
-            "experiments/lifespan-exit-code.json",
-        ],
-        cwd=REPO,
-        env={**os.environ, "TESTBED_HOME": str(testbed_home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    process = chaos_in_background(
+        "run",
+        "--journal-path",
+        str(tmp_path / "killed.json"),
+        "experiments/lifespan-exit-code.json",
+        home=testbed_home,
     )
     assert eventually(lambda: (read_state() or {}).get("owner_pid") == process.pid, timeout_s=60)
     admin = read_state()["postgres"]["admin_dsn"]
@@ -710,20 +685,12 @@ def test_interrupts_at_random_moments_leave_nothing_and_a_whole_journal_or_none(
             signum = chance.choice([signal.SIGINT, signal.SIGTERM])
             delay_s = chance.uniform(0.0, 10.0)
             journal_path = tmp_path / f"trial-{trial}.json"
-            process = subprocess.Popen(
-                [
-                    CHAOS,
-                    "--no-version-check",
-                    "--no-log-file",
-                    "run",
-                    "--journal-path",
-                    str(journal_path),
-                    "experiments/vpc-connector-concurrent-connections.json",
-                ],
-                cwd=REPO,
-                env={**os.environ, "TESTBED_HOME": str(testbed_home)},
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+            process = chaos_in_background(
+                "run",
+                "--journal-path",
+                str(journal_path),
+                "experiments/vpc-connector-concurrent-connections.json",
+                home=testbed_home,
             )
             if process.poll() is None:
                 time.sleep(delay_s)  # a random moment of the run: what is asserted is not time
