@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 from chaoskit.gameday.recommend import MARGIN
 from chaoskit.kit.settings import embedded_profile
 from tests.conftest import Testbed, kept_testbed
-from tests.test_testbed import chaos
+from tests.test_testbed import CHAOS, chaos
 
 REMEDIATION_SUITE = "experiments/gameday-remediation.toml"
 
@@ -150,4 +152,35 @@ def test_recommend_from_missing_journals_is_one_line(testbed_home: Path, tmp_pat
     missing = tmp_path / "no-such-gameday"
     result = chaos("gameday", "recommend", str(missing), home=testbed_home)
     assert result.returncode == 2
-    assert result.stderr.strip() == f"Error: no journals at {missing}: give a game day's folder"
+    assert result.stderr.strip() == (
+        f"Error: no journals at {missing}: give a game day's folder, or the folder of a "
+        "`chaos run` of several experiments"
+    )
+
+
+def test_recommend_reads_the_latest_folder_of_runs_a_game_day_or_a_chaos_run(
+    testbed_home: Path, tmp_path: Path
+) -> None:
+    """Without SOURCES: the newest of journals/gd-<time>-<id> and journals/run-<time>,
+    whichever wrote it (`chaos gameday run`, or `chaos run experiments/*.json`)."""
+    journals = tmp_path / "journals"
+    for name in ("gd-20261203T090000Z-a1b2", "run-20261204T090000Z", "gd-20261202T090000Z-c3d4"):
+        (journals / name).mkdir(parents=True)
+
+    def recommend_here() -> subprocess.CompletedProcess:
+        """`chaos gameday recommend` with no SOURCES, from the folder holding journals/."""
+        return subprocess.run(
+            [CHAOS, "--no-version-check", "--no-log-file", "gameday", "recommend"],
+            cwd=tmp_path,
+            env={**os.environ, "TESTBED_HOME": str(testbed_home)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    result = recommend_here()
+    assert result.returncode == 1, result.stderr
+    assert "0 experiments reproduced in journals/run-20261204T090000Z" in result.stdout
+    (journals / "gd-20261205T090000Z-e5f6").mkdir()
+    result = recommend_here()
+    assert "0 experiments reproduced in journals/gd-20261205T090000Z-e5f6" in result.stdout

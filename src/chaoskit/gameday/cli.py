@@ -722,8 +722,9 @@ def recommend(
     dry_run: bool = False,
 ) -> None:
     """What would have held: from the journals in SOURCES (default: the latest game day
-    under journals/), a var-file of configuration that would have withstood the pressure,
-    each figure with its margin and evidence, and the Google Cloud change it stands for.
+    or `chaos run` of several experiments under journals/), a var-file of configuration
+    that would have withstood the pressure, each figure with its margin and evidence,
+    and the Google Cloud change it stands for.
 
     Exit codes: 0 written (and, with --verify, every experiment tolerated); 1 some
     experiment still not tolerated, or nothing to recommend; 2 bad options. With
@@ -743,12 +744,12 @@ def recommend(
         sys.exit(EXIT_CODES["usage"])
     if verify and not _journals_writable(journals):
         sys.exit(EXIT_CODES["usage"])
-    paths = list(sources) or _latest_gameday(DEFAULT_JOURNALS)
+    paths = list(sources) or _latest_runs(DEFAULT_JOURNALS)
     missing = [str(p) for p in paths if not p.exists()]
     if not paths or missing:
         click.echo(
             f"Error: no journals at {', '.join(missing) or DEFAULT_JOURNALS}: give a "
-            "game day's folder",
+            "game day's folder, or the folder of a `chaos run` of several experiments",
             err=True,
         )
         sys.exit(EXIT_CODES["usage"])
@@ -829,6 +830,10 @@ def _dry_run_recommend(
     return show_plan(plan_verification(proposed, reproduced, list(profile)), console)
 
 
-def _latest_gameday(journals: Path) -> list[Path]:
-    folders = sorted(p for p in journals.glob("gd-*") if p.is_dir()) if journals.exists() else []
-    return folders[-1:]
+def _latest_runs(journals: Path) -> list[Path]:
+    """The newest folder of runs under `journals`: a game day's (`gd-<time>-<id>`) or a
+    `chaos run` of several experiments (`run-<time>`), by the time in its name."""
+    if not journals.exists():
+        return []
+    folders = [p for pattern in ("gd-*", "run-*") for p in journals.glob(pattern) if p.is_dir()]
+    return sorted(folders, key=lambda p: p.name.split("-", 1)[1])[-1:]
