@@ -15,7 +15,7 @@ from chaoskit.kit.errors import KitError, activity
 from chaoskit.kit.failures import classify_connect_error
 from chaoskit.kit.settings import RunSettings
 from chaoskit.kit.stats import percentiles
-from chaoskit.targets.database import database_sessions, server_pressure_sample
+from chaoskit.targets.database import server_pressure_sample, session_load
 
 __all__ = ["connection_time", "pool_utilisation", "server_pressure"]
 
@@ -101,20 +101,7 @@ def pool_utilisation(
     (sessions per application_name) and, with a prefix, `matching`.
     """
     dsn = _dsn(database_url, configuration, "admin_database_url", "direct_database_url")
-    sessions = database_sessions(dsn)
-    result = {
-        "max_connections": sessions["max_connections"],
-        "in_use": sessions["in_use"],
-        "utilisation": round(sessions["in_use"] / sessions["max_connections"], 4),
-        "by_application": sessions["by_application"],
-    }
-    if application_name_prefix is not None:
-        result["matching"] = sum(
-            n
-            for app, n in sessions["by_application"].items()
-            if app.startswith(application_name_prefix)
-        )
-    return result
+    return session_load(dsn, application_name_prefix)
 
 
 _SAMPLE_EVERY_S = 0.25

@@ -31,6 +31,7 @@ __all__ = [
     "observe_database",
     "open_observer",
     "server_pressure_sample",
+    "session_load",
     "sessions_seen_from",
     "wait_until_sessions_left",
 ]
@@ -174,6 +175,24 @@ async def sessions_seen_from(conn: asyncpg.Connection) -> dict[str, Any]:
 def database_sessions(dsn: str) -> dict[str, Any]:
     """`sessions_seen_from` the run's observer of `dsn` (its own session left out)."""
     return observe_database(dsn, sessions_seen_from)
+
+
+def session_load(dsn: str, application_prefix: str | None = None) -> dict[str, Any]:
+    """How full the database is now: `max_connections`, `in_use`, `utilisation` (0..1),
+    `by_application` (sessions per application_name) and, with `application_prefix`,
+    `matching` (the sessions whose application_name starts with it)."""
+    sessions = database_sessions(dsn)
+    load = {
+        "max_connections": sessions["max_connections"],
+        "in_use": sessions["in_use"],
+        "utilisation": round(sessions["in_use"] / sessions["max_connections"], 4),
+        "by_application": sessions["by_application"],
+    }
+    if application_prefix is not None:
+        load["matching"] = sum(
+            n for app, n in sessions["by_application"].items() if app.startswith(application_prefix)
+        )
+    return load
 
 
 _PRESSURE_QUERY = (

@@ -16,7 +16,7 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit.kit.settings import RunSettings
-from chaoskit.targets.database import database_sessions
+from chaoskit.targets.database import session_load
 from chaoskit.targets.gcp.monitoring import cloud_sql_backends, connector_metrics
 from chaoskit.testbed.connector.client import ConnectorClient
 
@@ -69,15 +69,4 @@ def database_load(
     dsn = settings.admin_database_url or settings.direct_database_url
     if not dsn:
         return None
-    sessions = database_sessions(dsn)
-    load = {
-        "in_use": sessions["in_use"],
-        "max_connections": sessions["max_connections"],
-        "utilisation": round(sessions["in_use"] / sessions["max_connections"], 4),
-        "by_application": sessions["by_application"],
-    }
-    if application_prefix is not None:
-        load["matching"] = sum(
-            n for app, n in sessions["by_application"].items() if app.startswith(application_prefix)
-        )
-    return load
+    return session_load(dsn, application_prefix)
