@@ -19,7 +19,7 @@ import pytest
 
 from chaoskit.gameday.recommend import recommend
 from chaoskit.report.report import build_report, render_html, render_markdown, write_reports
-from tests.test_gameday import write_suite
+from tests.test_gameday import skipped_gameday
 from tests.test_testbed import chaos
 
 T0 = "2026-11-01T22:00:00+00:00"
@@ -633,30 +633,7 @@ def test_a_bad_journal_never_fails_a_later_game_days_report(
     game day is skipped at its preflight, an unreachable target, so nothing runs)."""
     root = tmp_path / "journals"
     gameday(root, bad=with_value(JOURNAL, "run[2].output.phases[1].elapsed_s", "3.0"))
-    sick = tmp_path / "sick.json"
-    sick.write_text(
-        json.dumps(
-            {
-                "configuration": {
-                    "target": "staging",
-                    "service_url": "http://127.0.0.1:1",
-                    "database_url": "postgresql://app@127.0.0.1:1/app",
-                }
-            }
-        )
-    )
-    suite = write_suite(tmp_path, ("smd-phase3-timeout", "reproduced"))
-    result = chaos(
-        "gameday",
-        "run",
-        "--suite",
-        str(suite),
-        "--profile",
-        str(sick),
-        "--journals",
-        str(root),
-        home=testbed_home,
-    )
+    result = skipped_gameday(tmp_path, root, testbed_home)
     assert result.returncode == 3, result.stdout + result.stderr  # skipped, not a crash
     assert "Traceback" not in result.stdout + result.stderr
     (latest,) = [p for p in root.iterdir() if p.name != SUMMARY["gameday_id"]]

@@ -56,6 +56,37 @@ def start_gameday(
     )
 
 
+def skipped_gameday(
+    tmp_path: Path, journals: Path, home: Path, *options: str
+) -> subprocess.CompletedProcess:
+    """`chaos gameday run` on a target that fails its preflight (nothing runs)."""
+    sick = tmp_path / "sick.json"
+    sick.write_text(
+        json.dumps(
+            {
+                "configuration": {
+                    "target": "staging",
+                    "service_url": "http://127.0.0.1:1",
+                    "database_url": "postgresql://app@127.0.0.1:1/app",
+                }
+            }
+        )
+    )
+    suite = write_suite(tmp_path, ("smd-phase3-timeout", "reproduced"))
+    return chaos(
+        "gameday",
+        "run",
+        "--suite",
+        str(suite),
+        "--profile",
+        str(sick),
+        "--journals",
+        str(journals),
+        *options,
+        home=home,
+    )
+
+
 # --- the suite file and the schedule (fast) ---------------------------------------------
 
 

@@ -5,7 +5,6 @@ game days in a row, and their trend, are in tests/test_report.py."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,39 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from chaoskit.gameday.retention import prune_gamedays
 from chaoskit.gameday.runner import new_gameday_id
 from tests.test_bad_journals import JOURNAL, SUMMARY, gameday, with_value
-from tests.test_gameday import write_suite
+from tests.test_gameday import skipped_gameday
 from tests.test_testbed import chaos
-
-
-def skipped_gameday(
-    tmp_path: Path, journals: Path, home: Path, *options: str
-) -> subprocess.CompletedProcess:
-    """`chaos gameday run` on a target that fails its preflight (nothing runs)."""
-    sick = tmp_path / "sick.json"
-    sick.write_text(
-        json.dumps(
-            {
-                "configuration": {
-                    "target": "staging",
-                    "service_url": "http://127.0.0.1:1",
-                    "database_url": "postgresql://app@127.0.0.1:1/app",
-                }
-            }
-        )
-    )
-    suite = write_suite(tmp_path, ("smd-phase3-timeout", "reproduced"))
-    return chaos(
-        "gameday",
-        "run",
-        "--suite",
-        str(suite),
-        "--profile",
-        str(sick),
-        "--journals",
-        str(journals),
-        *options,
-        home=home,
-    )
 
 
 def test_keep_removes_the_oldest_game_days_and_nothing_else(
